@@ -1,0 +1,535 @@
+//! The `cron` trigger: APScheduler 3's `CronTrigger`, fire time for fire time.
+//!
+//! The search is a port of `CronTrigger.get_next_fire_time` (APScheduler 3.11): walk the
+//! fields from year to second; when a field has no allowed value left, increment the next more
+//! significant field and reset the less significant ones. The two ways of moving the cursor
+//! reproduce APScheduler's DST behaviour exactly:
+//!
+//! - *setting* a field builds the wall time directly (keeping the cursor's `fold`), so a wall
+//!   time inside a DST gap can be produced; its instant is read with the pre-transition offset,
+//!   so `hour=2, minute=30` fires at 03:30 on a spring-forward night;
+//! - *incrementing* a field adds the naive wall-clock difference as elapsed time (UTC), so
+//!   `hour='*'` steps from 01:00 straight to 03:00 across a gap and visits 01:00 twice across
+//!   a repeated hour.
+//!
+//! The search ends at year 9999, like APScheduler's, or earlier when the expression provably
+//! never matches (a fixed day of month that no allowed month has, or 800 scanned years without a
+//! match: the Gregorian calendar repeats every 400 years).
+
+mod field;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::civil::{MICROS, Parts, days_in_month};
+use crate::datespec::{Bound, DateArg};
+use crate::error::{Error, Result};
+use crate::trigger::{FireTime, Jitter, resolve_zone};
+use crate::tz::{TimeZone, Wall};
+
+use field::{Field, Kind};
+
+/// Calendar years the search may scan without a match before it concludes there is none.
+const YEAR_SCAN_LIMIT: u32 = 800;
+
+/// The value of one cron field as the user wrote it: a number (`"hour": 9`) or an expression
+/// string (`"hour": "9-17"`). Kept as written so it serializes back unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CronValue {
+    /// A single number.
+    Int(i64),
+    /// An expression: `*`, `*/n`, `a`, `a-b`, `a-b/n`, `a/n`, lists, names, `last`, `2nd mon`.
+    Expr(String),
+}
+
+impl fmt::Display for CronValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CronValue::Int(v) => write!(f, "{v}"),
+            CronValue::Expr(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<&str> for CronValue {
+    fn from(s: &str) -> Self {
+        CronValue::Expr(s.to_owned())
+    }
+}
+
+impl From<String> for CronValue {
+    fn from(s: String) -> Self {
+        CronValue::Expr(s)
+    }
+}
+
+macro_rules! cron_value_from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for CronValue {
+            fn from(v: $t) -> Self {
+                CronValue::Int(i64::from(v))
+            }
+        }
+    )*};
+}
+cron_value_from_int!(i32, i64, u8, u16, u32);
+
+impl Serialize for CronValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            CronValue::Int(v) => s.serialize_i64(*v),
+            CronValue::Expr(e) => s.serialize_str(e),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CronValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = CronValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number or a cron expression string")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<CronValue, E> {
+                Ok(CronValue::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<CronValue, E> {
+                i64::try_from(v)
+                    .map(CronValue::Int)
+                    .map_err(|_| E::custom(format!("value {v} is out of range")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<CronValue, E> {
+                Ok(CronValue::Expr(v.to_owned()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// The keyword form of a cron trigger: APScheduler's `CronTrigger(**kwargs)` arguments.
+///
+/// This is both the JSON shape (`{"type": "cron", "hour": "9-17", "minute": "*/5"}`) and a
+/// builder for Rust code:
+///
+/// ```
+/// use scheduler_core::trigger::CronSpec;
+/// let trigger = CronSpec::new().day_of_week("mon-fri").hour("9-17").minute("*/5")
+///     .timezone("America/New_York").build()?;
+/// assert_eq!(trigger.to_string(), "cron[day_of_week='mon-fri', hour='9-17', minute='*/5']");
+/// # Ok::<(), scheduler_core::Error>(())
+/// ```
+///
+/// Omitted fields follow APScheduler 3: fields more significant than the most significant
+/// given one are `*`; fields less significant than the least significant given one take their
+/// minimum (`second` defaults to 0 when `minute` is given). `day_of_week` 0 is Monday.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CronSpec {
+    /// 4-digit year (1970..=9999).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub year: Option<CronValue>,
+    /// Month, 1..=12 or `jan`..`dec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month: Option<CronValue>,
+    /// Day of month, 1..=31, `last`, `last fri`, `1st`..`5th mon`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<CronValue>,
+    /// ISO week, 1..=53.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub week: Option<CronValue>,
+    /// Weekday, 0..=6 with 0 = Monday, or `mon`..`sun`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day_of_week: Option<CronValue>,
+    /// Hour, 0..=23.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour: Option<CronValue>,
+    /// Minute, 0..=59.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minute: Option<CronValue>,
+    /// Second, 0..=59.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second: Option<CronValue>,
+    /// Earliest fire time (inclusive); a date string, naive ones in `timezone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    /// Latest fire time (inclusive); a date string, naive ones in `timezone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
+    /// IANA zone the fields are matched in; defaults to the scheduler's zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// Maximum random delay added to each fire time, in seconds (applied by the scheduler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<f64>,
+}
+
+macro_rules! spec_setters {
+    ($($field:ident),*) => {$(
+        #[doc = concat!("Sets the `", stringify!($field), "` field.")]
+        #[must_use]
+        pub fn $field(mut self, value: impl Into<CronValue>) -> Self {
+            self.$field = Some(value.into());
+            self
+        }
+    )*};
+}
+
+impl CronSpec {
+    /// An empty spec (every field omitted: fires every second... once you set one, the
+    /// defaults above apply).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    spec_setters!(year, month, day, week, day_of_week, hour, minute, second);
+
+    /// Sets the time zone by IANA name.
+    #[must_use]
+    pub fn timezone(mut self, name: impl Into<String>) -> Self {
+        self.timezone = Some(name.into());
+        self
+    }
+
+    /// Sets `start_date` (a date string in APScheduler's formats).
+    #[must_use]
+    pub fn start_date(mut self, date: impl Into<String>) -> Self {
+        self.start_date = Some(date.into());
+        self
+    }
+
+    /// Sets `end_date` (a date string in APScheduler's formats).
+    #[must_use]
+    pub fn end_date(mut self, date: impl Into<String>) -> Self {
+        self.end_date = Some(date.into());
+        self
+    }
+
+    /// Validates the spec and compiles the trigger.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the field and the
+    /// value: `hour: value 24 is out of range 0..=23`.
+    pub fn build(self) -> Result<CronTrigger> {
+        CronTrigger::try_from(self)
+    }
+
+    fn value(&self, kind: Kind) -> Option<&CronValue> {
+        match kind {
+            Kind::Year => self.year.as_ref(),
+            Kind::Month => self.month.as_ref(),
+            Kind::Day => self.day.as_ref(),
+            Kind::Week => self.week.as_ref(),
+            Kind::DayOfWeek => self.day_of_week.as_ref(),
+            Kind::Hour => self.hour.as_ref(),
+            Kind::Minute => self.minute.as_ref(),
+            Kind::Second => self.second.as_ref(),
+        }
+    }
+}
+
+/// A compiled cron trigger. Build it from a [`CronSpec`] (or deserialize it from JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CronSpec", into = "CronSpec")]
+pub struct CronTrigger {
+    spec: CronSpec,
+    fields: [Field; 8],
+    start: Option<DateArg>,
+    end: Option<DateArg>,
+    tz: TimeZone,
+    start_bound: Option<Bound>,
+    end_bound: Option<Bound>,
+    jitter: Jitter,
+    /// Proven at construction never to match.
+    impossible: bool,
+}
+
+impl TryFrom<CronSpec> for CronTrigger {
+    type Error = Error;
+
+    fn try_from(spec: CronSpec) -> Result<CronTrigger> {
+        let explicit = resolve_zone(spec.timezone.as_deref())?;
+        let start = spec.start_date.as_deref().map(|s| DateArg::parse("start_date", s)).transpose()?;
+        let end = spec.end_date.as_deref().map(|s| DateArg::parse("end_date", s)).transpose()?;
+        let jitter = Jitter::new(spec.jitter)?;
+
+        // APScheduler 3's defaults: fields after the last given one take their minimum.
+        let mut remaining = Kind::ALL.iter().filter(|k| spec.value(**k).is_some()).count();
+        let mut assign_defaults = false;
+        let mut fields = Vec::with_capacity(8);
+        for kind in Kind::ALL {
+            let field = match spec.value(kind) {
+                Some(value) => {
+                    remaining -= 1;
+                    assign_defaults = remaining == 0;
+                    Field::parse(kind, &value.to_string(), false)?
+                }
+                None if assign_defaults => Field::parse(kind, kind.default_expr(), true)?,
+                None => Field::parse(kind, "*", true)?,
+            };
+            fields.push(field);
+        }
+        let fields: [Field; 8] = fields
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("one field per kind"));
+        let impossible = never_matches(&fields);
+        let tz = explicit.unwrap_or_else(TimeZone::utc);
+        let mut trigger = CronTrigger {
+            spec,
+            fields,
+            start,
+            end,
+            start_bound: None,
+            end_bound: None,
+            tz,
+            jitter,
+            impossible,
+        };
+        trigger.resolve_bounds();
+        Ok(trigger)
+    }
+}
+
+impl From<CronTrigger> for CronSpec {
+    fn from(t: CronTrigger) -> CronSpec {
+        t.spec
+    }
+}
+
+/// Whether every allowed month is too short for every allowed (fixed) day of month.
+fn never_matches(fields: &[Field; 8]) -> bool {
+    let Some(min_day) = fields[2].min_fixed_day() else {
+        return false;
+    };
+    let month = &fields[1];
+    !(1..=12).any(|m| month.allows(m) && days_in_month(2000, m) >= min_day)
+}
+
+/// The cursor of the search: a wall time (whole seconds) with its `fold`.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    wall: i64,
+    fold: bool,
+    p: Parts,
+}
+
+impl Cursor {
+    fn new(wall: i64, fold: bool) -> Cursor {
+        Cursor {
+            wall,
+            fold,
+            p: Parts::from_wall(wall),
+        }
+    }
+
+    fn from_utc(tz: &TimeZone, utc_secs: i64) -> Cursor {
+        let w = tz.wall_of(utc_secs * MICROS);
+        Cursor::new(w.micros.div_euclid(MICROS), w.fold)
+    }
+
+    fn utc(&self, tz: &TimeZone) -> i64 {
+        tz.utc_of(Wall {
+            micros: self.wall * MICROS,
+            fold: self.fold,
+        })
+    }
+}
+
+impl CronTrigger {
+    /// The zone the fields are matched in.
+    pub fn timezone(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// Whether the spec named a zone (otherwise the scheduler's default applies).
+    pub fn has_explicit_timezone(&self) -> bool {
+        self.spec.timezone.is_some()
+    }
+
+    /// The keyword form this trigger was built from.
+    pub fn spec(&self) -> &CronSpec {
+        &self.spec
+    }
+
+    /// Maximum random delay per fire time (applied by the scheduler).
+    pub fn jitter(&self) -> Option<std::time::Duration> {
+        self.jitter.duration()
+    }
+
+    /// Uses `tz` when the spec named no zone (naive `start_date`/`end_date` are re-read in it).
+    pub fn set_default_timezone(&mut self, tz: &TimeZone) {
+        if self.spec.timezone.is_none() {
+            self.tz = tz.clone();
+            self.resolve_bounds();
+        }
+    }
+
+    fn resolve_bounds(&mut self) {
+        self.start_bound = self.start.as_ref().map(|d| d.resolve(&self.tz));
+        self.end_bound = self.end.as_ref().map(|d| d.resolve(&self.tz));
+    }
+
+    /// The next fire time after `prev` (or from `now` on when there is none), exactly as
+    /// APScheduler's `get_next_fire_time(previous_fire_time, now)`; `now` in Unix µs.
+    pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
+        let tz = &self.tz;
+        let start = match prev {
+            Some(prev) => {
+                let mut start = now.min(prev.utc + 1);
+                // `start_date == previous_fire_time`: by wall clock when both are in this zone.
+                let same = if prev.zone == tz.key() {
+                    tz.wall_of(start).micros == prev.wall
+                } else {
+                    start == prev.utc
+                };
+                if same {
+                    start += 1;
+                }
+                start
+            }
+            None => self.start_bound.map_or(now, |b| now.max(b.utc)),
+        };
+        if self.impossible {
+            return None;
+        }
+        // datetime_ceil: round up to a whole second.
+        let secs = start.div_euclid(MICROS) + i64::from(start.rem_euclid(MICROS) > 0);
+        let mut cur = Cursor::from_utc(tz, secs);
+        let mut fieldnum: isize = 0;
+        let mut year = cur.p.year;
+        let mut years_scanned = 0;
+        while let Ok(idx) = usize::try_from(fieldnum) {
+            let Some(field) = self.fields.get(idx) else { break };
+            let curr = field.kind.value(&cur.p);
+            match field.next_value(&cur.p) {
+                None => (cur, fieldnum) = self.increment(&cur, fieldnum - 1)?,
+                Some(next) if next > curr => {
+                    if field.kind.is_real() {
+                        cur = self.set_field(&cur, idx, next);
+                        fieldnum += 1;
+                    } else {
+                        (cur, fieldnum) = self.increment(&cur, fieldnum)?;
+                    }
+                }
+                Some(_) => fieldnum += 1,
+            }
+            if let Some(end) = &self.end_bound {
+                let past = match end.same_zone_wall {
+                    Some(wall) => cur.wall * MICROS > wall,
+                    None => cur.utc(tz) > end.utc,
+                };
+                if past {
+                    return None;
+                }
+            }
+            if cur.p.year != year {
+                year = cur.p.year;
+                years_scanned += 1;
+                if years_scanned > YEAR_SCAN_LIMIT {
+                    return None;
+                }
+            }
+        }
+        if fieldnum < 0 {
+            return None;
+        }
+        Some(FireTime {
+            utc: cur.utc(tz),
+            wall: cur.wall * MICROS,
+            zone: tz.key(),
+        })
+    }
+
+    /// `_increment_field_value`: increments field `fieldnum` (falling back to more significant
+    /// fields when it is at its maximum or not a real datetime component), resets the less
+    /// significant ones to their minimum, and moves the cursor by the naive difference as
+    /// elapsed time. `None` when the search ran past year 9999.
+    fn increment(&self, cur: &Cursor, mut fieldnum: isize) -> Option<(Cursor, isize)> {
+        let mut values = [0u32; 8];
+        let mut i: isize = 0;
+        while i < 8 {
+            let idx = usize::try_from(i).ok()?;
+            let kind = Kind::ALL[idx];
+            if !kind.is_real() {
+                if i == fieldnum {
+                    fieldnum -= 1;
+                    i -= 1;
+                } else {
+                    i += 1;
+                }
+                continue;
+            }
+            if i < fieldnum {
+                values[idx] = kind.value(&cur.p);
+                i += 1;
+            } else if i > fieldnum {
+                values[idx] = kind.min();
+                i += 1;
+            } else {
+                let value = kind.value(&cur.p);
+                if value == kind.max_at(&cur.p) {
+                    fieldnum -= 1;
+                    i -= 1;
+                } else {
+                    values[idx] = value + 1;
+                    i += 1;
+                }
+            }
+        }
+        if fieldnum < 0 {
+            return None;
+        }
+        let target = Parts::to_wall(
+            i64::from(values[0]),
+            values[1],
+            values[2],
+            values[5],
+            values[6],
+            values[7],
+        );
+        let utc = cur.utc(&self.tz) + (target - cur.wall) * MICROS;
+        Some((Cursor::from_utc(&self.tz, utc.div_euclid(MICROS)), fieldnum))
+    }
+
+    /// `_set_field_value`: sets field `fieldnum` to `value` and the less significant real
+    /// fields to their minimum, keeping `fold` and without normalizing the wall time.
+    fn set_field(&self, cur: &Cursor, fieldnum: usize, value: u32) -> Cursor {
+        let mut values = [0u32; 8];
+        for (i, kind) in Kind::ALL.iter().enumerate() {
+            if !kind.is_real() {
+                continue;
+            }
+            values[i] = match i.cmp(&fieldnum) {
+                std::cmp::Ordering::Less => kind.value(&cur.p),
+                std::cmp::Ordering::Equal => value,
+                std::cmp::Ordering::Greater => kind.min(),
+            };
+        }
+        let wall = Parts::to_wall(
+            i64::from(values[0]),
+            values[1],
+            values[2],
+            values[5],
+            values[6],
+            values[7],
+        );
+        Cursor::new(wall, cur.fold)
+    }
+}
+
+impl fmt::Display for CronTrigger {
+    /// APScheduler's `str(trigger)`: `cron[hour='9-17', minute='*/5']`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cron[")?;
+        let mut first = true;
+        for field in self.fields.iter().filter(|f| !f.is_default) {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{}='{}'", field.kind.name(), field)?;
+        }
+        f.write_str("]")
+    }
+}

@@ -1,0 +1,158 @@
+//! The `date` trigger: APScheduler 3's `DateTrigger`. Fires once, at `run_date`; the
+//! scheduler then removes the job.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::civil::{MICROS, Parts};
+use crate::datespec::{Bound, DateArg};
+use crate::error::{Error, Result};
+use crate::trigger::{FireTime, resolve_zone};
+use crate::tz::TimeZone;
+
+/// The keyword form of a date trigger: APScheduler's `DateTrigger(run_date, timezone)`.
+///
+/// ```
+/// use scheduler_core::trigger::DateSpec;
+/// let trigger = DateSpec {
+///     run_date: Some("2026-08-13 14:00:01".into()),
+///     timezone: Some("UTC".into()),
+/// }.build()?;
+/// assert_eq!(trigger.to_string(), "date[2026-08-13 14:00:01 UTC]");
+/// # Ok::<(), scheduler_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DateSpec {
+    /// When to run; a date string, naive ones in `timezone`. Defaults to the moment the job is
+    /// added (run once, now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_date: Option<String>,
+    /// IANA zone for a naive `run_date`; defaults to the scheduler's zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+}
+
+impl DateSpec {
+    /// Validates the spec and builds the trigger.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for a bad date or zone.
+    pub fn build(self) -> Result<DateTrigger> {
+        DateTrigger::try_from(self)
+    }
+}
+
+/// A compiled date trigger. Build it from a [`DateSpec`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "DateSpec", into = "DateSpec")]
+pub struct DateTrigger {
+    spec: DateSpec,
+    run_date: Option<DateArg>,
+    tz: TimeZone,
+    bound: Option<Bound>,
+    /// Run date fixed by [`DateTrigger::anchor`] when the spec has none (Unix µs).
+    anchored: Option<i64>,
+}
+
+impl TryFrom<DateSpec> for DateTrigger {
+    type Error = Error;
+
+    fn try_from(spec: DateSpec) -> Result<DateTrigger> {
+        let tz = resolve_zone(spec.timezone.as_deref())?.unwrap_or_else(TimeZone::utc);
+        let run_date = spec.run_date.as_deref().map(|s| DateArg::parse("run_date", s)).transpose()?;
+        let bound = run_date.as_ref().map(|d| d.resolve(&tz));
+        Ok(DateTrigger {
+            spec,
+            run_date,
+            tz,
+            bound,
+            anchored: None,
+        })
+    }
+}
+
+impl From<DateTrigger> for DateSpec {
+    fn from(t: DateTrigger) -> DateSpec {
+        let mut spec = t.spec;
+        if spec.run_date.is_none() {
+            if let Some(at) = t.anchored.and_then(chrono::DateTime::from_timestamp_micros) {
+                spec.run_date = Some(crate::trigger::isoformat(&at.fixed_offset()));
+            }
+        }
+        spec
+    }
+}
+
+impl DateTrigger {
+    /// The zone for a naive `run_date` and display.
+    pub fn timezone(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// The keyword form this trigger was built from.
+    pub fn spec(&self) -> &DateSpec {
+        &self.spec
+    }
+
+    /// Uses `tz` when the spec named no zone.
+    pub fn set_default_timezone(&mut self, tz: &TimeZone) {
+        if self.spec.timezone.is_none() {
+            self.tz = tz.clone();
+            self.bound = self.run_date.as_ref().map(|d| d.resolve(&self.tz));
+        }
+    }
+
+    pub(crate) fn anchor(&mut self, now: i64) {
+        if self.run_date.is_none() && self.anchored.is_none() {
+            self.anchored = Some(now);
+        }
+    }
+
+    /// `run_date` when there is no previous fire time, else `None`.
+    pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
+        if prev.is_some() {
+            return None;
+        }
+        let utc = self.bound.map(|b| b.utc).or(self.anchored).unwrap_or(now);
+        let mut fire = FireTime::at(utc, &self.tz);
+        if self.bound.is_some_and(|b| b.same_zone_wall.is_none()) {
+            fire.zone = 0; // a fixed UTC offset: Python compares it by instant
+        }
+        Some(fire)
+    }
+}
+
+impl fmt::Display for DateTrigger {
+    /// `date[2026-08-13 14:00:01 UTC]`: APScheduler's `datetime_repr` of the run date.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let utc = self.bound.map(|b| b.utc).or(self.anchored);
+        let Some(utc) = utc else {
+            return f.write_str("date[now]");
+        };
+        let secs = utc.div_euclid(MICROS);
+        let (wall, name) = match self.run_date.as_ref().and_then(DateArg::offset) {
+            Some(offset) => {
+                let name = if offset == 0 {
+                    "UTC".to_owned()
+                } else {
+                    let sign = if offset < 0 { '-' } else { '+' };
+                    let abs = offset.unsigned_abs();
+                    format!("UTC{sign}{:02}:{:02}", abs / 3600, abs / 60 % 60)
+                };
+                (secs + i64::from(offset), name)
+            }
+            None => (
+                secs + i64::from(self.tz.offset_at(secs)),
+                self.tz.abbreviation(secs),
+            ),
+        };
+        let p = Parts::from_wall(wall);
+        write!(
+            f,
+            "date[{:04}-{:02}-{:02} {:02}:{:02}:{:02} {name}]",
+            p.year, p.month, p.day, p.hour, p.minute, p.second
+        )
+    }
+}

