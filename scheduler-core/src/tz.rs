@@ -179,6 +179,22 @@ impl TimeZone {
         wall.micros - i64::from(self.offset_of_wall(secs, wall.fold)) * MICROS
     }
 
+    /// The span of constant offset around `utc` (Unix seconds), for [`ZoneCursor`].
+    fn span_at(&self, utc: i64) -> Option<Span> {
+        let t = &self.data.table;
+        if !(TABLE_START..TABLE_END).contains(&utc) {
+            return None;
+        }
+        let idx = t.at.partition_point(|&at| at <= utc);
+        let (lo, offset) = if idx == 0 {
+            (TABLE_START, t.initial)
+        } else {
+            (t.at[idx - 1], t.offset[idx - 1])
+        };
+        let hi = t.at.get(idx).copied().unwrap_or(TABLE_END);
+        Some(Span { lo, hi, offset })
+    }
+
     fn offset_of_wall(&self, wall_secs: i64, fold: bool) -> i32 {
         let t = &self.data.table;
         if (TABLE_START + DAY..TABLE_END - DAY).contains(&wall_secs) {
@@ -207,6 +223,75 @@ impl TimeZone {
         jiff::Timestamp::from_second(utc)
             .map(|ts| self.data.jiff.to_offset_info(ts).abbreviation().to_owned())
             .unwrap_or_default()
+    }
+}
+
+/// A stretch of UTC time `[lo, hi)` (Unix seconds) with one offset.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    lo: i64,
+    hi: i64,
+    offset: i32,
+}
+
+/// Zone conversions with a one-span cache, for searches that convert many nearby times.
+///
+/// More than a day away from a transition neither gaps nor folds can be involved (offsets
+/// differ by less than a day), so conversions there are plain arithmetic; nearer, or outside
+/// the tabulated years, they fall back to [`TimeZone::wall_of`] / [`TimeZone::utc_of`].
+#[derive(Debug)]
+pub(crate) struct ZoneCursor<'a> {
+    tz: &'a TimeZone,
+    /// The cached span, shrunk by a day at each end; empty until the first lookup.
+    safe_lo: i64,
+    safe_hi: i64,
+    offset: i32,
+}
+
+impl<'a> ZoneCursor<'a> {
+    pub(crate) fn new(tz: &'a TimeZone) -> Self {
+        ZoneCursor {
+            tz,
+            safe_lo: 0,
+            safe_hi: 0,
+            offset: 0,
+        }
+    }
+
+    fn refresh(&mut self, utc: i64) {
+        if let Some(span) = self.tz.span_at(utc) {
+            self.safe_lo = span.lo.saturating_add(DAY);
+            self.safe_hi = span.hi.saturating_sub(DAY);
+            self.offset = span.offset;
+        }
+    }
+
+    /// As [`TimeZone::wall_of`], for whole Unix seconds; returns wall seconds and fold.
+    #[inline]
+    pub(crate) fn wall_of_secs(&mut self, utc: i64) -> (i64, bool) {
+        if !(self.safe_lo..self.safe_hi).contains(&utc) {
+            self.refresh(utc);
+            if !(self.safe_lo..self.safe_hi).contains(&utc) {
+                let w = self.tz.wall_of(utc * MICROS);
+                return (w.micros.div_euclid(MICROS), w.fold);
+            }
+        }
+        (utc + i64::from(self.offset), false)
+    }
+
+    /// As [`TimeZone::utc_of`], for whole wall seconds; returns Unix seconds.
+    #[inline]
+    pub(crate) fn utc_of_secs(&mut self, wall: i64, fold: bool) -> i64 {
+        let guess = wall - i64::from(self.offset);
+        if !(self.safe_lo..self.safe_hi).contains(&guess) {
+            self.refresh(guess);
+            let guess = wall - i64::from(self.offset);
+            if !(self.safe_lo..self.safe_hi).contains(&guess) {
+                return self.tz.utc_of(Wall { micros: wall * MICROS, fold }).div_euclid(MICROS);
+            }
+            return guess;
+        }
+        guess
     }
 }
 

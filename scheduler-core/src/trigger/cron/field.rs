@@ -264,6 +264,8 @@ pub(crate) struct Field {
     dynamic: bool,
     /// Whether the value came from APScheduler's defaults rather than the user.
     pub(crate) is_default: bool,
+    /// Whether every value of the field matches (`*`), so the search can skip it.
+    pub(crate) allows_all: bool,
 }
 
 impl Field {
@@ -285,12 +287,17 @@ impl Field {
         } else {
             exprs.iter().fold(0, |acc, e| acc | e.bits(kind))
         };
+        let allows_all = kind != Kind::Year && {
+            let full = (kind.min()..=kind.max()).fold(0u64, |acc, v| acc | 1 << v);
+            bits & full == full
+        };
         Ok(Field {
             kind,
             exprs,
             bits,
             dynamic,
             is_default,
+            allows_all,
         })
     }
 

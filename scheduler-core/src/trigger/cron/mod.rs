@@ -26,7 +26,7 @@ use crate::civil::{MICROS, Parts, days_in_month};
 use crate::datespec::{Bound, DateArg};
 use crate::error::{Error, Result};
 use crate::trigger::{FireTime, Jitter, resolve_zone};
-use crate::tz::{TimeZone, Wall};
+use crate::tz::{TimeZone, ZoneCursor};
 
 use field::{Field, Kind};
 
@@ -323,16 +323,14 @@ impl Cursor {
         }
     }
 
-    fn from_utc(tz: &TimeZone, utc_secs: i64) -> Cursor {
-        let w = tz.wall_of(utc_secs * MICROS);
-        Cursor::new(w.micros.div_euclid(MICROS), w.fold)
+    fn from_utc(zone: &mut ZoneCursor<'_>, utc_secs: i64) -> Cursor {
+        let (wall, fold) = zone.wall_of_secs(utc_secs);
+        Cursor::new(wall, fold)
     }
 
-    fn utc(&self, tz: &TimeZone) -> i64 {
-        tz.utc_of(Wall {
-            micros: self.wall * MICROS,
-            fold: self.fold,
-        })
+    /// Unix seconds.
+    fn utc(&self, zone: &mut ZoneCursor<'_>) -> i64 {
+        zone.utc_of_secs(self.wall, self.fold)
     }
 }
 
@@ -395,21 +393,27 @@ impl CronTrigger {
         }
         // datetime_ceil: round up to a whole second.
         let secs = start.div_euclid(MICROS) + i64::from(start.rem_euclid(MICROS) > 0);
-        let mut cur = Cursor::from_utc(tz, secs);
+        let zone = &mut ZoneCursor::new(tz);
+        let mut cur = Cursor::from_utc(zone, secs);
         let mut fieldnum: isize = 0;
         let mut year = cur.p.year;
         let mut years_scanned = 0;
         while let Ok(idx) = usize::try_from(fieldnum) {
             let Some(field) = self.fields.get(idx) else { break };
+            if field.allows_all {
+                // Every value matches: APScheduler's loop would move on without change.
+                fieldnum += 1;
+                continue;
+            }
             let curr = field.kind.value(&cur.p);
             match field.next_value(&cur.p) {
-                None => (cur, fieldnum) = self.increment(&cur, fieldnum - 1)?,
+                None => (cur, fieldnum) = self.increment(zone, &cur, fieldnum - 1)?,
                 Some(next) if next > curr => {
                     if field.kind.is_real() {
                         cur = self.set_field(&cur, idx, next);
                         fieldnum += 1;
                     } else {
-                        (cur, fieldnum) = self.increment(&cur, fieldnum)?;
+                        (cur, fieldnum) = self.increment(zone, &cur, fieldnum)?;
                     }
                 }
                 Some(_) => fieldnum += 1,
@@ -417,7 +421,7 @@ impl CronTrigger {
             if let Some(end) = &self.end_bound {
                 let past = match end.same_zone_wall {
                     Some(wall) => cur.wall * MICROS > wall,
-                    None => cur.utc(tz) > end.utc,
+                    None => cur.utc(zone) * MICROS > end.utc,
                 };
                 if past {
                     return None;
@@ -435,7 +439,7 @@ impl CronTrigger {
             return None;
         }
         Some(FireTime {
-            utc: cur.utc(tz),
+            utc: cur.utc(zone) * MICROS,
             wall: cur.wall * MICROS,
             zone: tz.key(),
         })
@@ -445,7 +449,12 @@ impl CronTrigger {
     /// fields when it is at its maximum or not a real datetime component), resets the less
     /// significant ones to their minimum, and moves the cursor by the naive difference as
     /// elapsed time. `None` when the search ran past year 9999.
-    fn increment(&self, cur: &Cursor, mut fieldnum: isize) -> Option<(Cursor, isize)> {
+    fn increment(
+        &self,
+        zone: &mut ZoneCursor<'_>,
+        cur: &Cursor,
+        mut fieldnum: isize,
+    ) -> Option<(Cursor, isize)> {
         let mut values = [0u32; 8];
         let mut i: isize = 0;
         while i < 8 {
@@ -488,8 +497,8 @@ impl CronTrigger {
             values[6],
             values[7],
         );
-        let utc = cur.utc(&self.tz) + (target - cur.wall) * MICROS;
-        Some((Cursor::from_utc(&self.tz, utc.div_euclid(MICROS)), fieldnum))
+        let utc = cur.utc(zone) + (target - cur.wall);
+        Some((Cursor::from_utc(zone, utc), fieldnum))
     }
 
     /// `_set_field_value`: sets field `fieldnum` to `value` and the less significant real

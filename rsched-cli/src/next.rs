@@ -1,0 +1,132 @@
+//! `rsched next`: a trigger's next fire times, one per line, or a batch of JSON requests.
+//!
+//! ```text
+//! rsched next --trigger '{"type":"cron","hour":"9-17","minute":"*/5"}' --after 2026-03-08T00:00:00Z --count 3
+//! rsched next --batch < requests.jsonl
+//! ```
+//!
+//! Fire times are RFC 3339 with the trigger zone's real offset, as Python's `isoformat()`
+//! writes them (`2026-03-08T09:00:00-05:00`). An invalid trigger is reported on stderr with
+//! exit status 2.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use clap::Args;
+use scheduler_core::{BuiltinTrigger, TimeZone, isoformat};
+use serde_json::{Value, json};
+
+/// Arguments of `rsched next`.
+#[derive(Debug, Args)]
+pub struct NextArgs {
+    /// The trigger as JSON, APScheduler's keyword arguments plus "type"
+    /// (e.g. '{"type":"cron","day_of_week":"mon-fri","hour":9}').
+    #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+    trigger: Option<String>,
+
+    /// Compute fire times at or after this instant (RFC 3339, e.g. 2026-03-08T00:00:00Z);
+    /// defaults to now.
+    #[arg(long, value_parser = parse_instant, conflicts_with = "batch")]
+    after: Option<DateTime<Utc>>,
+
+    /// How many fire times to print.
+    #[arg(long, default_value_t = 10, conflicts_with = "batch")]
+    count: usize,
+
+    /// Read JSON lines {"id", "trigger", "after", "count"} on stdin and write one JSON line per
+    /// request: {"id", "fires": [...]} or {"id", "error": "..."}.
+    #[arg(long)]
+    batch: bool,
+
+    /// Zone for triggers that name none (default: the machine's local zone, like APScheduler).
+    #[arg(long, value_parser = parse_zone)]
+    timezone: Option<TimeZone>,
+}
+
+fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| format!("expected an RFC 3339 timestamp such as 2026-03-08T02:30:00-05:00 ({e})"))
+}
+
+fn parse_zone(s: &str) -> Result<TimeZone, String> {
+    TimeZone::get(s).map_err(|e| e.to_string())
+}
+
+/// Runs `rsched next`.
+pub fn run(args: NextArgs) -> anyhow::Result<ExitCode> {
+    let zone = args.timezone.unwrap_or_else(TimeZone::system);
+    if args.batch {
+        return batch(&zone);
+    }
+    let text = args.trigger.unwrap_or_default();
+    let trigger = match parse_trigger(&text, &zone) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("rsched next: invalid trigger: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let after = args.after.unwrap_or_else(Utc::now);
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for fire in trigger.fire_times(after).take(args.count) {
+        writeln!(out, "{}", isoformat(&fire))?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_trigger(text: &str, zone: &TimeZone) -> scheduler_core::Result<BuiltinTrigger> {
+    let mut trigger = BuiltinTrigger::from_json(text)?;
+    trigger.set_default_timezone(zone);
+    Ok(trigger)
+}
+
+fn batch(zone: &TimeZone) -> anyhow::Result<ExitCode> {
+    let stdin = std::io::stdin().lock();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for line in stdin.lines() {
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = answer(&line, zone);
+        serde_json::to_writer(&mut out, &reply)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One batch request to its reply.
+fn answer(line: &str, zone: &TimeZone) -> Value {
+    let request: Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(e) => return json!({"id": null, "error": format!("invalid JSON request: {e}")}),
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let result = (|| -> Result<Vec<String>, String> {
+        let trigger = request.get("trigger").ok_or("missing \"trigger\"")?;
+        let mut trigger = BuiltinTrigger::from_value(trigger.clone()).map_err(|e| e.to_string())?;
+        trigger.set_default_timezone(zone);
+        let after = match request.get("after") {
+            None | Some(Value::Null) => Utc::now(),
+            Some(Value::String(s)) => parse_instant(s).map_err(|e| format!("after: {e}"))?,
+            Some(_) => return Err("after: expected an RFC 3339 string".into()),
+        };
+        let count = match request.get("count") {
+            None | Some(Value::Null) => 10,
+            Some(v) => v
+                .as_u64()
+                .and_then(|c| usize::try_from(c).ok())
+                .ok_or("count: expected a non-negative whole number")?,
+        };
+        Ok(trigger.fire_times(after).take(count).map(|f| isoformat(&f)).collect())
+    })();
+    match result {
+        Ok(fires) => json!({"id": id, "fires": fires}),
+        Err(error) => json!({"id": id, "error": error}),
+    }
+}
