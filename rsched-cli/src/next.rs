@@ -48,7 +48,9 @@ pub struct NextArgs {
 fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| format!("expected an RFC 3339 timestamp such as 2026-03-08T02:30:00-05:00 ({e})"))
+        .map_err(|e| {
+            format!("expected an RFC 3339 timestamp such as 2026-03-08T02:30:00-05:00 ({e})")
+        })
 }
 
 fn parse_zone(s: &str) -> Result<TimeZone, String> {
@@ -123,7 +125,11 @@ fn answer(line: &str, zone: &TimeZone) -> Value {
                 .and_then(|c| usize::try_from(c).ok())
                 .ok_or("count: expected a non-negative whole number")?,
         };
-        Ok(trigger.fire_times(after).take(count).map(|f| isoformat(&f)).collect())
+        Ok(trigger
+            .fire_times(after)
+            .take(count)
+            .map(|f| isoformat(&f))
+            .collect())
     })();
     match result {
         Ok(fires) => json!({"id": id, "fires": fires}),

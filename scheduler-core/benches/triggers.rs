@@ -14,10 +14,22 @@ const CASES: &[(&str, &str)] = &[
         "cron business hours */5 New York",
         r#"{"type":"cron","second":0,"minute":"*/5","hour":"9-17","day_of_week":"mon-fri","timezone":"America/New_York"}"#,
     ),
-    ("cron every second UTC", r#"{"type":"cron","second":"*","timezone":"UTC"}"#),
-    ("cron every minute UTC", r#"{"type":"cron","minute":"*","timezone":"UTC"}"#),
-    ("cron day=last", r#"{"type":"cron","day":"last","timezone":"UTC"}"#),
-    ("cron day=last fri", r#"{"type":"cron","day":"last fri","timezone":"UTC"}"#),
+    (
+        "cron every second UTC",
+        r#"{"type":"cron","second":"*","timezone":"UTC"}"#,
+    ),
+    (
+        "cron every minute UTC",
+        r#"{"type":"cron","minute":"*","timezone":"UTC"}"#,
+    ),
+    (
+        "cron day=last",
+        r#"{"type":"cron","day":"last","timezone":"UTC"}"#,
+    ),
+    (
+        "cron day=last fri",
+        r#"{"type":"cron","day":"last fri","timezone":"UTC"}"#,
+    ),
     (
         "cron daily 02:30 New York (DST year)",
         r#"{"type":"cron","hour":2,"minute":30,"timezone":"America/New_York"}"#,
@@ -71,7 +83,9 @@ fn iterate(c: &mut Criterion) {
         r#"{"type":"cron","month":6,"week":53}"#,
     ] {
         let trigger = BuiltinTrigger::from_json(json).unwrap();
-        group.bench_function(json, |b| b.iter(|| black_box(trigger.next_fire_time(None, start))));
+        group.bench_function(json, |b| {
+            b.iter(|| black_box(trigger.next_fire_time(None, start)))
+        });
     }
     group.finish();
 }

@@ -54,7 +54,10 @@ impl DateArg {
                 ),
             )
         };
-        let mut p = Cursor { s: text.as_bytes(), i: 0 };
+        let mut p = Cursor {
+            s: text.as_bytes(),
+            i: 0,
+        };
         let year = p.digits(4, 4).ok_or_else(bad)?;
         p.expect(b'-').ok_or_else(bad)?;
         let month = p.digits(1, 2).ok_or_else(bad)?;
@@ -91,7 +94,9 @@ impl DateArg {
                     if secs >= 86_400 {
                         return Err(Error::invalid(
                             field,
-                            format!("invalid date '{text}': the UTC offset must be less than 24 hours"),
+                            format!(
+                                "invalid date '{text}': the UTC offset must be less than 24 hours"
+                            ),
                         ));
                     }
                     offset = Some(if sign == b'-' { -secs } else { secs });
@@ -106,10 +111,16 @@ impl DateArg {
         let day = u32::try_from(day).map_err(|_| bad())?;
         let year = i64::from(u32::try_from(year).map_err(|_| bad())?);
         if year < 1 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-            return Err(Error::invalid(field, format!("invalid date '{text}': no such day")));
+            return Err(Error::invalid(
+                field,
+                format!("invalid date '{text}': no such day"),
+            ));
         }
         if hour > 23 || minute > 59 || second > 59 {
-            return Err(Error::invalid(field, format!("invalid date '{text}': no such time of day")));
+            return Err(Error::invalid(
+                field,
+                format!("invalid date '{text}': no such time of day"),
+            ));
         }
         let (hour, minute, second) = (
             u32::try_from(hour).map_err(|_| bad())?,
@@ -133,7 +144,10 @@ impl DateArg {
                 let utc = self.wall_micros - i64::from(offset) * MICROS;
                 // APScheduler turns `Z` into `timezone.utc`; a trigger in "UTC" shares that object.
                 let same_zone_wall = (offset == 0 && tz.name() == "UTC").then_some(utc);
-                Bound { utc, same_zone_wall }
+                Bound {
+                    utc,
+                    same_zone_wall,
+                }
             }
             None => {
                 let utc = tz.utc_of(Wall {
@@ -234,22 +248,32 @@ mod tests {
             "2026-08-13T14:00:00.1234567",
         ] {
             let err = DateArg::parse("run_date", text).unwrap_err();
-            assert!(err.message().starts_with("run_date: invalid date"), "{text}: {err}");
+            assert!(
+                err.message().starts_with("run_date: invalid date"),
+                "{text}: {err}"
+            );
         }
     }
 
     #[test]
     fn naive_gap_time_moves_forward() {
         let ny = TimeZone::get("America/New_York").unwrap();
-        let bound = DateArg::parse("start_date", "2026-03-08 02:30:00").unwrap().resolve(&ny);
+        let bound = DateArg::parse("start_date", "2026-03-08 02:30:00")
+            .unwrap()
+            .resolve(&ny);
         assert_eq!(bound.utc, Parts::to_wall(2026, 3, 8, 7, 30, 0) * MICROS);
-        assert_eq!(bound.same_zone_wall, Some(Parts::to_wall(2026, 3, 8, 3, 30, 0) * MICROS));
+        assert_eq!(
+            bound.same_zone_wall,
+            Some(Parts::to_wall(2026, 3, 8, 3, 30, 0) * MICROS)
+        );
     }
 
     #[test]
     fn fraction_counts_microseconds_like_apscheduler() {
         let utc = TimeZone::utc();
-        let bound = DateArg::parse("start_date", "1970-01-01T00:00:00.5Z").unwrap().resolve(&utc);
+        let bound = DateArg::parse("start_date", "1970-01-01T00:00:00.5Z")
+            .unwrap()
+            .resolve(&utc);
         assert_eq!(bound.utc, 5);
     }
 }

@@ -86,7 +86,10 @@ impl TimeZone {
             JiffZone::UTC
         } else {
             if name.is_empty() || name.trim() != name {
-                return Err(Error::invalid("timezone", format!("unknown time zone '{name}'")));
+                return Err(Error::invalid(
+                    "timezone",
+                    format!("unknown time zone '{name}'"),
+                ));
             }
             JiffZone::get(name)
                 .map_err(|_| Error::invalid("timezone", format!("unknown time zone '{name}'")))?
@@ -133,7 +136,11 @@ impl TimeZone {
         let t = &self.data.table;
         if (TABLE_START..TABLE_END).contains(&utc) {
             let idx = t.at.partition_point(|&at| at <= utc);
-            if idx == 0 { t.initial } else { t.offset[idx - 1] }
+            if idx == 0 {
+                t.initial
+            } else {
+                t.offset[idx - 1]
+            }
         } else {
             self.jiff_offset(utc)
         }
@@ -156,7 +163,11 @@ impl TimeZone {
                 (t.initial, false)
             } else {
                 let offset = t.offset[idx - 1];
-                let before = if idx >= 2 { t.offset[idx - 2] } else { t.initial };
+                let before = if idx >= 2 {
+                    t.offset[idx - 2]
+                } else {
+                    t.initial
+                };
                 let shift = i64::from(before) - i64::from(offset);
                 (offset, shift > secs - t.at[idx - 1])
             }
@@ -200,12 +211,21 @@ impl TimeZone {
         if (TABLE_START + DAY..TABLE_END - DAY).contains(&wall_secs) {
             let list = if fold { &t.wall_fold1 } else { &t.wall_fold0 };
             let idx = list.partition_point(|&w| w <= wall_secs);
-            if idx == 0 { t.initial } else { t.offset[idx - 1] }
+            if idx == 0 {
+                t.initial
+            } else {
+                t.offset[idx - 1]
+            }
         } else {
             match self.jiff_ambiguous(wall_secs) {
                 AmbiguousOffset::Unambiguous { offset } => offset.seconds(),
-                AmbiguousOffset::Gap { before, after } | AmbiguousOffset::Fold { before, after } => {
-                    if fold { after.seconds() } else { before.seconds() }
+                AmbiguousOffset::Gap { before, after }
+                | AmbiguousOffset::Fold { before, after } => {
+                    if fold {
+                        after.seconds()
+                    } else {
+                        before.seconds()
+                    }
                 }
             }
         }
@@ -287,7 +307,13 @@ impl<'a> ZoneCursor<'a> {
             self.refresh(guess);
             let guess = wall - i64::from(self.offset);
             if !(self.safe_lo..self.safe_hi).contains(&guess) {
-                return self.tz.utc_of(Wall { micros: wall * MICROS, fold }).div_euclid(MICROS);
+                return self
+                    .tz
+                    .utc_of(Wall {
+                        micros: wall * MICROS,
+                        fold,
+                    })
+                    .div_euclid(MICROS);
             }
             return guess;
         }
@@ -407,6 +433,9 @@ mod tests {
     #[test]
     fn unknown_zone_is_an_error_naming_it() {
         let err = TimeZone::get("America/New_Yrok").unwrap_err();
-        assert_eq!(err.message(), "timezone: unknown time zone 'America/New_Yrok'");
+        assert_eq!(
+            err.message(),
+            "timezone: unknown time zone 'America/New_Yrok'"
+        );
     }
 }

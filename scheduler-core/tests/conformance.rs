@@ -30,16 +30,45 @@ fn check_file(path: &str) {
                 continue;
             }
         };
-        let expect: Vec<&str> = v["expect"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
-        let got: Vec<String> = trigger.fire_times(after).take(10).map(|f| isoformat(&f)).collect();
+        let expect: Vec<&str> = v["expect"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        let got: Vec<String> = trigger
+            .fire_times(after)
+            .take(10)
+            .map(|f| isoformat(&f))
+            .collect();
         if got != expect {
-            failures.push(format!("{id}: {}\n  expect {expect:?}\n  got    {got:?}", v["trigger"]));
+            failures.push(format!(
+                "{id}: {}\n  expect {expect:?}\n  got    {got:?}",
+                v["trigger"]
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} vectors failed:\n{}", failures.len(), vectors.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors failed:\n{}",
+        failures.len(),
+        vectors.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn public_apscheduler_vectors() {
-    check_file(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/trigger-vectors.json"));
+    check_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/trigger-vectors.json"
+    ));
+}
+
+#[test]
+fn generated_apscheduler_vectors() {
+    check_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/apscheduler-generated-vectors.json"
+    ));
 }

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, TimeZone as _, Timelike, Utc};
 use proptest::prelude::*;
-use scheduler_core::trigger::BuiltinTrigger;
 use scheduler_core::Trigger;
+use scheduler_core::trigger::BuiltinTrigger;
 use serde_json::{Value, json};
 
 const ZONES: &[&str] = &[
@@ -28,7 +28,11 @@ fn expr(lo: u32, hi: u32) -> impl Strategy<Value = String> {
         (lo..=hi, lo..=hi).prop_map(|(a, b)| format!("{}-{}", a.min(b), a.max(b))),
         (lo..=hi, lo..=hi, 1..=5u32).prop_map(|(a, b, s)| {
             let (a, b) = (a.min(b), a.max(b));
-            if b > a { format!("{a}-{b}/{}", s.min(b - a)) } else { a.to_string() }
+            if b > a {
+                format!("{a}-{b}/{}", s.min(b - a))
+            } else {
+                a.to_string()
+            }
         }),
     ];
     prop::collection::vec(item, 1..=3).prop_map(|items| items.join(","))
@@ -80,15 +84,17 @@ fn cron_case() -> impl Strategy<Value = CronCase> {
         expr(0, 59),
         prop::sample::select(ZONES),
     )
-        .prop_map(|(month, day, day_of_week, hour, minute, second, zone)| CronCase {
-            month,
-            day,
-            day_of_week,
-            hour,
-            minute,
-            second,
-            zone,
-        })
+        .prop_map(
+            |(month, day, day_of_week, hour, minute, second, zone)| CronCase {
+                month,
+                day,
+                day_of_week,
+                hour,
+                minute,
+                second,
+                zone,
+            },
+        )
 }
 
 impl CronCase {
@@ -112,7 +118,10 @@ impl CronCase {
 
 fn instant() -> impl Strategy<Value = DateTime<Utc>> {
     // 2000-01-01 .. 2040-01-01, whole seconds or with microseconds.
-    (946_684_800i64..2_208_988_800, prop_oneof![Just(0u32), 0u32..1_000_000])
+    (
+        946_684_800i64..2_208_988_800,
+        prop_oneof![Just(0u32), 0u32..1_000_000],
+    )
         .prop_map(|(s, us)| Utc.timestamp_opt(s, us * 1000).unwrap())
 }
 
@@ -239,25 +248,64 @@ proptest! {
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
-    let key = prop::sample::select(&[
-        "type", "year", "month", "day", "week", "day_of_week", "hour", "minute", "second", "weeks",
-        "days", "hours", "minutes", "seconds", "start_date", "end_date", "timezone", "jitter",
-        "run_date", "expr", "triggers", "years", "months",
-    ][..]);
+    let key = prop::sample::select(
+        &[
+            "type",
+            "year",
+            "month",
+            "day",
+            "week",
+            "day_of_week",
+            "hour",
+            "minute",
+            "second",
+            "weeks",
+            "days",
+            "hours",
+            "minutes",
+            "seconds",
+            "start_date",
+            "end_date",
+            "timezone",
+            "jitter",
+            "run_date",
+            "expr",
+            "triggers",
+            "years",
+            "months",
+        ][..],
+    );
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i32>().prop_map(|v| json!(v)),
         (-1e6f64..1e6).prop_map(|v| json!(v)),
-        prop::sample::select(&["cron", "interval", "date", "crontab", "calendarinterval", "and", "or",
-            "*/5", "last fri", "UTC", "Europe/London", "2026-03-08 02:30:00", "0 0 * * *", ""][..])
-            .prop_map(|s| json!(s)),
+        prop::sample::select(
+            &[
+                "cron",
+                "interval",
+                "date",
+                "crontab",
+                "calendarinterval",
+                "and",
+                "or",
+                "*/5",
+                "last fri",
+                "UTC",
+                "Europe/London",
+                "2026-03-08 02:30:00",
+                "0 0 * * *",
+                ""
+            ][..]
+        )
+        .prop_map(|s| json!(s)),
     ];
     leaf.prop_recursive(3, 24, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(key.clone(), inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            prop::collection::btree_map(key.clone(), inner, 0..6).prop_map(|m| Value::Object(
+                m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+            )),
         ]
     })
 }

@@ -12,6 +12,7 @@
 //! missed run for every newly added job).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -95,6 +96,19 @@ impl CalendarIntervalSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "CalendarIntervalSpec", into = "CalendarIntervalSpec")]
 pub struct CalendarIntervalTrigger {
+    data: Arc<CalendarIntervalData>,
+}
+
+impl From<CalendarIntervalData> for CalendarIntervalTrigger {
+    fn from(data: CalendarIntervalData) -> Self {
+        CalendarIntervalTrigger {
+            data: Arc::new(data),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct CalendarIntervalData {
     spec: CalendarIntervalSpec,
     /// Days since 1970-01-01.
     start_day: Option<i64>,
@@ -110,7 +124,9 @@ fn date_only(field: &str, text: &str) -> Result<i64> {
     if !date.date_only {
         return Err(Error::invalid(
             field,
-            format!("expected a date (YYYY-MM-DD), got '{text}'; the time of day is set by hour, minute and second"),
+            format!(
+                "expected a date (YYYY-MM-DD), got '{text}'; the time of day is set by hour, minute and second"
+            ),
         ));
     }
     Ok(date.days())
@@ -126,37 +142,57 @@ impl TryFrom<CalendarIntervalSpec> for CalendarIntervalTrigger {
                 "must be at least 1 day long: give years, months, weeks or days",
             ));
         }
-        for (name, value, max) in [("hour", spec.hour, 23), ("minute", spec.minute, 59), ("second", spec.second, 59)] {
+        for (name, value, max) in [
+            ("hour", spec.hour, 23),
+            ("minute", spec.minute, 59),
+            ("second", spec.second, 59),
+        ] {
             if value > max {
-                return Err(Error::invalid(name, format!("value {value} is out of range 0..={max}")));
+                return Err(Error::invalid(
+                    name,
+                    format!("value {value} is out of range 0..={max}"),
+                ));
             }
         }
         let tz = resolve_zone(spec.timezone.as_deref())?.unwrap_or_else(TimeZone::utc);
-        let start_day = spec.start_date.as_deref().map(|s| date_only("start_date", s)).transpose()?;
-        let end_day = spec.end_date.as_deref().map(|s| date_only("end_date", s)).transpose()?;
+        let start_day = spec
+            .start_date
+            .as_deref()
+            .map(|s| date_only("start_date", s))
+            .transpose()?;
+        let end_day = spec
+            .end_date
+            .as_deref()
+            .map(|s| date_only("end_date", s))
+            .transpose()?;
         if let (Some(start), Some(end)) = (start_day, end_day) {
             if start > end {
-                return Err(Error::invalid("end_date", "cannot be earlier than start_date"));
+                return Err(Error::invalid(
+                    "end_date",
+                    "cannot be earlier than start_date",
+                ));
             }
         }
-        let time = i64::from(spec.hour) * 3600 + i64::from(spec.minute) * 60 + i64::from(spec.second);
+        let time =
+            i64::from(spec.hour) * 3600 + i64::from(spec.minute) * 60 + i64::from(spec.second);
         let jitter = Jitter::new(spec.jitter)?;
-        Ok(CalendarIntervalTrigger {
+        Ok(CalendarIntervalData {
             spec,
             start_day,
             end_day,
             time,
             tz,
             jitter,
-        })
+        }
+        .into())
     }
 }
 
 impl From<CalendarIntervalTrigger> for CalendarIntervalSpec {
     fn from(t: CalendarIntervalTrigger) -> CalendarIntervalSpec {
-        let mut spec = t.spec;
+        let mut spec = t.data.spec.clone();
         if spec.start_date.is_none() {
-            if let Some(day) = t.start_day {
+            if let Some(day) = t.data.start_day {
                 let (y, m, d) = civil_from_days(day);
                 spec.start_date = Some(format!("{y:04}-{m:02}-{d:02}"));
             }
@@ -168,17 +204,42 @@ impl From<CalendarIntervalTrigger> for CalendarIntervalSpec {
 impl CalendarIntervalTrigger {
     /// The zone of the wall-clock time.
     pub fn timezone(&self) -> &TimeZone {
+        self.data.timezone()
+    }
+
+    /// The keyword form this trigger was built from.
+    pub fn spec(&self) -> &CalendarIntervalSpec {
+        self.data.spec()
+    }
+
+    /// Maximum random delay per fire time (applied by the scheduler).
+    pub fn jitter(&self) -> Option<Duration> {
+        self.data.jitter.duration()
+    }
+
+    /// Uses `tz` when the spec named no zone.
+    pub fn set_default_timezone(&mut self, tz: &TimeZone) {
+        Arc::make_mut(&mut self.data).set_default_timezone(tz)
+    }
+
+    pub(crate) fn anchor(&mut self, now: i64) {
+        Arc::make_mut(&mut self.data).anchor(now)
+    }
+
+    pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
+        self.data.next_fire(prev, now)
+    }
+}
+
+impl CalendarIntervalData {
+    /// The zone of the wall-clock time.
+    pub fn timezone(&self) -> &TimeZone {
         &self.tz
     }
 
     /// The keyword form this trigger was built from.
     pub fn spec(&self) -> &CalendarIntervalSpec {
         &self.spec
-    }
-
-    /// Maximum random delay per fire time (applied by the scheduler).
-    pub fn jitter(&self) -> Option<Duration> {
-        self.jitter.duration()
     }
 
     /// Uses `tz` when the spec named no zone.
@@ -228,7 +289,10 @@ impl CalendarIntervalTrigger {
                 return None;
             }
             let wall = (day * DAY + self.time) * MICROS;
-            let utc = self.tz.utc_of(Wall { micros: wall, fold: false });
+            let utc = self.tz.utc_of(Wall {
+                micros: wall,
+                fold: false,
+            });
             let normalized = self.tz.wall_of(utc).micros;
             if normalized != wall {
                 // Inside a DST gap: skip this date (APScheduler steps on from the shifted date).
@@ -248,6 +312,12 @@ impl CalendarIntervalTrigger {
 }
 
 impl fmt::Display for CalendarIntervalTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.data.fmt(f)
+    }
+}
+
+impl fmt::Display for CalendarIntervalData {
     /// `calendarinterval[months=1, time='09:00:00']`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("calendarinterval[")?;

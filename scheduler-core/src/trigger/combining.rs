@@ -50,7 +50,9 @@ impl Combined {
             .triggers
             .into_iter()
             .enumerate()
-            .map(|(i, v)| BuiltinTrigger::from_value(v).map_err(|e| e.in_field(&format!("triggers[{i}]"))))
+            .map(|(i, v)| {
+                BuiltinTrigger::from_value(v).map_err(|e| e.in_field(&format!("triggers[{i}]")))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Combined {
             triggers,
@@ -123,7 +125,10 @@ macro_rules! combining_trigger {
                 if triggers.is_empty() {
                     return Err(Error::invalid("triggers", "must list at least one trigger"));
                 }
-                Ok($name(Combined { triggers, jitter: Jitter::default() }))
+                Ok($name(Combined {
+                    triggers,
+                    jitter: Jitter::default(),
+                }))
             }
 
             /// The combined triggers.
@@ -158,13 +163,18 @@ macro_rules! combining_trigger {
         }
 
         impl Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
                 self.0.spec().serialize(s)
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
                 let spec = CombiningSpec::deserialize(d)?;
                 $name::from_spec(spec).map_err(serde::de::Error::custom)
             }
@@ -215,8 +225,14 @@ impl AndTrigger {
                 }
                 fires.push(fire);
             }
-            let min = fires.iter().copied().reduce(|a, b| if b.py_cmp(&a).is_lt() { b } else { a })?;
-            let max = fires.iter().copied().reduce(|a, b| if b.py_cmp(&a).is_gt() { b } else { a })?;
+            let min = fires
+                .iter()
+                .copied()
+                .reduce(|a, b| if b.py_cmp(&a).is_lt() { b } else { a })?;
+            let max = fires
+                .iter()
+                .copied()
+                .reduce(|a, b| if b.py_cmp(&a).is_gt() { b } else { a })?;
             if min.py_cmp(&max).is_eq() {
                 return Some(fires[0]);
             }

@@ -17,6 +17,7 @@
 //! two for the either-or rule), so DST behaves exactly as for `cron`.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -88,6 +89,19 @@ impl CrontabSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "CrontabSpec", into = "CrontabSpec")]
 pub struct CrontabTrigger {
+    data: Arc<CrontabData>,
+}
+
+impl From<CrontabData> for CrontabTrigger {
+    fn from(data: CrontabData) -> Self {
+        CrontabTrigger {
+            data: Arc::new(data),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct CrontabData {
     spec: CrontabSpec,
     /// One cron trigger, or two (day-of-month, day-of-week) under Vixie's either-or rule.
     crons: Vec<BuiltinTrigger>,
@@ -104,11 +118,41 @@ struct FieldDef {
 }
 
 const FIELDS: [FieldDef; 5] = [
-    FieldDef { name: "minute", min: 0, max: 59, names: &[], name_base: 0 },
-    FieldDef { name: "hour", min: 0, max: 23, names: &[], name_base: 0 },
-    FieldDef { name: "day of month", min: 1, max: 31, names: &[], name_base: 0 },
-    FieldDef { name: "month", min: 1, max: 12, names: &MONTH_NAMES, name_base: 1 },
-    FieldDef { name: "day of week", min: 0, max: 7, names: &DOW_NAMES, name_base: 0 },
+    FieldDef {
+        name: "minute",
+        min: 0,
+        max: 59,
+        names: &[],
+        name_base: 0,
+    },
+    FieldDef {
+        name: "hour",
+        min: 0,
+        max: 23,
+        names: &[],
+        name_base: 0,
+    },
+    FieldDef {
+        name: "day of month",
+        min: 1,
+        max: 31,
+        names: &[],
+        name_base: 0,
+    },
+    FieldDef {
+        name: "month",
+        min: 1,
+        max: 12,
+        names: &MONTH_NAMES,
+        name_base: 1,
+    },
+    FieldDef {
+        name: "day of week",
+        min: 0,
+        max: 7,
+        names: &DOW_NAMES,
+        name_base: 0,
+    },
 ];
 
 impl TryFrom<CrontabSpec> for CrontabTrigger {
@@ -135,7 +179,8 @@ impl TryFrom<CrontabSpec> for CrontabTrigger {
         let mut dow: Vec<u32> = values[4].iter().map(|&d| (d + 6) % 7).collect();
         dow.sort_unstable();
         dow.dedup();
-        let list = |v: &[u32]| CronValue::Expr(v.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+        let list =
+            |v: &[u32]| CronValue::Expr(v.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
         let base = CronSpec {
             minute: Some(list(&values[0])),
             hour: Some(list(&values[1])),
@@ -147,14 +192,15 @@ impl TryFrom<CrontabSpec> for CrontabTrigger {
         };
         let dom_star = parts[2].starts_with('*');
         let dow_star = parts[4].starts_with('*');
-        let build = |day: Option<CronValue>, day_of_week: Option<CronValue>| -> Result<BuiltinTrigger> {
-            let spec = CronSpec {
-                day,
-                day_of_week,
-                ..base.clone()
+        let build =
+            |day: Option<CronValue>, day_of_week: Option<CronValue>| -> Result<BuiltinTrigger> {
+                let spec = CronSpec {
+                    day,
+                    day_of_week,
+                    ..base.clone()
+                };
+                Ok(BuiltinTrigger::Cron(CronTrigger::try_from(spec)?))
             };
-            Ok(BuiltinTrigger::Cron(CronTrigger::try_from(spec)?))
-        };
         let crons = if dom_star || dow_star {
             vec![build(Some(list(&values[2])), Some(list(&dow)))?]
         } else {
@@ -164,13 +210,13 @@ impl TryFrom<CrontabSpec> for CrontabTrigger {
             ]
         };
         crate::trigger::Jitter::new(spec.jitter)?;
-        Ok(CrontabTrigger { spec, crons })
+        Ok(CrontabData { spec, crons }.into())
     }
 }
 
 impl From<CrontabTrigger> for CrontabSpec {
     fn from(t: CrontabTrigger) -> CrontabSpec {
-        t.spec
+        t.data.spec.clone()
     }
 }
 
@@ -210,11 +256,16 @@ fn expand(def: &FieldDef, text: &str) -> Result<Vec<u32>> {
         let unrecognized = || {
             Error::invalid(
                 "",
-                format!("{field}: unrecognized expression '{item}' (expected *, */n, a, a-b, a-b/n or a comma-separated list)"),
+                format!(
+                    "{field}: unrecognized expression '{item}' (expected *, */n, a, a-b, a-b/n or a comma-separated list)"
+                ),
             )
         };
         if item.is_empty() {
-            return Err(Error::invalid("", format!("{field}: empty expression in '{text}'")));
+            return Err(Error::invalid(
+                "",
+                format!("{field}: empty expression in '{text}'"),
+            ));
         }
         let (range, step) = match item.split_once('/') {
             Some((range, step)) => {
@@ -225,7 +276,10 @@ fn expand(def: &FieldDef, text: &str) -> Result<Vec<u32>> {
                     Error::invalid("", format!("{field}: step {step} is out of range"))
                 })?;
                 if step == 0 {
-                    return Err(Error::invalid("", format!("{field}: step must be at least 1, got 0")));
+                    return Err(Error::invalid(
+                        "",
+                        format!("{field}: step must be at least 1, got 0"),
+                    ));
                 }
                 (range, Some(step))
             }
@@ -238,7 +292,9 @@ fn expand(def: &FieldDef, text: &str) -> Result<Vec<u32>> {
             if a > b {
                 return Err(Error::invalid(
                     "",
-                    format!("{field}: range '{item}' is reversed (its start must not be after its end)"),
+                    format!(
+                        "{field}: range '{item}' is reversed (its start must not be after its end)"
+                    ),
                 ));
             }
             (a, b)
@@ -247,7 +303,10 @@ fn expand(def: &FieldDef, text: &str) -> Result<Vec<u32>> {
             if step.is_some() {
                 return Err(Error::invalid(
                     "",
-                    format!("{field}: a step needs a range or * in '{item}' (cron(8) has no 'a/n' form; write '{range}-{}/n')", def.max),
+                    format!(
+                        "{field}: a step needs a range or * in '{item}' (cron(8) has no 'a/n' form; write '{range}-{}/n')",
+                        def.max
+                    ),
                 ));
             }
             (v, v)
@@ -265,7 +324,13 @@ fn value(def: &FieldDef, text: &str, item: &str) -> Result<u32> {
     let field = def.name;
     let v = if !text.is_empty() && text.bytes().all(|c| c.is_ascii_digit()) {
         text.parse::<u32>().map_err(|_| {
-            Error::invalid("", format!("{field}: value {text} is out of range {}..={}", def.min, def.max))
+            Error::invalid(
+                "",
+                format!(
+                    "{field}: value {text} is out of range {}..={}",
+                    def.min, def.max
+                ),
+            )
         })?
     } else {
         let lower = text.to_ascii_lowercase();
@@ -274,13 +339,19 @@ fn value(def: &FieldDef, text: &str, item: &str) -> Result<u32> {
             None if def.names.is_empty() => {
                 return Err(Error::invalid(
                     "",
-                    format!("{field}: unrecognized expression '{item}' (expected *, */n, a, a-b, a-b/n or a comma-separated list)"),
+                    format!(
+                        "{field}: unrecognized expression '{item}' (expected *, */n, a, a-b, a-b/n or a comma-separated list)"
+                    ),
                 ));
             }
             None => {
                 return Err(Error::invalid(
                     "",
-                    format!("{field}: invalid name '{text}' (expected {}..{})", def.names[0], def.names[def.names.len() - 1]),
+                    format!(
+                        "{field}: invalid name '{text}' (expected {}..{})",
+                        def.names[0],
+                        def.names[def.names.len() - 1]
+                    ),
                 ));
             }
         }
@@ -288,13 +359,42 @@ fn value(def: &FieldDef, text: &str, item: &str) -> Result<u32> {
     if v < def.min || v > def.max {
         return Err(Error::invalid(
             "",
-            format!("{field}: value {v} is out of range {}..={}", def.min, def.max),
+            format!(
+                "{field}: value {v} is out of range {}..={}",
+                def.min, def.max
+            ),
         ));
     }
     Ok(v)
 }
 
 impl CrontabTrigger {
+    /// The zone the line is read in.
+    pub fn timezone(&self) -> &TimeZone {
+        self.data.timezone()
+    }
+
+    /// The keyword form this trigger was built from.
+    pub fn spec(&self) -> &CrontabSpec {
+        self.data.spec()
+    }
+
+    /// Maximum random delay per fire time (applied by the scheduler).
+    pub fn jitter(&self) -> Option<Duration> {
+        self.data.jitter()
+    }
+
+    /// Uses `tz` when the spec named no zone.
+    pub fn set_default_timezone(&mut self, tz: &TimeZone) {
+        Arc::make_mut(&mut self.data).set_default_timezone(tz)
+    }
+
+    pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
+        self.data.next_fire(prev, now)
+    }
+}
+
+impl CrontabData {
     /// The zone the line is read in.
     pub fn timezone(&self) -> &TimeZone {
         use crate::trigger::Trigger;
@@ -308,7 +408,9 @@ impl CrontabTrigger {
 
     /// Maximum random delay per fire time (applied by the scheduler).
     pub fn jitter(&self) -> Option<Duration> {
-        crate::trigger::Jitter::new(self.spec.jitter).ok().and_then(|j| j.duration())
+        crate::trigger::Jitter::new(self.spec.jitter)
+            .ok()
+            .and_then(|j| j.duration())
     }
 
     /// Uses `tz` when the spec named no zone.
@@ -324,6 +426,12 @@ impl CrontabTrigger {
 }
 
 impl fmt::Display for CrontabTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.data.fmt(f)
+    }
+}
+
+impl fmt::Display for CrontabData {
     /// `crontab['*/5 9-17 * * 1-5']`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "crontab['{}']", self.spec.expr.trim())
@@ -335,19 +443,28 @@ mod tests {
     use super::*;
 
     fn err(expr: &str) -> String {
-        CrontabSpec::new(expr).build().unwrap_err().message().to_owned()
+        CrontabSpec::new(expr)
+            .build()
+            .unwrap_err()
+            .message()
+            .to_owned()
     }
 
     #[test]
     fn rejects_non_cron8_forms_with_the_field_named() {
         assert!(err("0 */5 * * * *").starts_with("expr: expected 5 fields"));
-        assert!(err("59 23 last * *").starts_with("expr: day of month: unrecognized expression 'last'"));
+        assert!(
+            err("59 23 last * *").starts_with("expr: day of month: unrecognized expression 'last'")
+        );
         assert!(err("0 0 L * *").starts_with("expr: day of month: unrecognized"));
         assert!(err("0 0 ? * *").starts_with("expr: day of month: unrecognized"));
         assert!(err("0 0 * * 1#2").starts_with("expr: day of week:"));
         assert!(err("@every 5m").starts_with("expr: unknown alias '@every 5m'"));
         assert!(err("5/10 * * * *").contains("a step needs a range"));
-        assert_eq!(err("0 24 * * *"), "expr: hour: value 24 is out of range 0..=23");
+        assert_eq!(
+            err("0 24 * * *"),
+            "expr: hour: value 24 is out of range 0..=23"
+        );
         assert!(err("0 0 * * 8").contains("value 8 is out of range 0..=7"));
         assert!(err("0 0 * * fri-mon").contains("reversed"));
         assert!(err("").starts_with("expr: expected 5 fields"));
@@ -356,15 +473,41 @@ mod tests {
     #[test]
     fn weekdays_follow_cron8() {
         let t = CrontabSpec::new("0 12 * * 0-1,7").build().unwrap();
-        let BuiltinTrigger::Cron(cron) = &t.crons[0] else { panic!() };
+        let BuiltinTrigger::Cron(cron) = &t.data.crons[0] else {
+            panic!()
+        };
         // Sunday and Monday in APScheduler's numbering: mon = 0, sun = 6.
         assert_eq!(cron.spec().day_of_week, Some(CronValue::Expr("0,6".into())));
     }
 
     #[test]
     fn either_or_only_when_both_day_fields_are_restricted() {
-        assert_eq!(CrontabSpec::new("0 0 1 * mon").build().unwrap().crons.len(), 2);
-        assert_eq!(CrontabSpec::new("0 0 */2 * mon").build().unwrap().crons.len(), 1);
-        assert_eq!(CrontabSpec::new("0 0 1 * *").build().unwrap().crons.len(), 1);
+        assert_eq!(
+            CrontabSpec::new("0 0 1 * mon")
+                .build()
+                .unwrap()
+                .data
+                .crons
+                .len(),
+            2
+        );
+        assert_eq!(
+            CrontabSpec::new("0 0 */2 * mon")
+                .build()
+                .unwrap()
+                .data
+                .crons
+                .len(),
+            1
+        );
+        assert_eq!(
+            CrontabSpec::new("0 0 1 * *")
+                .build()
+                .unwrap()
+                .data
+                .crons
+                .len(),
+            1
+        );
     }
 }

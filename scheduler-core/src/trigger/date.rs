@@ -2,6 +2,7 @@
 //! scheduler then removes the job.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +49,19 @@ impl DateSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "DateSpec", into = "DateSpec")]
 pub struct DateTrigger {
+    data: Arc<DateData>,
+}
+
+impl From<DateData> for DateTrigger {
+    fn from(data: DateData) -> Self {
+        DateTrigger {
+            data: Arc::new(data),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct DateData {
     spec: DateSpec,
     run_date: Option<DateArg>,
     tz: TimeZone,
@@ -61,23 +75,32 @@ impl TryFrom<DateSpec> for DateTrigger {
 
     fn try_from(spec: DateSpec) -> Result<DateTrigger> {
         let tz = resolve_zone(spec.timezone.as_deref())?.unwrap_or_else(TimeZone::utc);
-        let run_date = spec.run_date.as_deref().map(|s| DateArg::parse("run_date", s)).transpose()?;
+        let run_date = spec
+            .run_date
+            .as_deref()
+            .map(|s| DateArg::parse("run_date", s))
+            .transpose()?;
         let bound = run_date.as_ref().map(|d| d.resolve(&tz));
-        Ok(DateTrigger {
+        Ok(DateData {
             spec,
             run_date,
             tz,
             bound,
             anchored: None,
-        })
+        }
+        .into())
     }
 }
 
 impl From<DateTrigger> for DateSpec {
     fn from(t: DateTrigger) -> DateSpec {
-        let mut spec = t.spec;
+        let mut spec = t.data.spec.clone();
         if spec.run_date.is_none() {
-            if let Some(at) = t.anchored.and_then(chrono::DateTime::from_timestamp_micros) {
+            if let Some(at) = t
+                .data
+                .anchored
+                .and_then(chrono::DateTime::from_timestamp_micros)
+            {
                 spec.run_date = Some(crate::trigger::isoformat(&at.fixed_offset()));
             }
         }
@@ -86,6 +109,31 @@ impl From<DateTrigger> for DateSpec {
 }
 
 impl DateTrigger {
+    /// The zone for a naive `run_date` and display.
+    pub fn timezone(&self) -> &TimeZone {
+        self.data.timezone()
+    }
+
+    /// The keyword form this trigger was built from.
+    pub fn spec(&self) -> &DateSpec {
+        self.data.spec()
+    }
+
+    /// Uses `tz` when the spec named no zone.
+    pub fn set_default_timezone(&mut self, tz: &TimeZone) {
+        Arc::make_mut(&mut self.data).set_default_timezone(tz)
+    }
+
+    pub(crate) fn anchor(&mut self, now: i64) {
+        Arc::make_mut(&mut self.data).anchor(now)
+    }
+
+    pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
+        self.data.next_fire(prev, now)
+    }
+}
+
+impl DateData {
     /// The zone for a naive `run_date` and display.
     pub fn timezone(&self) -> &TimeZone {
         &self.tz
@@ -125,6 +173,12 @@ impl DateTrigger {
 }
 
 impl fmt::Display for DateTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.data.fmt(f)
+    }
+}
+
+impl fmt::Display for DateData {
     /// `date[2026-08-13 14:00:01 UTC]`: APScheduler's `datetime_repr` of the run date.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let utc = self.bound.map(|b| b.utc).or(self.anchored);

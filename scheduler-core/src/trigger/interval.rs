@@ -9,6 +9,7 @@
 //! a negative one is an error.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,19 @@ impl IntervalSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "IntervalSpec", into = "IntervalSpec")]
 pub struct IntervalTrigger {
+    data: Arc<IntervalData>,
+}
+
+impl From<IntervalData> for IntervalTrigger {
+    fn from(data: IntervalData) -> Self {
+        IntervalTrigger {
+            data: Arc::new(data),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct IntervalData {
     spec: IntervalSpec,
     /// The interval in whole microseconds (`timedelta` precision).
     micros: i64,
@@ -98,12 +112,21 @@ impl TryFrom<IntervalSpec> for IntervalTrigger {
             ("minutes", 60e6),
             ("seconds", 1e6),
         ];
-        let values = [spec.weeks, spec.days, spec.hours, spec.minutes, spec.seconds];
+        let values = [
+            spec.weeks,
+            spec.days,
+            spec.hours,
+            spec.minutes,
+            spec.seconds,
+        ];
         let mut total = 0.0_f64;
         for ((name, unit), value) in UNITS.iter().zip(values) {
             if let Some(v) = value {
                 if !v.is_finite() {
-                    return Err(Error::invalid(name, format!("must be a finite number, got {v}")));
+                    return Err(Error::invalid(
+                        name,
+                        format!("must be a finite number, got {v}"),
+                    ));
                 }
                 total += v * unit;
             }
@@ -116,15 +139,26 @@ impl TryFrom<IntervalSpec> for IntervalTrigger {
             ));
         }
         if total > 1e17 {
-            return Err(Error::invalid("interval", "is too long (at most about 3,000 years)"));
+            return Err(Error::invalid(
+                "interval",
+                "is too long (at most about 3,000 years)",
+            ));
         }
         #[allow(clippy::cast_possible_truncation)] // 0 < total <= 1e17, whole
         let micros = total as i64;
         let tz = resolve_zone(spec.timezone.as_deref())?.unwrap_or_else(TimeZone::utc);
-        let start = spec.start_date.as_deref().map(|s| DateArg::parse("start_date", s)).transpose()?;
-        let end = spec.end_date.as_deref().map(|s| DateArg::parse("end_date", s)).transpose()?;
+        let start = spec
+            .start_date
+            .as_deref()
+            .map(|s| DateArg::parse("start_date", s))
+            .transpose()?;
+        let end = spec
+            .end_date
+            .as_deref()
+            .map(|s| DateArg::parse("end_date", s))
+            .transpose()?;
         let jitter = Jitter::new(spec.jitter)?;
-        let mut trigger = IntervalTrigger {
+        let mut trigger = IntervalData {
             spec,
             micros,
             start,
@@ -136,15 +170,19 @@ impl TryFrom<IntervalSpec> for IntervalTrigger {
             jitter,
         };
         trigger.resolve_bounds();
-        Ok(trigger)
+        Ok(trigger.into())
     }
 }
 
 impl From<IntervalTrigger> for IntervalSpec {
     fn from(t: IntervalTrigger) -> IntervalSpec {
-        let mut spec = t.spec;
+        let mut spec = t.data.spec.clone();
         if spec.start_date.is_none() {
-            if let Some(start) = t.anchored_start.and_then(chrono::DateTime::from_timestamp_micros) {
+            if let Some(start) = t
+                .data
+                .anchored_start
+                .and_then(chrono::DateTime::from_timestamp_micros)
+            {
                 spec.start_date = Some(crate::trigger::isoformat(&start.fixed_offset()));
             }
         }
@@ -153,6 +191,41 @@ impl From<IntervalTrigger> for IntervalSpec {
 }
 
 impl IntervalTrigger {
+    /// The interval.
+    pub fn interval(&self) -> Duration {
+        self.data.interval()
+    }
+
+    /// The zone for naive dates and display.
+    pub fn timezone(&self) -> &TimeZone {
+        self.data.timezone()
+    }
+
+    /// The keyword form this trigger was built from.
+    pub fn spec(&self) -> &IntervalSpec {
+        self.data.spec()
+    }
+
+    /// Maximum random delay per fire time (applied by the scheduler).
+    pub fn jitter(&self) -> Option<Duration> {
+        self.data.jitter.duration()
+    }
+
+    /// Uses `tz` when the spec named no zone.
+    pub fn set_default_timezone(&mut self, tz: &TimeZone) {
+        Arc::make_mut(&mut self.data).set_default_timezone(tz)
+    }
+
+    pub(crate) fn anchor(&mut self, now: i64) {
+        Arc::make_mut(&mut self.data).anchor(now)
+    }
+
+    pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
+        self.data.next_fire(prev, now)
+    }
+}
+
+impl IntervalData {
     /// The interval.
     pub fn interval(&self) -> Duration {
         Duration::from_micros(self.micros.unsigned_abs())
@@ -166,11 +239,6 @@ impl IntervalTrigger {
     /// The keyword form this trigger was built from.
     pub fn spec(&self) -> &IntervalSpec {
         &self.spec
-    }
-
-    /// Maximum random delay per fire time (applied by the scheduler).
-    pub fn jitter(&self) -> Option<Duration> {
-        self.jitter.duration()
     }
 
     /// Uses `tz` when the spec named no zone.
@@ -219,6 +287,12 @@ impl IntervalTrigger {
 }
 
 impl fmt::Display for IntervalTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.data.fmt(f)
+    }
+}
+
+impl fmt::Display for IntervalData {
     /// `interval[0:05:00]`, `interval[1 day, 2:03:04]`: Python's `str(timedelta)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "interval[{}]", timedelta_str(self.micros))
@@ -235,7 +309,12 @@ pub(crate) fn timedelta_str(micros: i64) -> String {
     if days != 0 {
         out.push_str(&format!("{days} day{}, ", if days == 1 { "" } else { "s" }));
     }
-    out.push_str(&format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60));
+    out.push_str(&format!(
+        "{}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    ));
     if us != 0 {
         out.push_str(&format!(".{us:06}"));
     }
@@ -258,12 +337,24 @@ mod tests {
     fn zero_and_negative_intervals_are_errors() {
         for spec in [
             IntervalSpec::default(),
-            IntervalSpec { seconds: Some(0.0), ..Default::default() },
-            IntervalSpec { minutes: Some(-5.0), ..Default::default() },
-            IntervalSpec { seconds: Some(0.000_000_1), ..Default::default() },
+            IntervalSpec {
+                seconds: Some(0.0),
+                ..Default::default()
+            },
+            IntervalSpec {
+                minutes: Some(-5.0),
+                ..Default::default()
+            },
+            IntervalSpec {
+                seconds: Some(0.000_000_1),
+                ..Default::default()
+            },
         ] {
             let err = spec.build().unwrap_err();
-            assert!(err.message().starts_with("interval: must be positive"), "{err}");
+            assert!(
+                err.message().starts_with("interval: must be positive"),
+                "{err}"
+            );
         }
     }
 }

@@ -201,7 +201,10 @@ impl BuiltinTrigger {
         let Value::Object(mut map) = value else {
             return Err(Error::invalid(
                 "trigger",
-                format!("expected an object with a \"type\" key, got {}", value_kind(&value)),
+                format!(
+                    "expected an object with a \"type\" key, got {}",
+                    value_kind(&value)
+                ),
             ));
         };
         let kind = match map.remove("type") {
@@ -401,7 +404,8 @@ impl Iterator for FireTimes<'_> {
 /// The instant `utc_micros` in `tz`, with the zone's real offset.
 fn localize(tz: &TimeZone, utc_micros: i64) -> DateTime<FixedOffset> {
     let offset = tz.offset_at(utc_micros.div_euclid(MICROS));
-    let offset = FixedOffset::east_opt(offset).unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()));
+    let offset = FixedOffset::east_opt(offset)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()));
     DateTime::from_timestamp_micros(utc_micros)
         .unwrap_or_default()
         .with_timezone(&offset)
@@ -427,7 +431,11 @@ pub fn isoformat(dt: &DateTime<FixedOffset>) -> String {
     let offset = dt.offset().local_minus_utc();
     let sign = if offset < 0 { '-' } else { '+' };
     let offset = offset.unsigned_abs();
-    out.push_str(&format!("{sign}{:02}:{:02}", offset / 3600, offset / 60 % 60));
+    out.push_str(&format!(
+        "{sign}{:02}:{:02}",
+        offset / 3600,
+        offset / 60 % 60
+    ));
     if offset % 60 != 0 {
         out.push_str(&format!(":{:02}", offset % 60));
     }

@@ -229,8 +229,12 @@ impl fmt::Display for Expr {
                     let idx = usize::try_from(v).unwrap_or(usize::MAX);
                     match names {
                         Names::Numbers => v.to_string(),
-                        Names::Months => MONTHS.get(idx.wrapping_sub(1)).map_or_else(|| v.to_string(), |s| (*s).to_owned()),
-                        Names::Weekdays => WEEKDAYS.get(idx).map_or_else(|| v.to_string(), |s| (*s).to_owned()),
+                        Names::Months => MONTHS
+                            .get(idx.wrapping_sub(1))
+                            .map_or_else(|| v.to_string(), |s| (*s).to_owned()),
+                        Names::Weekdays => WEEKDAYS
+                            .get(idx)
+                            .map_or_else(|| v.to_string(), |s| (*s).to_owned()),
                     }
                 };
                 match last {
@@ -315,7 +319,11 @@ impl Field {
         }
         let mut best = None;
         if start <= max {
-            let upto = if max >= 63 { u64::MAX } else { (1u64 << (max + 1)) - 1 };
+            let upto = if max >= 63 {
+                u64::MAX
+            } else {
+                (1u64 << (max + 1)) - 1
+            };
             let candidates = (self.bits >> start << start) & upto;
             if candidates != 0 {
                 best = Some(candidates.trailing_zeros());
@@ -371,13 +379,19 @@ fn parse_expr(kind: Kind, item: &str) -> Result<Expr> {
         if item.is_empty() {
             Error::invalid("", format!("empty expression (expected {forms})"))
         } else {
-            Error::invalid("", format!("unrecognized expression '{item}' (expected {forms})"))
+            Error::invalid(
+                "",
+                format!("unrecognized expression '{item}' (expected {forms})"),
+            )
         }
     };
     if let Some(rest) = item.strip_prefix('*') {
         let step = match rest {
             "" => None,
-            _ => Some(parse_step(kind, rest.strip_prefix('/').ok_or_else(unrecognized)?)?),
+            _ => Some(parse_step(
+                kind,
+                rest.strip_prefix('/').ok_or_else(unrecognized)?,
+            )?),
         };
         if let Some(step) = step {
             let range = kind.max() - kind.min();
@@ -404,24 +418,36 @@ fn parse_expr(kind: Kind, item: &str) -> Result<Expr> {
             if let Some(nth) = POSITIONS.iter().position(|p| *p == pos) {
                 let name = rest.trim_start_matches(' ');
                 let weekday = WEEKDAYS.iter().position(|w| *w == name).ok_or_else(|| {
-                    Error::invalid("", format!("invalid weekday name '{name}' in '{item}' (expected mon..sun)"))
+                    Error::invalid(
+                        "",
+                        format!("invalid weekday name '{name}' in '{item}' (expected mon..sun)"),
+                    )
                 })?;
                 return Ok(Expr::WeekdayPosition {
                     nth: u8::try_from(nth).unwrap_or(5),
                     weekday: u32::try_from(weekday).unwrap_or(0),
                 });
             }
-            if rest.split_whitespace().next().is_some_and(|w| WEEKDAYS.contains(&w)) {
+            if rest
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| WEEKDAYS.contains(&w))
+            {
                 return Err(Error::invalid(
                     "",
-                    format!("invalid weekday position '{pos}' in '{item}' (expected 1st, 2nd, 3rd, 4th, 5th or last)"),
+                    format!(
+                        "invalid weekday position '{pos}' in '{item}' (expected 1st, 2nd, 3rd, 4th, 5th or last)"
+                    ),
                 ));
             }
         }
     }
     if body.as_bytes().first().is_some_and(u8::is_ascii_digit) {
         let (first, last) = match body.split_once('-') {
-            Some((a, b)) => (parse_number(a, item, &unrecognized)?, Some(parse_number(b, item, &unrecognized)?)),
+            Some((a, b)) => (
+                parse_number(a, item, &unrecognized)?,
+                Some(parse_number(b, item, &unrecognized)?),
+            ),
             None => (parse_number(body, item, &unrecognized)?, None),
         };
         return range_expr(kind, item, first, last, step, Names::Numbers);
@@ -435,7 +461,11 @@ fn parse_expr(kind: Kind, item: &str) -> Result<Expr> {
         _ => return Err(unrecognized()),
     };
     let body_lower = body.to_ascii_lowercase();
-    if body_lower.is_empty() || !body_lower.bytes().all(|c| c.is_ascii_lowercase() || c == b'-') {
+    if body_lower.is_empty()
+        || !body_lower
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c == b'-')
+    {
         return Err(unrecognized());
     }
     let offset = if names == Names::Months { 1 } else { 0 };
@@ -446,9 +476,20 @@ fn parse_expr(kind: Kind, item: &str) -> Result<Expr> {
             .and_then(|i| u32::try_from(i).ok())
             .map(|i| i + offset)
             .ok_or_else(|| {
-                let what = if names == Names::Months { "month" } else { "weekday" };
-                let expect = if names == Names::Months { "jan..dec" } else { "mon..sun" };
-                Error::invalid("", format!("invalid {what} name '{name}' (expected {expect})"))
+                let what = if names == Names::Months {
+                    "month"
+                } else {
+                    "weekday"
+                };
+                let expect = if names == Names::Months {
+                    "jan..dec"
+                } else {
+                    "mon..sun"
+                };
+                Error::invalid(
+                    "",
+                    format!("invalid {what} name '{name}' (expected {expect})"),
+                )
             })
     };
     let (first, last) = match body_lower.split_once('-') {
@@ -468,14 +509,20 @@ fn parse_number(text: &str, item: &str, unrecognized: &dyn Fn() -> Error) -> Res
 
 fn parse_step(kind: Kind, text: &str) -> Result<u32> {
     if text.is_empty() || !text.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(Error::invalid("", format!("invalid step '{text}' (expected a positive whole number)")));
+        return Err(Error::invalid(
+            "",
+            format!("invalid step '{text}' (expected a positive whole number)"),
+        ));
     }
     match text.parse::<u32>() {
         Ok(0) => Err(Error::invalid("", "step must be at least 1, got 0")),
         Ok(step) => Ok(step),
         Err(_) => Err(Error::invalid(
             "",
-            format!("step {text} is larger than the field's range ({})", kind.max() - kind.min()),
+            format!(
+                "step {text} is larger than the field's range ({})",
+                kind.max() - kind.min()
+            ),
         )),
     }
 }
@@ -489,7 +536,11 @@ fn range_expr(
     names: Names,
 ) -> Result<Expr> {
     // APScheduler: a lone value is the range `a-a`; `a/n` runs from a to the field's maximum.
-    let last = if last.is_none() && step.is_none() { Some(first) } else { last };
+    let last = if last.is_none() && step.is_none() {
+        Some(first)
+    } else {
+        last
+    };
     let range = format!("{}..={}", kind.min(), kind.max());
     if let Some(last) = last {
         if first > last {
@@ -501,7 +552,10 @@ fn range_expr(
     }
     for v in [Some(first), last].into_iter().flatten() {
         if v < kind.min() || v > kind.max() {
-            return Err(Error::invalid("", format!("value {v} is out of range {range}")));
+            return Err(Error::invalid(
+                "",
+                format!("value {v} is out of range {range}"),
+            ));
         }
     }
     if let Some(step) = step {
@@ -534,9 +588,18 @@ mod tests {
     #[test]
     fn errors_name_field_and_value() {
         let msg = |k, t| parse(k, t).unwrap_err().message().to_owned();
-        assert_eq!(msg(Kind::Hour, "24"), "hour: value 24 is out of range 0..=23");
-        assert_eq!(msg(Kind::Second, "60"), "second: value 60 is out of range 0..=59");
-        assert_eq!(msg(Kind::Hour, "*/0"), "hour: step must be at least 1, got 0");
+        assert_eq!(
+            msg(Kind::Hour, "24"),
+            "hour: value 24 is out of range 0..=23"
+        );
+        assert_eq!(
+            msg(Kind::Second, "60"),
+            "second: value 60 is out of range 0..=59"
+        );
+        assert_eq!(
+            msg(Kind::Hour, "*/0"),
+            "hour: step must be at least 1, got 0"
+        );
         assert!(msg(Kind::Hour, "*/24").starts_with("hour: step 24"));
         assert!(msg(Kind::Hour, "5-3").contains("reversed"));
         assert!(msg(Kind::Day, "lastx").starts_with("day: unrecognized expression 'lastx'"));
@@ -557,7 +620,10 @@ mod tests {
         assert_eq!(show(Kind::Month, "JAN-Mar"), "jan-mar");
         assert_eq!(show(Kind::Month, "jan-mar/2"), "jan-mar/2");
         assert_eq!(show(Kind::Day, "2ND MON, LAST"), "2nd mon,last");
-        assert_eq!(show(Kind::Minute, " */5 , 7 ,9-11/2, 5/20"), "*/5,7,9-11/2,5/20");
+        assert_eq!(
+            show(Kind::Minute, " */5 , 7 ,9-11/2, 5/20"),
+            "*/5,7,9-11/2,5/20"
+        );
     }
 
     #[test]

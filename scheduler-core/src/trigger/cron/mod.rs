@@ -19,6 +19,7 @@
 mod field;
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -233,6 +234,19 @@ impl CronSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "CronSpec", into = "CronSpec")]
 pub struct CronTrigger {
+    data: Arc<CronData>,
+}
+
+impl From<CronData> for CronTrigger {
+    fn from(data: CronData) -> Self {
+        CronTrigger {
+            data: Arc::new(data),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct CronData {
     spec: CronSpec,
     fields: [Field; 8],
     start: Option<DateArg>,
@@ -250,12 +264,23 @@ impl TryFrom<CronSpec> for CronTrigger {
 
     fn try_from(spec: CronSpec) -> Result<CronTrigger> {
         let explicit = resolve_zone(spec.timezone.as_deref())?;
-        let start = spec.start_date.as_deref().map(|s| DateArg::parse("start_date", s)).transpose()?;
-        let end = spec.end_date.as_deref().map(|s| DateArg::parse("end_date", s)).transpose()?;
+        let start = spec
+            .start_date
+            .as_deref()
+            .map(|s| DateArg::parse("start_date", s))
+            .transpose()?;
+        let end = spec
+            .end_date
+            .as_deref()
+            .map(|s| DateArg::parse("end_date", s))
+            .transpose()?;
         let jitter = Jitter::new(spec.jitter)?;
 
         // APScheduler 3's defaults: fields after the last given one take their minimum.
-        let mut remaining = Kind::ALL.iter().filter(|k| spec.value(**k).is_some()).count();
+        let mut remaining = Kind::ALL
+            .iter()
+            .filter(|k| spec.value(**k).is_some())
+            .count();
         let mut assign_defaults = false;
         let mut fields = Vec::with_capacity(8);
         for kind in Kind::ALL {
@@ -275,7 +300,7 @@ impl TryFrom<CronSpec> for CronTrigger {
             .unwrap_or_else(|_| unreachable!("one field per kind"));
         let impossible = never_matches(&fields);
         let tz = explicit.unwrap_or_else(TimeZone::utc);
-        let mut trigger = CronTrigger {
+        let mut trigger = CronData {
             spec,
             fields,
             start,
@@ -287,13 +312,13 @@ impl TryFrom<CronSpec> for CronTrigger {
             impossible,
         };
         trigger.resolve_bounds();
-        Ok(trigger)
+        Ok(trigger.into())
     }
 }
 
 impl From<CronTrigger> for CronSpec {
     fn from(t: CronTrigger) -> CronSpec {
-        t.spec
+        t.data.spec.clone()
     }
 }
 
@@ -337,22 +362,43 @@ impl Cursor {
 impl CronTrigger {
     /// The zone the fields are matched in.
     pub fn timezone(&self) -> &TimeZone {
-        &self.tz
+        self.data.timezone()
     }
 
     /// Whether the spec named a zone (otherwise the scheduler's default applies).
     pub fn has_explicit_timezone(&self) -> bool {
-        self.spec.timezone.is_some()
+        self.data.spec.timezone.is_some()
+    }
+
+    /// The keyword form this trigger was built from.
+    pub fn spec(&self) -> &CronSpec {
+        self.data.spec()
+    }
+
+    /// Maximum random delay per fire time (applied by the scheduler).
+    pub fn jitter(&self) -> Option<std::time::Duration> {
+        self.data.jitter.duration()
+    }
+
+    /// Uses `tz` when the spec named no zone (naive `start_date`/`end_date` are re-read in it).
+    pub fn set_default_timezone(&mut self, tz: &TimeZone) {
+        Arc::make_mut(&mut self.data).set_default_timezone(tz)
+    }
+
+    pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
+        self.data.next_fire(prev, now)
+    }
+}
+
+impl CronData {
+    /// The zone the fields are matched in.
+    pub fn timezone(&self) -> &TimeZone {
+        &self.tz
     }
 
     /// The keyword form this trigger was built from.
     pub fn spec(&self) -> &CronSpec {
         &self.spec
-    }
-
-    /// Maximum random delay per fire time (applied by the scheduler).
-    pub fn jitter(&self) -> Option<std::time::Duration> {
-        self.jitter.duration()
     }
 
     /// Uses `tz` when the spec named no zone (naive `start_date`/`end_date` are re-read in it).
@@ -399,7 +445,9 @@ impl CronTrigger {
         let mut year = cur.p.year;
         let mut years_scanned = 0;
         while let Ok(idx) = usize::try_from(fieldnum) {
-            let Some(field) = self.fields.get(idx) else { break };
+            let Some(field) = self.fields.get(idx) else {
+                break;
+            };
             if field.allows_all {
                 // Every value matches: APScheduler's loop would move on without change.
                 fieldnum += 1;
@@ -528,6 +576,12 @@ impl CronTrigger {
 }
 
 impl fmt::Display for CronTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.data.fmt(f)
+    }
+}
+
+impl fmt::Display for CronData {
     /// APScheduler's `str(trigger)`: `cron[hour='9-17', minute='*/5']`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("cron[")?;

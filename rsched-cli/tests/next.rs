@@ -1,0 +1,199 @@
+//! `rsched next` as users and the conformance checker run it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn rsched(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rsched"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Feed stdin from a thread: a large batch fills the stdout pipe before stdin is written.
+    let mut pipe = child.stdin.take().unwrap();
+    let input = stdin.unwrap_or("").to_owned();
+    let writer = std::thread::spawn(move || pipe.write_all(input.as_bytes()));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    output
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn prints_fire_times_with_the_zone_offset() {
+    let out = rsched(
+        &[
+            "next",
+            "--trigger",
+            r#"{"type":"cron","hour":2,"minute":30,"timezone":"America/New_York"}"#,
+            "--after",
+            "2026-03-07T00:00:00-05:00",
+            "--count",
+            "3",
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out),
+        "2026-03-07T02:30:00-05:00\n2026-03-08T03:30:00-04:00\n2026-03-09T02:30:00-04:00\n"
+    );
+}
+
+#[test]
+fn invalid_trigger_exits_2_with_the_reason_on_stderr() {
+    let out = rsched(&["next", "--trigger", r#"{"type":"cron","hour":24}"#], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("hour: value 24 is out of range 0..=23"),
+        "{err}"
+    );
+
+    let out = rsched(&["next", "--trigger", "{not json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid JSON"));
+}
+
+#[test]
+fn a_trigger_that_never_fires_prints_nothing() {
+    let out = rsched(
+        &["next", "--trigger", r#"{"type":"cron","month":2,"day":30}"#],
+        None,
+    );
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn timezone_flag_is_the_default_zone() {
+    let trigger = r#"{"type":"cron","hour":9,"minute":0}"#;
+    let after = "2026-07-01T00:00:00Z";
+    let out = rsched(
+        &[
+            "next",
+            "--trigger",
+            trigger,
+            "--after",
+            after,
+            "--count",
+            "1",
+            "--timezone",
+            "Asia/Shanghai",
+        ],
+        None,
+    );
+    assert_eq!(stdout(&out), "2026-07-01T09:00:00+08:00\n");
+}
+
+#[test]
+fn bad_after_is_a_usage_error() {
+    let out = rsched(
+        &[
+            "next",
+            "--trigger",
+            r#"{"type":"cron","hour":9}"#,
+            "--after",
+            "tomorrow",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+}
+
+#[test]
+fn batch_answers_every_line() {
+    let input = concat!(
+        r#"{"id":"ok","trigger":{"type":"interval","seconds":1.5,"start_date":"2026-01-01T00:00:00","timezone":"UTC"},"after":"2026-01-01T00:00:01+00:00","count":2}"#,
+        "\n\n",
+        r#"{"id":"bad","trigger":{"type":"date","run_date":"2026-02-29T10:00:00"},"after":"2026-01-01T00:00:00Z"}"#,
+        "\nnot json\n",
+    );
+    let out = rsched(&["next", "--batch"], Some(input));
+    assert!(out.status.success());
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["id"], "ok");
+    assert_eq!(
+        lines[0]["fires"],
+        serde_json::json!([
+            "2026-01-01T00:00:01.500000+00:00",
+            "2026-01-01T00:00:03+00:00"
+        ])
+    );
+    assert_eq!(lines[1]["id"], "bad");
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("run_date: invalid date")
+    );
+    assert!(
+        lines[2]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON request")
+    );
+}
+
+/// Every conformance vector, through the batch protocol the checker uses.
+#[test]
+fn conformance_vectors_through_batch() {
+    for file in ["trigger-vectors.json", "apscheduler-generated-vectors.json"] {
+        let path = format!(
+            "{}/../scheduler-core/tests/data/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let vectors: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let input: String = vectors
+            .iter()
+            .map(|v| {
+                serde_json::json!({"id": v["id"], "trigger": v["trigger"], "after": v["after"], "count": 10})
+                    .to_string()
+                    + "\n"
+            })
+            .collect();
+        let out = rsched(&["next", "--batch"], Some(&input));
+        assert!(out.status.success());
+        let replies: Vec<Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(replies.len(), vectors.len());
+        let mut failures = Vec::new();
+        for (v, r) in vectors.iter().zip(&replies) {
+            assert_eq!(v["id"], r["id"]);
+            let ok = if v.get("error").is_some() {
+                r.get("error").is_some()
+            } else {
+                r.get("fires") == v.get("expect")
+            };
+            if !ok {
+                failures.push(format!(
+                    "{}: expect {} got {r}",
+                    v["id"],
+                    v.get("expect").unwrap_or(&Value::Null)
+                ));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{file}: {} failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+}
