@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::civil::{MICROS, Parts, days_in_month};
+use crate::civil::{DAY, MICROS, Parts, days_from_civil, days_in_month};
 use crate::datespec::{Bound, DateArg};
 use crate::error::{Error, Result};
 use crate::trigger::{FireTime, Jitter, resolve_zone};
@@ -348,6 +348,29 @@ impl Cursor {
         }
     }
 
+    /// The wall time of the real fields in `values` (indexed like [`Kind::ALL`]), which must
+    /// form a valid date; `near` is a cursor whose day count can be reused.
+    fn with_fields(near: &Cursor, values: &[u32; 8], fold: bool) -> Cursor {
+        let (year, month, day) = (i64::from(values[0]), values[1], values[2]);
+        let days = if year == near.p.year && month == near.p.month {
+            near.p.days + i64::from(day) - i64::from(near.p.day)
+        } else {
+            days_from_civil(year, month, day)
+        };
+        let p = Parts {
+            year,
+            month,
+            day,
+            hour: values[5],
+            minute: values[6],
+            second: values[7],
+            days,
+        };
+        let wall =
+            days * DAY + i64::from(p.hour) * 3600 + i64::from(p.minute) * 60 + i64::from(p.second);
+        Cursor { wall, fold, p }
+    }
+
     fn from_utc(zone: &mut ZoneCursor<'_>, utc_secs: i64) -> Cursor {
         let (wall, fold) = zone.wall_of_secs(utc_secs);
         Cursor::new(wall, fold)
@@ -418,12 +441,14 @@ impl CronData {
     /// APScheduler's `get_next_fire_time(previous_fire_time, now)`; `now` in Unix µs.
     pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
         let tz = &self.tz;
+        let zone = &mut ZoneCursor::new(tz);
         let start = match prev {
             Some(prev) => {
                 let mut start = now.min(prev.utc + 1);
                 // `start_date == previous_fire_time`: by wall clock when both are in this zone.
                 let same = if prev.zone == tz.key() {
-                    tz.wall_of(start).micros == prev.wall
+                    let (wall, _) = zone.wall_of_secs(start.div_euclid(MICROS));
+                    wall * MICROS + start.rem_euclid(MICROS) == prev.wall
                 } else {
                     start == prev.utc
                 };
@@ -439,7 +464,6 @@ impl CronData {
         }
         // datetime_ceil: round up to a whole second.
         let secs = start.div_euclid(MICROS) + i64::from(start.rem_euclid(MICROS) > 0);
-        let zone = &mut ZoneCursor::new(tz);
         let mut cur = Cursor::from_utc(zone, secs);
         let mut fieldnum: isize = 0;
         let mut year = cur.p.year;
@@ -503,50 +527,35 @@ impl CronData {
         cur: &Cursor,
         mut fieldnum: isize,
     ) -> Option<(Cursor, isize)> {
-        let mut values = [0u32; 8];
-        let mut i: isize = 0;
-        while i < 8 {
-            let idx = usize::try_from(i).ok()?;
+        // APScheduler's loop walks down from `fieldnum` past fields that are not datetime
+        // components or are at their maximum; the first other one is incremented, the ones
+        // above it keep their value and the ones below it go to their minimum.
+        let field = loop {
+            let idx = usize::try_from(fieldnum).ok()?;
             let kind = Kind::ALL[idx];
-            if !kind.is_real() {
-                if i == fieldnum {
-                    fieldnum -= 1;
-                    i -= 1;
-                } else {
-                    i += 1;
-                }
-                continue;
+            if kind.is_real() && kind.value(&cur.p) != kind.max_at(&cur.p) {
+                break idx;
             }
-            if i < fieldnum {
-                values[idx] = kind.value(&cur.p);
-                i += 1;
-            } else if i > fieldnum {
-                values[idx] = kind.min();
-                i += 1;
-            } else {
-                let value = kind.value(&cur.p);
-                if value == kind.max_at(&cur.p) {
-                    fieldnum -= 1;
-                    i -= 1;
-                } else {
-                    values[idx] = value + 1;
-                    i += 1;
-                }
-            }
+            fieldnum -= 1;
+        };
+        let mut values = [0u32; 8];
+        for (idx, kind) in Kind::ALL.iter().enumerate().filter(|(_, k)| k.is_real()) {
+            values[idx] = match idx.cmp(&field) {
+                std::cmp::Ordering::Less => kind.value(&cur.p),
+                std::cmp::Ordering::Equal => kind.value(&cur.p) + 1,
+                std::cmp::Ordering::Greater => kind.min(),
+            };
         }
-        if fieldnum < 0 {
-            return None;
-        }
-        let target = Parts::to_wall(
-            i64::from(values[0]),
-            values[1],
-            values[2],
-            values[5],
-            values[6],
-            values[7],
-        );
-        let utc = cur.utc(zone) + (target - cur.wall);
-        Some((Cursor::from_utc(zone, utc), fieldnum))
+        let target = Cursor::with_fields(cur, &values, cur.fold);
+        let utc = cur.utc(zone) + (target.wall - cur.wall);
+        let (wall, fold) = zone.wall_of_secs(utc);
+        // Usually no DST change lies between: the wall clock lands exactly on the target.
+        let next = if wall == target.wall {
+            Cursor { fold, ..target }
+        } else {
+            Cursor::new(wall, fold)
+        };
+        Some((next, fieldnum))
     }
 
     /// `_set_field_value`: sets field `fieldnum` to `value` and the less significant real
@@ -563,15 +572,7 @@ impl CronData {
                 std::cmp::Ordering::Greater => kind.min(),
             };
         }
-        let wall = Parts::to_wall(
-            i64::from(values[0]),
-            values[1],
-            values[2],
-            values[5],
-            values[6],
-            values[7],
-        );
-        Cursor::new(wall, cur.fold)
+        Cursor::with_fields(cur, &values, cur.fold)
     }
 }
 
