@@ -137,6 +137,11 @@ impl DateArg {
         })
     }
 
+    /// Parses an optional date argument (see [`DateArg::parse`]).
+    pub(crate) fn parse_opt(field: &str, text: Option<&str>) -> Result<Option<DateArg>> {
+        text.map(|s| DateArg::parse(field, s)).transpose()
+    }
+
     /// Places the date in `tz` (APScheduler's `localize`: `fold = 0`, then normalized).
     pub(crate) fn resolve(&self, tz: &TimeZone) -> Bound {
         match self.offset {

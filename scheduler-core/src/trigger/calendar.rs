@@ -204,12 +204,12 @@ impl From<CalendarIntervalTrigger> for CalendarIntervalSpec {
 impl CalendarIntervalTrigger {
     /// The zone of the wall-clock time.
     pub fn timezone(&self) -> &TimeZone {
-        self.data.timezone()
+        &self.data.tz
     }
 
     /// The keyword form this trigger was built from.
     pub fn spec(&self) -> &CalendarIntervalSpec {
-        self.data.spec()
+        &self.data.spec
     }
 
     /// Maximum random delay per fire time (applied by the scheduler).
@@ -232,16 +232,6 @@ impl CalendarIntervalTrigger {
 }
 
 impl CalendarIntervalData {
-    /// The zone of the wall-clock time.
-    pub fn timezone(&self) -> &TimeZone {
-        &self.tz
-    }
-
-    /// The keyword form this trigger was built from.
-    pub fn spec(&self) -> &CalendarIntervalSpec {
-        &self.spec
-    }
-
     /// Uses `tz` when the spec named no zone.
     pub fn set_default_timezone(&mut self, tz: &TimeZone) {
         if self.spec.timezone.is_none() {

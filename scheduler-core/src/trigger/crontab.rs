@@ -376,7 +376,7 @@ impl CrontabTrigger {
 
     /// The keyword form this trigger was built from.
     pub fn spec(&self) -> &CrontabSpec {
-        self.data.spec()
+        &self.data.spec
     }
 
     /// Maximum random delay per fire time (applied by the scheduler).
@@ -399,11 +399,6 @@ impl CrontabData {
     pub fn timezone(&self) -> &TimeZone {
         use crate::trigger::Trigger;
         self.crons[0].timezone()
-    }
-
-    /// The keyword form this trigger was built from.
-    pub fn spec(&self) -> &CrontabSpec {
-        &self.spec
     }
 
     /// Maximum random delay per fire time (applied by the scheduler).

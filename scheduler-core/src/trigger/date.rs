@@ -75,11 +75,7 @@ impl TryFrom<DateSpec> for DateTrigger {
 
     fn try_from(spec: DateSpec) -> Result<DateTrigger> {
         let tz = resolve_zone(spec.timezone.as_deref())?.unwrap_or_else(TimeZone::utc);
-        let run_date = spec
-            .run_date
-            .as_deref()
-            .map(|s| DateArg::parse("run_date", s))
-            .transpose()?;
+        let run_date = DateArg::parse_opt("run_date", spec.run_date.as_deref())?;
         let bound = run_date.as_ref().map(|d| d.resolve(&tz));
         Ok(DateData {
             spec,
@@ -111,12 +107,12 @@ impl From<DateTrigger> for DateSpec {
 impl DateTrigger {
     /// The zone for a naive `run_date` and display.
     pub fn timezone(&self) -> &TimeZone {
-        self.data.timezone()
+        &self.data.tz
     }
 
     /// The keyword form this trigger was built from.
     pub fn spec(&self) -> &DateSpec {
-        self.data.spec()
+        &self.data.spec
     }
 
     /// Uses `tz` when the spec named no zone.
@@ -134,16 +130,6 @@ impl DateTrigger {
 }
 
 impl DateData {
-    /// The zone for a naive `run_date` and display.
-    pub fn timezone(&self) -> &TimeZone {
-        &self.tz
-    }
-
-    /// The keyword form this trigger was built from.
-    pub fn spec(&self) -> &DateSpec {
-        &self.spec
-    }
-
     /// Uses `tz` when the spec named no zone.
     pub fn set_default_timezone(&mut self, tz: &TimeZone) {
         if self.spec.timezone.is_none() {

@@ -147,16 +147,8 @@ impl TryFrom<IntervalSpec> for IntervalTrigger {
         #[allow(clippy::cast_possible_truncation)] // 0 < total <= 1e17, whole
         let micros = total as i64;
         let tz = resolve_zone(spec.timezone.as_deref())?.unwrap_or_else(TimeZone::utc);
-        let start = spec
-            .start_date
-            .as_deref()
-            .map(|s| DateArg::parse("start_date", s))
-            .transpose()?;
-        let end = spec
-            .end_date
-            .as_deref()
-            .map(|s| DateArg::parse("end_date", s))
-            .transpose()?;
+        let start = DateArg::parse_opt("start_date", spec.start_date.as_deref())?;
+        let end = DateArg::parse_opt("end_date", spec.end_date.as_deref())?;
         let jitter = Jitter::new(spec.jitter)?;
         let mut trigger = IntervalData {
             spec,
@@ -198,12 +190,12 @@ impl IntervalTrigger {
 
     /// The zone for naive dates and display.
     pub fn timezone(&self) -> &TimeZone {
-        self.data.timezone()
+        &self.data.tz
     }
 
     /// The keyword form this trigger was built from.
     pub fn spec(&self) -> &IntervalSpec {
-        self.data.spec()
+        &self.data.spec
     }
 
     /// Maximum random delay per fire time (applied by the scheduler).
@@ -229,16 +221,6 @@ impl IntervalData {
     /// The interval.
     pub fn interval(&self) -> Duration {
         Duration::from_micros(self.micros.unsigned_abs())
-    }
-
-    /// The zone for naive dates and display.
-    pub fn timezone(&self) -> &TimeZone {
-        &self.tz
-    }
-
-    /// The keyword form this trigger was built from.
-    pub fn spec(&self) -> &IntervalSpec {
-        &self.spec
     }
 
     /// Uses `tz` when the spec named no zone.

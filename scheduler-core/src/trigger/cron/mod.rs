@@ -264,16 +264,8 @@ impl TryFrom<CronSpec> for CronTrigger {
 
     fn try_from(spec: CronSpec) -> Result<CronTrigger> {
         let explicit = resolve_zone(spec.timezone.as_deref())?;
-        let start = spec
-            .start_date
-            .as_deref()
-            .map(|s| DateArg::parse("start_date", s))
-            .transpose()?;
-        let end = spec
-            .end_date
-            .as_deref()
-            .map(|s| DateArg::parse("end_date", s))
-            .transpose()?;
+        let start = DateArg::parse_opt("start_date", spec.start_date.as_deref())?;
+        let end = DateArg::parse_opt("end_date", spec.end_date.as_deref())?;
         let jitter = Jitter::new(spec.jitter)?;
 
         // APScheduler 3's defaults: fields after the last given one take their minimum.
@@ -385,7 +377,7 @@ impl Cursor {
 impl CronTrigger {
     /// The zone the fields are matched in.
     pub fn timezone(&self) -> &TimeZone {
-        self.data.timezone()
+        &self.data.tz
     }
 
     /// Whether the spec named a zone (otherwise the scheduler's default applies).
@@ -395,7 +387,7 @@ impl CronTrigger {
 
     /// The keyword form this trigger was built from.
     pub fn spec(&self) -> &CronSpec {
-        self.data.spec()
+        &self.data.spec
     }
 
     /// Maximum random delay per fire time (applied by the scheduler).
@@ -414,16 +406,6 @@ impl CronTrigger {
 }
 
 impl CronData {
-    /// The zone the fields are matched in.
-    pub fn timezone(&self) -> &TimeZone {
-        &self.tz
-    }
-
-    /// The keyword form this trigger was built from.
-    pub fn spec(&self) -> &CronSpec {
-        &self.spec
-    }
-
     /// Uses `tz` when the spec named no zone (naive `start_date`/`end_date` are re-read in it).
     pub fn set_default_timezone(&mut self, tz: &TimeZone) {
         if self.spec.timezone.is_none() {
