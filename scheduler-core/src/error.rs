@@ -26,6 +26,12 @@ pub enum ErrorKind {
     Unsupported,
     /// A bug or an invariant violation inside rsched.
     Internal,
+    /// `start` on a scheduler that is already running (APScheduler's `SchedulerAlreadyRunningError`).
+    AlreadyRunning,
+    /// An operation that needs a running scheduler (APScheduler's `SchedulerNotRunningError`).
+    NotRunning,
+    /// A run was refused: the job already has `max_instances` runs executing.
+    MaxInstancesReached,
 }
 
 impl fmt::Display for ErrorKind {
@@ -39,6 +45,9 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Serialization => "serialization",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Internal => "internal",
+            ErrorKind::AlreadyRunning => "already running",
+            ErrorKind::NotRunning => "not running",
+            ErrorKind::MaxInstancesReached => "max instances reached",
         })
     }
 }

@@ -1,11 +1,30 @@
 #![doc = include_str!("../README.md")]
 
 mod civil;
+pub mod clock;
 mod datespec;
 mod error;
+pub mod event;
+pub mod executor;
+mod fmt;
+pub mod job;
+pub mod registry;
+pub mod scheduler;
+pub mod store;
 pub mod trigger;
 mod tz;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind, Result};
+pub use event::{Event, EventBus, EventMask};
+pub use executor::{AsyncExecutor, Executor, JobRun};
+pub use fmt::{py_datetime, timedelta as format_timedelta};
+pub use job::{Job, JobChanges, JobDefaults, JobSpec};
+pub use registry::{Call, JobContext, TaskError, TaskRegistry};
+pub use scheduler::{
+    BackgroundScheduler, BlockingScheduler, EngineOptions, Scheduler, SchedulerBuilder,
+    SchedulerState,
+};
+pub use store::{Capabilities, JobStore, Release};
 pub use trigger::{BuiltinTrigger, Trigger, isoformat};
 pub use tz::TimeZone;

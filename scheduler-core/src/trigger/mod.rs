@@ -42,6 +42,7 @@ pub use combining::{AndTrigger, CombiningSpec, OrTrigger};
 pub use cron::{CronSpec, CronTrigger, CronValue};
 pub use crontab::{CrontabSpec, CrontabTrigger};
 pub use date::{DateSpec, DateTrigger};
+pub(crate) use interval::timedelta_str;
 pub use interval::{IntervalSpec, IntervalTrigger};
 
 /// Decides fire times. Pure and synchronous: the same inputs give the same answer.

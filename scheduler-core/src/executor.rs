@@ -1,0 +1,386 @@
+//! Executors run jobs' tasks: the `Executor` contract, the run logic every executor shares
+//! (APScheduler's `run_job`), and the async executor (tokio tasks), the default.
+//!
+//! `submit` refuses a run when the job already has `max_instances` runs executing
+//! ([`ErrorKind::MaxInstancesReached`]). A submitted [`JobRun`] holds one or more run times
+//! (several when missed runs are not coalesced); each is checked against
+//! `misfire_grace_time` when it actually starts, then run, and its outcome reported as an event
+//! and logged with APScheduler's wording.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::{Event, EventBus};
+use crate::job::Job;
+use crate::registry::{Handler, JobContext, TaskError, TaskRegistry, TaskResult};
+
+/// One submission: a job and the run times to run, in order.
+#[derive(Debug, Clone)]
+pub struct JobRun {
+    /// The job (its `next_run_time` is already the following one, for log lines).
+    pub job: Job,
+    /// The alias of the job's store.
+    pub jobstore: Arc<str>,
+    /// Scheduled run times (UTC), oldest first.
+    pub run_times: Vec<DateTime<Utc>>,
+}
+
+/// Runs jobs. Every method takes `&self`; implementations manage their own concurrency.
+#[async_trait]
+pub trait Executor: Send + Sync + fmt::Debug + 'static {
+    /// Called when the scheduler starts (again after each restart) with what runs need.
+    fn start(&self, runtime: ExecutorRuntime) -> Result<()>;
+
+    /// Starts the runs of `run` without waiting for them.
+    ///
+    /// # Errors
+    /// [`ErrorKind::MaxInstancesReached`] when the job already has `max_instances` runs
+    /// executing here; [`ErrorKind::Unavailable`] when the executor is not started.
+    fn submit(&self, run: JobRun) -> Result<()>;
+
+    /// Stops accepting runs. With `wait`, returns when running runs have finished; without,
+    /// asks them to stop (their [`JobContext::cancelled`] resolves) and returns at once.
+    async fn shutdown(&self, wait: bool);
+}
+
+#[async_trait]
+impl<T: Executor + ?Sized> Executor for Arc<T> {
+    fn start(&self, runtime: ExecutorRuntime) -> Result<()> {
+        (**self).start(runtime)
+    }
+    fn submit(&self, run: JobRun) -> Result<()> {
+        (**self).submit(run)
+    }
+    async fn shutdown(&self, wait: bool) {
+        (**self).shutdown(wait).await;
+    }
+}
+
+/// What executors need from the scheduler: the tasks, the events, the clock.
+#[derive(Clone)]
+pub struct ExecutorRuntime {
+    registry: Arc<TaskRegistry>,
+    events: EventBus,
+    clock: Arc<dyn Clock>,
+    scheduler_id: Arc<str>,
+    cancel: CancellationToken,
+}
+
+impl fmt::Debug for ExecutorRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecutorRuntime")
+            .field("scheduler_id", &self.scheduler_id)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExecutorRuntime {
+    /// Bundles what runs need. `cancel` is cancelled when the scheduler shuts down without
+    /// waiting.
+    pub fn new(
+        registry: Arc<TaskRegistry>,
+        events: EventBus,
+        clock: Arc<dyn Clock>,
+        scheduler_id: Arc<str>,
+        cancel: CancellationToken,
+    ) -> Self {
+        ExecutorRuntime {
+            registry,
+            events,
+            clock,
+            scheduler_id,
+            cancel,
+        }
+    }
+
+    /// The task registry.
+    pub fn registry(&self) -> &TaskRegistry {
+        &self.registry
+    }
+
+    /// The event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// Cancelled when the scheduler shuts down without waiting.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Runs every run time of `run` in order, on the current async task: async handlers are
+    /// awaited, blocking ones go to tokio's blocking pool. Panics become job errors.
+    pub async fn run_job(&self, run: &JobRun) {
+        for &run_time in &run.run_times {
+            let Some((ctx, handler)) = self.begin(run, run_time) else {
+                continue;
+            };
+            let started = self.clock.now();
+            let clock = Instant::now();
+            let result = match handler {
+                Handler::Async(f) => join(tokio::spawn(f(ctx))).await,
+                Handler::Blocking(f) => join(tokio::task::spawn_blocking(move || f(ctx))).await,
+            };
+            self.finish(run, run_time, started, clock.elapsed(), result);
+        }
+    }
+
+    /// Runs every run time of `run` in order on the current (pool) thread: blocking handlers
+    /// are called directly, async ones run to completion on `handle`. Panics become job
+    /// errors.
+    pub fn run_job_blocking(&self, run: &JobRun, handle: &tokio::runtime::Handle) {
+        for &run_time in &run.run_times {
+            let Some((ctx, handler)) = self.begin(run, run_time) else {
+                continue;
+            };
+            let started = self.clock.now();
+            let clock = Instant::now();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match handler {
+                Handler::Async(f) => handle.block_on(f(ctx)),
+                Handler::Blocking(f) => f(ctx),
+            }))
+            .unwrap_or_else(|panic| Err(panic_error(&*panic)));
+            self.finish(run, run_time, started, clock.elapsed(), result);
+        }
+    }
+
+    /// The misfire check and the "Running job" line; `None` when the run time was missed (or
+    /// the task is not registered, reported as a job error).
+    fn begin(&self, run: &JobRun, run_time: DateTime<Utc>) -> Option<(JobContext, Handler)> {
+        let job = &run.job;
+        let now = self.clock.now();
+        if let Some(grace) = job.misfire_grace_time() {
+            let late = (now - run_time).to_std().unwrap_or(Duration::ZERO);
+            if late > grace {
+                tracing::warn!(
+                    job_id = job.id(),
+                    "Run time of job \"{job}\" was missed by {}",
+                    crate::fmt::timedelta(late)
+                );
+                self.events.emit(Event::JobMissed {
+                    job_id: job.id_arc().clone(),
+                    jobstore: run.jobstore.clone(),
+                    scheduled_run_time: run_time,
+                    lateness: late,
+                    count: 1,
+                });
+                return None;
+            }
+        }
+        let Some(task) = self.registry.get(job.func()) else {
+            let error = format!("no task registered as '{}'", job.func());
+            tracing::error!(
+                job_id = job.id(),
+                "Job \"{job}\" raised an exception: {error}"
+            );
+            self.events.emit(Event::JobError {
+                job_id: job.id_arc().clone(),
+                jobstore: run.jobstore.clone(),
+                scheduled_run_time: run_time,
+                started: now,
+                duration: Duration::ZERO,
+                error,
+            });
+            return None;
+        };
+        tracing::info!(
+            job_id = job.id(),
+            "Running job \"{job}\" (scheduled at {})",
+            crate::fmt::py_datetime(&job.trigger().localize(run_time))
+        );
+        let ctx = JobContext::new(
+            job.id_arc().clone(),
+            Arc::from(job.name()),
+            run_time,
+            job.args().to_vec(),
+            job.kwargs().clone(),
+            self.registry.state().clone(),
+            self.cancel.child_token(),
+            self.scheduler_id.clone(),
+        );
+        Some((ctx, task.handler().clone()))
+    }
+
+    fn finish(
+        &self,
+        run: &JobRun,
+        run_time: DateTime<Utc>,
+        started: DateTime<Utc>,
+        duration: Duration,
+        result: TaskResult,
+    ) {
+        let job = &run.job;
+        match result {
+            Ok(retval) => {
+                tracing::info!(job_id = job.id(), "Job \"{job}\" executed successfully");
+                self.events.emit(Event::JobExecuted {
+                    job_id: job.id_arc().clone(),
+                    jobstore: run.jobstore.clone(),
+                    scheduled_run_time: run_time,
+                    started,
+                    duration,
+                    retval,
+                });
+            }
+            Err(error) => {
+                tracing::error!(
+                    job_id = job.id(),
+                    "Job \"{job}\" raised an exception: {error}"
+                );
+                self.events.emit(Event::JobError {
+                    job_id: job.id_arc().clone(),
+                    jobstore: run.jobstore.clone(),
+                    scheduled_run_time: run_time,
+                    started,
+                    duration,
+                    error: error.message().to_owned(),
+                });
+            }
+        }
+    }
+}
+
+async fn join(handle: tokio::task::JoinHandle<TaskResult>) -> TaskResult {
+    match handle.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(panic_error(&*e.into_panic())),
+        Err(_) => Err(TaskError::new("the run was cancelled")),
+    }
+}
+
+/// A job error from a panic payload: `panicked: <message>`.
+pub fn panic_error(payload: &(dyn std::any::Any + Send)) -> TaskError {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned());
+    TaskError::new(format!("panicked: {message}"))
+}
+
+/// Counts the running runs of each job, for `max_instances` (APScheduler's
+/// `BaseExecutor._instances`).
+#[derive(Debug, Default)]
+pub struct Instances {
+    running: Mutex<HashMap<Arc<str>, u32>>,
+}
+
+impl Instances {
+    /// Takes a slot for `job`, or fails with [`ErrorKind::MaxInstancesReached`].
+    pub fn acquire(&self, job: &Job) -> Result<()> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let count = running.entry(job.id_arc().clone()).or_insert(0);
+        if *count >= job.max_instances() {
+            return Err(Error::new(
+                ErrorKind::MaxInstancesReached,
+                format!(
+                    "job {} already has {} run(s) executing (max_instances = {})",
+                    job.id(),
+                    count,
+                    job.max_instances()
+                ),
+            ));
+        }
+        *count += 1;
+        Ok(())
+    }
+
+    /// Frees a slot of `job_id`.
+    pub fn release(&self, job_id: &str) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = running.get_mut(job_id) {
+            *count -= 1;
+            if *count == 0 {
+                running.remove(job_id);
+            }
+        }
+    }
+
+    /// How many runs of `job_id` are executing.
+    pub fn running(&self, job_id: &str) -> u32 {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(job_id)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// The default executor: each run is a tokio task (blocking tasks go to tokio's blocking pool).
+#[derive(Debug, Default)]
+pub struct AsyncExecutor {
+    runtime: Mutex<Option<ExecutorRuntime>>,
+    instances: Arc<Instances>,
+    tracker: Mutex<TaskTracker>,
+}
+
+impl AsyncExecutor {
+    /// A new executor (started by the scheduler).
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Executor for AsyncExecutor {
+    fn start(&self, runtime: ExecutorRuntime) -> Result<()> {
+        *self.runtime.lock().unwrap_or_else(|e| e.into_inner()) = Some(runtime);
+        *self.tracker.lock().unwrap_or_else(|e| e.into_inner()) = TaskTracker::new();
+        Ok(())
+    }
+
+    fn submit(&self, run: JobRun) -> Result<()> {
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| Error::new(ErrorKind::Unavailable, "the executor is not started"))?;
+        let tracker = self
+            .tracker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if tracker.is_closed() {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                "the executor is shut down",
+            ));
+        }
+        self.instances.acquire(&run.job)?;
+        let instances = self.instances.clone();
+        tracker.spawn(async move {
+            runtime.run_job(&run).await;
+            instances.release(run.job.id());
+        });
+        Ok(())
+    }
+
+    async fn shutdown(&self, wait: bool) {
+        let tracker = self
+            .tracker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        tracker.close();
+        if wait {
+            tracker.wait().await;
+        }
+    }
+}

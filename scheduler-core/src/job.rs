@@ -1,0 +1,642 @@
+//! The job model: APScheduler 3's `Job`, with its fields and defaults.
+//!
+//! A [`Job`] names its task by string (`func = "reports:daily"`), never by closure, so a stored
+//! job survives restarts: the task registry maps the name back to a handler. Build one with
+//! [`JobSpec`] (the arguments of APScheduler's `add_job`) and change one with [`JobChanges`]
+//! (`modify_job`).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::trigger::{BuiltinTrigger, DateSpec, Trigger};
+
+/// The longest job id accepted (the longest string a MySQL utf8mb4 unique index holds).
+pub const MAX_JOB_ID_LEN: usize = 191;
+
+/// The version of the persisted job state this build writes (see [`Job`]'s serde form).
+pub const JOB_STATE_VERSION: u32 = 1;
+
+/// Defaults for the options a job does not set: APScheduler 3's `job_defaults`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobDefaults {
+    /// How late a run may start and still run; `None` = no limit. APScheduler default: 1 s.
+    #[serde(with = "opt_seconds")]
+    pub misfire_grace_time: Option<Duration>,
+    /// Run once instead of once per missed run time. APScheduler default: `true`.
+    pub coalesce: bool,
+    /// How many runs of one job may execute at once. APScheduler default: 1.
+    pub max_instances: u32,
+}
+
+impl Default for JobDefaults {
+    fn default() -> Self {
+        JobDefaults {
+            misfire_grace_time: Some(Duration::from_secs(1)),
+            coalesce: true,
+            max_instances: 1,
+        }
+    }
+}
+
+/// A scheduled job.
+///
+/// Its serde form is the versioned state the stores persist and the API shows (readable JSON:
+/// `{"version": 1, "id": "job1", "func": "app:job_do_sth", "args": [1, 2], "trigger":
+/// {"type": "interval", "seconds": 5.0}, ...}`); times are UTC RFC 3339, durations seconds.
+#[derive(Clone, PartialEq)]
+pub struct Job {
+    pub(crate) id: Arc<str>,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) func: Arc<str>,
+    pub(crate) args: Vec<Value>,
+    pub(crate) kwargs: Map<String, Value>,
+    pub(crate) trigger: BuiltinTrigger,
+    pub(crate) executor: Option<Arc<str>>,
+    pub(crate) misfire_grace_time: Option<Duration>,
+    pub(crate) coalesce: bool,
+    pub(crate) max_instances: u32,
+    pub(crate) next_run_time: Option<DateTime<Utc>>,
+    /// The trigger's fire time behind `next_run_time` (they differ by the jitter).
+    pub(crate) fire_time: Option<DateTime<Utc>>,
+    /// The alias of the store the scheduler read the job from (not persisted).
+    pub(crate) jobstore: Option<Arc<str>>,
+}
+
+impl Job {
+    /// The job id (unique within its job store).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The id, shared.
+    pub fn id_arc(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    /// The name (defaults to the id).
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The task name (`"module:function"`).
+    pub fn func(&self) -> &str {
+        &self.func
+    }
+
+    /// Positional arguments for the task.
+    pub fn args(&self) -> &[Value] {
+        &self.args
+    }
+
+    /// Keyword arguments for the task.
+    pub fn kwargs(&self) -> &Map<String, Value> {
+        &self.kwargs
+    }
+
+    /// The trigger.
+    pub fn trigger(&self) -> &BuiltinTrigger {
+        &self.trigger
+    }
+
+    /// The alias of the job store holding the job (`"default"` unless set).
+    pub fn jobstore(&self) -> &str {
+        self.jobstore.as_deref().unwrap_or("default")
+    }
+
+    /// The executor alias (`"default"` unless set).
+    pub fn executor(&self) -> &str {
+        self.executor.as_deref().unwrap_or("default")
+    }
+
+    /// How late a run may start and still run; `None` = no limit.
+    pub fn misfire_grace_time(&self) -> Option<Duration> {
+        self.misfire_grace_time
+    }
+
+    /// Whether missed run times collapse into one run.
+    pub fn coalesce(&self) -> bool {
+        self.coalesce
+    }
+
+    /// How many runs may execute at once.
+    pub fn max_instances(&self) -> u32 {
+        self.max_instances
+    }
+
+    /// The next instant the job is due (UTC); `None` when paused.
+    pub fn next_run_time(&self) -> Option<DateTime<Utc>> {
+        self.next_run_time
+    }
+
+    /// Whether the job is paused.
+    pub fn is_paused(&self) -> bool {
+        self.next_run_time.is_none()
+    }
+
+    /// The trigger's fire time behind [`Job::next_run_time`]: the same instant unless the
+    /// trigger has `jitter`. The scheduler computes the following fire time from it, so jitter
+    /// does not drift the schedule.
+    pub fn fire_time(&self) -> Option<DateTime<Utc>> {
+        self.fire_time.or(self.next_run_time)
+    }
+
+    /// Sets the next run time (and fire time) as a store does when the scheduler releases a
+    /// job; `None` pauses it.
+    pub fn set_next_run_time(
+        &mut self,
+        next_run_time: Option<DateTime<Utc>>,
+        fire_time: Option<DateTime<Utc>>,
+    ) {
+        self.next_run_time = next_run_time;
+        self.fire_time = if fire_time == next_run_time {
+            None
+        } else {
+            fire_time
+        };
+    }
+
+    /// The run times due at `now`, APScheduler's `Job._get_run_times`: the next run time and
+    /// every following fire time up to `now`, at most `limit` of them (the latest ones are kept
+    /// when there are more; the count of all of them is returned too).
+    pub fn run_times(&self, now: DateTime<Utc>, limit: usize) -> (Vec<DateTime<Utc>>, u64) {
+        let mut times = std::collections::VecDeque::new();
+        let mut total = 0u64;
+        let Some(first) = self.next_run_time.filter(|t| *t <= now) else {
+            return (Vec::new(), 0);
+        };
+        times.push_back(first);
+        total += 1;
+        let mut fire = self.fire_time();
+        while let Some(next) = self.trigger.next_fire_time(fire, now).filter(|t| *t <= now) {
+            if Some(next) <= fire {
+                break; // a trigger that does not move forward (never with the built-in ones)
+            }
+            total += 1;
+            if times.len() == limit.max(1) {
+                times.pop_front();
+            }
+            times.push_back(next);
+            fire = Some(next);
+            if total >= MAX_MISSED_SCAN {
+                break;
+            }
+        }
+        (times.into(), total)
+    }
+
+    /// The fire time that follows the last of `run_times` (APScheduler:
+    /// `trigger.get_next_fire_time(run_times[-1], now)`), before jitter.
+    pub fn following_fire_time(
+        &self,
+        last_run: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        // The first run time may be jittered; the trigger continues from its own fire time.
+        let previous = if Some(last_run) == self.next_run_time {
+            self.fire_time()
+        } else {
+            Some(last_run)
+        };
+        self.trigger.next_fire_time(previous, now)
+    }
+}
+
+/// Missed fire times counted at most per due job (a per-second cron after a month of downtime
+/// has 2.6 million; the count then reads "at least").
+pub const MAX_MISSED_SCAN: u64 = 100_000;
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("id", &self.id)
+            .field("name", &self.name())
+            .field("func", &self.func)
+            .field("args", &self.args)
+            .field("kwargs", &self.kwargs)
+            .field("trigger", &self.trigger.to_string())
+            .field("executor", &self.executor())
+            .field("misfire_grace_time", &self.misfire_grace_time)
+            .field("coalesce", &self.coalesce)
+            .field("max_instances", &self.max_instances)
+            .field("next_run_time", &self.next_run_time)
+            .finish()
+    }
+}
+
+impl fmt::Display for Job {
+    /// APScheduler's `str(job)`: `job1 (trigger: interval[0:00:05], next run at: 2026-11-20
+    /// 09:40:00 CST)`, or `... paused)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (trigger: {}, ", self.name(), self.trigger)?;
+        match self.next_run_time {
+            Some(t) => write!(f, "next run at: {})", datetime_repr(&self.trigger, t)),
+            None => f.write_str("paused)"),
+        }
+    }
+}
+
+/// APScheduler's `datetime_repr`: `2026-11-20 09:40:00 CST`, in the trigger's zone.
+pub fn datetime_repr(trigger: &BuiltinTrigger, t: DateTime<Utc>) -> String {
+    let local = trigger.localize(t);
+    let abbreviation = trigger.timezone().abbreviation(t.timestamp());
+    format!("{} {abbreviation}", local.format("%Y-%m-%d %H:%M:%S"))
+}
+
+/// Checks a job id: non-empty, at most [`MAX_JOB_ID_LEN`] characters.
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the problem.
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::invalid("id", "must not be empty"));
+    }
+    let len = id.chars().count();
+    if len > MAX_JOB_ID_LEN {
+        return Err(Error::invalid(
+            "id",
+            format!("is {len} characters long; at most {MAX_JOB_ID_LEN} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// The arguments of `add_job`: what to run, when, and how.
+///
+/// ```
+/// use scheduler_core::{JobSpec, trigger::IntervalSpec};
+/// let spec = JobSpec::new("app:job_do_sth")
+///     .id("job1")
+///     .args([1, 2])
+///     .trigger(IntervalSpec { seconds: Some(5.0), ..Default::default() }.build()?);
+/// # Ok::<(), scheduler_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct JobSpec {
+    /// Job id; a random one when empty (as APScheduler's `uuid4().hex`).
+    pub id: Option<String>,
+    /// Name; defaults to the id.
+    pub name: Option<String>,
+    /// Registered task name.
+    pub func: String,
+    /// Positional arguments.
+    pub args: Vec<Value>,
+    /// Keyword arguments.
+    pub kwargs: Map<String, Value>,
+    /// Trigger; defaults to a `date` trigger that fires once, now.
+    pub trigger: Option<BuiltinTrigger>,
+    /// Executor alias; defaults to `"default"`.
+    pub executor: Option<String>,
+    /// Job store alias; defaults to `"default"`.
+    pub jobstore: Option<String>,
+    /// `Some(None)`: no limit; `None`: the scheduler's default.
+    pub misfire_grace_time: Option<Option<Duration>>,
+    /// `None`: the scheduler's default.
+    pub coalesce: Option<bool>,
+    /// `None`: the scheduler's default.
+    pub max_instances: Option<u32>,
+    /// `Some(None)`: add the job paused; `Some(Some(t))`: first run at `t`; `None`: from the
+    /// trigger.
+    pub next_run_time: Option<Option<DateTime<Utc>>>,
+    /// Replace a job with the same id instead of failing with `AlreadyExists`.
+    pub replace_existing: bool,
+}
+
+impl JobSpec {
+    /// A spec running the registered task `func`.
+    pub fn new(func: impl Into<String>) -> Self {
+        JobSpec {
+            func: func.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the id.
+    #[must_use]
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sets the name.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the positional arguments.
+    #[must_use]
+    pub fn args<I: IntoIterator<Item = V>, V: Into<Value>>(mut self, args: I) -> Self {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets one keyword argument.
+    #[must_use]
+    pub fn kwarg(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.kwargs.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the trigger (any built-in trigger, or a spec that converts into one).
+    #[must_use]
+    pub fn trigger(mut self, trigger: impl Into<BuiltinTrigger>) -> Self {
+        self.trigger = Some(trigger.into());
+        self
+    }
+
+    /// Sets the executor alias.
+    #[must_use]
+    pub fn executor(mut self, alias: impl Into<String>) -> Self {
+        self.executor = Some(alias.into());
+        self
+    }
+
+    /// Sets the job store alias.
+    #[must_use]
+    pub fn jobstore(mut self, alias: impl Into<String>) -> Self {
+        self.jobstore = Some(alias.into());
+        self
+    }
+
+    /// Sets `misfire_grace_time` (`None` = no limit).
+    #[must_use]
+    pub fn misfire_grace_time(mut self, grace: Option<Duration>) -> Self {
+        self.misfire_grace_time = Some(grace);
+        self
+    }
+
+    /// Sets `coalesce`.
+    #[must_use]
+    pub fn coalesce(mut self, coalesce: bool) -> Self {
+        self.coalesce = Some(coalesce);
+        self
+    }
+
+    /// Sets `max_instances`.
+    #[must_use]
+    pub fn max_instances(mut self, n: u32) -> Self {
+        self.max_instances = Some(n);
+        self
+    }
+
+    /// Adds the job paused (no next run time).
+    #[must_use]
+    pub fn paused(mut self) -> Self {
+        self.next_run_time = Some(None);
+        self
+    }
+
+    /// Sets `replace_existing`.
+    #[must_use]
+    pub fn replace_existing(mut self, replace: bool) -> Self {
+        self.replace_existing = replace;
+        self
+    }
+
+    /// Builds the job (without its next run time, which the scheduler computes): checks the id
+    /// and `max_instances`, and fills defaults.
+    pub(crate) fn into_job(self, defaults: &JobDefaults) -> Result<Job> {
+        let id = match self.id {
+            Some(id) => id,
+            None => random_id(),
+        };
+        validate_id(&id)?;
+        if self.func.is_empty() {
+            return Err(Error::invalid("func", "must name a registered task"));
+        }
+        let max_instances = self.max_instances.unwrap_or(defaults.max_instances);
+        if max_instances == 0 {
+            return Err(Error::invalid("max_instances", "must be at least 1"));
+        }
+        let trigger = match self.trigger {
+            Some(t) => t,
+            None => BuiltinTrigger::Date(DateSpec::default().build()?),
+        };
+        let name = self.name.filter(|n| *n != id).map(Arc::from);
+        Ok(Job {
+            id: Arc::from(id),
+            name,
+            func: Arc::from(self.func),
+            args: self.args,
+            kwargs: self.kwargs,
+            trigger,
+            executor: self.executor.filter(|e| e != "default").map(Arc::from),
+            misfire_grace_time: self
+                .misfire_grace_time
+                .unwrap_or(defaults.misfire_grace_time),
+            coalesce: self.coalesce.unwrap_or(defaults.coalesce),
+            max_instances,
+            next_run_time: None,
+            fire_time: None,
+            jobstore: self.jobstore.filter(|s| s != "default").map(Arc::from),
+        })
+    }
+}
+
+/// A random job id: 32 hex digits, like APScheduler's `uuid4().hex`.
+pub(crate) fn random_id() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// The arguments of `modify_job`: each `Some` replaces that field.
+#[derive(Debug, Clone, Default)]
+pub struct JobChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New task name.
+    pub func: Option<String>,
+    /// New positional arguments.
+    pub args: Option<Vec<Value>>,
+    /// New keyword arguments.
+    pub kwargs: Option<Map<String, Value>>,
+    /// New trigger; the next run time is recomputed from it (as `reschedule_job`).
+    pub trigger: Option<BuiltinTrigger>,
+    /// New executor alias.
+    pub executor: Option<String>,
+    /// New `misfire_grace_time` (`Some(None)` = no limit).
+    pub misfire_grace_time: Option<Option<Duration>>,
+    /// New `coalesce`.
+    pub coalesce: Option<bool>,
+    /// New `max_instances`.
+    pub max_instances: Option<u32>,
+    /// New next run time (`Some(None)` pauses the job).
+    pub next_run_time: Option<Option<DateTime<Utc>>>,
+}
+
+impl JobChanges {
+    /// Applies the changes that need no trigger evaluation; validates them.
+    pub(crate) fn apply(&self, job: &mut Job) -> Result<()> {
+        if let Some(n) = self.max_instances {
+            if n == 0 {
+                return Err(Error::invalid("max_instances", "must be at least 1"));
+            }
+            job.max_instances = n;
+        }
+        if let Some(func) = &self.func {
+            if func.is_empty() {
+                return Err(Error::invalid("func", "must name a registered task"));
+            }
+            job.func = Arc::from(func.as_str());
+        }
+        if let Some(name) = &self.name {
+            job.name = (**name != *job.id).then(|| Arc::from(name.as_str()));
+        }
+        if let Some(args) = &self.args {
+            job.args.clone_from(args);
+        }
+        if let Some(kwargs) = &self.kwargs {
+            job.kwargs.clone_from(kwargs);
+        }
+        if let Some(executor) = &self.executor {
+            job.executor = (executor != "default").then(|| Arc::from(executor.as_str()));
+        }
+        if let Some(grace) = self.misfire_grace_time {
+            job.misfire_grace_time = grace;
+        }
+        if let Some(coalesce) = self.coalesce {
+            job.coalesce = coalesce;
+        }
+        Ok(())
+    }
+}
+
+/// The persisted form of a job.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobState {
+    version: u32,
+    id: Arc<str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<Arc<str>>,
+    func: Arc<str>,
+    #[serde(default)]
+    args: Vec<Value>,
+    #[serde(default)]
+    kwargs: Map<String, Value>,
+    trigger: BuiltinTrigger,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    executor: Option<Arc<str>>,
+    #[serde(with = "opt_seconds")]
+    misfire_grace_time: Option<Duration>,
+    coalesce: bool,
+    max_instances: u32,
+    next_run_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fire_time: Option<DateTime<Utc>>,
+}
+
+impl Serialize for Job {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        JobState {
+            version: JOB_STATE_VERSION,
+            id: self.id.clone(),
+            name: self.name.clone(),
+            func: self.func.clone(),
+            args: self.args.clone(),
+            kwargs: self.kwargs.clone(),
+            trigger: self.trigger.clone(),
+            executor: self.executor.clone(),
+            misfire_grace_time: self.misfire_grace_time,
+            coalesce: self.coalesce,
+            max_instances: self.max_instances,
+            next_run_time: self.next_run_time,
+            fire_time: self.fire_time,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Job {
+    /// Reads a persisted job state. A state written by a newer version of rsched is an error
+    /// (the stores quarantine it rather than guess).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let state = JobState::deserialize(d)?;
+        if state.version > JOB_STATE_VERSION {
+            return Err(serde::de::Error::custom(format!(
+                "job state version {} is newer than this rsched understands ({JOB_STATE_VERSION})",
+                state.version
+            )));
+        }
+        validate_id(&state.id).map_err(serde::de::Error::custom)?;
+        Ok(Job {
+            id: state.id,
+            name: state.name,
+            func: state.func,
+            args: state.args,
+            kwargs: state.kwargs,
+            trigger: state.trigger,
+            executor: state.executor,
+            misfire_grace_time: state.misfire_grace_time,
+            coalesce: state.coalesce,
+            max_instances: state.max_instances.max(1),
+            next_run_time: state.next_run_time,
+            fire_time: state.fire_time,
+            jobstore: None,
+        })
+    }
+}
+
+/// `Option<Duration>` as seconds (a number) or `null`.
+pub(crate) mod opt_seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        match Option::<f64>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => Duration::try_from_secs_f64(s).map(Some).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "expected a non-negative number of seconds, got {s}"
+                ))
+            }),
+        }
+    }
+}
+
+impl From<crate::trigger::CronTrigger> for BuiltinTrigger {
+    fn from(t: crate::trigger::CronTrigger) -> Self {
+        BuiltinTrigger::Cron(t)
+    }
+}
+
+impl From<crate::trigger::IntervalTrigger> for BuiltinTrigger {
+    fn from(t: crate::trigger::IntervalTrigger) -> Self {
+        BuiltinTrigger::Interval(t)
+    }
+}
+
+impl From<crate::trigger::DateTrigger> for BuiltinTrigger {
+    fn from(t: crate::trigger::DateTrigger) -> Self {
+        BuiltinTrigger::Date(t)
+    }
+}
+
+impl From<crate::trigger::CrontabTrigger> for BuiltinTrigger {
+    fn from(t: crate::trigger::CrontabTrigger) -> Self {
+        BuiltinTrigger::Crontab(t)
+    }
+}
+
+impl From<crate::trigger::CalendarIntervalTrigger> for BuiltinTrigger {
+    fn from(t: crate::trigger::CalendarIntervalTrigger) -> Self {
+        BuiltinTrigger::CalendarInterval(t)
+    }
+}

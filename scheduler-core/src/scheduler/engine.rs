@@ -1,0 +1,247 @@
+//! The engine loop: lease due jobs, dispatch their runs, release them with their next run
+//! time, sleep until the next one (APScheduler's `_process_jobs`, with leases).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::{Scheduler, SchedulerState};
+use crate::error::ErrorKind;
+use crate::event::Event;
+use crate::executor::JobRun;
+use crate::job::{Job, MAX_MISSED_SCAN};
+use crate::store::Release;
+use crate::trigger::{BuiltinTrigger, Trigger};
+
+/// Adds the trigger's jitter to a fire time: a random delay in `[0, jitter]`, never reaching
+/// the following fire time.
+pub(crate) fn with_jitter(trigger: &BuiltinTrigger, fire: DateTime<Utc>) -> DateTime<Utc> {
+    let Some(jitter) = trigger.jitter() else {
+        return fire;
+    };
+    let delay = jitter.mul_f64(fastrand::f64());
+    let Ok(delay) = chrono::Duration::from_std(delay) else {
+        return fire;
+    };
+    let jittered = fire + delay;
+    match trigger.next_fire_time(Some(fire), fire) {
+        Some(following) if jittered >= following => following - chrono::Duration::microseconds(1),
+        _ => jittered,
+    }
+}
+
+/// The engine task of one started scheduler.
+pub(super) async fn run(scheduler: Scheduler, stop: CancellationToken) {
+    let inner = &scheduler.inner;
+    loop {
+        if stop.is_cancelled() {
+            return;
+        }
+        let wakeup = inner.wakeup.notified();
+        tokio::pin!(wakeup);
+        wakeup.as_mut().enable();
+        let deadline = if scheduler.state() == SchedulerState::Running {
+            tracing::debug!("Looking for jobs to run");
+            process(&scheduler).await
+        } else {
+            tracing::debug!("Scheduler is paused; waiting until resume() is called");
+            None
+        };
+        match deadline {
+            Some(deadline) => {
+                tracing::debug!("Next wakeup is due at {deadline}");
+                let sleep = inner.clock.sleep_until(deadline);
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = &mut wakeup => {}
+                    () = sleep => {}
+                }
+            }
+            None => {
+                tracing::debug!("No jobs; waiting until a job is added");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = &mut wakeup => {}
+                }
+            }
+        }
+    }
+}
+
+/// Processes every store once; returns when to look again.
+async fn process(scheduler: &Scheduler) -> Option<DateTime<Utc>> {
+    let inner = &scheduler.inner;
+    let options = &inner.options;
+    let now = inner.clock.now();
+    let mut next: Option<DateTime<Utc>> = None;
+    let mut earliest = |t: DateTime<Utc>| {
+        if next.is_none_or(|n| t < n) {
+            next = Some(t);
+        }
+    };
+    for (alias, store) in &inner.stores {
+        let retry = now + chrono::Duration::from_std(options.retry_interval).unwrap_or_default();
+        loop {
+            if scheduler.state() != SchedulerState::Running {
+                return None;
+            }
+            let jobs = match store
+                .acquire_due_jobs(&inner.id, now, options.lease, options.batch_size)
+                .await
+            {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!("Error getting due jobs from job store {alias:?}: {e}");
+                    earliest(retry);
+                    break;
+                }
+            };
+            let full = jobs.len() >= options.batch_size;
+            let mut releases = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let id = job.id.clone();
+                releases.push((id, dispatch(scheduler, alias, job, now)));
+            }
+            match store.release_jobs(&inner.id, &releases).await {
+                Ok(results) => {
+                    for ((id, release), result) in releases.into_iter().zip(results) {
+                        match result {
+                            Ok(()) if release == Release::Remove => {
+                                scheduler.announce_removed(alias, id)
+                            }
+                            Ok(()) => {}
+                            Err(e) if e.kind() == ErrorKind::LeaseLost => {
+                                tracing::warn!(
+                                    job_id = &*id,
+                                    "Lost the lease on job {id} before releasing it: {e}"
+                                );
+                            }
+                            Err(e) if e.kind() == ErrorKind::NotFound => {}
+                            Err(e) => tracing::error!(
+                                job_id = &*id,
+                                "Could not update job {id} in job store {alias:?}: {e}"
+                            ),
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("Error releasing jobs in job store {alias:?}: {e}");
+                    earliest(retry);
+                    break;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        match store.get_next_run_time().await {
+            Ok(Some(t)) => earliest(t),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!("Error getting the next run time from job store {alias:?}: {e}");
+                earliest(retry);
+            }
+        }
+        if store.capabilities().shared && !store.capabilities().change_notifications {
+            earliest(
+                now + chrono::Duration::from_std(options.max_poll_interval).unwrap_or_default(),
+            );
+        }
+    }
+    next
+}
+
+/// Submits one due job's runs and decides what to store: the next run time, or removal.
+fn dispatch(scheduler: &Scheduler, alias: &Arc<str>, job: Job, now: DateTime<Utc>) -> Release {
+    let inner = &scheduler.inner;
+    let limit = if job.coalesce() {
+        1
+    } else {
+        usize::try_from(MAX_MISSED_SCAN).unwrap_or(usize::MAX)
+    };
+    let (run_times, total) = job.run_times(now, limit);
+    let Some(&last) = run_times.last() else {
+        return Release::Unchanged;
+    };
+    let coalesced = total - run_times.len() as u64;
+    if coalesced > 0 {
+        let first = job.next_run_time.unwrap_or(last);
+        let late = (now - first).to_std().unwrap_or(Duration::ZERO);
+        tracing::warn!(
+            job_id = job.id(),
+            "Run time of job \"{job}\" was missed by {}: {coalesced}{} missed run time(s) coalesced into one run",
+            crate::fmt::timedelta(late),
+            if total >= MAX_MISSED_SCAN {
+                " or more"
+            } else {
+                ""
+            },
+        );
+        inner.events.emit(Event::JobMissed {
+            job_id: job.id.clone(),
+            jobstore: alias.clone(),
+            scheduled_run_time: first,
+            lateness: late,
+            count: coalesced,
+        });
+    }
+    let fire = job.following_fire_time(last, now);
+    let next_run = fire.map(|f| with_jitter(&job.trigger, f));
+    let mut run_job = job;
+    run_job.set_next_run_time(next_run, fire);
+    match inner.executors.get(run_job.executor()) {
+        None => {
+            tracing::error!(
+                job_id = run_job.id(),
+                "Executor lookup (\"{}\") failed for job \"{run_job}\" -- pausing it",
+                run_job.executor()
+            );
+            return Release::Pause;
+        }
+        Some(executor) => {
+            let id = run_job.id.clone();
+            let max_instances = run_job.max_instances();
+            let times_for_event = run_times.clone();
+            let for_log = run_job.clone();
+            match executor.submit(JobRun {
+                job: run_job,
+                jobstore: alias.clone(),
+                run_times,
+            }) {
+                Ok(()) => {
+                    inner.events.emit(Event::JobSubmitted {
+                        job_id: id,
+                        jobstore: alias.clone(),
+                        run_times: times_for_event,
+                    });
+                }
+                Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {
+                    tracing::warn!(
+                        job_id = &*id,
+                        "Execution of job \"{for_log}\" skipped: maximum number of running instances reached ({max_instances})"
+                    );
+                    inner.events.emit(Event::JobMaxInstances {
+                        job_id: id,
+                        jobstore: alias.clone(),
+                        run_times: times_for_event,
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(
+                        job_id = &*id,
+                        "Error submitting job \"{for_log}\" to executor: {e}"
+                    );
+                }
+            }
+        }
+    }
+    match (next_run, fire) {
+        (Some(next_run_time), Some(fire_time)) => Release::Reschedule {
+            next_run_time,
+            fire_time,
+        },
+        _ => Release::Remove,
+    }
+}

@@ -1,0 +1,1143 @@
+//! The scheduler: APScheduler's `BaseScheduler` API on tokio, and its engine.
+//!
+//! One engine loop per scheduler instance sleeps until the earliest next run time of its
+//! stores, a local change, or shutdown; then, for each store, it leases due jobs in batches
+//! ([`JobStore::acquire_due_jobs`]), works out their run times (coalescing missed ones when the
+//! job says so), submits them to their executor, computes each job's next run time from its
+//! trigger (plus jitter) and releases the batch ([`JobStore::release_jobs`]). Finished jobs
+//! (a `date` trigger that fired) are removed. Stores shared between processes are also polled at
+//! `max_poll_interval`.
+//!
+//! Three hosts, as in APScheduler: [`Scheduler`] (async, on the caller's tokio runtime),
+//! [`BackgroundScheduler`] (its own runtime, sync API) and [`BlockingScheduler`] (runs on the
+//! calling thread until shut down or Ctrl-C).
+
+mod engine;
+mod hosts;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::{Event, EventBus, EventMask, ListenerId};
+use crate::executor::{AsyncExecutor, Executor, ExecutorRuntime, JobRun};
+use crate::job::{Job, JobChanges, JobDefaults, JobSpec};
+use crate::registry::{JobContext, TaskRegistry};
+use crate::store::JobStore;
+use crate::trigger::{BuiltinTrigger, Trigger};
+use crate::tz::TimeZone;
+
+pub use hosts::{BackgroundScheduler, BlockingScheduler, ShutdownHandle};
+
+/// The scheduler's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulerState {
+    /// Not started, or shut down.
+    Stopped,
+    /// Processing jobs.
+    Running,
+    /// Started, but not processing jobs until resumed.
+    Paused,
+}
+
+impl SchedulerState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => SchedulerState::Running,
+            2 => SchedulerState::Paused,
+            _ => SchedulerState::Stopped,
+        }
+    }
+}
+
+/// Tuning of the engine loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// How often shared stores without change notifications are polled (default 1 s).
+    pub max_poll_interval: Duration,
+    /// How long a lease on a due job lasts before another instance may take it over
+    /// (default 30 s). The engine releases its leases as soon as a batch is dispatched.
+    pub lease: Duration,
+    /// How many due jobs one `acquire_due_jobs` call takes (default 1024).
+    pub batch_size: usize,
+    /// How long to wait before retrying a store that failed (default 10 s, APScheduler's
+    /// `jobstore_retry_interval`).
+    pub retry_interval: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            max_poll_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(30),
+            batch_size: 1024,
+            retry_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An async scheduler: APScheduler's scheduler API on the caller's tokio runtime. Cheap to
+/// clone; clones share one scheduler.
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: Arc<str>,
+    registry: Arc<TaskRegistry>,
+    /// Stores in declaration order; "default" exists.
+    stores: Vec<(Arc<str>, Arc<dyn JobStore>)>,
+    executors: HashMap<Arc<str>, Arc<dyn Executor>>,
+    defaults: JobDefaults,
+    timezone: TimeZone,
+    clock: Arc<dyn Clock>,
+    events: EventBus,
+    options: EngineOptions,
+    state: AtomicU8,
+    wakeup: Notify,
+    control: Mutex<Control>,
+    /// Serializes start / shutdown.
+    lifecycle: tokio::sync::Mutex<()>,
+}
+
+struct Control {
+    pending: Vec<Pending>,
+    engine: Option<tokio::task::JoinHandle<()>>,
+    stop: CancellationToken,
+    runs: CancellationToken,
+}
+
+/// A job added before `start`, as APScheduler keeps `_pending_jobs`.
+struct Pending {
+    job: Job,
+    next_run_time: Option<Option<DateTime<Utc>>>,
+    replace_existing: bool,
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("id", &self.inner.id)
+            .field("state", &self.state())
+            .field("timezone", &self.inner.timezone)
+            .field(
+                "stores",
+                &self
+                    .inner
+                    .stores
+                    .iter()
+                    .map(|(a, _)| a.as_ref())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Scheduler`].
+pub struct SchedulerBuilder {
+    registry: TaskRegistry,
+    stores: Vec<(String, Arc<dyn JobStore>)>,
+    executors: Vec<(String, Arc<dyn Executor>)>,
+    defaults: JobDefaults,
+    timezone: Option<TimeZone>,
+    clock: Arc<dyn Clock>,
+    options: EngineOptions,
+    id: Option<String>,
+    scheduled: Vec<JobSpec>,
+}
+
+impl fmt::Debug for SchedulerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SchedulerBuilder")
+            .field("registry", &self.registry)
+            .field(
+                "stores",
+                &self
+                    .stores
+                    .iter()
+                    .map(|(a, _)| a.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "executors",
+                &self
+                    .executors
+                    .iter()
+                    .map(|(a, _)| a.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("defaults", &self.defaults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SchedulerBuilder {
+    fn default() -> Self {
+        SchedulerBuilder {
+            registry: TaskRegistry::new(),
+            stores: Vec::new(),
+            executors: Vec::new(),
+            defaults: JobDefaults::default(),
+            timezone: None,
+            clock: Arc::new(SystemClock),
+            options: EngineOptions::default(),
+            id: None,
+            scheduled: Vec::new(),
+        }
+    }
+}
+
+impl SchedulerBuilder {
+    /// Uses `registry` for the tasks (replacing the builder's own).
+    #[must_use]
+    pub fn registry(mut self, registry: TaskRegistry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// The builder's task registry, to register tasks in place.
+    pub fn tasks(&mut self) -> &mut TaskRegistry {
+        &mut self.registry
+    }
+
+    /// Adds a job store under `alias` (APScheduler's `jobstores`); one must be `"default"`.
+    #[must_use]
+    pub fn jobstore(mut self, alias: impl Into<String>, store: impl JobStore) -> Self {
+        self.stores.push((alias.into(), Arc::new(store)));
+        self
+    }
+
+    /// Adds a shared job store under `alias`.
+    #[must_use]
+    pub fn jobstore_arc(mut self, alias: impl Into<String>, store: Arc<dyn JobStore>) -> Self {
+        self.stores.push((alias.into(), store));
+        self
+    }
+
+    /// Adds an executor under `alias`; without a `"default"` one, the async executor is.
+    #[must_use]
+    pub fn executor(mut self, alias: impl Into<String>, executor: impl Executor) -> Self {
+        self.executors.push((alias.into(), Arc::new(executor)));
+        self
+    }
+
+    /// Adds a shared executor under `alias`.
+    #[must_use]
+    pub fn executor_arc(mut self, alias: impl Into<String>, executor: Arc<dyn Executor>) -> Self {
+        self.executors.push((alias.into(), executor));
+        self
+    }
+
+    /// Sets the job defaults.
+    #[must_use]
+    pub fn job_defaults(mut self, defaults: JobDefaults) -> Self {
+        self.defaults = defaults;
+        self
+    }
+
+    /// Sets the scheduler's zone: triggers that name none use it (default: the machine's).
+    #[must_use]
+    pub fn timezone(mut self, tz: TimeZone) -> Self {
+        self.timezone = Some(tz);
+        self
+    }
+
+    /// Sets the clock (tests use [`ManualClock`](crate::clock::ManualClock)).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Sets engine options.
+    #[must_use]
+    pub fn options(mut self, options: EngineOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets the scheduler instance id (default: `host-pid-random`).
+    #[must_use]
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Registers `handler` and schedules it: the Rust form of Flask-APScheduler's
+    /// `@scheduler.task('cron', id='do_job', minute='*')`, a job defined next to its function.
+    /// The job is added (replacing one with the same id) when the scheduler starts; its `func`
+    /// defaults to the handler's path (`my_app::do_job` becomes `"my_app:do_job"`).
+    ///
+    /// ```
+    /// use scheduler_core::{JobContext, JobSpec, Scheduler, trigger::CronSpec};
+    /// async fn do_job(_ctx: JobContext, (): ()) -> Result<(), std::io::Error> {
+    ///     println!("every minute");
+    ///     Ok(())
+    /// }
+    /// # fn main() -> Result<(), scheduler_core::Error> {
+    /// let builder = Scheduler::builder()
+    ///     .scheduled(JobSpec::default().id("do_job").trigger(CronSpec::new().minute("*").build()?), do_job);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn scheduled<A, F, Fut, R, E>(mut self, job: JobSpec, handler: F) -> Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        F: Fn(JobContext, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<R, E>> + Send + 'static,
+        R: Serialize,
+        E: fmt::Display,
+    {
+        let job = with_func_name::<F>(job);
+        self.registry.register(job.func.clone(), handler);
+        self.scheduled.push(job);
+        self
+    }
+
+    /// [`SchedulerBuilder::scheduled`] for a blocking handler.
+    #[must_use]
+    pub fn scheduled_blocking<A, F, R, E>(mut self, job: JobSpec, handler: F) -> Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        F: Fn(JobContext, A) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: Serialize,
+        E: fmt::Display,
+    {
+        let job = with_func_name::<F>(job);
+        self.registry.register_blocking(job.func.clone(), handler);
+        self.scheduled.push(job);
+        self
+    }
+
+    /// Builds the scheduler.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] when no `"default"` job store was added or an alias repeats,
+    /// or a scheduled job is invalid.
+    pub fn build(self) -> Result<Scheduler> {
+        let mut stores: Vec<(Arc<str>, Arc<dyn JobStore>)> = Vec::new();
+        for (alias, store) in self.stores {
+            if stores.iter().any(|(a, _)| **a == *alias) {
+                return Err(Error::invalid(
+                    "jobstores",
+                    format!("job store '{alias}' is configured twice"),
+                ));
+            }
+            stores.push((Arc::from(alias), store));
+        }
+        let Some(pos) = stores.iter().position(|(a, _)| &**a == "default") else {
+            return Err(Error::invalid(
+                "jobstores",
+                "no \"default\" job store is configured",
+            ));
+        };
+        stores.swap(0, pos);
+        let mut executors: HashMap<Arc<str>, Arc<dyn Executor>> = HashMap::new();
+        for (alias, executor) in self.executors {
+            if executors
+                .insert(Arc::from(alias.as_str()), executor)
+                .is_some()
+            {
+                return Err(Error::invalid(
+                    "executors",
+                    format!("executor '{alias}' is configured twice"),
+                ));
+            }
+        }
+        executors
+            .entry(Arc::from("default"))
+            .or_insert_with(|| Arc::new(AsyncExecutor::new()));
+        let id = self.id.unwrap_or_else(default_instance_id);
+        let scheduler = Scheduler {
+            inner: Arc::new(Inner {
+                id: Arc::from(id),
+                registry: Arc::new(self.registry),
+                stores,
+                executors,
+                defaults: self.defaults,
+                timezone: self.timezone.unwrap_or_else(TimeZone::system),
+                clock: self.clock,
+                events: EventBus::default(),
+                options: self.options,
+                state: AtomicU8::new(0),
+                wakeup: Notify::new(),
+                control: Mutex::new(Control {
+                    pending: Vec::new(),
+                    engine: None,
+                    stop: CancellationToken::new(),
+                    runs: CancellationToken::new(),
+                }),
+                lifecycle: tokio::sync::Mutex::new(()),
+            }),
+        };
+        for spec in self.scheduled {
+            scheduler.queue(spec.replace_existing(true))?;
+        }
+        Ok(scheduler)
+    }
+}
+
+/// `func` for a decorator-style job: the handler's path, or the job id for closures.
+fn with_func_name<F>(mut job: JobSpec) -> JobSpec {
+    if job.func.is_empty() {
+        let path = std::any::type_name::<F>();
+        job.func = if path.contains('{') {
+            job.id.clone().unwrap_or_else(|| path.to_owned())
+        } else {
+            match path.rsplit_once("::") {
+                Some((module, function)) => format!("{module}:{function}"),
+                None => path.to_owned(),
+            }
+        };
+    }
+    job
+}
+
+/// `host-pid-xxxx`: who holds a lease, in logs and the API.
+fn default_instance_id() -> String {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    format!("{host}-{}-{:04x}", std::process::id(), fastrand::u16(..))
+}
+
+impl Scheduler {
+    /// A builder.
+    pub fn builder() -> SchedulerBuilder {
+        SchedulerBuilder::default()
+    }
+
+    /// This instance's id (`host-pid-random` unless set).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The scheduler's zone.
+    pub fn timezone(&self) -> &TimeZone {
+        &self.inner.timezone
+    }
+
+    /// The task registry.
+    pub fn registry(&self) -> &TaskRegistry {
+        &self.inner.registry
+    }
+
+    /// The current state.
+    pub fn state(&self) -> SchedulerState {
+        SchedulerState::from_u8(self.inner.state.load(Ordering::Acquire))
+    }
+
+    /// Whether the scheduler is started (running or paused).
+    pub fn running(&self) -> bool {
+        self.state() != SchedulerState::Stopped
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.inner.clock
+    }
+
+    /// Counts of submitted, executed, failed, missed and skipped runs.
+    pub fn counters(&self) -> &crate::event::EventCounters {
+        self.inner.events.counters()
+    }
+
+    /// The job store aliases, "default" first.
+    pub fn jobstore_aliases(&self) -> Vec<&str> {
+        self.inner.stores.iter().map(|(a, _)| a.as_ref()).collect()
+    }
+
+    /// The job store under `alias`.
+    pub fn jobstore(&self, alias: &str) -> Option<&Arc<dyn JobStore>> {
+        self.inner
+            .stores
+            .iter()
+            .find(|(a, _)| **a == *alias)
+            .map(|(_, s)| s)
+    }
+
+    /// Starts processing jobs (APScheduler's `start()`): starts the executors, adds the jobs
+    /// added before, and spawns the engine on the current tokio runtime.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AlreadyRunning`] when already started.
+    pub async fn start(&self) -> Result<()> {
+        self.start_with(false).await
+    }
+
+    /// Starts with job processing paused (APScheduler's `start(paused=True)`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::AlreadyRunning`] when already started.
+    pub async fn start_paused(&self) -> Result<()> {
+        self.start_with(true).await
+    }
+
+    async fn start_with(&self, paused: bool) -> Result<()> {
+        let _lifecycle = self.inner.lifecycle.lock().await;
+        if self.running() {
+            return Err(Error::new(
+                ErrorKind::AlreadyRunning,
+                "scheduler is already running",
+            ));
+        }
+        let (runs, pending) = {
+            let mut control = self.control();
+            control.stop = CancellationToken::new();
+            control.runs = CancellationToken::new();
+            (control.runs.clone(), std::mem::take(&mut control.pending))
+        };
+        for (alias, executor) in &self.inner.executors {
+            let runtime = ExecutorRuntime::new(
+                self.inner.registry.clone(),
+                self.inner.events.clone(),
+                self.inner.clock.clone(),
+                self.inner.id.clone(),
+                runs.clone(),
+            );
+            executor.start(runtime).map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!("executor '{alias}' failed to start: {}", e.message()),
+                )
+            })?;
+        }
+        let now = self.inner.clock.now();
+        for Pending {
+            job,
+            next_run_time,
+            replace_existing,
+        } in pending
+        {
+            self.store_job(job, next_run_time, replace_existing, now)
+                .await?;
+        }
+        let state = if paused {
+            SchedulerState::Paused
+        } else {
+            SchedulerState::Running
+        };
+        self.inner.state.store(state as u8, Ordering::Release);
+        let engine = tokio::spawn(engine::run(self.clone(), self.control().stop.clone()));
+        self.control().engine = Some(engine);
+        tracing::info!(scheduler_id = &*self.inner.id, "Scheduler started");
+        self.inner.events.emit(Event::SchedulerStarted);
+        if paused {
+            self.inner.events.emit(Event::SchedulerPaused);
+        }
+        Ok(())
+    }
+
+    /// Shuts the scheduler down (APScheduler's `shutdown(wait)`): stops the engine, then the
+    /// executors. With `wait`, returns once running runs have finished; without, asks them to
+    /// stop and returns at once. The scheduler can be started again.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotRunning`] when not started.
+    pub async fn shutdown(&self, wait: bool) -> Result<()> {
+        let _lifecycle = self.inner.lifecycle.lock().await;
+        if !self.running() {
+            return Err(Error::new(
+                ErrorKind::NotRunning,
+                "scheduler is not running",
+            ));
+        }
+        self.inner
+            .state
+            .store(SchedulerState::Stopped as u8, Ordering::Release);
+        let (engine, runs) = {
+            let mut control = self.control();
+            control.stop.cancel();
+            (control.engine.take(), control.runs.clone())
+        };
+        if let Some(engine) = engine {
+            let _ = engine.await;
+        }
+        if !wait {
+            runs.cancel();
+        }
+        for executor in self.inner.executors.values() {
+            executor.shutdown(wait).await;
+        }
+        tracing::info!("Scheduler has been shut down");
+        self.inner.events.emit(Event::SchedulerShutdown);
+        Ok(())
+    }
+
+    /// Pauses job processing (jobs stay; missed runs are handled on resume).
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotRunning`] when not started.
+    pub fn pause(&self) -> Result<()> {
+        match self.state() {
+            SchedulerState::Stopped => Err(Error::new(
+                ErrorKind::NotRunning,
+                "scheduler is not running",
+            )),
+            SchedulerState::Paused => Ok(()),
+            SchedulerState::Running => {
+                self.inner
+                    .state
+                    .store(SchedulerState::Paused as u8, Ordering::Release);
+                tracing::info!("Paused scheduler job processing");
+                self.inner.events.emit(Event::SchedulerPaused);
+                Ok(())
+            }
+        }
+    }
+
+    /// Resumes job processing.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotRunning`] when not started.
+    pub fn resume(&self) -> Result<()> {
+        match self.state() {
+            SchedulerState::Stopped => Err(Error::new(
+                ErrorKind::NotRunning,
+                "scheduler is not running",
+            )),
+            SchedulerState::Running => Ok(()),
+            SchedulerState::Paused => {
+                self.inner
+                    .state
+                    .store(SchedulerState::Running as u8, Ordering::Release);
+                tracing::info!("Resumed scheduler job processing");
+                self.inner.events.emit(Event::SchedulerResumed);
+                self.wakeup();
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds a job (APScheduler's `add_job`). Checks the id, the task and its arguments, the
+    /// store and executor aliases; computes the first run time. Before `start`, the job is kept
+    /// and stored when the scheduler starts.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] naming the bad field; [`ErrorKind::AlreadyExists`] when the
+    /// id is taken and `replace_existing` is not set; store errors.
+    pub async fn add_job(&self, spec: JobSpec) -> Result<Job> {
+        if !self.running() {
+            return self.queue(spec);
+        }
+        let now = self.inner.clock.now();
+        let Pending {
+            job,
+            next_run_time,
+            replace_existing,
+        } = self.prepare(spec, now)?;
+        let job = self
+            .store_job(job, next_run_time, replace_existing, now)
+            .await?;
+        self.wakeup();
+        Ok(job)
+    }
+
+    /// Adds many jobs at once (one store call per store): for loading a job list.
+    ///
+    /// # Errors
+    /// The first invalid spec's error (nothing is added then); store errors.
+    pub async fn add_jobs(&self, specs: Vec<JobSpec>) -> Result<Vec<Job>> {
+        if !self.running() {
+            return specs.into_iter().map(|s| self.queue(s)).collect();
+        }
+        let now = self.inner.clock.now();
+        let prepared = specs
+            .into_iter()
+            .map(|s| self.prepare(s, now))
+            .collect::<Result<Vec<_>>>()?;
+        let mut by_store: Vec<Vec<(Job, bool)>> = vec![Vec::new(); self.inner.stores.len()];
+        for Pending {
+            mut job,
+            next_run_time,
+            replace_existing: replace,
+        } in prepared
+        {
+            self.set_first_run_time(&mut job, next_run_time, now);
+            let idx = self.store_index(job.jobstore())?;
+            by_store[idx].push((job, replace));
+        }
+        let mut added = Vec::new();
+        for (idx, jobs) in by_store.into_iter().enumerate() {
+            if jobs.is_empty() {
+                continue;
+            }
+            let (alias, store) = &self.inner.stores[idx];
+            let plain: Vec<Job> = jobs.iter().map(|(j, _)| j.clone()).collect();
+            let results = store.add_jobs(&plain).await?;
+            for ((job, replace), result) in jobs.into_iter().zip(results) {
+                match result {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists && replace => {
+                        store.update_job(&job).await?
+                    }
+                    Err(e) => return Err(e),
+                }
+                self.announce_added(alias, &job);
+                added.push(job);
+            }
+        }
+        self.wakeup();
+        Ok(added)
+    }
+
+    fn queue(&self, spec: JobSpec) -> Result<Job> {
+        let now = self.inner.clock.now();
+        let Pending {
+            job,
+            next_run_time,
+            replace_existing,
+        } = self.prepare(spec, now)?;
+        tracing::info!(
+            "Adding job tentatively -- it will be properly scheduled when the scheduler starts"
+        );
+        let mut control = self.control();
+        if let Some(existing) = control.pending.iter_mut().find(|p| p.job.id == job.id) {
+            if !replace_existing {
+                return Err(already_exists(job.id()));
+            }
+            *existing = Pending {
+                job: job.clone(),
+                next_run_time,
+                replace_existing,
+            };
+        } else {
+            control.pending.push(Pending {
+                job: job.clone(),
+                next_run_time,
+                replace_existing,
+            });
+        }
+        Ok(job)
+    }
+
+    /// Validates a spec into a job (without run time).
+    fn prepare(&self, spec: JobSpec, now: DateTime<Utc>) -> Result<Pending> {
+        let replace = spec.replace_existing;
+        let next_run_time = spec.next_run_time;
+        let mut job = spec.into_job(&self.inner.defaults)?;
+        self.store_index(job.jobstore())?;
+        self.check_executor(job.executor())?;
+        self.inner
+            .registry
+            .check(&job.func, &job.args, &job.kwargs)?;
+        job.trigger.set_default_timezone(&self.inner.timezone);
+        job.trigger.anchor(now);
+        Ok(Pending {
+            job,
+            next_run_time,
+            replace_existing: replace,
+        })
+    }
+
+    fn check_executor(&self, alias: &str) -> Result<()> {
+        if self.inner.executors.contains_key(alias) {
+            Ok(())
+        } else {
+            let mut known: Vec<&str> = self.inner.executors.keys().map(|a| a.as_ref()).collect();
+            known.sort_unstable();
+            Err(Error::invalid(
+                "executor",
+                format!("no executor '{alias}' (configured: {})", known.join(", ")),
+            ))
+        }
+    }
+
+    fn store_index(&self, alias: &str) -> Result<usize> {
+        self.inner
+            .stores
+            .iter()
+            .position(|(a, _)| **a == *alias)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.inner.stores.iter().map(|(a, _)| a.as_ref()).collect();
+                Error::invalid(
+                    "jobstore",
+                    format!("no job store '{alias}' (configured: {})", known.join(", ")),
+                )
+            })
+    }
+
+    /// Sets the first run time: explicit, or the trigger's first fire time (with jitter).
+    fn set_first_run_time(
+        &self,
+        job: &mut Job,
+        explicit: Option<Option<DateTime<Utc>>>,
+        now: DateTime<Utc>,
+    ) {
+        match explicit {
+            Some(t) => job.set_next_run_time(t, t),
+            None => {
+                let fire = job.trigger.next_fire_time(None, now);
+                job.set_next_run_time(fire.map(|f| engine::with_jitter(&job.trigger, f)), fire);
+                if fire.is_none() {
+                    tracing::warn!(
+                        job_id = job.id(),
+                        "Job \"{}\" has no fire time left; it is added paused",
+                        job.name()
+                    );
+                }
+            }
+        }
+    }
+
+    async fn store_job(
+        &self,
+        mut job: Job,
+        next_run_time: Option<Option<DateTime<Utc>>>,
+        replace: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Job> {
+        self.set_first_run_time(&mut job, next_run_time, now);
+        let (alias, store) = &self.inner.stores[self.store_index(job.jobstore())?];
+        match store.add_job(&job).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && replace => {
+                store.update_job(&job).await?
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(already_exists(job.id())),
+            Err(e) => return Err(e),
+        }
+        self.announce_added(alias, &job);
+        Ok(job)
+    }
+
+    fn announce_added(&self, alias: &Arc<str>, job: &Job) {
+        tracing::info!(
+            job_id = job.id(),
+            "Added job \"{}\" to job store \"{alias}\"",
+            job.name()
+        );
+        self.inner.events.emit(Event::JobAdded {
+            job_id: job.id.clone(),
+            jobstore: alias.clone(),
+        });
+    }
+
+    /// Finds a job: in `jobstore` if given, else in every store (and the pending list).
+    async fn find(&self, id: &str, jobstore: Option<&str>) -> Result<(usize, Job)> {
+        for (idx, (alias, store)) in self.inner.stores.iter().enumerate() {
+            if jobstore.is_some_and(|j| j != &**alias) {
+                continue;
+            }
+            if let Some(mut job) = store.lookup_job(id).await? {
+                job.jobstore = (&**alias != "default").then(|| alias.clone());
+                return Ok((idx, job));
+            }
+        }
+        Err(not_found(id))
+    }
+
+    /// The job with this id (from any store, or pending), if any.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn get_job(&self, id: &str) -> Result<Option<Job>> {
+        if let Some(p) = self.control().pending.iter().find(|p| &*p.job.id == id) {
+            return Ok(Some(p.job.clone()));
+        }
+        match self.find(id, None).await {
+            Ok((_, job)) => Ok(Some(job)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every job (of one store, or of all), ordered by next run time then id, paused jobs last;
+    /// pending jobs (added before `start`) come first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn get_jobs(&self, jobstore: Option<&str>) -> Result<Vec<Job>> {
+        let mut jobs: Vec<Job> = self
+            .control()
+            .pending
+            .iter()
+            .filter(|p| jobstore.is_none_or(|j| j == p.job.jobstore()))
+            .map(|p| p.job.clone())
+            .collect();
+        let mut stored = Vec::new();
+        for (alias, store) in &self.inner.stores {
+            if jobstore.is_some_and(|j| j != &**alias) {
+                continue;
+            }
+            for mut job in store.get_all_jobs().await? {
+                job.jobstore = (&**alias != "default").then(|| alias.clone());
+                stored.push(job);
+            }
+        }
+        if self.inner.stores.len() > 1 {
+            stored.sort_by(|a, b| match (a.next_run_time, b.next_run_time) {
+                (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.id.cmp(&b.id)),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => a.id.cmp(&b.id),
+            });
+        }
+        jobs.extend(stored);
+        Ok(jobs)
+    }
+
+    /// Changes a job's fields (APScheduler's `modify_job`); a new trigger recomputes the next
+    /// run time unless `next_run_time` is given too. Applied atomically: on any error the job
+    /// is unchanged.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::InvalidInput`] naming the bad field.
+    pub async fn modify_job(&self, id: &str, changes: JobChanges) -> Result<Job> {
+        let now = self.inner.clock.now();
+        let modify = |job: &mut Job| -> Result<()> {
+            changes.apply(job)?;
+            if let Some(executor) = &changes.executor {
+                self.check_executor(executor)?;
+            }
+            if changes.func.is_some() || changes.args.is_some() || changes.kwargs.is_some() {
+                self.inner
+                    .registry
+                    .check(&job.func, &job.args, &job.kwargs)?;
+            }
+            if let Some(trigger) = &changes.trigger {
+                let mut trigger = trigger.clone();
+                trigger.set_default_timezone(&self.inner.timezone);
+                trigger.anchor(now);
+                job.trigger = trigger;
+                if changes.next_run_time.is_none() && !job.is_paused() {
+                    let fire = job.trigger.next_fire_time(None, now);
+                    job.set_next_run_time(fire.map(|f| engine::with_jitter(&job.trigger, f)), fire);
+                }
+            }
+            if let Some(t) = changes.next_run_time {
+                job.set_next_run_time(t, t);
+            }
+            Ok(())
+        };
+        self.update_with(id, modify).await
+    }
+
+    /// Gives a job a new trigger and recomputes its next run time (APScheduler's
+    /// `reschedule_job`); a paused job is resumed.
+    ///
+    /// # Errors
+    /// As [`Scheduler::modify_job`].
+    pub async fn reschedule_job(&self, id: &str, trigger: BuiltinTrigger) -> Result<Job> {
+        let now = self.inner.clock.now();
+        let mut trigger = trigger;
+        trigger.set_default_timezone(&self.inner.timezone);
+        trigger.anchor(now);
+        let fire = trigger.next_fire_time(None, now);
+        let next = fire.map(|f| engine::with_jitter(&trigger, f));
+        self.update_with(id, move |job| {
+            job.trigger = trigger.clone();
+            job.set_next_run_time(next, fire);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Pauses a job: it keeps its place but has no next run time.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`].
+    pub async fn pause_job(&self, id: &str) -> Result<Job> {
+        self.update_with(id, |job| {
+            job.set_next_run_time(None, None);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Resumes a paused job from now on; a job whose trigger has no fire time left is removed
+    /// (as APScheduler does) and `Ok(None)` returned.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`].
+    pub async fn resume_job(&self, id: &str) -> Result<Option<Job>> {
+        let now = self.inner.clock.now();
+        let job = self.get_job(id).await?.ok_or_else(|| not_found(id))?;
+        let fire = job.trigger.next_fire_time(None, now);
+        match fire {
+            None => {
+                self.remove_job(id, None).await?;
+                Ok(None)
+            }
+            Some(fire) => {
+                let next = engine::with_jitter(&job.trigger, fire);
+                self.update_with(id, move |job| {
+                    job.set_next_run_time(Some(next), Some(fire));
+                    Ok(())
+                })
+                .await
+                .map(Some)
+            }
+        }
+    }
+
+    async fn update_with(&self, id: &str, f: impl Fn(&mut Job) -> Result<()>) -> Result<Job> {
+        {
+            let mut control = self.control();
+            if let Some(p) = control.pending.iter_mut().find(|p| &*p.job.id == id) {
+                let mut job = p.job.clone();
+                f(&mut job)?;
+                p.job = job.clone();
+                return Ok(job);
+            }
+        }
+        let (idx, mut job) = self.find(id, None).await?;
+        f(&mut job)?;
+        let (alias, store) = &self.inner.stores[idx];
+        store.update_job(&job).await?;
+        tracing::info!(job_id = id, "Modified job \"{}\"", job.name());
+        self.inner.events.emit(Event::JobModified {
+            job_id: job.id.clone(),
+            jobstore: alias.clone(),
+        });
+        self.wakeup();
+        Ok(job)
+    }
+
+    /// Removes a job (from `jobstore`, or from whichever store has it).
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`].
+    pub async fn remove_job(&self, id: &str, jobstore: Option<&str>) -> Result<()> {
+        {
+            let mut control = self.control();
+            if let Some(pos) = control
+                .pending
+                .iter()
+                .position(|p| &*p.job.id == id && jobstore.is_none_or(|j| j == p.job.jobstore()))
+            {
+                control.pending.remove(pos);
+                return Ok(());
+            }
+        }
+        for (alias, store) in &self.inner.stores {
+            if jobstore.is_some_and(|j| j != &**alias) {
+                continue;
+            }
+            match store.remove_job(id).await {
+                Ok(()) => {
+                    self.announce_removed(alias, Arc::from(id));
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(not_found(id))
+    }
+
+    pub(crate) fn announce_removed(&self, alias: &Arc<str>, id: Arc<str>) {
+        tracing::info!(job_id = &*id, "Removed job {id}");
+        self.inner.events.emit(Event::JobRemoved {
+            job_id: id,
+            jobstore: alias.clone(),
+        });
+    }
+
+    /// Removes every job (of one store, or of all).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn remove_all_jobs(&self, jobstore: Option<&str>) -> Result<()> {
+        self.control()
+            .pending
+            .retain(|p| jobstore.is_some_and(|j| j != p.job.jobstore()));
+        for (alias, store) in &self.inner.stores {
+            if jobstore.is_some_and(|j| j != &**alias) {
+                continue;
+            }
+            store.remove_all_jobs().await?;
+            self.inner.events.emit(Event::AllJobsRemoved {
+                jobstore: alias.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs a job now, through its executor, without changing its schedule (Flask-APScheduler's
+    /// `run_job`, but submitted rather than run inline).
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::NotRunning`] before `start`;
+    /// [`ErrorKind::MaxInstancesReached`].
+    pub async fn run_job(&self, id: &str) -> Result<Job> {
+        if !self.running() {
+            return Err(Error::new(
+                ErrorKind::NotRunning,
+                "scheduler is not running",
+            ));
+        }
+        let (idx, job) = self.find(id, None).await?;
+        let executor = self.inner.executors.get(job.executor()).ok_or_else(|| {
+            Error::invalid("executor", format!("no executor '{}'", job.executor()))
+        })?;
+        let now = self.inner.clock.now();
+        let alias = self.inner.stores[idx].0.clone();
+        executor.submit(JobRun {
+            job: job.clone(),
+            jobstore: alias.clone(),
+            run_times: vec![now],
+        })?;
+        self.inner.events.emit(Event::JobSubmitted {
+            job_id: job.id.clone(),
+            jobstore: alias,
+            run_times: vec![now],
+        });
+        Ok(job)
+    }
+
+    /// Calls `listener` for every event in `mask` (APScheduler's `add_listener`).
+    pub fn add_listener(
+        &self,
+        mask: EventMask,
+        listener: impl Fn(&Event) + Send + Sync + 'static,
+    ) -> ListenerId {
+        self.inner.events.add_listener(mask, listener)
+    }
+
+    /// Removes a listener.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.inner.events.remove_listener(id)
+    }
+
+    /// A stream (broadcast receiver) of every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// The event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
+    /// Wakes the engine to look at the stores now.
+    pub fn wakeup(&self) {
+        self.inner.wakeup.notify_one();
+    }
+
+    fn control(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.inner.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error::new(ErrorKind::NotFound, format!("no job with id '{id}'"))
+}
+
+fn already_exists(id: &str) -> Error {
+    Error::new(
+        ErrorKind::AlreadyExists,
+        format!("a job with id '{id}' already exists"),
+    )
+}

@@ -1,0 +1,196 @@
+//! The `JobStore` contract: where jobs live, and the lease calls that let several scheduler
+//! instances share one store.
+//!
+//! The engine uses the lease calls for every store, the in-memory one included, so a store
+//! shared between processes needs no second code path:
+//!
+//! 1. [`JobStore::acquire_due_jobs`] atomically claims due jobs (next run time ≤ now, not paused,
+//!    not leased or lease expired) for an `owner` until `now + lease`;
+//! 2. the engine submits their runs and computes their next run times;
+//! 3. [`JobStore::release_jobs`] writes the next run time (or removes a finished job) and drops
+//!    the lease — only for the lease holder, anyone else gets [`ErrorKind::LeaseLost`].
+//!
+//! A job whose stored state cannot be decoded is quarantined by the store: kept, reported,
+//! excluded from scheduling, never deleted.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+use crate::job::Job;
+
+#[allow(unused_imports)] // for the docs
+use crate::error::ErrorKind;
+
+/// What a job store offers; the conformance suite and the engine choose by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Jobs survive a restart of the process.
+    pub persistent: bool,
+    /// Several processes (or hosts) may use the store at once; leases are atomic across them.
+    pub shared: bool,
+    /// The store notifies other instances of changes (so they need not poll).
+    pub change_notifications: bool,
+    /// The store records run history.
+    pub run_history: bool,
+}
+
+impl Capabilities {
+    /// An in-process store: nothing shared, nothing persisted.
+    pub const fn in_memory() -> Self {
+        Capabilities {
+            persistent: false,
+            shared: false,
+            change_notifications: false,
+            run_history: false,
+        }
+    }
+}
+
+/// What the engine does with a job it holds a lease on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Store the next run time (and the trigger fire time behind it, if it differs by jitter).
+    Reschedule {
+        /// Next run time (UTC).
+        next_run_time: DateTime<Utc>,
+        /// The trigger's fire time behind it (UTC).
+        fire_time: DateTime<Utc>,
+    },
+    /// The trigger has finished: remove the job.
+    Remove,
+    /// Pause the job (no next run time): it cannot run here, e.g. its executor is unknown.
+    Pause,
+    /// Leave the job as it is (its next run time unchanged) and drop the lease.
+    Unchanged,
+}
+
+/// Where jobs live. Every method takes `&self`: implementations manage their own concurrency.
+///
+/// Times are UTC; ids are the job ids. Errors map driver failures onto
+/// [`ErrorKind`]: a missing job is `NotFound`, a duplicate id `AlreadyExists`, a lease held by
+/// someone else `LeaseLost`, an unreachable server `Unavailable`.
+#[async_trait]
+pub trait JobStore: Send + Sync + fmt::Debug + 'static {
+    /// What this store offers.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Adds a job. `AlreadyExists` when its id is taken.
+    async fn add_job(&self, job: &Job) -> Result<()>;
+
+    /// Adds many jobs; one result per job, in order. Stores override this to batch.
+    async fn add_jobs(&self, jobs: &[Job]) -> Result<Vec<Result<()>>> {
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            results.push(self.add_job(job).await);
+        }
+        Ok(results)
+    }
+
+    /// Replaces a stored job (matched by id). `NotFound` when there is none.
+    async fn update_job(&self, job: &Job) -> Result<()>;
+
+    /// Removes a job. `NotFound` when there is none.
+    async fn remove_job(&self, id: &str) -> Result<()>;
+
+    /// Removes every job.
+    async fn remove_all_jobs(&self) -> Result<()>;
+
+    /// The job with this id, if any.
+    async fn lookup_job(&self, id: &str) -> Result<Option<Job>>;
+
+    /// Every job, ordered by next run time then id, paused jobs last (by id).
+    async fn get_all_jobs(&self) -> Result<Vec<Job>>;
+
+    /// The earliest next run time of the jobs that are not paused, if any.
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>>;
+
+    /// Atomically claims up to `limit` due jobs (next run time ≤ `now`, not paused, lease free
+    /// or expired) for `owner` until `now + lease`, earliest first.
+    async fn acquire_due_jobs(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>>;
+
+    /// Applies `release` to a job leased by `owner` and drops the lease. `LeaseLost` when
+    /// `owner` does not hold it; `NotFound` when the job is gone.
+    async fn release_job(&self, owner: &str, id: &str, release: Release) -> Result<()>;
+
+    /// Releases many jobs; one result per job, in order. Stores override this to batch.
+    async fn release_jobs(
+        &self,
+        owner: &str,
+        releases: &[(Arc<str>, Release)],
+    ) -> Result<Vec<Result<()>>> {
+        let mut results = Vec::with_capacity(releases.len());
+        for (id, release) in releases {
+            results.push(self.release_job(owner, id, *release).await);
+        }
+        Ok(results)
+    }
+}
+
+macro_rules! forward_store {
+    ($ptr:ty) => {
+        #[async_trait]
+        impl<T: JobStore + ?Sized> JobStore for $ptr {
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            async fn add_job(&self, job: &Job) -> Result<()> {
+                (**self).add_job(job).await
+            }
+            async fn add_jobs(&self, jobs: &[Job]) -> Result<Vec<Result<()>>> {
+                (**self).add_jobs(jobs).await
+            }
+            async fn update_job(&self, job: &Job) -> Result<()> {
+                (**self).update_job(job).await
+            }
+            async fn remove_job(&self, id: &str) -> Result<()> {
+                (**self).remove_job(id).await
+            }
+            async fn remove_all_jobs(&self) -> Result<()> {
+                (**self).remove_all_jobs().await
+            }
+            async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
+                (**self).lookup_job(id).await
+            }
+            async fn get_all_jobs(&self) -> Result<Vec<Job>> {
+                (**self).get_all_jobs().await
+            }
+            async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+                (**self).get_next_run_time().await
+            }
+            async fn acquire_due_jobs(
+                &self,
+                owner: &str,
+                now: DateTime<Utc>,
+                lease: Duration,
+                limit: usize,
+            ) -> Result<Vec<Job>> {
+                (**self).acquire_due_jobs(owner, now, lease, limit).await
+            }
+            async fn release_job(&self, owner: &str, id: &str, release: Release) -> Result<()> {
+                (**self).release_job(owner, id, release).await
+            }
+            async fn release_jobs(
+                &self,
+                owner: &str,
+                releases: &[(Arc<str>, Release)],
+            ) -> Result<Vec<Result<()>>> {
+                (**self).release_jobs(owner, releases).await
+            }
+        }
+    };
+}
+
+forward_store!(Arc<T>);
+forward_store!(Box<T>);

@@ -1,0 +1,279 @@
+//! The store itself.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use scheduler_core::{Capabilities, Error, ErrorKind, Job, JobStore, Release, Result};
+
+/// An in-process job store. All methods are quick (a lock held for a few map operations).
+#[derive(Debug, Default)]
+pub struct MemoryJobStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    jobs: HashMap<Arc<str>, Entry>,
+    /// Jobs that are neither paused nor leased, by (next run time in µs, id).
+    due: BTreeSet<(i64, Arc<str>)>,
+    /// Leased jobs by (lease expiry in µs, id).
+    leases: BTreeSet<(i64, Arc<str>)>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    job: Job,
+    lease: Option<Lease>,
+}
+
+#[derive(Debug)]
+struct Lease {
+    owner: Arc<str>,
+    expires: i64,
+    /// The job was updated while leased: the update wins over the release.
+    modified: bool,
+}
+
+fn key(job: &Job) -> Option<(i64, Arc<str>)> {
+    job.next_run_time()
+        .map(|t| (t.timestamp_micros(), job.id_arc().clone()))
+}
+
+fn not_found(id: &str) -> Error {
+    Error::new(ErrorKind::NotFound, format!("no job with id '{id}'"))
+}
+
+impl MemoryJobStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many jobs the store holds.
+    pub fn len(&self) -> usize {
+        self.lock().jobs.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl State {
+    fn insert(&mut self, job: Job) -> Result<()> {
+        if self.jobs.contains_key(job.id()) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("a job with id '{}' already exists", job.id()),
+            ));
+        }
+        if let Some(k) = key(&job) {
+            self.due.insert(k);
+        }
+        self.jobs
+            .insert(job.id_arc().clone(), Entry { job, lease: None });
+        Ok(())
+    }
+
+    /// Returns jobs whose lease expired to the due set.
+    fn expire_leases(&mut self, now: i64) {
+        while let Some((expires, id)) = self.leases.first().cloned() {
+            if expires > now {
+                break;
+            }
+            self.leases.pop_first();
+            if let Some(entry) = self.jobs.get_mut(&id) {
+                entry.lease = None;
+                if let Some(k) = key(&entry.job) {
+                    self.due.insert(k);
+                }
+            }
+        }
+    }
+
+    fn release(&mut self, owner: &str, id: &str, release: Release) -> Result<()> {
+        let entry = self.jobs.get_mut(id).ok_or_else(|| not_found(id))?;
+        let lease = match &entry.lease {
+            Some(lease) if &*lease.owner == owner => {
+                entry.lease.take().unwrap_or_else(|| unreachable!())
+            }
+            Some(lease) => {
+                return Err(Error::new(
+                    ErrorKind::LeaseLost,
+                    format!("job '{id}' is leased by {}, not {owner}", lease.owner),
+                ));
+            }
+            None => {
+                return Err(Error::new(
+                    ErrorKind::LeaseLost,
+                    format!("job '{id}' is not leased by {owner}"),
+                ));
+            }
+        };
+        self.leases
+            .remove(&(lease.expires, entry.job.id_arc().clone()));
+        if !lease.modified {
+            match release {
+                Release::Reschedule {
+                    next_run_time,
+                    fire_time,
+                } => entry
+                    .job
+                    .set_next_run_time(Some(next_run_time), Some(fire_time)),
+                Release::Pause => entry.job.set_next_run_time(None, None),
+                Release::Unchanged => {}
+                Release::Remove => {
+                    self.jobs.remove(id);
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(k) = key(&entry.job) {
+            self.due.insert(k);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl JobStore for MemoryJobStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::in_memory()
+    }
+
+    async fn add_job(&self, job: &Job) -> Result<()> {
+        self.lock().insert(job.clone())
+    }
+
+    async fn add_jobs(&self, jobs: &[Job]) -> Result<Vec<Result<()>>> {
+        let mut state = self.lock();
+        state.jobs.reserve(jobs.len());
+        Ok(jobs.iter().map(|job| state.insert(job.clone())).collect())
+    }
+
+    async fn update_job(&self, job: &Job) -> Result<()> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let entry = state
+            .jobs
+            .get_mut(job.id())
+            .ok_or_else(|| not_found(job.id()))?;
+        if let Some(lease) = &mut entry.lease {
+            lease.modified = true;
+        } else {
+            if let Some(k) = key(&entry.job) {
+                state.due.remove(&k);
+            }
+            if let Some(k) = key(job) {
+                state.due.insert(k);
+            }
+        }
+        entry.job = job.clone();
+        Ok(())
+    }
+
+    async fn remove_job(&self, id: &str) -> Result<()> {
+        let mut state = self.lock();
+        let entry = state.jobs.remove(id).ok_or_else(|| not_found(id))?;
+        if let Some(k) = key(&entry.job) {
+            state.due.remove(&k);
+        }
+        if let Some(lease) = entry.lease {
+            state
+                .leases
+                .remove(&(lease.expires, entry.job.id_arc().clone()));
+        }
+        Ok(())
+    }
+
+    async fn remove_all_jobs(&self) -> Result<()> {
+        *self.lock() = State::default();
+        Ok(())
+    }
+
+    async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
+        Ok(self.lock().jobs.get(id).map(|e| e.job.clone()))
+    }
+
+    async fn get_all_jobs(&self) -> Result<Vec<Job>> {
+        let mut jobs: Vec<Job> = self.lock().jobs.values().map(|e| e.job.clone()).collect();
+        jobs.sort_by(|a, b| match (a.next_run_time(), b.next_run_time()) {
+            (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.id().cmp(b.id())),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.id().cmp(b.id()),
+        });
+        Ok(jobs)
+    }
+
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+        let state = self.lock();
+        let due = state.due.first().map(|(t, _)| *t);
+        // A lease that expires must wake the engine to take the job over.
+        let expiry = state.leases.first().map(|(t, _)| *t);
+        let next = match (due, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(next.and_then(DateTime::from_timestamp_micros))
+    }
+
+    async fn acquire_due_jobs(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        let now_us = now.timestamp_micros();
+        let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+        let expires = now_us.saturating_add(lease_us);
+        let owner: Arc<str> = Arc::from(owner);
+        let mut state = self.lock();
+        state.expire_leases(now_us);
+        let mut acquired = Vec::new();
+        while acquired.len() < limit {
+            let Some((t, _)) = state.due.first() else {
+                break;
+            };
+            if *t > now_us {
+                break;
+            }
+            let (_, id) = state.due.pop_first().unwrap_or_else(|| unreachable!());
+            state.leases.insert((expires, id.clone()));
+            if let Some(entry) = state.jobs.get_mut(&id) {
+                entry.lease = Some(Lease {
+                    owner: owner.clone(),
+                    expires,
+                    modified: false,
+                });
+                acquired.push(entry.job.clone());
+            }
+        }
+        Ok(acquired)
+    }
+
+    async fn release_job(&self, owner: &str, id: &str, release: Release) -> Result<()> {
+        self.lock().release(owner, id, release)
+    }
+
+    async fn release_jobs(
+        &self,
+        owner: &str,
+        releases: &[(Arc<str>, Release)],
+    ) -> Result<Vec<Result<()>>> {
+        let mut state = self.lock();
+        Ok(releases
+            .iter()
+            .map(|(id, release)| state.release(owner, id, *release))
+            .collect())
+    }
+}
