@@ -773,7 +773,7 @@ async fn jobs_are_listed_by_next_run_time_with_paused_last() {
     let clock = ManualClock::new(t0());
     let sched = build(&clock);
     sched.start().await.unwrap();
-    for (id, secs) in [("b", 5.0), ("a", 5.0), ("c", 2.0), ("z", 9.0)] {
+    for (id, secs) in [("b", 5), ("a", 5), ("c", 2), ("z", 9)] {
         sched
             .add_job(JobSpec::new("test:record").id(id).trigger(interval(secs)))
             .await
