@@ -4,7 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
+mod config_file;
 mod next;
+mod run;
 
 /// rsched: APScheduler-style job scheduling for Rust services.
 #[derive(Debug, Parser)]
@@ -16,13 +19,31 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the scheduler daemon with the jobs of a configuration file.
+    Run(run::RunArgs),
+    /// Validate a configuration file and print each job's next fire times.
+    Check(check::CheckArgs),
     /// Print a trigger's next fire times.
     Next(next::NextArgs),
+}
+
+/// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`).
+pub(crate) fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Check(args) => check::run(args),
         Command::Next(args) => next::run(args),
     };
     match result {

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::Args;
-use scheduler_core::{BuiltinTrigger, TimeZone, isoformat};
+use rsched::{BuiltinTrigger, TimeZone, isoformat};
 use serde_json::{Value, json};
 
 /// Arguments of `rsched next`.
@@ -80,7 +80,7 @@ pub fn run(args: NextArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_trigger(text: &str, zone: &TimeZone) -> scheduler_core::Result<BuiltinTrigger> {
+fn parse_trigger(text: &str, zone: &TimeZone) -> rsched::Result<BuiltinTrigger> {
     let mut trigger = BuiltinTrigger::from_json(text)?;
     trigger.set_default_timezone(zone);
     Ok(trigger)

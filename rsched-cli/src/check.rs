@@ -1,0 +1,74 @@
+//! `rsched check`: validate a configuration and show each job's next fire times.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::Args;
+use rsched::{BuiltinTrigger, TimeZone, isoformat};
+
+use crate::config_file;
+
+/// Arguments of `rsched check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The configuration file (default: ./rsched.toml).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+/// Prints each job with its trigger and next 3 fire times; exits 2 on an invalid configuration.
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let (config, file) = match config_file::load(args.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("rsched: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let registry = rsched::registry_with_builtins();
+    let checked = (|| {
+        let zone = config.timezone()?.unwrap_or_else(TimeZone::system);
+        let specs = config.job_specs(&registry)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| config.error("", e))?;
+        runtime.block_on(config.scheduler_builder(registry.clone()))?;
+        Ok::<_, rsched::ConfigError>((zone, specs))
+    })();
+    let (zone, specs) = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            eprintln!("rsched: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let source = file.map_or_else(
+        || "(no configuration file)".to_owned(),
+        |f| f.display().to_string(),
+    );
+    println!("{source}: OK, {} job(s), time zone {zone}", specs.len());
+    let now = Utc::now();
+    for spec in specs {
+        let mut trigger = spec.trigger.unwrap_or_else(|| {
+            BuiltinTrigger::from_json(r#"{"type":"date"}"#).unwrap_or_else(|_| unreachable!())
+        });
+        trigger.set_default_timezone(&zone);
+        trigger.anchor(now);
+        let fires: Vec<String> = trigger
+            .fire_times(now)
+            .take(3)
+            .map(|f| isoformat(&f))
+            .collect();
+        println!();
+        println!("{}  ({})", spec.id.unwrap_or_default(), spec.func);
+        println!("  trigger: {trigger}");
+        if fires.is_empty() {
+            println!("  next:    (never: the trigger has no fire time left)");
+        } else {
+            println!("  next:    {}", fires.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,607 @@
+//! The TOML configuration: Flask-APScheduler's `SCHEDULER_*` settings and `JOBS` list, line by
+//! line.
+//!
+//! ```toml
+//! [scheduler]                   # SCHEDULER_TIMEZONE
+//! timezone = "Asia/Shanghai"
+//! [jobstores.default]           # SCHEDULER_JOBSTORES
+//! url = "memory://"
+//! [executors.default]           # SCHEDULER_EXECUTORS
+//! type = "threadpool"
+//! max_workers = 10
+//! [job_defaults]                # SCHEDULER_JOB_DEFAULTS
+//! coalesce = false
+//! max_instances = 3
+//! [[jobs]]                      # JOBS
+//! id = "job1"
+//! func = "rsched:exec"
+//! kwargs = { program = "echo", args = ["hello"] }
+//! trigger = "interval"
+//! seconds = 5
+//! ```
+//!
+//! Trigger fields sit flat in the job table (or `trigger = { type = "cron", hour = 9 }`).
+//! Durations are seconds or strings such as `"90s"`, `"1h30m"`. Every error names the file,
+//! line and key: `rsched.toml:14: jobs[1].hour: value 24 is out of range 0..=23`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use scheduler_core::{BuiltinTrigger, JobDefaults, JobSpec, TaskRegistry, TimeZone};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use toml::de::{DeTable, DeValue};
+
+use crate::duration::DurationValue;
+
+/// A configuration error, located: `rsched.toml:14: jobs[1].hour: value 24 is out of range
+/// 0..=23`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file, when the configuration came from one.
+    pub file: Option<PathBuf>,
+    /// The 1-based line of the offending key, when known.
+    pub line: Option<usize>,
+    /// The message, starting with the key path (`jobs[1].hour: ...`).
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{}:{line}: {}", file.display(), self.message),
+            (Some(file), None) => write!(f, "{}: {}", file.display(), self.message),
+            (None, Some(line)) => write!(f, "line {line}: {}", self.message),
+            (None, None) => f.write_str(&self.message),
+        }
+    }
+}
+
+/// The whole configuration (the same model serves library users: `rsched::Config`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[scheduler]`.
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+    /// `[api]` (`SCHEDULER_API_ENABLED`, `_PREFIX`, ...).
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// `[jobstores.<alias>]` (`SCHEDULER_JOBSTORES`); without one, `default` is `memory://`.
+    #[serde(default)]
+    pub jobstores: BTreeMap<String, JobStoreConfig>,
+    /// `[executors.<alias>]` (`SCHEDULER_EXECUTORS`); without a `default`, the async
+    /// executor is the default.
+    #[serde(default)]
+    pub executors: BTreeMap<String, ExecutorConfig>,
+    /// `[job_defaults]` (`SCHEDULER_JOB_DEFAULTS`).
+    #[serde(default)]
+    pub job_defaults: JobDefaultsConfig,
+    /// `[[jobs]]` (`JOBS`), each a table: job options plus flat trigger fields.
+    #[serde(default)]
+    pub jobs: Vec<Map<String, Value>>,
+    /// Where each key path (`jobs[1].hour`) stands: 1-based lines.
+    #[serde(skip)]
+    lines: HashMap<String, usize>,
+    /// The file the configuration came from.
+    #[serde(skip)]
+    file: Option<PathBuf>,
+}
+
+/// `[scheduler]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// The zone for triggers that name none (default: the machine's).
+    pub timezone: Option<String>,
+    /// How often shared stores are polled (default 1 s).
+    pub max_poll_interval: Option<DurationValue>,
+    /// This instance's id (default `host-pid-random`).
+    pub id: Option<String>,
+}
+
+/// `[api]`: the HTTP API (served by `rsched run` when enabled).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Serve the API (`SCHEDULER_API_ENABLED`).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Address to listen on (default `127.0.0.1:5000`).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Route prefix (`SCHEDULER_API_PREFIX`, default `/scheduler`).
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Hostnames the scheduler may start on (`SCHEDULER_ALLOWED_HOSTS`, default `["*"]`).
+    #[serde(default = "default_allowed_hosts")]
+    pub allowed_hosts: Vec<String>,
+    /// Authentication (`SCHEDULER_AUTH`), as the HTTP crate reads it.
+    #[serde(default)]
+    pub auth: Option<Value>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:5000".to_owned()
+}
+
+fn default_prefix() -> String {
+    "/scheduler".to_owned()
+}
+
+fn default_allowed_hosts() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            enabled: false,
+            listen: default_listen(),
+            prefix: default_prefix(),
+            allowed_hosts: default_allowed_hosts(),
+            auth: None,
+        }
+    }
+}
+
+/// `[jobstores.<alias>]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobStoreConfig {
+    /// `memory://`, and the database URLs of the enabled store features.
+    pub url: String,
+    /// Table or key prefix for stores that use one.
+    pub prefix: Option<String>,
+}
+
+impl fmt::Debug for JobStoreConfig {
+    /// Leaves out credentials embedded in the URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobStoreConfig")
+            .field("url", &redact_url(&self.url))
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// `scheme://user:secret@host` becomes `scheme://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// `[executors.<alias>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorConfig {
+    /// `"threadpool"` (blocking tasks on OS threads), `"async"` (tokio tasks; also accepted as
+    /// `"asyncio"`), `"processpool"` (worker processes).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Pool size for `threadpool` (default 10).
+    pub max_workers: Option<usize>,
+}
+
+/// `[job_defaults]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobDefaultsConfig {
+    /// Default `coalesce` (APScheduler: true).
+    pub coalesce: Option<bool>,
+    /// Default `max_instances` (APScheduler: 1).
+    pub max_instances: Option<u32>,
+    /// Default `misfire_grace_time`: seconds, `"30s"`, or `"none"` for no limit (APScheduler: 1).
+    pub misfire_grace_time: Option<GraceTime>,
+}
+
+/// A `misfire_grace_time`: a duration, or `"none"` for no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraceTime(pub Option<Duration>);
+
+impl<'de> Deserialize<'de> for GraceTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        if matches!(&value, Value::String(s) if s.eq_ignore_ascii_case("none")) || value.is_null() {
+            return Ok(GraceTime(None));
+        }
+        DurationValue::deserialize(value)
+            .map(|d| GraceTime(Some(d.0)))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The job options that are not trigger fields (anything else in a job table goes to the trigger).
+const JOB_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "func",
+    "args",
+    "kwargs",
+    "trigger",
+    "executor",
+    "jobstore",
+    "coalesce",
+    "max_instances",
+    "misfire_grace_time",
+    "replace_existing",
+    "next_run_time",
+];
+
+/// The job options of a `[[jobs]]` table.
+#[derive(Deserialize)]
+struct JobOptions {
+    id: Option<String>,
+    name: Option<String>,
+    func: Option<String>,
+    #[serde(default)]
+    args: Vec<Value>,
+    #[serde(default)]
+    kwargs: Map<String, Value>,
+    trigger: Option<Value>,
+    executor: Option<String>,
+    jobstore: Option<String>,
+    coalesce: Option<bool>,
+    max_instances: Option<u32>,
+    misfire_grace_time: Option<GraceTime>,
+    #[serde(default = "yes")]
+    replace_existing: bool,
+    next_run_time: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Config {
+    /// Reads a configuration file.
+    ///
+    /// # Errors
+    /// A located [`ConfigError`]: unreadable file, TOML syntax, unknown key, bad value.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: Some(path.to_owned()),
+            line: None,
+            message: format!("cannot read the configuration: {e}"),
+        })?;
+        let mut config = Config::parse(&text).map_err(|mut e| {
+            e.file = Some(path.to_owned());
+            e
+        })?;
+        config.file = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// Parses configuration text.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] with its line.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let table = DeTable::parse(text).map_err(|e| ConfigError {
+            file: None,
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().trim().to_owned(),
+        })?;
+        let mut lines = HashMap::new();
+        let value =
+            table_to_json(text, table.get_ref(), "", &mut lines).map_err(|(path, message)| {
+                ConfigError {
+                    file: None,
+                    line: lines.get(&path).copied(),
+                    message: format!("{path}: {message}"),
+                }
+            })?;
+        let mut config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            ConfigError {
+                file: None,
+                line: lookup(&lines, &path),
+                message: format!("{path}: {}", e.into_inner()),
+            }
+        })?;
+        config.lines = lines;
+        Ok(config)
+    }
+
+    /// An error located at `path` (`jobs[1].hour`), or at the nearest enclosing key.
+    pub fn error(&self, path: &str, message: impl fmt::Display) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            line: lookup(&self.lines, path),
+            message: format!("{path}: {message}"),
+        }
+    }
+
+    /// The file this configuration came from.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// The scheduler's zone.
+    ///
+    /// # Errors
+    /// An unknown zone, located.
+    pub fn timezone(&self) -> Result<Option<TimeZone>, ConfigError> {
+        self.scheduler
+            .timezone
+            .as_deref()
+            .map(|name| {
+                TimeZone::get(name).map_err(|e| {
+                    self.error(
+                        "scheduler.timezone",
+                        e.message().trim_start_matches("timezone: "),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// The job defaults, APScheduler's where not set.
+    pub fn job_defaults(&self) -> JobDefaults {
+        let base = JobDefaults::default();
+        JobDefaults {
+            misfire_grace_time: self
+                .job_defaults
+                .misfire_grace_time
+                .map_or(base.misfire_grace_time, |g| g.0),
+            coalesce: self.job_defaults.coalesce.unwrap_or(base.coalesce),
+            max_instances: self
+                .job_defaults
+                .max_instances
+                .unwrap_or(base.max_instances),
+        }
+    }
+
+    /// The `[[jobs]]` as job specs (with `replace_existing` on unless a job says otherwise), the
+    /// triggers parsed and each task and its arguments checked against `registry`.
+    ///
+    /// # Errors
+    /// The first bad job, located: `rsched.toml:14: jobs[1].hour: value 24 is out of range
+    /// 0..=23`.
+    pub fn job_specs(&self, registry: &TaskRegistry) -> Result<Vec<JobSpec>, ConfigError> {
+        let mut specs = Vec::with_capacity(self.jobs.len());
+        let mut ids = HashMap::new();
+        for (i, table) in self.jobs.iter().enumerate() {
+            let at = |key: &str, message: &dyn fmt::Display| {
+                self.error(&format!("jobs[{i}].{key}"), message)
+            };
+            let (options, trigger_fields): (Map<String, Value>, Map<String, Value>) = table
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .partition(|(k, _)| JOB_KEYS.contains(&k.as_str()));
+            let options: JobOptions = serde_path_to_error::deserialize(Value::Object(options))
+                .map_err(|e| {
+                    let path = e.path().to_string();
+                    at(&path, &e.into_inner())
+                })?;
+            let func = options.func.ok_or_else(|| {
+                self.error(
+                    &format!("jobs[{i}]"),
+                    "func: missing (the task to run, e.g. \"rsched:exec\")",
+                )
+            })?;
+            let id = options
+                .id
+                .ok_or_else(|| self.error(&format!("jobs[{i}]"), "id: missing"))?;
+            if let Some(first) = ids.insert(id.clone(), i) {
+                return Err(at(
+                    "id",
+                    &format!("'{id}' is already the id of jobs[{first}]"),
+                ));
+            }
+            let trigger = job_trigger(options.trigger, trigger_fields).map_err(|e| {
+                let message = e.message();
+                let first = message.split([':', '.', '[']).next().unwrap_or("").trim();
+                if table.contains_key(first) && first != "trigger" {
+                    at(
+                        first,
+                        &message[first.len()..].trim_start_matches([':', ' ']),
+                    )
+                } else {
+                    at("trigger", &message)
+                }
+            })?;
+            registry
+                .check(&func, &options.args, &options.kwargs)
+                .map_err(|e| {
+                    let (key, message) = e
+                        .message()
+                        .split_once(": ")
+                        .unwrap_or(("func", e.message()));
+                    at(key, &message)
+                })?;
+            let next_run_time = match options.next_run_time {
+                None => None,
+                Some(text) => Some(Some(
+                    chrono::DateTime::parse_from_rfc3339(&text)
+                        .map_err(|e| {
+                            at(
+                                "next_run_time",
+                                &format!("expected an RFC 3339 time, got '{text}' ({e})"),
+                            )
+                        })?
+                        .with_timezone(&chrono::Utc),
+                )),
+            };
+            specs.push(JobSpec {
+                id: Some(id),
+                name: options.name,
+                func,
+                args: options.args,
+                kwargs: options.kwargs,
+                trigger,
+                executor: options.executor,
+                jobstore: options.jobstore,
+                misfire_grace_time: options.misfire_grace_time.map(|g| g.0),
+                coalesce: options.coalesce,
+                max_instances: options.max_instances,
+                next_run_time,
+                replace_existing: options.replace_existing,
+            });
+        }
+        Ok(specs)
+    }
+}
+
+/// The trigger of a job table: `trigger = "interval"` with flat fields, or
+/// `trigger = { type = "interval", seconds = 5 }`; none means "run once, now".
+fn job_trigger(
+    trigger: Option<Value>,
+    mut fields: Map<String, Value>,
+) -> scheduler_core::Result<Option<BuiltinTrigger>> {
+    match trigger {
+        None if fields.is_empty() => Ok(None),
+        None => {
+            let key = fields.keys().next().cloned().unwrap_or_default();
+            Err(scheduler_core::Error::invalid(
+                &key,
+                "is a trigger field, but the job has no trigger (add e.g. trigger = \"interval\")",
+            ))
+        }
+        Some(Value::String(kind)) => {
+            fields.insert("type".into(), Value::String(kind));
+            BuiltinTrigger::from_value(Value::Object(fields)).map(Some)
+        }
+        Some(Value::Object(table)) => {
+            if let Some(key) = fields.keys().next() {
+                return Err(scheduler_core::Error::invalid(
+                    key,
+                    "trigger fields go either flat in the job or inside the trigger table, not both",
+                ));
+            }
+            BuiltinTrigger::from_value(Value::Object(table)).map(Some)
+        }
+        Some(_) => Err(scheduler_core::Error::invalid(
+            "trigger",
+            "expected a trigger type (\"cron\", \"interval\", ...) or a table",
+        )),
+    }
+}
+
+/// The line of `path`, or of its nearest enclosing key.
+fn lookup(lines: &HashMap<String, usize>, path: &str) -> Option<usize> {
+    let mut path = path;
+    loop {
+        if let Some(line) = lines.get(path) {
+            return Some(*line);
+        }
+        let cut = path.rfind(['.', '['])?;
+        path = &path[..cut];
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).map_or(0, |t| t.matches('\n').count()) + 1
+}
+
+type Located = (String, String);
+
+fn table_to_json(
+    text: &str,
+    table: &DeTable<'_>,
+    path: &str,
+    lines: &mut HashMap<String, usize>,
+) -> Result<Value, Located> {
+    let mut map = Map::new();
+    for (key, value) in table {
+        let key_path = if path.is_empty() {
+            key.get_ref().to_string()
+        } else {
+            format!("{path}.{}", key.get_ref())
+        };
+        lines.insert(key_path.clone(), line_of(text, key.span().start));
+        map.insert(
+            key.get_ref().to_string(),
+            value_to_json(text, value.get_ref(), &key_path, lines)?,
+        );
+    }
+    Ok(Value::Object(map))
+}
+
+fn value_to_json(
+    text: &str,
+    value: &DeValue<'_>,
+    path: &str,
+    lines: &mut HashMap<String, usize>,
+) -> Result<Value, Located> {
+    Ok(match value {
+        DeValue::String(s) => Value::String(s.to_string()),
+        DeValue::Integer(i) => {
+            let digits = i.as_str().replace('_', "");
+            let parsed = match i.radix() {
+                10 => digits.parse::<i64>().ok(),
+                radix => {
+                    i64::from_str_radix(digits.trim_start_matches(['0', 'x', 'o', 'b']), radix).ok()
+                }
+            };
+            Value::from(parsed.ok_or_else(|| {
+                (
+                    path.to_owned(),
+                    format!("the integer {} does not fit in 64 bits", i.as_str()),
+                )
+            })?)
+        }
+        DeValue::Float(f) => {
+            let v: f64 = f
+                .as_str()
+                .replace('_', "")
+                .parse()
+                .map_err(|_| (path.to_owned(), format!("invalid number {}", f.as_str())))?;
+            serde_json::Number::from_f64(v)
+                .map(Value::Number)
+                .ok_or_else(|| (path.to_owned(), format!("{v} is not a finite number")))?
+        }
+        DeValue::Boolean(b) => Value::Bool(*b),
+        DeValue::Datetime(d) => Value::String(d.to_string()),
+        DeValue::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let item_path = format!("{path}[{i}]");
+                    lines.insert(item_path.clone(), line_of(text, item.span().start));
+                    value_to_json(text, item.get_ref(), &item_path, lines)
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        DeValue::Table(t) => table_to_json(text, t, path, lines)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/jobs"),
+            "postgres://app:***@db:5432/jobs"
+        );
+        assert_eq!(redact_url("sqlite://rsched.db"), "sqlite://rsched.db");
+    }
+
+    #[test]
+    fn syntax_errors_have_lines() {
+        let err = Config::parse("[scheduler]\ntimezone = \n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        let err = Config::parse("[scheduler]\nzone = \"UTC\"\n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        assert!(
+            err.message
+                .starts_with("scheduler.zone: unknown field `zone`"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! Building stores, executors and schedulers from URLs and configuration.
+
+use std::sync::Arc;
+
+use scheduler_core::executor::Executor;
+use scheduler_core::store::JobStore;
+use scheduler_core::{
+    AsyncExecutor, EngineOptions, Error, Result, Scheduler, SchedulerBuilder, TaskRegistry,
+};
+
+use crate::config::{Config, ConfigError, ExecutorConfig, JobStoreConfig, redact_url};
+
+/// The URL schemes of the stores compiled into this build.
+pub fn url_schemes() -> Vec<&'static str> {
+    #[allow(unused_mut)]
+    let mut schemes: Vec<&'static str> = Vec::new();
+    #[cfg(feature = "memory")]
+    schemes.extend_from_slice(store_memory::URL_SCHEMES);
+    schemes
+}
+
+/// Opens the job store a URL names (`memory://`, and the database URLs of the enabled store
+/// features), choosing the backend by scheme.
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] for a malformed URL or a scheme this build does not serve;
+/// the store's own errors when it cannot open.
+pub async fn store_from_url(url: &str) -> Result<Arc<dyn JobStore>> {
+    let config = JobStoreConfig {
+        url: url.to_owned(),
+        prefix: None,
+    };
+    store_from_config(&config).await
+}
+
+/// Opens a job store from its configuration.
+///
+/// # Errors
+/// As [`store_from_url`].
+pub async fn store_from_config(config: &JobStoreConfig) -> Result<Arc<dyn JobStore>> {
+    let url = config.url.as_str();
+    let Some((scheme, _rest)) = url.split_once("://") else {
+        return Err(Error::invalid(
+            "url",
+            format!(
+                "'{}' is not a URL (expected e.g. memory://)",
+                redact_url(url)
+            ),
+        ));
+    };
+    match scheme {
+        #[cfg(feature = "memory")]
+        "memory" => Ok(Arc::new(store_memory::MemoryJobStore::new())),
+        other => Err(Error::invalid(
+            "url",
+            format!(
+                "no job store for '{other}://' in this build (available: {})",
+                url_schemes()
+                    .iter()
+                    .map(|s| format!("{s}://"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// Builds an executor from its configuration.
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] for an unknown type or one this build does not include.
+pub fn executor_from_config(config: &ExecutorConfig) -> Result<Arc<dyn Executor>> {
+    match config.kind.as_str() {
+        "async" | "asyncio" => Ok(Arc::new(AsyncExecutor::new())),
+        #[cfg(feature = "threads")]
+        "threadpool" | "thread" => Ok(Arc::new(executor_threads::ThreadPoolExecutor::new(
+            config
+                .max_workers
+                .unwrap_or(executor_threads::DEFAULT_MAX_WORKERS),
+        ))),
+        other => Err(Error::invalid(
+            "type",
+            format!(
+                "unknown executor type '{other}' (available: async{})",
+                if cfg!(feature = "threads") {
+                    ", threadpool"
+                } else {
+                    ""
+                }
+            ),
+        )),
+    }
+}
+
+impl Config {
+    /// A scheduler builder with this configuration's stores, executors, zone, job defaults and
+    /// engine options, and `registry`'s tasks. Add the config's jobs with
+    /// [`Config::job_specs`] (or use [`Config::build_scheduler`]).
+    ///
+    /// # Errors
+    /// A located [`ConfigError`].
+    pub async fn scheduler_builder(
+        &self,
+        registry: TaskRegistry,
+    ) -> std::result::Result<SchedulerBuilder, ConfigError> {
+        let mut builder = Scheduler::builder()
+            .registry(registry)
+            .job_defaults(self.job_defaults());
+        if let Some(tz) = self.timezone()? {
+            builder = builder.timezone(tz);
+        }
+        if let Some(id) = &self.scheduler.id {
+            builder = builder.id(id.clone());
+        }
+        let mut options = EngineOptions::default();
+        if let Some(poll) = self.scheduler.max_poll_interval {
+            options.max_poll_interval = poll.0;
+        }
+        builder = builder.options(options);
+        let mut has_default = false;
+        for (alias, store) in &self.jobstores {
+            let opened = store_from_config(store).await.map_err(|e| {
+                self.error(
+                    &format!("jobstores.{alias}.url"),
+                    e.message().trim_start_matches("url: "),
+                )
+            })?;
+            has_default |= alias == "default";
+            builder = builder.jobstore_arc(alias.clone(), opened);
+        }
+        if !has_default {
+            let store = store_from_url(crate::DEFAULT_STORE_URL)
+                .await
+                .map_err(|e| self.error("jobstores", e))?;
+            builder = builder.jobstore_arc("default", store);
+        }
+        for (alias, executor) in &self.executors {
+            let built = executor_from_config(executor).map_err(|e| {
+                self.error(
+                    &format!("executors.{alias}.type"),
+                    e.message().trim_start_matches("type: "),
+                )
+            })?;
+            builder = builder.executor_arc(alias.clone(), built);
+        }
+        Ok(builder)
+    }
+
+    /// Flask-APScheduler's `init_app`: builds a scheduler from this configuration with
+    /// `registry`'s tasks and queues the configured jobs (replacing same-id jobs when it
+    /// starts). Call `start()` on the result.
+    ///
+    /// # Errors
+    /// A located [`ConfigError`] for any invalid setting or job.
+    pub async fn build_scheduler(
+        &self,
+        registry: TaskRegistry,
+    ) -> std::result::Result<Scheduler, ConfigError> {
+        let specs = self.job_specs(&registry)?;
+        let scheduler = self
+            .scheduler_builder(registry)
+            .await?
+            .build()
+            .map_err(|e| self.error("jobstores", e))?;
+        let count = specs.len();
+        for (i, spec) in specs.into_iter().enumerate() {
+            scheduler.add_job(spec).await.map_err(|e| {
+                let (key, message) = e.message().split_once(": ").unwrap_or(("", e.message()));
+                self.error(&format!("jobs[{i}].{key}"), message)
+            })?;
+        }
+        tracing::debug!("{count} job(s) loaded from the configuration");
+        Ok(scheduler)
+    }
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+
+pub mod builtin;
+pub mod config;
+mod duration;
+mod factory;
+
+pub use config::{Config, ConfigError};
+pub use duration::DurationValue;
+pub use factory::{executor_from_config, store_from_config, store_from_url, url_schemes};
+
+pub use scheduler_core::*;
+
+/// The store URL used when a configuration names no `default` job store.
+pub const DEFAULT_STORE_URL: &str = "memory://";
+
+/// The in-process job store (feature `memory`).
+#[cfg(feature = "memory")]
+pub use store_memory as memory;
+
+/// The thread-pool executor (feature `threads`).
+#[cfg(feature = "threads")]
+pub use executor_threads as threads;
+
+/// A task registry with the built-in tasks (`rsched:exec`, `rsched:log`) registered.
+pub fn registry_with_builtins() -> TaskRegistry {
+    let mut registry = TaskRegistry::new();
+    builtin::register(&mut registry);
+    registry
+}
