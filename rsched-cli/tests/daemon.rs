@@ -1,0 +1,148 @@
+//! `rsched run` and `rsched check` as a user runs them: a real process, real signals.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn temp_config(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rsched-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("rsched.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const BAD: &str = "\
+[[jobs]]
+id = \"a\"
+func = \"rsched:log\"
+trigger = \"cron\"
+minute = \"*\"
+
+[[jobs]]
+id = \"b\"
+func = \"rsched:log\"
+trigger = \"cron\"
+hour = 24
+";
+
+#[test]
+fn check_and_run_reject_a_bad_config_with_file_line_and_key() {
+    let path = temp_config("bad", BAD);
+    for command in ["check", "run"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
+            .args([command, "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expect = format!(
+            "rsched: {}:11: jobs[1].hour: value 24 is out of range 0..=23",
+            path.display()
+        );
+        assert!(stderr.contains(&expect), "{command}: {stderr}");
+        assert!(
+            !stderr.contains("Scheduler started"),
+            "{command} started anyway: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_prints_jobs_with_their_next_fire_times() {
+    let path = temp_config(
+        "good",
+        "[scheduler]\ntimezone = \"Europe/London\"\n[[jobs]]\nid = \"daily\"\nfunc = \"rsched:log\"\ntrigger = \"cron\"\nhour = 9\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("OK, 1 job(s), time zone Europe/London"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("trigger: cron[hour='9']"), "{stdout}");
+    let next = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("next:"))
+        .unwrap();
+    assert_eq!(next.matches("T09:00:00").count(), 3, "{next}");
+}
+
+/// Spawns `rsched run` and forwards its stderr lines.
+fn spawn_run(path: &PathBuf) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rsched"))
+        .args(["run", "--config"])
+        .arg(path)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn wait_for(rx: &mpsc::Receiver<String>, needle: &str) -> String {
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no line containing {needle:?}"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn run_executes_jobs_and_stops_gracefully_on_sigterm() {
+    let path = temp_config(
+        "run",
+        "[[jobs]]\nid = \"tick\"\nfunc = \"rsched:exec\"\nkwargs = { program = \"echo\", args = [\"tick-output\"] }\ntrigger = \"interval\"\nseconds = 1\n",
+    );
+    let (mut child, rx) = spawn_run(&path);
+    wait_for(&rx, "Scheduler started");
+    wait_for(&rx, "tick-output");
+    wait_for(&rx, "Job \"tick (trigger: interval[0:00:01]");
+    signal(&child, "-TERM");
+    wait_for(&rx, "Received SIGTERM");
+    wait_for(&rx, "Scheduler has been shut down");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_second_signal_stops_at_once() {
+    let path = temp_config(
+        "twice",
+        "[[jobs]]\nid = \"long\"\nfunc = \"rsched:exec\"\nkwargs = { program = \"sleep\", args = [\"60\"] }\n",
+    );
+    let (mut child, rx) = spawn_run(&path);
+    wait_for(&rx, "Running job \"long");
+    signal(&child, "-INT");
+    wait_for(&rx, "Received SIGINT");
+    signal(&child, "-INT");
+    wait_for(&rx, "stopping at once");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+}
