@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod check;
 mod config_file;
 mod next;
@@ -25,6 +26,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Print a trigger's next fire times.
     Next(next::NextArgs),
+    /// Load-test a store: jobs due at once, or interval jobs for a while.
+    Bench(bench::BenchArgs),
 }
 
 /// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`).
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Check(args) => check::run(args),
         Command::Next(args) => next::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

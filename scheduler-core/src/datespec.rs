@@ -12,8 +12,6 @@
 //!   **microseconds**: `10:05:00.5` is 5 µs past 10:05:00, not half a second. Write all six
 //!   digits (`10:05:00.500000`) to mean half a second.
 
-use std::fmt;
-
 use crate::civil::{MICROS, Parts, days_in_month};
 use crate::error::{Error, Result};
 use crate::tz::{TimeZone, Wall};
@@ -21,8 +19,6 @@ use crate::tz::{TimeZone, Wall};
 /// A date string from a trigger, parsed but not yet placed in a zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DateArg {
-    /// The text as the user wrote it (kept for serialization).
-    pub(crate) text: String,
     /// Wall-clock microseconds since 1970-01-01 of the written fields.
     wall_micros: i64,
     /// The written UTC offset in seconds, if any.
@@ -130,7 +126,6 @@ impl DateArg {
         let wall_micros = Parts::to_wall(year, month, day, hour, minute, second) * MICROS
             + i64::try_from(micro).map_err(|_| bad())?;
         Ok(DateArg {
-            text: text.to_owned(),
             wall_micros,
             offset,
             date_only,
@@ -175,12 +170,6 @@ impl DateArg {
     /// The calendar date written, as days since 1970-01-01 (for date-only fields).
     pub(crate) fn days(&self) -> i64 {
         self.wall_micros.div_euclid(MICROS * crate::civil::DAY)
-    }
-}
-
-impl fmt::Display for DateArg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
     }
 }
 

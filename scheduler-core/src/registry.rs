@@ -76,12 +76,19 @@ impl fmt::Debug for Handler {
 /// A registered task.
 #[derive(Clone)]
 pub struct Task {
+    /// The registered name, shared by every job that runs this task.
+    name: Arc<str>,
     handler: Handler,
     check: Arc<ArgsCheck>,
     args_type: &'static str,
 }
 
 impl Task {
+    /// The name the task is registered under.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
     /// The handler.
     pub fn handler(&self) -> &Handler {
         &self.handler
@@ -254,8 +261,9 @@ impl TaskRegistry {
         let check =
             |args: &[Value], kwargs: &Map<String, Value>| decode_args::<A>(args, kwargs).map(drop);
         self.tasks.insert(
-            name,
+            name.clone(),
             Task {
+                name: name.into(),
                 handler,
                 check: Arc::new(check),
                 args_type: type_name::<A>(),

@@ -16,7 +16,8 @@ pub struct MemoryJobStore {
 
 #[derive(Debug, Default)]
 struct State {
-    jobs: HashMap<Arc<str>, Entry>,
+    /// Boxed so that the table's spare slots (it is at most 7/8 full) cost a pointer, not a job.
+    jobs: HashMap<Arc<str>, Box<Entry>>,
     /// Jobs that are neither paused nor leased, by (next run time in µs, id).
     due: BTreeSet<(i64, Arc<str>)>,
     /// Leased jobs by (lease expiry in µs, id).
@@ -26,7 +27,8 @@ struct State {
 #[derive(Debug)]
 struct Entry {
     job: Job,
-    lease: Option<Lease>,
+    /// Boxed: few jobs are leased at a time, so idle jobs pay a pointer for it.
+    lease: Option<Box<Lease>>,
 }
 
 #[derive(Debug)]
@@ -79,7 +81,7 @@ impl State {
             self.due.insert(k);
         }
         self.jobs
-            .insert(job.id_arc().clone(), Entry { job, lease: None });
+            .insert(job.id_arc().clone(), Box::new(Entry { job, lease: None }));
         Ok(())
     }
 
@@ -250,11 +252,11 @@ impl JobStore for MemoryJobStore {
             let (_, id) = state.due.pop_first().unwrap_or_else(|| unreachable!());
             state.leases.insert((expires, id.clone()));
             if let Some(entry) = state.jobs.get_mut(&id) {
-                entry.lease = Some(Lease {
+                entry.lease = Some(Box::new(Lease {
                     owner: owner.clone(),
                     expires,
                     modified: false,
-                });
+                }));
                 acquired.push(entry.job.clone());
             }
         }

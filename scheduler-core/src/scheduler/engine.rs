@@ -189,8 +189,9 @@ fn dispatch(scheduler: &Scheduler, alias: &Arc<str>, job: Job, now: DateTime<Utc
     }
     let fire = job.following_fire_time(last, now);
     let next_run = fire.map(|f| with_jitter(&job.trigger, f));
-    let mut run_job = job;
-    run_job.set_next_run_time(next_run, fire);
+    // The executor gets the job as it was due, so log lines read like APScheduler's:
+    // `Running job "x (trigger: ..., next run at: <this run>)" (scheduled at <this run>)`.
+    let run_job = job;
     match inner.executors.get(run_job.executor()) {
         None => {
             tracing::error!(

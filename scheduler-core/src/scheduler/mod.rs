@@ -732,6 +732,10 @@ impl Scheduler {
         self.inner
             .registry
             .check(&job.func, &job.args, &job.kwargs)?;
+        // One shared name per task instead of one string per job.
+        if let Some(task) = self.inner.registry.get(&job.func) {
+            job.func = task.name().clone();
+        }
         job.trigger.set_default_timezone(&self.inner.timezone);
         job.trigger.anchor(now);
         Ok(Pending {

@@ -11,6 +11,7 @@
 //! after [`AND_ROUND_LIMIT`] rounds, so an `and` that can never fire ends.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -104,7 +105,7 @@ macro_rules! combining_trigger {
     ($name:ident, $kind:literal, $doc:literal) => {
         #[doc = $doc]
         #[derive(Debug, Clone, PartialEq)]
-        pub struct $name(Combined);
+        pub struct $name(Arc<Combined>);
 
         impl $name {
             /// Builds the trigger from its keyword form, with errors naming the nested field
@@ -114,7 +115,7 @@ macro_rules! combining_trigger {
             /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an empty list
             /// or any invalid nested trigger.
             pub fn from_spec(spec: CombiningSpec) -> Result<Self> {
-                Combined::from_spec(spec).map($name)
+                Combined::from_spec(spec).map(|c| $name(Arc::new(c)))
             }
 
             /// Combines already-built triggers.
@@ -125,10 +126,10 @@ macro_rules! combining_trigger {
                 if triggers.is_empty() {
                     return Err(Error::invalid("triggers", "must list at least one trigger"));
                 }
-                Ok($name(Combined {
+                Ok($name(Arc::new(Combined {
                     triggers,
                     jitter: Jitter::default(),
-                }))
+                })))
             }
 
             /// The combined triggers.
@@ -148,11 +149,11 @@ macro_rules! combining_trigger {
 
             /// Applies the scheduler's zone to the combined triggers that name none.
             pub fn set_default_timezone(&mut self, tz: &TimeZone) {
-                self.0.set_default_timezone(tz);
+                Arc::make_mut(&mut self.0).set_default_timezone(tz);
             }
 
             pub(crate) fn anchor(&mut self, now: i64) {
-                self.0.anchor(now);
+                Arc::make_mut(&mut self.0).anchor(now);
             }
         }
 

@@ -117,11 +117,16 @@ impl DateTrigger {
 
     /// Uses `tz` when the spec named no zone.
     pub fn set_default_timezone(&mut self, tz: &TimeZone) {
-        Arc::make_mut(&mut self.data).set_default_timezone(tz)
+        // Only copy shared data when something changes: jobs cloned from one trigger share it.
+        if self.data.spec.timezone.is_none() && self.data.tz != *tz {
+            Arc::make_mut(&mut self.data).set_default_timezone(tz)
+        }
     }
 
     pub(crate) fn anchor(&mut self, now: i64) {
-        Arc::make_mut(&mut self.data).anchor(now)
+        if self.data.run_date.is_none() && self.data.anchored.is_none() {
+            Arc::make_mut(&mut self.data).anchor(now)
+        }
     }
 
     pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {

@@ -397,7 +397,10 @@ impl CronTrigger {
 
     /// Uses `tz` when the spec named no zone (naive `start_date`/`end_date` are re-read in it).
     pub fn set_default_timezone(&mut self, tz: &TimeZone) {
-        Arc::make_mut(&mut self.data).set_default_timezone(tz)
+        // Only copy shared data when something changes: jobs cloned from one trigger share it.
+        if self.data.spec.timezone.is_none() && self.data.tz != *tz {
+            Arc::make_mut(&mut self.data).set_default_timezone(tz)
+        }
     }
 
     pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {

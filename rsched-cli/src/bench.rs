@@ -1,0 +1,480 @@
+//! `rsched bench`: the load harness to size deployments with, like pgbench.
+//!
+//! - `--jobs N`: N jobs due at one instant, each running a no-op async task. Reports the time to
+//!   add them (and the RSS they take), the dispatch throughput from the due time to the last
+//!   run, run lateness percentiles and peak RSS.
+//! - `--interval-jobs N --seconds D`: N interval jobs every second for D seconds (spread over
+//!   the second, or all at once with `--aligned`). Reports lateness percentiles and accounts for
+//!   every run.
+//! - `--idle N [--own-triggers]`: N hourly interval jobs that do not come due, sharing one
+//!   trigger value or each with its own. Reports the time to add them and the RSS per job.
+//!
+//! The bench's jobs have `misfire_grace_time = None` (run however late): the harness measures
+//! how fast runs happen, so none may be dropped as misfired.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+use rsched::trigger::{DateSpec, IntervalSpec};
+use rsched::{BuiltinTrigger, JobContext, JobSpec, Scheduler, TaskRegistry, isoformat};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+/// Arguments of `rsched bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Add this many jobs due at the same instant (no-op async task) and measure the dispatch.
+    #[arg(long, conflicts_with_all = ["interval_jobs", "idle"])]
+    jobs: Option<u64>,
+
+    /// Add this many idle interval jobs (not due during the bench) and measure add rate and
+    /// memory per job.
+    #[arg(long, conflicts_with = "interval_jobs")]
+    idle: Option<u64>,
+
+    /// With --idle: give every job its own trigger (default: one trigger shared by all, as
+    /// when one trigger value is cloned into many jobs).
+    #[arg(long, requires = "idle")]
+    own_triggers: bool,
+
+    /// Run this many interval jobs every 1 s and measure their lateness.
+    #[arg(long)]
+    interval_jobs: Option<u64>,
+
+    /// How long the interval jobs run, in seconds.
+    #[arg(long, default_value_t = 30, requires = "interval_jobs")]
+    seconds: u64,
+
+    /// Start every interval job at the same instant of each second (default: spread evenly
+    /// over the second).
+    #[arg(long, requires = "interval_jobs")]
+    aligned: bool,
+
+    /// The job store (default memory://).
+    #[arg(long, default_value = "memory://")]
+    store: String,
+
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What the no-op task records.
+#[derive(Default)]
+struct Recorder {
+    /// Lateness of each run in microseconds.
+    lateness: Mutex<Vec<u64>>,
+    runs: AtomicU64,
+    target: AtomicU64,
+    done: Notify,
+    /// Microseconds since the bench's start when the last run finished.
+    last_done: AtomicU64,
+    origin: Mutex<Option<Instant>>,
+}
+
+impl Recorder {
+    fn record(&self, scheduled: DateTime<Utc>) {
+        let late = (Utc::now() - scheduled)
+            .num_microseconds()
+            .unwrap_or(0)
+            .max(0);
+        self.lateness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(late.unsigned_abs());
+        let origin = *self.origin.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(origin) = origin {
+            let at = u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.last_done.fetch_max(at, Ordering::Relaxed);
+        }
+        let n = self.runs.fetch_add(1, Ordering::AcqRel) + 1;
+        if n >= self.target.load(Ordering::Acquire) {
+            self.done.notify_waiters();
+        }
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    #[allow(clippy::cast_precision_loss)]
+    let ms = sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0;
+    ms
+}
+
+/// Resident set size of this process now and at its peak, in bytes (Linux `/proc`).
+fn rss() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Runs `rsched bench`.
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.jobs.is_none() && args.interval_jobs.is_none() && args.idle.is_none() {
+        eprintln!("rsched bench: give --jobs N, --idle N or --interval-jobs N [--seconds D]");
+        return Ok(ExitCode::from(2));
+    }
+    if std::env::var_os("RUST_LOG").is_none() {
+        let filter = tracing_subscriber::EnvFilter::new("warn");
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    } else {
+        crate::init_tracing();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(async {
+        let recorder = Arc::new(Recorder::default());
+        let mut registry = TaskRegistry::new();
+        let sink = recorder.clone();
+        registry.register("bench:noop", move |ctx: JobContext, (): ()| {
+            sink.record(ctx.scheduled_run_time());
+            async { Ok::<_, std::convert::Infallible>(()) }
+        });
+        let store = rsched::store_from_url(&args.store).await?;
+        let scheduler = Scheduler::builder()
+            .registry(registry)
+            .jobstore_arc("default", store)
+            .build()?;
+        scheduler.start().await?;
+        let report = match (args.jobs, args.idle, args.interval_jobs) {
+            (Some(n), _, _) => due_at_once(&scheduler, &recorder, n, &args.store).await?,
+            (None, Some(n), _) => idle(&scheduler, n, args.own_triggers, &args.store).await?,
+            (None, None, Some(n)) => {
+                interval(
+                    &scheduler,
+                    &recorder,
+                    n,
+                    args.seconds,
+                    args.aligned,
+                    &args.store,
+                )
+                .await?
+            }
+            (None, None, None) => unreachable!("checked above"),
+        };
+        scheduler.shutdown(true).await?;
+        Ok::<_, anyhow::Error>(report)
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn add_in_batches(
+    scheduler: &Scheduler,
+    specs: impl Iterator<Item = JobSpec>,
+) -> anyhow::Result<()> {
+    let mut batch = Vec::with_capacity(10_000);
+    for spec in specs {
+        batch.push(spec);
+        if batch.len() == 10_000 {
+            scheduler.add_jobs(std::mem::take(&mut batch)).await?;
+        }
+    }
+    if !batch.is_empty() {
+        scheduler.add_jobs(batch).await?;
+    }
+    Ok(())
+}
+
+async fn due_at_once(
+    scheduler: &Scheduler,
+    recorder: &Arc<Recorder>,
+    n: u64,
+    store: &str,
+) -> anyhow::Result<Value> {
+    recorder.target.store(n, Ordering::Release);
+    // Due after adding: 1 s plus the time adding takes at 100,000 jobs/s.
+    #[allow(clippy::cast_precision_loss)]
+    let lead = Duration::from_secs(1) + Duration::from_secs_f64(n as f64 / 100_000.0);
+    let due = Utc::now() + chrono::Duration::from_std(lead)?;
+    let trigger: BuiltinTrigger = DateSpec {
+        run_date: Some(isoformat(&due.fixed_offset())),
+        timezone: Some("UTC".into()),
+    }
+    .build()?
+    .into();
+    let (rss_before, _) = rss();
+    let started = Instant::now();
+    add_in_batches(
+        scheduler,
+        (0..n).map(|i| {
+            JobSpec::new("bench:noop")
+                .id(format!("bench-{i}"))
+                .trigger(trigger.clone())
+                .misfire_grace_time(None)
+        }),
+    )
+    .await?;
+    let add = started.elapsed();
+    let (rss_after, _) = rss();
+    let overran = Utc::now() > due;
+    let wait_for = recorder.done.notified();
+    *recorder.origin.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    let origin_utc = Utc::now();
+    if recorder.runs.load(Ordering::Acquire) < n {
+        tokio::time::timeout(lead + Duration::from_secs(120), wait_for)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "only {} of {n} runs happened",
+                    recorder.runs.load(Ordering::Acquire)
+                )
+            })?;
+    }
+    let last_done = origin_utc
+        + chrono::Duration::microseconds(i64::try_from(
+            recorder.last_done.load(Ordering::Acquire),
+        )?);
+    let dispatch = (last_done - due).to_std().unwrap_or_default();
+    let mut lateness =
+        std::mem::take(&mut *recorder.lateness.lock().unwrap_or_else(|e| e.into_inner()));
+    lateness.sort_unstable();
+    let (_, peak) = rss();
+    #[allow(clippy::cast_precision_loss)]
+    let report = json!({
+        "mode": "jobs",
+        "store": store,
+        "jobs": n,
+        "runs": recorder.runs.load(Ordering::Acquire),
+        "missed": scheduler.counters().missed.load(Ordering::Relaxed),
+        "add_seconds": add.as_secs_f64(),
+        "add_jobs_per_second": n as f64 / add.as_secs_f64(),
+        "rss_per_job_bytes": rss_after.saturating_sub(rss_before) / n.max(1),
+        "dispatch_seconds": dispatch.as_secs_f64(),
+        "runs_per_second": n as f64 / dispatch.as_secs_f64().max(1e-9),
+        "lateness_ms": {"p50": percentile(&lateness, 0.5), "p99": percentile(&lateness, 0.99), "max": percentile(&lateness, 1.0)},
+        "peak_rss_bytes": peak,
+        "adding_overran_the_due_time": overran,
+    });
+    Ok(report)
+}
+
+async fn idle(
+    scheduler: &Scheduler,
+    n: u64,
+    own_triggers: bool,
+    store: &str,
+) -> anyhow::Result<Value> {
+    let start = Utc::now() + chrono::Duration::hours(1);
+    let interval = |first: DateTime<Utc>| -> BuiltinTrigger {
+        IntervalSpec {
+            hours: Some(1.0),
+            start_date: Some(isoformat(&first.fixed_offset())),
+            timezone: Some("UTC".into()),
+            ..Default::default()
+        }
+        .build()
+        .map(Into::into)
+        .unwrap_or_else(|_| unreachable!("a valid interval"))
+    };
+    let shared = interval(start);
+    let spec = |i: u64| {
+        let trigger = if own_triggers {
+            // Spread over the hour: every job has its own trigger and start date.
+            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+            let offset = (i as f64 / n as f64 * 3_600_000_000.0) as i64;
+            interval(start + chrono::Duration::microseconds(offset))
+        } else {
+            shared.clone()
+        };
+        JobSpec::new("bench:noop")
+            .id(format!("idle-{i}"))
+            .trigger(trigger)
+    };
+    let (rss_before, _) = rss();
+    let started = Instant::now();
+    add_in_batches(scheduler, (0..n).map(spec)).await?;
+    let add = started.elapsed();
+    let (rss_after, peak) = rss();
+    let held = scheduler.get_jobs(None).await?.len();
+    #[allow(clippy::cast_precision_loss)]
+    Ok(json!({
+        "mode": "idle",
+        "store": store,
+        "own_triggers": own_triggers,
+        "jobs": n,
+        "jobs_held": held,
+        "add_seconds": add.as_secs_f64(),
+        "add_jobs_per_second": n as f64 / add.as_secs_f64(),
+        "rss_per_job_bytes": rss_after.saturating_sub(rss_before) / n.max(1),
+        "peak_rss_bytes": peak,
+    }))
+}
+
+async fn interval(
+    scheduler: &Scheduler,
+    recorder: &Arc<Recorder>,
+    n: u64,
+    seconds: u64,
+    aligned: bool,
+    store: &str,
+) -> anyhow::Result<Value> {
+    let start = Utc::now() + chrono::Duration::seconds(2);
+    let end = start + chrono::Duration::seconds(i64::try_from(seconds)?);
+    let mut expected = 0u64;
+    let specs: Vec<JobSpec> = (0..n)
+        .map(|i| {
+            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+            let offset = if aligned {
+                0
+            } else {
+                (i as f64 / n as f64 * 1_000_000.0) as i64
+            };
+            let first = start + chrono::Duration::microseconds(offset);
+            // Fire times first, first + 1 s, ... before `end`.
+            expected += u64::try_from(
+                ((end - first).num_microseconds().unwrap_or(0) + 999_999) / 1_000_000,
+            )
+            .unwrap_or(0);
+            let trigger: BuiltinTrigger = IntervalSpec {
+                seconds: Some(1.0),
+                start_date: Some(isoformat(&first.fixed_offset())),
+                end_date: Some(isoformat(
+                    &(end - chrono::Duration::microseconds(1)).fixed_offset(),
+                )),
+                timezone: Some("UTC".into()),
+                ..Default::default()
+            }
+            .build()
+            .map(Into::into)
+            .unwrap_or_else(|_| unreachable!("a valid interval"));
+            JobSpec::new("bench:noop")
+                .id(format!("interval-{i}"))
+                .trigger(trigger)
+                .misfire_grace_time(None)
+        })
+        .collect();
+    recorder.target.store(expected, Ordering::Release);
+    let wait_for = recorder.done.notified();
+    add_in_batches(scheduler, specs.into_iter()).await?;
+    let deadline = (end - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(30);
+    let finished = tokio::time::timeout(deadline, wait_for).await.is_ok()
+        || recorder.runs.load(Ordering::Acquire) >= expected;
+    let mut lateness =
+        std::mem::take(&mut *recorder.lateness.lock().unwrap_or_else(|e| e.into_inner()));
+    lateness.sort_unstable();
+    let (_, peak) = rss();
+    Ok(json!({
+        "mode": "interval",
+        "store": store,
+        "jobs": n,
+        "seconds": seconds,
+        "aligned": aligned,
+        "expected_runs": expected,
+        "runs": recorder.runs.load(Ordering::Acquire),
+        "missed": scheduler.counters().missed.load(Ordering::Relaxed),
+        "all_accounted_for": finished && recorder.runs.load(Ordering::Acquire) == expected,
+        "lateness_ms": {"p50": percentile(&lateness, 0.5), "p99": percentile(&lateness, 0.99), "max": percentile(&lateness, 1.0)},
+        "peak_rss_bytes": peak,
+    }))
+}
+
+fn print_table(r: &Value) {
+    let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+    let lat = |k: &str| r["lateness_ms"][k].as_f64().unwrap_or(0.0);
+    #[allow(clippy::cast_precision_loss)]
+    let mib = |k: &str| r[k].as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0);
+    if r["mode"] == "jobs" {
+        println!(
+            "rsched bench: {} jobs due at once, store {}",
+            r["jobs"],
+            r["store"].as_str().unwrap_or("")
+        );
+        println!(
+            "  add          {:>9.3} s   ({:.0} jobs/s)",
+            f("add_seconds"),
+            f("add_jobs_per_second")
+        );
+        println!("  RSS per job  {:>9} bytes", r["rss_per_job_bytes"]);
+        println!(
+            "  dispatch     {:>9.3} s   ({:.0} runs/s from the due time to the last run)",
+            f("dispatch_seconds"),
+            f("runs_per_second")
+        );
+        println!(
+            "  lateness     p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+            lat("p50"),
+            lat("p99"),
+            lat("max")
+        );
+        println!(
+            "  runs         {} of {}, {} missed",
+            r["runs"], r["jobs"], r["missed"]
+        );
+        println!("  peak RSS     {:>9.1} MiB", mib("peak_rss_bytes"));
+        if r["adding_overran_the_due_time"] == true {
+            println!(
+                "  note: adding took longer than the lead time; lateness includes the overrun"
+            );
+        }
+    } else if r["mode"] == "idle" {
+        println!(
+            "rsched bench: {} idle jobs ({}), store {}",
+            r["jobs"],
+            if r["own_triggers"] == true {
+                "each with its own trigger"
+            } else {
+                "sharing one trigger"
+            },
+            r["store"].as_str().unwrap_or("")
+        );
+        println!(
+            "  add          {:>9.3} s   ({:.0} jobs/s)",
+            f("add_seconds"),
+            f("add_jobs_per_second")
+        );
+        println!("  RSS per job  {:>9} bytes", r["rss_per_job_bytes"]);
+        println!("  jobs held    {:>9}", r["jobs_held"]);
+        println!("  peak RSS     {:>9.1} MiB", mib("peak_rss_bytes"));
+    } else {
+        println!(
+            "rsched bench: {} interval jobs every 1 s for {} s ({}), store {}",
+            r["jobs"],
+            r["seconds"],
+            if r["aligned"] == true {
+                "aligned"
+            } else {
+                "spread over the second"
+            },
+            r["store"].as_str().unwrap_or("")
+        );
+        println!(
+            "  runs         {} of {} expected, {} missed, all accounted for: {}",
+            r["runs"], r["expected_runs"], r["missed"], r["all_accounted_for"]
+        );
+        println!(
+            "  lateness     p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
+            lat("p50"),
+            lat("p99"),
+            lat("max")
+        );
+        println!("  peak RSS     {:>9.1} MiB", mib("peak_rss_bytes"));
+    }
+}

@@ -1,0 +1,65 @@
+//! `rsched bench` as a user runs it: every run accounted for, one JSON object with `--json`.
+//! (The speed figures themselves are measured by hand and kept in README.md, not asserted.)
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+#[test]
+fn jobs_due_at_once_all_run() {
+    let r = bench(&["--jobs", "2000"]);
+    assert_eq!(r["mode"], "jobs");
+    assert_eq!(r["runs"], 2000);
+    assert_eq!(r["missed"], 0);
+    for key in ["p50", "p99", "max"] {
+        assert!(r["lateness_ms"][key].is_number(), "{key}");
+    }
+    assert!(r["runs_per_second"].as_f64().unwrap() > 0.0);
+    assert!(r["peak_rss_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn interval_jobs_are_all_accounted_for() {
+    let r = bench(&["--interval-jobs", "50", "--seconds", "2"]);
+    assert_eq!(r["mode"], "interval");
+    assert_eq!(r["expected_runs"], 100);
+    assert_eq!(r["runs"], 100);
+    assert_eq!(r["all_accounted_for"], true);
+}
+
+#[test]
+fn idle_jobs_are_held() {
+    for own in [false, true] {
+        let mut args = vec!["--idle", "1000"];
+        if own {
+            args.push("--own-triggers");
+        }
+        let r = bench(&args);
+        assert_eq!(r["jobs_held"], 1000);
+        assert_eq!(r["own_triggers"], own);
+    }
+}
+
+#[test]
+fn without_a_mode_it_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
+        .arg("bench")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
