@@ -77,6 +77,18 @@ struct Recorder {
 }
 
 impl Recorder {
+    /// Takes the recorded lateness: `{"p50", "p99", "max"}` in milliseconds.
+    fn lateness_summary(&self) -> Value {
+        let mut lateness =
+            std::mem::take(&mut *self.lateness.lock().unwrap_or_else(|e| e.into_inner()));
+        lateness.sort_unstable();
+        json!({
+            "p50": percentile(&lateness, 0.5),
+            "p99": percentile(&lateness, 0.99),
+            "max": percentile(&lateness, 1.0),
+        })
+    }
+
     fn record(&self, scheduled: DateTime<Utc>) {
         let late = (Utc::now() - scheduled)
             .num_microseconds()
@@ -253,9 +265,7 @@ async fn due_at_once(
             recorder.last_done.load(Ordering::Acquire),
         )?);
     let dispatch = (last_done - due).to_std().unwrap_or_default();
-    let mut lateness =
-        std::mem::take(&mut *recorder.lateness.lock().unwrap_or_else(|e| e.into_inner()));
-    lateness.sort_unstable();
+    let lateness = recorder.lateness_summary();
     let (_, peak) = rss();
     #[allow(clippy::cast_precision_loss)]
     let report = json!({
@@ -269,7 +279,7 @@ async fn due_at_once(
         "rss_per_job_bytes": rss_after.saturating_sub(rss_before) / n.max(1),
         "dispatch_seconds": dispatch.as_secs_f64(),
         "runs_per_second": n as f64 / dispatch.as_secs_f64().max(1e-9),
-        "lateness_ms": {"p50": percentile(&lateness, 0.5), "p99": percentile(&lateness, 0.99), "max": percentile(&lateness, 1.0)},
+        "lateness_ms": lateness,
         "peak_rss_bytes": peak,
         "adding_overran_the_due_time": overran,
     });
@@ -377,9 +387,7 @@ async fn interval(
     let deadline = (end - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(30);
     let finished = tokio::time::timeout(deadline, wait_for).await.is_ok()
         || recorder.runs.load(Ordering::Acquire) >= expected;
-    let mut lateness =
-        std::mem::take(&mut *recorder.lateness.lock().unwrap_or_else(|e| e.into_inner()));
-    lateness.sort_unstable();
+    let lateness = recorder.lateness_summary();
     let (_, peak) = rss();
     Ok(json!({
         "mode": "interval",
@@ -391,7 +399,7 @@ async fn interval(
         "runs": recorder.runs.load(Ordering::Acquire),
         "missed": scheduler.counters().missed.load(Ordering::Relaxed),
         "all_accounted_for": finished && recorder.runs.load(Ordering::Acquire) == expected,
-        "lateness_ms": {"p50": percentile(&lateness, 0.5), "p99": percentile(&lateness, 0.99), "max": percentile(&lateness, 1.0)},
+        "lateness_ms": lateness,
         "peak_rss_bytes": peak,
     }))
 }
@@ -401,18 +409,21 @@ fn print_table(r: &Value) {
     let lat = |k: &str| r["lateness_ms"][k].as_f64().unwrap_or(0.0);
     #[allow(clippy::cast_precision_loss)]
     let mib = |k: &str| r[k].as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0);
-    if r["mode"] == "jobs" {
-        println!(
-            "rsched bench: {} jobs due at once, store {}",
-            r["jobs"],
-            r["store"].as_str().unwrap_or("")
-        );
+    let print_add = || {
         println!(
             "  add          {:>9.3} s   ({:.0} jobs/s)",
             f("add_seconds"),
             f("add_jobs_per_second")
         );
         println!("  RSS per job  {:>9} bytes", r["rss_per_job_bytes"]);
+    };
+    if r["mode"] == "jobs" {
+        println!(
+            "rsched bench: {} jobs due at once, store {}",
+            r["jobs"],
+            r["store"].as_str().unwrap_or("")
+        );
+        print_add();
         println!(
             "  dispatch     {:>9.3} s   ({:.0} runs/s from the due time to the last run)",
             f("dispatch_seconds"),
@@ -445,12 +456,7 @@ fn print_table(r: &Value) {
             },
             r["store"].as_str().unwrap_or("")
         );
-        println!(
-            "  add          {:>9.3} s   ({:.0} jobs/s)",
-            f("add_seconds"),
-            f("add_jobs_per_second")
-        );
-        println!("  RSS per job  {:>9} bytes", r["rss_per_job_bytes"]);
+        print_add();
         println!("  jobs held    {:>9}", r["jobs_held"]);
         println!("  peak RSS     {:>9.1} MiB", mib("peak_rss_bytes"));
     } else {
