@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::duration::DurationValue;
+use scheduler_core::DurationValue;
 
 /// How much of stderr an error message quotes, and of stdout the return value keeps.
 const TAIL_BYTES: usize = 2048;

@@ -34,7 +34,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use toml::de::{DeTable, DeValue};
 
-use crate::duration::DurationValue;
+use scheduler_core::{DurationValue, GraceTime};
 
 /// A configuration error, located: `rsched.toml:14: jobs[1].hour: value 24 is out of range
 /// 0..=23`.
@@ -206,64 +206,6 @@ pub struct JobDefaultsConfig {
     pub misfire_grace_time: Option<GraceTime>,
 }
 
-/// A `misfire_grace_time`: a duration, or `"none"` for no limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GraceTime(pub Option<Duration>);
-
-impl<'de> Deserialize<'de> for GraceTime {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(d)?;
-        if matches!(&value, Value::String(s) if s.eq_ignore_ascii_case("none")) || value.is_null() {
-            return Ok(GraceTime(None));
-        }
-        DurationValue::deserialize(value)
-            .map(|d| GraceTime(Some(d.0)))
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// The job options that are not trigger fields (anything else in a job table goes to the trigger).
-const JOB_KEYS: &[&str] = &[
-    "id",
-    "name",
-    "func",
-    "args",
-    "kwargs",
-    "trigger",
-    "executor",
-    "jobstore",
-    "coalesce",
-    "max_instances",
-    "misfire_grace_time",
-    "replace_existing",
-    "next_run_time",
-];
-
-/// The job options of a `[[jobs]]` table.
-#[derive(Deserialize)]
-struct JobOptions {
-    id: Option<String>,
-    name: Option<String>,
-    func: Option<String>,
-    #[serde(default)]
-    args: Vec<Value>,
-    #[serde(default)]
-    kwargs: Map<String, Value>,
-    trigger: Option<Value>,
-    executor: Option<String>,
-    jobstore: Option<String>,
-    coalesce: Option<bool>,
-    max_instances: Option<u32>,
-    misfire_grace_time: Option<GraceTime>,
-    #[serde(default = "yes")]
-    replace_existing: bool,
-    next_run_time: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-
 impl Config {
     /// Reads a configuration file.
     ///
@@ -373,119 +315,31 @@ impl Config {
         let mut specs = Vec::with_capacity(self.jobs.len());
         let mut ids = HashMap::new();
         for (i, table) in self.jobs.iter().enumerate() {
-            let at = |key: &str, message: &dyn fmt::Display| {
-                self.error(&format!("jobs[{i}].{key}"), message)
+            // "hour: value 24 ..." becomes "rsched.toml:14: jobs[1].hour: value 24 ...".
+            let located = |e: scheduler_core::Error| match e.message().split_once(": ") {
+                Some((key, message)) if !key.contains(' ') => {
+                    self.error(&format!("jobs[{i}].{key}"), message)
+                }
+                _ => self.error(&format!("jobs[{i}]"), e.message()),
             };
-            let (options, trigger_fields): (Map<String, Value>, Map<String, Value>) = table
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .partition(|(k, _)| JOB_KEYS.contains(&k.as_str()));
-            let options: JobOptions = serde_path_to_error::deserialize(Value::Object(options))
-                .map_err(|e| {
-                    let path = e.path().to_string();
-                    at(&path, &e.into_inner())
-                })?;
-            let func = options.func.ok_or_else(|| {
-                self.error(
-                    &format!("jobs[{i}]"),
-                    "func: missing (the task to run, e.g. \"rsched:exec\")",
-                )
-            })?;
-            let id = options
-                .id
-                .ok_or_else(|| self.error(&format!("jobs[{i}]"), "id: missing"))?;
+            let mut spec = JobSpec::from_flat(table.clone()).map_err(located)?;
+            // Config jobs replace the stored job of the same id on every start.
+            if !table.contains_key("replace_existing") {
+                spec.replace_existing = true;
+            }
+            let id = spec.id.clone().unwrap_or_default();
             if let Some(first) = ids.insert(id.clone(), i) {
-                return Err(at(
-                    "id",
-                    &format!("'{id}' is already the id of jobs[{first}]"),
+                return Err(self.error(
+                    &format!("jobs[{i}].id"),
+                    format!("'{id}' is already the id of jobs[{first}]"),
                 ));
             }
-            let trigger = job_trigger(options.trigger, trigger_fields).map_err(|e| {
-                let message = e.message();
-                let first = message.split([':', '.', '[']).next().unwrap_or("").trim();
-                if table.contains_key(first) && first != "trigger" {
-                    at(
-                        first,
-                        &message[first.len()..].trim_start_matches([':', ' ']),
-                    )
-                } else {
-                    at("trigger", &message)
-                }
-            })?;
             registry
-                .check(&func, &options.args, &options.kwargs)
-                .map_err(|e| {
-                    let (key, message) = e
-                        .message()
-                        .split_once(": ")
-                        .unwrap_or(("func", e.message()));
-                    at(key, &message)
-                })?;
-            let next_run_time = match options.next_run_time {
-                None => None,
-                Some(text) => Some(Some(
-                    chrono::DateTime::parse_from_rfc3339(&text)
-                        .map_err(|e| {
-                            at(
-                                "next_run_time",
-                                &format!("expected an RFC 3339 time, got '{text}' ({e})"),
-                            )
-                        })?
-                        .with_timezone(&chrono::Utc),
-                )),
-            };
-            specs.push(JobSpec {
-                id: Some(id),
-                name: options.name,
-                func,
-                args: options.args,
-                kwargs: options.kwargs,
-                trigger,
-                executor: options.executor,
-                jobstore: options.jobstore,
-                misfire_grace_time: options.misfire_grace_time.map(|g| g.0),
-                coalesce: options.coalesce,
-                max_instances: options.max_instances,
-                next_run_time,
-                replace_existing: options.replace_existing,
-            });
+                .check(&spec.func, &spec.args, &spec.kwargs)
+                .map_err(located)?;
+            specs.push(spec);
         }
         Ok(specs)
-    }
-}
-
-/// The trigger of a job table: `trigger = "interval"` with flat fields, or
-/// `trigger = { type = "interval", seconds = 5 }`; none means "run once, now".
-fn job_trigger(
-    trigger: Option<Value>,
-    mut fields: Map<String, Value>,
-) -> scheduler_core::Result<Option<BuiltinTrigger>> {
-    match trigger {
-        None if fields.is_empty() => Ok(None),
-        None => {
-            let key = fields.keys().next().cloned().unwrap_or_default();
-            Err(scheduler_core::Error::invalid(
-                &key,
-                "is a trigger field, but the job has no trigger (add e.g. trigger = \"interval\")",
-            ))
-        }
-        Some(Value::String(kind)) => {
-            fields.insert("type".into(), Value::String(kind));
-            BuiltinTrigger::from_value(Value::Object(fields)).map(Some)
-        }
-        Some(Value::Object(table)) => {
-            if let Some(key) = fields.keys().next() {
-                return Err(scheduler_core::Error::invalid(
-                    key,
-                    "trigger fields go either flat in the job or inside the trigger table, not both",
-                ));
-            }
-            BuiltinTrigger::from_value(Value::Object(table)).map(Some)
-        }
-        Some(_) => Err(scheduler_core::Error::invalid(
-            "trigger",
-            "expected a trigger type (\"cron\", \"interval\", ...) or a table",
-        )),
     }
 }
 

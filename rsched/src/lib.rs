@@ -2,11 +2,9 @@
 
 pub mod builtin;
 pub mod config;
-mod duration;
 mod factory;
 
 pub use config::{Config, ConfigError};
-pub use duration::DurationValue;
 pub use factory::{executor_from_config, store_from_config, store_from_url, url_schemes};
 
 pub use scheduler_core::*;

@@ -143,7 +143,7 @@ hour = 24
         ),
         (
             "[[jobs]]\nid = \"x\"\nfunc = \"rsched:log\"\nmax_instances = \"many\"\n",
-            "line 4: jobs[0].max_instances: invalid type",
+            "line 4: jobs[0].max_instances: expected a whole number of at least 1, got \"many\"",
         ),
         (
             "[[jobs]]\nid = \"x\"\nfunc = \"rsched:log\"\n[[jobs]]\nid = \"x\"\nfunc = \"rsched:log\"\n",
@@ -151,7 +151,7 @@ hour = 24
         ),
         (
             "[[jobs]]\nfunc = \"rsched:log\"\n",
-            "line 1: jobs[0]: id: missing",
+            "line 1: jobs[0].id: missing",
         ),
     ];
     for (text, expect) in cases {

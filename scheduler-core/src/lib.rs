@@ -3,7 +3,9 @@
 mod civil;
 pub mod clock;
 mod datespec;
+pub mod duration;
 mod error;
+pub mod flat;
 pub mod event;
 pub mod executor;
 mod fmt;
@@ -15,6 +17,7 @@ pub mod trigger;
 mod tz;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use duration::{DurationValue, GraceTime};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventBus, EventMask};
 pub use executor::{AsyncExecutor, Executor, JobRun};

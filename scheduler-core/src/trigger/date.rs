@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::civil::{MICROS, Parts};
 use crate::datespec::{Bound, DateArg};
@@ -131,6 +132,15 @@ impl DateTrigger {
 
     pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
         self.data.next_fire(prev, now)
+    }
+}
+
+impl DateTrigger {
+    /// Flask-APScheduler's `trigger_to_dict` for a date: `run_date`.
+    pub(crate) fn flask_fields(&self, out: &mut Map<String, Value>) {
+        let d = &*self.data;
+        let at = d.bound.map(|b| b.utc).or(d.anchored);
+        out.insert("run_date".into(), super::flask_time(&d.tz, at));
     }
 }
 

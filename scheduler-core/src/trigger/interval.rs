@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::civil::{MICROS, py_fromtimestamp, py_timestamp};
 use crate::datespec::{Bound, DateArg};
@@ -270,6 +271,40 @@ impl IntervalData {
             }
         }
         Some(FireTime::at(py_fromtimestamp(next)?, &self.tz))
+    }
+}
+
+impl IntervalTrigger {
+    /// Flask-APScheduler's `trigger_to_dict` for an interval: `start_date` always, `end_date`
+    /// when set, then the interval re-split into `weeks, days, hours, minutes, seconds` (only
+    /// the non-zero parts; seconds keep a fraction, which Flask-APScheduler drops).
+    pub(crate) fn flask_fields(&self, out: &mut Map<String, Value>) {
+        let d = &*self.data;
+        let start = d.start_bound.map(|b| b.utc).or(d.anchored_start);
+        out.insert("start_date".into(), super::flask_time(&d.tz, start));
+        if let Some(end) = d.end_bound {
+            out.insert("end_date".into(), super::flask_time(&d.tz, Some(end.utc)));
+        }
+        let secs = d.micros.div_euclid(MICROS);
+        let micros = d.micros.rem_euclid(MICROS);
+        let parts = [
+            ("weeks", secs / 604_800),
+            ("days", secs % 604_800 / 86_400),
+            ("hours", secs % 86_400 / 3_600),
+            ("minutes", secs % 3_600 / 60),
+        ];
+        for (name, n) in parts {
+            if n > 0 {
+                out.insert(name.into(), Value::from(n));
+            }
+        }
+        if micros > 0 {
+            #[allow(clippy::cast_precision_loss)]
+            let s = (secs % 60) as f64 + micros as f64 / 1e6;
+            out.insert("seconds".into(), Value::from(s));
+        } else if secs % 60 > 0 {
+            out.insert("seconds".into(), Value::from(secs % 60));
+        }
     }
 }
 

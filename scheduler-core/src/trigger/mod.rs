@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::civil::MICROS;
 use crate::error::{Error, Result};
@@ -321,6 +321,50 @@ impl BuiltinTrigger {
         }
     }
 
+    /// The trigger as Flask-APScheduler's job JSON renders it (`flask_apscheduler.utils.
+    /// trigger_to_dict`), to be merged flat into the job object: `"trigger"` (the type) and
+    ///
+    /// - `date`: `run_date`;
+    /// - `interval`: `start_date` (always), `end_date` if set, and the interval re-split into
+    ///   `weeks`, `days`, `hours`, `minutes`, `seconds` (non-zero parts only);
+    /// - `cron`: `start_date` / `end_date` if set, then each given field as a string (`"*/5"`);
+    /// - the other types (which Flask-APScheduler lacks): their own JSON fields.
+    ///
+    /// Datetimes are Python `isoformat()` strings in the trigger's zone
+    /// (`2026-11-20T09:40:00+00:00`). Every form includes `timezone`, so the object can be sent
+    /// back as a job definition ([`JobSpec::from_flat`](crate::JobSpec::from_flat)).
+    pub fn flask_fields(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        match self {
+            BuiltinTrigger::Date(t) => {
+                out.insert("trigger".into(), "date".into());
+                t.flask_fields(&mut out);
+            }
+            BuiltinTrigger::Interval(t) => {
+                out.insert("trigger".into(), "interval".into());
+                t.flask_fields(&mut out);
+            }
+            BuiltinTrigger::Cron(t) => {
+                out.insert("trigger".into(), "cron".into());
+                t.flask_fields(&mut out);
+            }
+            other => {
+                if let Ok(Value::Object(fields)) = serde_json::to_value(other) {
+                    for (k, v) in fields {
+                        let key = if k == "type" { "trigger".to_owned() } else { k };
+                        out.insert(key, v);
+                    }
+                }
+            }
+        }
+        if let Some(jitter) = Trigger::jitter(self) {
+            out.entry("jitter")
+                .or_insert_with(|| Value::from(jitter.as_secs_f64()));
+        }
+        out.insert("timezone".into(), Value::String(self.zone().name().to_owned()));
+        out
+    }
+
     /// The instant `utc` with this trigger zone's real offset.
     pub fn localize(&self, utc: DateTime<Utc>) -> DateTime<FixedOffset> {
         localize(self.zone(), utc.timestamp_micros())
@@ -400,6 +444,12 @@ impl Iterator for FireTimes<'_> {
         self.next = self.trigger.next_fire(Some(&fire), fire.utc);
         Some(localize(self.trigger.zone(), fire.utc))
     }
+}
+
+/// A datetime field of Flask-APScheduler's job JSON: `isoformat()` in the trigger's zone, or
+/// `null`.
+pub(crate) fn flask_time(tz: &TimeZone, utc_micros: Option<i64>) -> Value {
+    utc_micros.map_or(Value::Null, |t| Value::String(isoformat(&localize(tz, t))))
 }
 
 /// The instant `utc_micros` in `tz`, with the zone's real offset.

@@ -22,6 +22,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::civil::{DAY, MICROS, Parts, days_from_civil, days_in_month};
 use crate::datespec::{Bound, DateArg};
@@ -558,6 +559,23 @@ impl CronData {
             };
         }
         Cursor::with_fields(cur, &values, cur.fold)
+    }
+}
+
+impl CronTrigger {
+    /// Flask-APScheduler's `trigger_to_dict` for a cron trigger: `start_date` / `end_date` when
+    /// set, then each field the user gave, as APScheduler's `str(field)`.
+    pub(crate) fn flask_fields(&self, out: &mut Map<String, Value>) {
+        let d = &*self.data;
+        if let Some(start) = d.start_bound {
+            out.insert("start_date".into(), crate::trigger::flask_time(&d.tz, Some(start.utc)));
+        }
+        if let Some(end) = d.end_bound {
+            out.insert("end_date".into(), crate::trigger::flask_time(&d.tz, Some(end.utc)));
+        }
+        for field in d.fields.iter().filter(|f| !f.is_default) {
+            out.insert(field.kind.name().into(), Value::String(field.to_string()));
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! Durations in configuration: seconds (a number) or a string such as `"90s"`, `"1h30m"`,
-//! `"500ms"` (humantime's syntax).
+//! Durations in configuration files and request bodies: seconds (a number) or a string such as
+//! `"90s"`, `"1h30m"`, `"500ms"` (humantime's syntax).
 
 use std::fmt;
 use std::time::Duration;
@@ -79,6 +79,30 @@ impl Serialize for DurationValue {
 impl fmt::Display for DurationValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+/// A `misfire_grace_time`: a duration, or `null` / `"none"` for no limit (APScheduler's `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraceTime(pub Option<Duration>);
+
+impl GraceTime {
+    /// Reads a grace time from JSON: seconds, a duration string, `null` or `"none"`.
+    ///
+    /// # Errors
+    /// A message saying what was expected.
+    pub fn parse_value(value: &Value) -> Result<GraceTime, String> {
+        if matches!(value, Value::String(s) if s.eq_ignore_ascii_case("none")) || value.is_null() {
+            return Ok(GraceTime(None));
+        }
+        DurationValue::parse_value(value).map(|d| GraceTime(Some(d.0)))
+    }
+}
+
+impl<'de> Deserialize<'de> for GraceTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        GraceTime::parse_value(&value).map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,0 +1,388 @@
+#![doc = include_str!("../README.md")]
+
+pub mod auth;
+mod json;
+mod metrics;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use scheduler_core::{BuiltinTrigger, Job, JobChanges, JobSpec, Scheduler, isoformat};
+use serde_json::{Map, Value, json};
+
+pub use auth::{Auth, AuthConfig, AuthError, Role};
+pub use json::{ApiError, JobJson, job_value};
+
+/// How the API behaves besides the scheduler it serves.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// Host names the scheduler may start on (`SCHEDULER_ALLOWED_HOSTS`; `*` = any). Reported
+    /// by `GET ""` and enforced by `POST /start` and [`ApiOptions::may_start`].
+    pub allowed_hosts: Vec<String>,
+    /// This machine's host name, lower-cased (default: the system's).
+    pub host_name: String,
+    /// Credentials; `None` = no authentication (Flask-APScheduler's default).
+    pub auth: Option<Arc<Auth>>,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions {
+            allowed_hosts: vec!["*".to_owned()],
+            host_name: gethostname::gethostname()
+                .to_string_lossy()
+                .to_lowercase(),
+            auth: None,
+        }
+    }
+}
+
+impl ApiOptions {
+    /// Whether the scheduler may start on this host (Flask-APScheduler's `APScheduler.start`
+    /// check: the host name is listed, or `*` is).
+    pub fn may_start(&self) -> bool {
+        self.allowed_hosts
+            .iter()
+            .any(|h| h == "*" || h.eq_ignore_ascii_case(&self.host_name))
+    }
+}
+
+#[derive(Clone)]
+struct Api {
+    scheduler: Scheduler,
+    options: Arc<ApiOptions>,
+    metrics: Arc<metrics::Metrics>,
+}
+
+/// The API as a router to nest under a prefix (`/scheduler` by convention):
+///
+/// ```no_run
+/// # async fn f(scheduler: scheduler_core::Scheduler) {
+/// let app = axum::Router::new()
+///     .route("/", axum::routing::get(|| async { "Hello World!" }))
+///     .nest("/scheduler", scheduler_http::router(scheduler, Default::default()));
+/// # }
+/// ```
+///
+/// Routes (relative to the prefix), Flask-APScheduler's first:
+///
+/// | route | answer |
+/// |---|---|
+/// | `GET ""` | `{"current_host", "allowed_hosts", "running"}` |
+/// | `POST /start`, `/shutdown`, `/pause`, `/resume` | 204; 400 `Scheduler is already running` / `Scheduler is not running` |
+/// | `GET /jobs` | the jobs, by next run time then id, paused last |
+/// | `POST /jobs` | 200 with the job; 409 `Job X already exists.` |
+/// | `GET`, `PATCH`, `DELETE /jobs/{id}` | 200, 200, 204; 404 `Job X not found` |
+/// | `POST /jobs/{id}/pause`, `/resume`, `/run` | 200 with the job (`run` submits it to its executor) |
+/// | `POST /preview` | `{"trigger": {...}, "count": N, "after"?}` → the next fire times |
+/// | `GET /events` | server-sent events: the scheduler's event stream, as JSON |
+/// | `GET /metrics` | Prometheus text format |
+/// | `GET /healthz` | `{"status": "ok", "running": ...}` (no authentication) |
+///
+/// Every client mistake is a 400 (415 for a body that is not JSON) with
+/// `{"error_message": "..."}` naming the field; Flask-APScheduler answers 500 to most.
+pub fn router(scheduler: Scheduler, options: ApiOptions) -> Router {
+    let metrics = metrics::Metrics::attach(&scheduler);
+    let api = Api {
+        scheduler,
+        options: Arc::new(options),
+        metrics,
+    };
+    let protected = Router::new()
+        .route("/", get(info))
+        .route("/start", post(start))
+        .route("/shutdown", post(shutdown))
+        .route("/pause", post(pause))
+        .route("/resume", post(resume))
+        .route("/jobs", get(get_jobs).post(add_job))
+        .route(
+            "/jobs/{id}",
+            get(get_job).patch(update_job).delete(delete_job),
+        )
+        .route("/jobs/{id}/pause", post(pause_job))
+        .route("/jobs/{id}/resume", post(resume_job))
+        .route("/jobs/{id}/run", post(run_job))
+        .route("/preview", post(preview))
+        .route("/events", get(events))
+        .route("/metrics", get(metrics::render))
+        .route_layer(middleware::from_fn_with_state(api.clone(), authenticate));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(protected)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .with_state(api)
+}
+
+async fn authenticate(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let Some(auth) = &api.options.auth else {
+        return next.run(request).await;
+    };
+    match auth.check(request.headers()) {
+        Some(role) if role.allows(request.method()) => next.run(request).await,
+        Some(_) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this credential is read-only: only GET routes are allowed",
+        )
+        .into_response(),
+        None => {
+            let mut response =
+                ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized access").into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Authentication Required\""),
+            );
+            response
+        }
+    }
+}
+
+/// A JSON object body; malformed JSON and non-objects are 400, other content types 415.
+struct Body(Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<Value>::from_request(req, state).await {
+            Ok(Json(Value::Object(map))) => Ok(Body(map)),
+            Ok(Json(other)) => Err(ApiError::bad_request(format!(
+                "the body must be a JSON object, got {}",
+                match other {
+                    Value::Array(_) => "a list",
+                    Value::String(_) => "a string",
+                    Value::Number(_) => "a number",
+                    Value::Bool(_) => "a boolean",
+                    _ => "null",
+                }
+            ))),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the body as JSON with Content-Type: application/json",
+            )),
+            Err(e) => Err(ApiError::bad_request(format!("malformed JSON: {}", e.body_text()))),
+        }
+    }
+}
+
+fn job_response(job: &Job) -> Response {
+    Json(JobJson(job)).into_response()
+}
+
+async fn healthz(State(api): State<Api>) -> Json<Value> {
+    Json(json!({"status": "ok", "running": api.scheduler.running()}))
+}
+
+async fn info(State(api): State<Api>) -> Json<Value> {
+    Json(json!({
+        "current_host": api.options.host_name,
+        "allowed_hosts": api.options.allowed_hosts,
+        "running": api.scheduler.running(),
+    }))
+}
+
+async fn start(State(api): State<Api>) -> Result<StatusCode, ApiError> {
+    if !api.options.may_start() {
+        return Err(ApiError::bad_request(format!(
+            "host name {} is not allowed to start the scheduler (allowed_hosts: {})",
+            api.options.host_name,
+            api.options.allowed_hosts.join(", ")
+        )));
+    }
+    api.scheduler.start().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn shutdown(State(api): State<Api>) -> Result<StatusCode, ApiError> {
+    // Like Flask-APScheduler's `shutdown()`: wait for running jobs, but not inside this
+    // request: the answer comes once the scheduler stopped taking new runs.
+    api.scheduler.shutdown(false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn pause(State(api): State<Api>) -> Result<StatusCode, ApiError> {
+    api.scheduler.pause()?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn resume(State(api): State<Api>) -> Result<StatusCode, ApiError> {
+    api.scheduler.resume()?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_jobs(State(api): State<Api>) -> Result<Response, ApiError> {
+    let jobs = api.scheduler.get_jobs(None).await?;
+    let list: Vec<JobJson<'_>> = jobs.iter().map(JobJson).collect();
+    Ok(Json(list).into_response())
+}
+
+async fn add_job(State(api): State<Api>, Body(body): Body) -> Result<Response, ApiError> {
+    let spec = JobSpec::from_flat(body)?;
+    let id = spec.id.clone().unwrap_or_default();
+    match api.scheduler.add_job(spec).await {
+        Ok(job) => Ok(job_response(&job)),
+        Err(e) if e.kind() == scheduler_core::ErrorKind::AlreadyExists => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Job {id} already exists."),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// 404 in Flask-APScheduler's words for a missing job; other errors as they are.
+fn or_not_found(id: &str) -> impl FnOnce(scheduler_core::Error) -> ApiError + '_ {
+    move |e| {
+        if e.kind() == scheduler_core::ErrorKind::NotFound {
+            ApiError::job_not_found(id)
+        } else {
+            e.into()
+        }
+    }
+}
+
+async fn get_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    match api.scheduler.get_job(&id).await? {
+        Some(job) => Ok(job_response(&job)),
+        None => Err(ApiError::job_not_found(&id)),
+    }
+}
+
+async fn update_job(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let changes = JobChanges::from_flat(body)?;
+    let job = api
+        .scheduler
+        .modify_job(&id, changes)
+        .await
+        .map_err(or_not_found(&id))?;
+    Ok(job_response(&job))
+}
+
+async fn delete_job(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    api.scheduler
+        .remove_job(&id, None)
+        .await
+        .map_err(or_not_found(&id))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn pause_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = api
+        .scheduler
+        .pause_job(&id)
+        .await
+        .map_err(or_not_found(&id))?;
+    Ok(job_response(&job))
+}
+
+async fn resume_job(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = api
+        .scheduler
+        .resume_job(&id)
+        .await
+        .map_err(or_not_found(&id))?;
+    match job {
+        Some(job) => Ok(job_response(&job)),
+        // APScheduler removes a job whose schedule is finished when it is resumed.
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("Job {id} not found (its schedule had finished, so resuming removed it)"),
+        )),
+    }
+}
+
+async fn run_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = api
+        .scheduler
+        .run_job(&id)
+        .await
+        .map_err(or_not_found(&id))?;
+    Ok(job_response(&job))
+}
+
+/// At most this many fire times per preview.
+const MAX_PREVIEW: u64 = 1000;
+
+async fn preview(State(api): State<Api>, Body(mut body): Body) -> Result<Json<Value>, ApiError> {
+    let trigger = body
+        .remove("trigger")
+        .ok_or_else(|| ApiError::bad_request("trigger: missing (an object with \"type\")"))?;
+    let mut trigger = BuiltinTrigger::from_value(trigger).map_err(|e| e.in_field("trigger"))?;
+    trigger.set_default_timezone(api.scheduler.timezone());
+    let count = match body.remove("count") {
+        None => 10,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=MAX_PREVIEW).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("count: expected a number from 1 to {MAX_PREVIEW}, got {v}"))
+            })?,
+    };
+    let after = match body.remove("after") {
+        None | Some(Value::Null) => api.scheduler.clock().now(),
+        Some(Value::String(text)) => DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| ApiError::bad_request(format!("after: expected an RFC 3339 time, got '{text}' ({e})")))?,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "after: expected an RFC 3339 time, got {other}"
+            )));
+        }
+    };
+    if let Some(key) = body.keys().next() {
+        return Err(ApiError::bad_request(format!(
+            "{key}: unknown field (expected trigger, count, after)"
+        )));
+    }
+    trigger.anchor(after);
+    let limit = usize::try_from(count).unwrap_or(usize::MAX);
+    let fires: Vec<String> = trigger.fire_times(after).take(limit).map(|t| isoformat(&t)).collect();
+    Ok(Json(json!({
+        "trigger": trigger.flask_fields(),
+        "description": trigger.to_string(),
+        "fire_times": fires,
+    })))
+}
+
+async fn events(
+    State(api): State<Api>,
+) -> Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+    let receiver = api.scheduler.subscribe();
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let sse = match receiver.recv().await {
+            Ok(event) => {
+                let value = serde_json::to_value(&event).unwrap_or_default();
+                let name = value
+                    .get("event")
+                    .and_then(Value::as_str)
+                    .unwrap_or("event")
+                    .to_owned();
+                SseEvent::default().event(name).data(value.to_string())
+            }
+            // A slow client skipped some events: say so, and carry on.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
+                .event("lagged")
+                .data(json!({"event": "lagged", "skipped": n}).to_string()),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(sse), receiver))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
