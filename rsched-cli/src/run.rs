@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
+use rsched::config::ApiConfig;
+use rsched::http::{ApiOptions, Auth, AuthConfig};
 
 use crate::config_file;
 
@@ -43,10 +46,36 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         };
-        if config.api.enabled {
-            tracing::warn!("[api] enabled = true, but this build has no HTTP API yet; ignoring it");
+        let options = match api_options(&config.api) {
+            Ok(options) => options,
+            Err(e) => {
+                eprintln!("rsched: {}: {e}", file.as_deref().map_or_else(|| "configuration".into(), |f| f.display().to_string()));
+                return Ok(ExitCode::from(2));
+            }
+        };
+        if options.may_start() {
+            scheduler.start().await?;
+        } else {
+            tracing::warn!(
+                "Host name {} is not allowed to start the scheduler (allowed_hosts: {}): jobs will not run here",
+                options.host_name,
+                options.allowed_hosts.join(", ")
+            );
         }
-        scheduler.start().await?;
+        if config.api.enabled {
+            let listener = tokio::net::TcpListener::bind(&config.api.listen)
+                .await
+                .with_context(|| format!("api.listen: cannot listen on {}", config.api.listen))?;
+            let prefix = config.api.prefix.trim_end_matches('/').to_owned();
+            let api = rsched::http::router(scheduler.clone(), options);
+            let app = if prefix.is_empty() { api } else { axum::Router::new().nest(&prefix, api) };
+            tracing::info!("API on http://{}{prefix}", listener.local_addr()?);
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!("the API server stopped: {e}");
+                }
+            });
+        }
         let first = shutdown_signal().await;
         tracing::info!("Received {first}: shutting down after running jobs finish (send it again to stop at once)");
         tokio::select! {
@@ -57,6 +86,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The API options from `[api]`; passwords and tokens named by `*_env` are read here.
+fn api_options(api: &ApiConfig) -> anyhow::Result<ApiOptions> {
+    let auth = match &api.auth {
+        None => None,
+        Some(value) => {
+            let config: AuthConfig = serde_json::from_value(value.clone())
+                .map_err(|e| anyhow::anyhow!("api.auth: {e}"))?;
+            Some(std::sync::Arc::new(Auth::from_config(&config, |name| {
+                std::env::var(name).ok()
+            })?))
+        }
+    };
+    Ok(ApiOptions {
+        allowed_hosts: api.allowed_hosts.clone(),
+        auth,
+        ..ApiOptions::default()
     })
 }
 

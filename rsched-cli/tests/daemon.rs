@@ -146,3 +146,75 @@ fn a_second_signal_stops_at_once() {
     wait_for(&rx, "stopping at once");
     assert_eq!(child.wait().unwrap().code(), Some(130));
 }
+
+/// A bare HTTP/1.1 request; returns the status line and the body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<&str>,
+) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(auth) = auth {
+        request.push_str(&format!("Authorization: {auth}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    request.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn run_serves_the_flask_apscheduler_api_with_auth() {
+    let path = temp_config(
+        "api",
+        "[api]\nenabled = true\nlisten = \"127.0.0.1:0\"\n[api.auth]\ntokens = [{ token_env = \"RSCHED_TEST_TOKEN\" }]\n\
+         [[jobs]]\nid = \"job1\"\nfunc = \"rsched:log\"\nargs = [1, 2]\ntrigger = \"interval\"\nseconds = 5\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rsched"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .env("RSCHED_TEST_TOKEN", "t0ken")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = wait_for(&rx, "API on http://");
+    let url = line.split("API on http://").nth(1).unwrap();
+    let addr = url.split('/').next().unwrap().trim().to_owned();
+    let (status, _) = http(&addr, "GET", "/scheduler/jobs", None, None);
+    assert!(status.contains("401"), "{status}");
+    let token = Some("Bearer t0ken");
+    let (status, body) = http(&addr, "GET", "/scheduler/jobs", token, None);
+    assert!(status.contains("200"), "{status}");
+    let jobs: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(jobs[0]["id"], "job1");
+    assert_eq!(jobs[0]["seconds"], 5);
+    let (status, body) = http(&addr, "POST", "/scheduler/jobs/job1/run", token, None);
+    assert!(status.contains("200"), "{status} {body}");
+    wait_for(&rx, "Job \"job1 (trigger: interval[0:00:05]");
+    signal(&child, "-TERM");
+    wait_for(&rx, "Scheduler has been shut down");
+    assert!(child.wait().unwrap().success());
+}

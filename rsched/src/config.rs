@@ -27,9 +27,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use scheduler_core::{BuiltinTrigger, JobDefaults, JobSpec, TaskRegistry, TimeZone};
+use scheduler_core::{JobDefaults, JobSpec, TaskRegistry, TimeZone};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use toml::de::{DeTable, DeValue};

@@ -16,6 +16,10 @@ pub const DEFAULT_STORE_URL: &str = "memory://";
 #[cfg(feature = "memory")]
 pub use store_memory as memory;
 
+/// The REST API and dashboard as an axum router (feature `http`).
+#[cfg(feature = "http")]
+pub use scheduler_http as http;
+
 /// The thread-pool executor (feature `threads`).
 #[cfg(feature = "threads")]
 pub use executor_threads as threads;

@@ -56,9 +56,9 @@ fn string(key: &str, value: Value) -> Result<String> {
 }
 
 fn boolean(key: &str, value: &Value) -> Result<bool> {
-    value.as_bool().ok_or_else(|| {
-        Error::invalid(key, format!("expected true or false, got {}", kind(value)))
-    })
+    value
+        .as_bool()
+        .ok_or_else(|| Error::invalid(key, format!("expected true or false, got {}", kind(value))))
 }
 
 fn max_instances(value: &Value) -> Result<u32> {
@@ -205,11 +205,9 @@ impl JobSpec {
             .filter(|v| !v.is_null())
             .ok_or_else(|| Error::invalid("id", "missing (every job needs an id)"))?;
         let id = string("id", id)?;
-        let func = take("func")
-            .filter(|v| !v.is_null())
-            .ok_or_else(|| {
-                Error::invalid("func", "missing (the task to run, e.g. \"rsched:exec\")")
-            })?;
+        let func = take("func").filter(|v| !v.is_null()).ok_or_else(|| {
+            Error::invalid("func", "missing (the task to run, e.g. \"rsched:exec\")")
+        })?;
         let func = string("func", func)?;
         let mut spec = JobSpec::new(func).id(id);
         if let Some(v) = take("name").filter(|v| !v.is_null()) {
@@ -356,8 +354,7 @@ mod tests {
                 .starts_with("run_date:")
         );
         assert!(
-            err(json!({"id": "a", "func": "f", "max_instances": 0}))
-                .starts_with("max_instances:")
+            err(json!({"id": "a", "func": "f", "max_instances": 0})).starts_with("max_instances:")
         );
         assert!(
             err(json!({"id": "a", "func": "f", "next_run_time": "soon"}))

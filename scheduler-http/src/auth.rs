@@ -150,7 +150,10 @@ impl Auth {
         for (i, user) in config.users.iter().enumerate() {
             let at = |key: &str| format!("users[{i}].{key}");
             if user.username.is_empty() || user.username.contains(':') {
-                return Err(auth_error(at("username"), "must be non-empty and without ':'"));
+                return Err(auth_error(
+                    at("username"),
+                    "must be non-empty and without ':'",
+                ));
             }
             let secret = match (&user.password_env, &user.password_hash) {
                 (Some(var), None) => match env(var) {
@@ -163,9 +166,15 @@ impl Auth {
                     }
                 },
                 (None, Some(hash)) if hash.starts_with("$argon2") => {
-                    argon2::password_hash::PasswordHash::new(hash).map_err(|e| {
+                    let parsed = argon2::password_hash::PasswordHash::new(hash).map_err(|e| {
                         auth_error(at("password_hash"), format!("not a valid argon2 hash: {e}"))
                     })?;
+                    if parsed.salt.is_none() || parsed.hash.is_none() {
+                        return Err(auth_error(
+                            at("password_hash"),
+                            "not a valid argon2 hash: it lacks a salt or a hash",
+                        ));
+                    }
                     Secret::Argon2(hash.clone())
                 }
                 (None, Some(hash)) if hash.starts_with("$2") => {
@@ -199,7 +208,10 @@ impl Auth {
                 _ => {
                     return Err(auth_error(
                         format!("tokens[{i}].token_env"),
-                        format!("environment variable {} is not set (or empty)", token.token_env),
+                        format!(
+                            "environment variable {} is not set (or empty)",
+                            token.token_env
+                        ),
                     ));
                 }
             }

@@ -40,8 +40,7 @@ impl Serialize for JobJson<'_> {
         map.serialize_entry("max_instances", &job.max_instances())?;
         map.serialize_entry(
             "next_run_time",
-            &job
-                .next_run_time()
+            &job.next_run_time()
                 .map(|t| isoformat(&job.trigger().localize(t))),
         )?;
         map.serialize_entry("coalesce", &job.coalesce())?;

@@ -38,9 +38,7 @@ impl Default for ApiOptions {
     fn default() -> Self {
         ApiOptions {
             allowed_hosts: vec!["*".to_owned()],
-            host_name: gethostname::gethostname()
-                .to_string_lossy()
-                .to_lowercase(),
+            host_name: gethostname::gethostname().to_string_lossy().to_lowercase(),
             auth: None,
         }
     }
@@ -168,7 +166,10 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "send the body as JSON with Content-Type: application/json",
             )),
-            Err(e) => Err(ApiError::bad_request(format!("malformed JSON: {}", e.body_text()))),
+            Err(e) => Err(ApiError::bad_request(format!(
+                "malformed JSON: {}",
+                e.body_text()
+            ))),
         }
     }
 }
@@ -289,10 +290,7 @@ async fn pause_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Res
     Ok(job_response(&job))
 }
 
-async fn resume_job(
-    State(api): State<Api>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn resume_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let job = api
         .scheduler
         .resume_job(&id)
@@ -332,14 +330,20 @@ async fn preview(State(api): State<Api>, Body(mut body): Body) -> Result<Json<Va
             .as_u64()
             .filter(|n| (1..=MAX_PREVIEW).contains(n))
             .ok_or_else(|| {
-                ApiError::bad_request(format!("count: expected a number from 1 to {MAX_PREVIEW}, got {v}"))
+                ApiError::bad_request(format!(
+                    "count: expected a number from 1 to {MAX_PREVIEW}, got {v}"
+                ))
             })?,
     };
     let after = match body.remove("after") {
         None | Some(Value::Null) => api.scheduler.clock().now(),
         Some(Value::String(text)) => DateTime::parse_from_rfc3339(&text)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| ApiError::bad_request(format!("after: expected an RFC 3339 time, got '{text}' ({e})")))?,
+            .map_err(|e| {
+                ApiError::bad_request(format!(
+                    "after: expected an RFC 3339 time, got '{text}' ({e})"
+                ))
+            })?,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "after: expected an RFC 3339 time, got {other}"
@@ -353,7 +357,11 @@ async fn preview(State(api): State<Api>, Body(mut body): Body) -> Result<Json<Va
     }
     trigger.anchor(after);
     let limit = usize::try_from(count).unwrap_or(usize::MAX);
-    let fires: Vec<String> = trigger.fire_times(after).take(limit).map(|t| isoformat(&t)).collect();
+    let fires: Vec<String> = trigger
+        .fire_times(after)
+        .take(limit)
+        .map(|t| isoformat(&t))
+        .collect();
     Ok(Json(json!({
         "trigger": trigger.flask_fields(),
         "description": trigger.to_string(),

@@ -35,26 +35,29 @@ impl Metrics {
     pub(crate) fn attach(scheduler: &Scheduler) -> Arc<Metrics> {
         let metrics = Arc::new(Metrics::default());
         let sink = metrics.clone();
-        scheduler.add_listener(EventMask::JOB_EXECUTED | EventMask::JOB_ERROR, move |event| {
-            if let Event::JobExecuted {
-                scheduled_run_time,
-                started,
-                ..
-            }
-            | Event::JobError {
-                scheduled_run_time,
-                started,
-                ..
-            } = event
-            {
-                let micros = (*started - *scheduled_run_time)
-                    .num_microseconds()
-                    .unwrap_or(0)
-                    .max(0)
-                    .unsigned_abs();
-                sink.observe(micros);
-            }
-        });
+        scheduler.add_listener(
+            EventMask::JOB_EXECUTED | EventMask::JOB_ERROR,
+            move |event| {
+                if let Event::JobExecuted {
+                    scheduled_run_time,
+                    started,
+                    ..
+                }
+                | Event::JobError {
+                    scheduled_run_time,
+                    started,
+                    ..
+                } = event
+                {
+                    let micros = (*started - *scheduled_run_time)
+                        .num_microseconds()
+                        .unwrap_or(0)
+                        .max(0)
+                        .unsigned_abs();
+                    sink.observe(micros);
+                }
+            },
+        );
         metrics
     }
 
@@ -78,7 +81,10 @@ pub(crate) async fn render(State(api): State<Api>) -> Result<impl IntoResponse, 
     let m = &api.metrics;
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
     };
     counter(
         "rsched_runs_submitted_total",
@@ -141,7 +147,10 @@ pub(crate) async fn render(State(api): State<Api>) -> Result<impl IntoResponse, 
         u8::from(api.scheduler.state() == SchedulerState::Running)
     );
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     ))
 }

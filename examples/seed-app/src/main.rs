@@ -1,6 +1,6 @@
 //! The Flask-APScheduler program of the seed tutorials, ported to axum and rsched:
 //!
-//! - `Hello World!` at `/`;
+//! - `Hello World!` at `/`, and the scheduler's REST API at `/scheduler` (`SCHEDULER_API_ENABLED`);
 //! - jobs from a configuration file (`seed-app.toml`, Flask's `JOBS`): `job1` every 5 s with
 //!   args (1, 2) printing `YYYY-mm-dd HH:MM:SS job_do_sth:3`, its cron variant, and
 //!   `check_before`, which reads the database handle from shared state — no "working outside
@@ -96,7 +96,13 @@ async fn main() -> anyhow::Result<()> {
     }
     scheduler.start().await?;
 
-    let app = Router::new().route("/", get(|| async { "Hello World!" }));
+    // SCHEDULER_API_ENABLED = True: Flask-APScheduler's REST API under /scheduler.
+    let app = Router::new()
+        .route("/", get(|| async { "Hello World!" }))
+        .nest(
+            "/scheduler",
+            rsched::http::router(scheduler.clone(), Default::default()),
+        );
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -361,7 +361,10 @@ impl BuiltinTrigger {
             out.entry("jitter")
                 .or_insert_with(|| Value::from(jitter.as_secs_f64()));
         }
-        out.insert("timezone".into(), Value::String(self.zone().name().to_owned()));
+        out.insert(
+            "timezone".into(),
+            Value::String(self.zone().name().to_owned()),
+        );
         out
     }
 

@@ -568,10 +568,16 @@ impl CronTrigger {
     pub(crate) fn flask_fields(&self, out: &mut Map<String, Value>) {
         let d = &*self.data;
         if let Some(start) = d.start_bound {
-            out.insert("start_date".into(), crate::trigger::flask_time(&d.tz, Some(start.utc)));
+            out.insert(
+                "start_date".into(),
+                crate::trigger::flask_time(&d.tz, Some(start.utc)),
+            );
         }
         if let Some(end) = d.end_bound {
-            out.insert("end_date".into(), crate::trigger::flask_time(&d.tz, Some(end.utc)));
+            out.insert(
+                "end_date".into(),
+                crate::trigger::flask_time(&d.tz, Some(end.utc)),
+            );
         }
         for field in d.fields.iter().filter(|f| !f.is_default) {
             out.insert(field.kind.name().into(), Value::String(field.to_string()));

@@ -1,0 +1,522 @@
+//! Every route through `tower::ServiceExt::oneshot`, with a manual clock: Flask-APScheduler's
+//! status codes and job JSON, and the 400s it lacks.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{TimeZone as _, Utc};
+use http_body_util::BodyExt as _;
+use scheduler_core::{JobContext, ManualClock, Scheduler, TaskRegistry};
+use scheduler_http::{ApiOptions, Auth, AuthConfig, Role};
+use serde_json::{Value, json};
+use store_memory::MemoryJobStore;
+use tower::ServiceExt as _;
+
+fn scheduler() -> Scheduler {
+    let mut registry = TaskRegistry::new();
+    registry.register("rsched:log", |_ctx: JobContext, _args: Value| async move {
+        Ok::<_, std::convert::Infallible>(())
+    });
+    registry.register("app:add", |_ctx: JobContext, (a, b): (i64, i64)| async move {
+        Ok::<_, std::convert::Infallible>(a + b)
+    });
+    Scheduler::builder()
+        .registry(registry)
+        .jobstore("default", MemoryJobStore::new())
+        .clock(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 11, 20, 9, 40, 0).unwrap(),
+        ))
+        .timezone(scheduler_core::TimeZone::utc())
+        .build()
+        .unwrap()
+}
+
+struct Client {
+    app: Router,
+    auth: Option<String>,
+}
+
+impl Client {
+    fn new(scheduler: &Scheduler, options: ApiOptions) -> Client {
+        Client {
+            app: scheduler_http::router(scheduler.clone(), options),
+            auth: None,
+        }
+    }
+
+    async fn call(&self, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+        let (status, _, body) = self.raw(method, uri, body, "application/json").await;
+        let value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body).unwrap_or(Value::String(body))
+        };
+        (status, value)
+    }
+
+    async fn raw(
+        &self,
+        method: &str,
+        uri: &str,
+        body: Option<&str>,
+        content_type: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut request = Request::builder().method(method).uri(uri);
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        if let Some(auth) = &self.auth {
+            request = request.header(header::AUTHORIZATION, auth);
+        }
+        let request = request
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+}
+
+const JOB1: &str =
+    r#"{"id": "job1", "func": "app:add", "args": [1, 2], "trigger": "interval", "seconds": 5}"#;
+
+#[tokio::test]
+async fn scheduler_info_and_lifecycle() {
+    let s = scheduler();
+    let c = Client::new(&s, ApiOptions::default());
+    let (status, info) = c.call("GET", "/", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["running"], false);
+    assert_eq!(info["allowed_hosts"], json!(["*"]));
+    assert!(info["current_host"].is_string());
+
+    assert_eq!(
+        c.call("POST", "/start", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = c.call("POST", "/start", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error_message"], "Scheduler is already running");
+    assert_eq!(
+        c.call("POST", "/pause", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.call("POST", "/resume", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(c.call("GET", "/", None).await.1["running"], true);
+    assert_eq!(
+        c.call("POST", "/shutdown", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = c.call("POST", "/shutdown", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error_message"], "Scheduler is not running");
+    let (status, body) = c.call("POST", "/pause", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error_message"], "Scheduler is not running");
+}
+
+#[tokio::test]
+async fn allowed_hosts_keep_the_scheduler_from_starting_elsewhere() {
+    let s = scheduler();
+    let options = ApiOptions {
+        allowed_hosts: vec!["worker-1".into()],
+        host_name: "worker-2".into(),
+        auth: None,
+    };
+    assert!(!options.may_start());
+    let c = Client::new(&s, options);
+    let (status, body) = c.call("POST", "/start", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error_message"].as_str().unwrap().contains("worker-2"));
+    assert!(!s.running());
+    assert_eq!(
+        c.call("GET", "/", None).await.1["allowed_hosts"],
+        json!(["worker-1"])
+    );
+}
+
+#[tokio::test]
+async fn job_json_is_flask_apschedulers() {
+    let s = scheduler();
+    s.start().await.unwrap();
+    let c = Client::new(&s, ApiOptions::default());
+    let (status, job) = c.call("POST", "/jobs", Some(JOB1)).await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["id"], "job1");
+    assert_eq!(job["name"], "job1");
+    assert_eq!(job["func"], "app:add");
+    assert_eq!(job["args"], json!([1, 2]));
+    assert_eq!(job["kwargs"], json!({}));
+    assert_eq!(job["trigger"], "interval");
+    assert_eq!(job["seconds"], 5);
+    assert!(job.get("minutes").is_none(), "only non-zero parts");
+    assert_eq!(job["start_date"], "2026-11-20T09:40:05+00:00");
+    assert_eq!(job["misfire_grace_time"], 1);
+    assert_eq!(job["max_instances"], 1);
+    assert_eq!(job["next_run_time"], "2026-11-20T09:40:05+00:00");
+    assert_eq!(job["trigger_description"], "interval[0:00:05]");
+    // Keys in Flask-APScheduler's order.
+    let (_, _, raw) = c.raw("GET", "/jobs/job1", None, "").await;
+    let order: Vec<usize> = [
+        "\"id\"",
+        "\"name\"",
+        "\"func\"",
+        "\"args\"",
+        "\"kwargs\"",
+        "\"trigger\"",
+        "\"misfire_grace_time\"",
+        "\"max_instances\"",
+        "\"next_run_time\"",
+    ]
+    .iter()
+    .map(|k| raw.find(k).unwrap())
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{raw}");
+
+    let cron = r#"{"id": "c", "func": "rsched:log", "trigger": "cron", "day_of_week": "mon-fri", "hour": 9, "minute": "*/5", "timezone": "Asia/Shanghai"}"#;
+    let (status, job) = c.call("POST", "/jobs", Some(cron)).await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["hour"], "9");
+    assert_eq!(job["minute"], "*/5");
+    assert_eq!(job["day_of_week"], "mon-fri");
+    assert!(job.get("second").is_none(), "only the fields given");
+    assert_eq!(job["next_run_time"], "2026-11-23T09:00:00+08:00");
+
+    let date = r#"{"id": "d", "func": "rsched:log", "trigger": {"type": "date", "run_date": "2026-12-01 08:00:00.250000"}}"#;
+    let (status, job) = c.call("POST", "/jobs", Some(date)).await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["trigger"], "date");
+    assert_eq!(job["run_date"], "2026-12-01T08:00:00.250000+00:00");
+
+    let weeks =
+        r#"{"id": "w", "func": "rsched:log", "trigger": "interval", "days": 8, "minutes": 90}"#;
+    let job = c.call("POST", "/jobs", Some(weeks)).await.1;
+    assert_eq!(
+        (
+            job["weeks"].clone(),
+            job["days"].clone(),
+            job["hours"].clone(),
+            job["minutes"].clone()
+        ),
+        (json!(1), json!(1), json!(1), json!(30))
+    );
+}
+
+#[tokio::test]
+async fn jobs_crud_with_flask_apscheduler_status_codes() {
+    let s = scheduler();
+    s.start().await.unwrap();
+    let c = Client::new(&s, ApiOptions::default());
+    assert_eq!(c.call("POST", "/jobs", Some(JOB1)).await.0, StatusCode::OK);
+    let (status, body) = c.call("POST", "/jobs", Some(JOB1)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error_message"], "Job job1 already exists.");
+    let b = r#"{"id": "b", "func": "rsched:log", "trigger": "interval", "seconds": 1}"#;
+    assert_eq!(c.call("POST", "/jobs", Some(b)).await.0, StatusCode::OK);
+
+    let (status, paused) = c.call("POST", "/jobs/b/pause", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(paused["next_run_time"], Value::Null);
+    let (_, list) = c.call("GET", "/jobs", None).await;
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["job1", "b"], "paused jobs last");
+    let (status, resumed) = c.call("POST", "/jobs/b/resume", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(resumed["next_run_time"], "2026-11-20T09:40:01+00:00");
+    let (_, list) = c.call("GET", "/jobs", None).await;
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["b", "job1"], "by next run time");
+
+    // PATCH: trigger and options together.
+    let (status, job) = c
+        .call(
+            "PATCH",
+            "/jobs/job1",
+            Some(r#"{"name": "renamed", "max_instances": 3, "trigger": "cron", "minute": "*/10"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["name"], "renamed");
+    assert_eq!(job["max_instances"], 3);
+    assert_eq!(job["trigger"], "cron");
+    // Rescheduled from now (09:40:00), which `*/10` matches: APScheduler includes now.
+    assert_eq!(job["next_run_time"], "2026-11-20T09:40:00+00:00");
+    // A bad PATCH changes nothing.
+    let (status, _) = c
+        .call(
+            "PATCH",
+            "/jobs/job1",
+            Some(r#"{"name": "again", "trigger": "cron", "minute": "61"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(c.call("GET", "/jobs/job1", None).await.1["name"], "renamed");
+
+    let (status, job) = c.call("POST", "/jobs/job1/run", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(job["id"], "job1");
+
+    assert_eq!(
+        c.call("DELETE", "/jobs/job1", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    for (method, uri) in [
+        ("GET", "/jobs/job1"),
+        ("DELETE", "/jobs/job1"),
+        ("POST", "/jobs/job1/pause"),
+        ("POST", "/jobs/job1/resume"),
+        ("POST", "/jobs/job1/run"),
+    ] {
+        let (status, body) = c.call(method, uri, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}");
+        assert_eq!(
+            body["error_message"], "Job job1 not found",
+            "{method} {uri}"
+        );
+    }
+    let (status, body) = c
+        .call("PATCH", "/jobs/job1", Some(r#"{"name": "x"}"#))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error_message"], "Job job1 not found");
+}
+
+#[tokio::test]
+async fn client_mistakes_are_400_naming_the_field() {
+    let s = scheduler();
+    s.start().await.unwrap();
+    let c = Client::new(&s, ApiOptions::default());
+    let cases = [
+        (r#"{"func": "rsched:log"}"#, "id"),
+        (r#"{"id": "x"}"#, "func"),
+        (r#"{"id": "x", "func": "app:nope"}"#, "func"),
+        (r#"{"id": "x", "func": "app:add", "args": ["a"]}"#, "args"),
+        (
+            r#"{"id": "x", "func": "rsched:log", "trigger": "cron", "hour": 24}"#,
+            "hour",
+        ),
+        (
+            r#"{"id": "x", "func": "rsched:log", "trigger": "cron", "bogus": 1}"#,
+            "bogus",
+        ),
+        (
+            r#"{"id": "x", "func": "rsched:log", "trigger": "date", "run_date": "someday"}"#,
+            "run_date",
+        ),
+        (
+            r#"{"id": "x", "func": "rsched:log", "trigger": "interval", "seconds": -5}"#,
+            "trigger",
+        ),
+        (
+            r#"{"id": "x", "func": "rsched:log", "trigger": "weekly"}"#,
+            "trigger",
+        ),
+        (r#"{"id": "", "func": "rsched:log"}"#, "id"),
+        (r#"[1, 2]"#, "JSON object"),
+        (r#"{"id": "x", "#, "malformed JSON"),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = c.call("POST", "/jobs", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let message = answer["error_message"].as_str().unwrap();
+        assert!(message.contains(field), "{body}: {message}");
+    }
+    let (status, _, _) = c.raw("POST", "/jobs", Some(JOB1), "text/plain").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(c.call("POST", "/jobs", Some(JOB1)).await.0, StatusCode::OK);
+    let (status, answer) = c
+        .call("PATCH", "/jobs/job1", Some(r#"{"id": "other"}"#))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(answer["error_message"].as_str().unwrap().starts_with("id:"));
+    let (status, answer) = c
+        .call("PATCH", "/jobs/job1", Some(r#"{"func": "app:nope"}"#))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(s.get_jobs(None).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn preview_health_and_metrics() {
+    let s = scheduler();
+    let c = Client::new(&s, ApiOptions::default());
+    let (status, body) = c
+        .call("POST", "/preview", Some(r#"{"trigger": {"type": "cron", "hour": 2, "minute": 30, "timezone": "America/New_York"}, "after": "2026-03-07T00:00:00-05:00", "count": 3}"#))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["fire_times"],
+        json!([
+            "2026-03-07T02:30:00-05:00",
+            "2026-03-08T03:30:00-04:00",
+            "2026-03-09T02:30:00-04:00"
+        ])
+    );
+    let (status, body) = c
+        .call(
+            "POST",
+            "/preview",
+            Some(r#"{"trigger": {"type": "cron", "hour": 25}}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error_message"].as_str().unwrap().contains("hour"));
+
+    let (status, body) = c.call("GET", "/healthz", None).await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (StatusCode::OK, json!("ok"))
+    );
+    let (status, headers, text) = c.raw("GET", "/metrics", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    for line in [
+        "rsched_runs_executed_total 0",
+        "rsched_run_lateness_seconds_count 0",
+        "rsched_jobs{state=\"paused\"} 0",
+        "rsched_scheduler_running 0",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+}
+
+fn auth() -> Arc<Auth> {
+    let config: AuthConfig = serde_json::from_value(json!({
+        "users": [
+            {"username": "admin", "password_env": "ADMIN_PW", "role": "admin"},
+            // bcrypt of "viewer-pw", cost 4
+            {"username": "viewer", "password_hash": bcrypt::hash("viewer-pw", 4).unwrap(), "role": "read"}
+        ],
+        "tokens": [{"token_env": "TOKEN", "role": "admin"}]
+    }))
+    .unwrap();
+    let env = |name: &str| match name {
+        "ADMIN_PW" => Some("s3cret".to_owned()),
+        "TOKEN" => Some("tok-123".to_owned()),
+        _ => None,
+    };
+    Arc::new(Auth::from_config(&config, env).unwrap())
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+#[tokio::test]
+async fn basic_and_bearer_auth_with_roles() {
+    let s = scheduler();
+    let options = ApiOptions {
+        auth: Some(auth()),
+        ..ApiOptions::default()
+    };
+    let mut c = Client::new(&s, options);
+    let (status, headers, _) = c.raw("GET", "/jobs", None, "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        headers[header::WWW_AUTHENTICATE],
+        "Basic realm=\"Authentication Required\""
+    );
+    c.auth = Some(basic("admin", "wrong"));
+    assert_eq!(
+        c.call("GET", "/jobs", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    c.auth = Some(basic("admin", "s3cret"));
+    assert_eq!(c.call("GET", "/jobs", None).await.0, StatusCode::OK);
+    assert_eq!(
+        c.call("POST", "/start", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    c.auth = Some(basic("viewer", "viewer-pw"));
+    assert_eq!(c.call("GET", "/", None).await.0, StatusCode::OK);
+    assert_eq!(
+        c.call("POST", "/pause", None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    c.auth = Some("Bearer tok-123".into());
+    assert_eq!(
+        c.call("POST", "/pause", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    c.auth = Some("Bearer nope".into());
+    assert_eq!(
+        c.call("GET", "/jobs", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    c.auth = None;
+    assert_eq!(
+        c.call("GET", "/healthz", None).await.0,
+        StatusCode::OK,
+        "health needs no credentials"
+    );
+    assert!(Role::Read.allows(&axum::http::Method::GET));
+    assert!(!Role::Read.allows(&axum::http::Method::DELETE));
+}
+
+#[test]
+fn auth_config_mistakes_are_reported() {
+    let bad = [
+        json!({"users": [{"username": "a", "password_env": "UNSET"}]}),
+        json!({"users": [{"username": "a"}]}),
+        json!({"users": [{"username": "a", "password_hash": "plain"}]}),
+        json!({"users": [{"username": "a", "password_hash": "$argon2id$nonsense"}]}),
+        json!({}),
+    ];
+    for config in bad {
+        let config: AuthConfig = serde_json::from_value(config.clone()).unwrap();
+        assert!(Auth::from_config(&config, |_| None).is_err(), "{config:?}");
+    }
+}
+
+#[tokio::test]
+async fn events_stream_the_schedulers_events() {
+    let s = scheduler();
+    s.start().await.unwrap();
+    let c = Client::new(&s, ApiOptions::default());
+    let request = Request::builder()
+        .uri("/events")
+        .body(Body::empty())
+        .unwrap();
+    let response = c.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body();
+    assert_eq!(c.call("POST", "/jobs", Some(JOB1)).await.0, StatusCode::OK);
+    let frame = body.frame().await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(frame.data_ref().unwrap()).into_owned();
+    assert!(text.starts_with("event: job_added\n"), "{text}");
+    assert!(text.contains("\"job_id\":\"job1\""), "{text}");
+}
