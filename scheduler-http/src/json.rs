@@ -98,12 +98,17 @@ impl ApiError {
 
 impl From<scheduler_core::Error> for ApiError {
     /// Maps the core's error kinds to statuses: invalid input 400, not found 404, conflicts 409,
-    /// lifecycle errors 400 with APScheduler's wording; anything else is the server's fault (500).
+    /// lifecycle errors 400 with APScheduler's wording, `max_instances` 409, an unreachable store
+    /// 503; anything else is the server's fault (500).
     fn from(e: scheduler_core::Error) -> Self {
         let status = match e.kind() {
             ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::AlreadyExists => StatusCode::CONFLICT,
+            ErrorKind::AlreadyExists | ErrorKind::MaxInstancesReached | ErrorKind::LeaseLost => {
+                StatusCode::CONFLICT
+            }
+            ErrorKind::Unsupported => StatusCode::BAD_REQUEST,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::AlreadyRunning => {
                 return Self::bad_request("Scheduler is already running");
             }

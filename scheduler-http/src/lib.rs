@@ -3,21 +3,28 @@
 pub mod auth;
 mod json;
 mod metrics;
+mod openapi;
+mod ui;
 
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use scheduler_core::{BuiltinTrigger, Job, JobChanges, JobSpec, Scheduler, isoformat};
+use scheduler_core::{BuiltinTrigger, Job, JobChanges, JobSpec, Scheduler, Trigger, isoformat};
 use serde_json::{Map, Value, json};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::openapi::{ErrorBody, JobDefinition, JobDoc, PreviewRequest, SchedulerInfo};
 
 pub use auth::{Auth, AuthConfig, AuthError, Role};
 pub use json::{ApiError, JobJson, job_value};
@@ -59,6 +66,7 @@ struct Api {
     scheduler: Scheduler,
     options: Arc<ApiOptions>,
     metrics: Arc<metrics::Metrics>,
+    openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
 /// The API as a router to nest under a prefix (`/scheduler` by convention):
@@ -90,31 +98,37 @@ struct Api {
 /// `{"error_message": "..."}` naming the field; Flask-APScheduler answers 500 to most.
 pub fn router(scheduler: Scheduler, options: ApiOptions) -> Router {
     let metrics = metrics::Metrics::attach(&scheduler);
+    let (protected, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(info))
+        .routes(routes!(start))
+        .routes(routes!(shutdown))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(get_jobs, add_job))
+        .routes(routes!(get_job, update_job, delete_job))
+        .routes(routes!(pause_job))
+        .routes(routes!(resume_job))
+        .routes(routes!(run_job))
+        .routes(routes!(tasks))
+        .routes(routes!(timeline))
+        .routes(routes!(preview))
+        .routes(routes!(events))
+        .routes(routes!(metrics::render))
+        .routes(routes!(healthz))
+        .split_for_parts();
     let api = Api {
         scheduler,
         options: Arc::new(options),
         metrics,
+        openapi: Arc::new(openapi),
     };
-    let protected = Router::new()
-        .route("/", get(info))
-        .route("/start", post(start))
-        .route("/shutdown", post(shutdown))
-        .route("/pause", post(pause))
-        .route("/resume", post(resume))
-        .route("/jobs", get(get_jobs).post(add_job))
-        .route(
-            "/jobs/{id}",
-            get(get_job).patch(update_job).delete(delete_job),
-        )
-        .route("/jobs/{id}/pause", post(pause_job))
-        .route("/jobs/{id}/resume", post(resume_job))
-        .route("/jobs/{id}/run", post(run_job))
-        .route("/preview", post(preview))
-        .route("/events", get(events))
-        .route("/metrics", get(metrics::render))
+    let protected = protected
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{asset}", get(ui::asset))
         .route_layer(middleware::from_fn_with_state(api.clone(), authenticate));
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi::document))
         .merge(protected)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .with_state(api)
@@ -124,6 +138,10 @@ async fn authenticate(State(api): State<Api>, request: Request, next: Next) -> R
     let Some(auth) = &api.options.auth else {
         return next.run(request).await;
     };
+    // Load balancers and orchestrators probe health without credentials.
+    if request.uri().path().ends_with("/healthz") {
+        return next.run(request).await;
+    }
     match auth.check(request.headers()) {
         Some(role) if role.allows(request.method()) => next.run(request).await,
         Some(_) => ApiError::new(
@@ -150,9 +168,40 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<Value>::from_request(req, state).await {
-            Ok(Json(Value::Object(map))) => Ok(Body(map)),
-            Ok(Json(other)) => Err(ApiError::bad_request(format!(
+        let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+        let value = match content_type {
+            // Flask-APScheduler reads bodies with `get_json(force=True)`: clients that send no
+            // Content-Type at all keep working.
+            None => {
+                let bytes = axum::body::Bytes::from_request(req, state)
+                    .await
+                    .map_err(|e| ApiError::bad_request(e.body_text()))?;
+                if bytes.is_empty() {
+                    Value::Object(Map::new())
+                } else {
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?
+                }
+            }
+            Some(_) => match Json::<Value>::from_request(req, state).await {
+                Ok(Json(value)) => value,
+                Err(JsonRejection::MissingJsonContentType(_)) => {
+                    return Err(ApiError::new(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "send the body as JSON with Content-Type: application/json",
+                    ));
+                }
+                Err(e) => {
+                    return Err(ApiError::bad_request(format!(
+                        "malformed JSON: {}",
+                        e.body_text()
+                    )));
+                }
+            },
+        };
+        match value {
+            Value::Object(map) => Ok(Body(map)),
+            other => Err(ApiError::bad_request(format!(
                 "the body must be a JSON object, got {}",
                 match other {
                     Value::Array(_) => "a list",
@@ -162,14 +211,6 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                     _ => "null",
                 }
             ))),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "send the body as JSON with Content-Type: application/json",
-            )),
-            Err(e) => Err(ApiError::bad_request(format!(
-                "malformed JSON: {}",
-                e.body_text()
-            ))),
         }
     }
 }
@@ -178,10 +219,16 @@ fn job_response(job: &Job) -> Response {
     Json(JobJson(job)).into_response()
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    description = "Liveness: 200 while the process serves requests; needs no credentials.",
+    responses((status = 200, description = "Alive", body = Object)))]
 async fn healthz(State(api): State<Api>) -> Json<Value> {
     Json(json!({"status": "ok", "running": api.scheduler.running()}))
 }
 
+#[utoipa::path(get, path = "/", tag = "scheduler",
+    description = "Flask-APScheduler's scheduler info.",
+    responses((status = 200, description = "The scheduler", body = SchedulerInfo)))]
 async fn info(State(api): State<Api>) -> Json<Value> {
     Json(json!({
         "current_host": api.options.host_name,
@@ -190,6 +237,8 @@ async fn info(State(api): State<Api>) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(post, path = "/start", tag = "scheduler",
+    responses((status = 204, description = "Started"), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody)))]
 async fn start(State(api): State<Api>) -> Result<StatusCode, ApiError> {
     if !api.options.may_start() {
         return Err(ApiError::bad_request(format!(
@@ -202,6 +251,8 @@ async fn start(State(api): State<Api>) -> Result<StatusCode, ApiError> {
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/shutdown", tag = "scheduler",
+    responses((status = 204, description = "Shut down"), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody)))]
 async fn shutdown(State(api): State<Api>) -> Result<StatusCode, ApiError> {
     // Like Flask-APScheduler's `shutdown()`: wait for running jobs, but not inside this
     // request: the answer comes once the scheduler stopped taking new runs.
@@ -209,22 +260,33 @@ async fn shutdown(State(api): State<Api>) -> Result<StatusCode, ApiError> {
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/pause", tag = "scheduler",
+    responses((status = 204, description = "Job processing paused"), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody)))]
 async fn pause(State(api): State<Api>) -> Result<StatusCode, ApiError> {
     api.scheduler.pause()?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/resume", tag = "scheduler",
+    responses((status = 204, description = "Job processing resumed"), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody)))]
 async fn resume(State(api): State<Api>) -> Result<StatusCode, ApiError> {
     api.scheduler.resume()?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/jobs", tag = "jobs",
+    description = "Every job, by next run time then id, paused jobs last.",
+    responses((status = 200, description = "The jobs", body = Vec<JobDoc>)))]
 async fn get_jobs(State(api): State<Api>) -> Result<Response, ApiError> {
     let jobs = api.scheduler.get_jobs(None).await?;
     let list: Vec<JobJson<'_>> = jobs.iter().map(JobJson).collect();
     Ok(Json(list).into_response())
 }
 
+#[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = JobDefinition,
+    responses((status = 200, description = "The job added", body = JobDoc), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody),
+        (status = 409, description = "A job with this id exists", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody)))]
 async fn add_job(State(api): State<Api>, Body(body): Body) -> Result<Response, ApiError> {
     let spec = JobSpec::from_flat(body)?;
     let id = spec.id.clone().unwrap_or_default();
@@ -249,6 +311,8 @@ fn or_not_found(id: &str) -> impl FnOnce(scheduler_core::Error) -> ApiError + '_
     }
 }
 
+#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, description = "The job", body = JobDoc), (status = 404, description = "No such job", body = ErrorBody)))]
 async fn get_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Response, ApiError> {
     match api.scheduler.get_job(&id).await? {
         Some(job) => Ok(job_response(&job)),
@@ -256,6 +320,10 @@ async fn get_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Respo
     }
 }
 
+#[utoipa::path(patch, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    request_body(content = Object, description = "Fields to change, flat as in POST /jobs, without id"),
+    responses((status = 200, description = "The changed job", body = JobDoc), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody), (status = 404, description = "No such job", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody)))]
 async fn update_job(
     State(api): State<Api>,
     Path(id): Path<String>,
@@ -270,6 +338,8 @@ async fn update_job(
     Ok(job_response(&job))
 }
 
+#[utoipa::path(delete, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses((status = 204, description = "Removed"), (status = 404, description = "No such job", body = ErrorBody)))]
 async fn delete_job(
     State(api): State<Api>,
     Path(id): Path<String>,
@@ -281,6 +351,8 @@ async fn delete_job(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/pause", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, description = "The paused job", body = JobDoc), (status = 404, description = "No such job", body = ErrorBody)))]
 async fn pause_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let job = api
         .scheduler
@@ -290,6 +362,8 @@ async fn pause_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Res
     Ok(job_response(&job))
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/resume", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, description = "The resumed job", body = JobDoc), (status = 404, description = "No such job", body = ErrorBody)))]
 async fn resume_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let job = api
         .scheduler
@@ -306,6 +380,10 @@ async fn resume_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Re
     }
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/run", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    description = "Submits a run now to the job's executor; the schedule is unchanged.",
+    responses((status = 200, description = "The job", body = JobDoc), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody), (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "max_instances runs are already running", body = ErrorBody)))]
 async fn run_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let job = api
         .scheduler
@@ -315,9 +393,73 @@ async fn run_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Respo
     Ok(job_response(&job))
 }
 
+#[utoipa::path(get, path = "/tasks", tag = "jobs",
+    description = "The registered task names a job's func may name.",
+    responses((status = 200, description = "Task names, sorted", body = Vec<String>)))]
+async fn tasks(State(api): State<Api>) -> Json<Vec<String>> {
+    Json(
+        api.scheduler
+            .registry()
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// At most this many runs per job in a timeline.
+const MAX_TIMELINE_RUNS: usize = 500;
+
+#[utoipa::path(get, path = "/timeline", tag = "jobs",
+    params(("seconds" = Option<u32>, Query, description = "Window from now, 1..=86400 (default 3600)")),
+    description = "Each scheduled job's run times within the window (at most 500 per job).",
+    responses((status = 200, description = "Runs per job", body = Vec<Object>), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody)))]
+async fn timeline(
+    State(api): State<Api>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let seconds = match query.get("seconds") {
+        None => 3600,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|s| (1..=86_400).contains(s))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "seconds: expected a whole number from 1 to 86400, got '{text}'"
+                ))
+            })?,
+    };
+    let now = api.scheduler.clock().now();
+    let end = now + chrono::Duration::seconds(i64::from(seconds));
+    let mut rows = Vec::new();
+    for job in api.scheduler.get_jobs(None).await? {
+        let Some(first) = job.next_run_time() else {
+            continue;
+        };
+        let mut runs = Vec::new();
+        let (mut at, mut fire) = (first, job.fire_time().unwrap_or(first));
+        while at <= end && runs.len() < MAX_TIMELINE_RUNS {
+            runs.push(isoformat(&job.trigger().localize(at)));
+            match job.trigger().next_fire_time(Some(fire), fire) {
+                Some(next) => (at, fire) = (next, next),
+                None => break,
+            }
+        }
+        if !runs.is_empty() {
+            rows.push(json!({"job_id": job.id(), "name": job.name(), "fire_times": runs}));
+        }
+    }
+    Ok(Json(Value::Array(rows)))
+}
+
 /// At most this many fire times per preview.
 const MAX_PREVIEW: u64 = 1000;
 
+#[utoipa::path(post, path = "/preview", tag = "jobs", request_body = PreviewRequest,
+    description = "A trigger in, its next fire times out.",
+    responses((status = 200, description = "Fire times", body = Object), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody)))]
 async fn preview(State(api): State<Api>, Body(mut body): Body) -> Result<Json<Value>, ApiError> {
     let trigger = body
         .remove("trigger")
@@ -369,6 +511,9 @@ async fn preview(State(api): State<Api>, Body(mut body): Body) -> Result<Json<Va
     })))
 }
 
+#[utoipa::path(get, path = "/events", tag = "ops",
+    description = "Server-sent events: the scheduler's events as JSON, each SSE event named after it (job_added, job_executed, ...).",
+    responses((status = 200, description = "An endless event stream", content_type = "text/event-stream", body = String)))]
 async fn events(
     State(api): State<Api>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>> {

@@ -74,6 +74,10 @@ impl Metrics {
     }
 }
 
+/// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    description = "Prometheus text format: run counters, a lateness histogram, jobs by state.",
+    responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
 pub(crate) async fn render(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
     let jobs = api.scheduler.get_jobs(None).await?;
     let paused = jobs.iter().filter(|j| j.is_paused()).count();

@@ -64,7 +64,7 @@ impl Client {
         content_type: &str,
     ) -> (StatusCode, axum::http::HeaderMap, String) {
         let mut request = Request::builder().method(method).uri(uri);
-        if body.is_some() {
+        if body.is_some() && !content_type.is_empty() {
             request = request.header(header::CONTENT_TYPE, content_type);
         }
         if let Some(auth) = &self.auth {
@@ -519,4 +519,57 @@ async fn events_stream_the_schedulers_events() {
     let text = String::from_utf8_lossy(frame.data_ref().unwrap()).into_owned();
     assert!(text.starts_with("event: job_added\n"), "{text}");
     assert!(text.contains("\"job_id\":\"job1\""), "{text}");
+}
+
+#[tokio::test]
+async fn openapi_tasks_timeline_and_bodies_without_content_type() {
+    let s = scheduler();
+    s.start().await.unwrap();
+    let c = Client::new(&s, ApiOptions::default());
+    let (status, doc) = c.call("GET", "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/",
+        "/jobs",
+        "/jobs/{id}",
+        "/jobs/{id}/run",
+        "/preview",
+        "/metrics",
+        "/events",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+    assert!(
+        doc["paths"]["/jobs"]["post"]["responses"]
+            .get("409")
+            .is_some()
+    );
+
+    let (_, tasks) = c.call("GET", "/tasks", None).await;
+    assert_eq!(tasks, json!(["app:add", "rsched:log"]));
+
+    // Flask-APScheduler reads bodies with get_json(force=True): no Content-Type is fine.
+    let (status, _, _) = c.raw("POST", "/jobs", Some(JOB1), "").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, timeline) = c.call("GET", "/timeline?seconds=20", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(timeline[0]["job_id"], "job1");
+    assert_eq!(
+        timeline[0]["fire_times"],
+        json!([
+            "2026-11-20T09:40:05+00:00",
+            "2026-11-20T09:40:10+00:00",
+            "2026-11-20T09:40:15+00:00",
+            "2026-11-20T09:40:20+00:00"
+        ])
+    );
+    assert_eq!(
+        c.call("GET", "/timeline?seconds=0", None).await.0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let (status, _, page) = c.raw("GET", "/ui", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("__BASE__"));
 }

@@ -1,0 +1,117 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
+//! annotations and the schemas below.
+
+use axum::Json;
+use axum::extract::{OriginalUri, State};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::Api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "rsched",
+        description = "Flask-APScheduler's REST API, plus events, metrics, previews and a dashboard."
+    ),
+    components(schemas(ErrorBody, SchedulerInfo, JobDoc, JobDefinition, PreviewRequest)),
+    tags(
+        (name = "scheduler", description = "The scheduler's state"),
+        (name = "jobs", description = "Jobs, Flask-APScheduler's wire format"),
+        (name = "ops", description = "Health, metrics and events")
+    )
+)]
+pub(crate) struct ApiDoc;
+
+/// Every error: `{"error_message": "hour: value 24 is out of range 0..=23"}` (the message starts
+/// with the field it concerns, when it concerns one).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    error_message: String,
+}
+
+/// `GET ""`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SchedulerInfo {
+    current_host: String,
+    allowed_hosts: Vec<String>,
+    running: bool,
+}
+
+/// A job in Flask-APScheduler's format. The trigger's own fields sit flat beside these:
+/// `seconds`, `start_date` (interval), `hour`, `minute` (cron, as strings), `run_date` (date)...
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct JobDoc {
+    id: String,
+    name: String,
+    /// The registered task (`module:function`).
+    func: String,
+    args: Vec<Value>,
+    kwargs: Map<String, Value>,
+    /// The trigger type: `date`, `interval`, `cron`, `crontab`, `calendarinterval`, `and`, `or`.
+    trigger: String,
+    /// Seconds; `null` = no limit.
+    misfire_grace_time: Option<f64>,
+    max_instances: u32,
+    /// Python `isoformat()` in the trigger's zone; `null` when paused.
+    next_run_time: Option<String>,
+    coalesce: bool,
+    executor: String,
+    jobstore: String,
+    /// APScheduler's `str(trigger)`: `cron[minute='*/5']`.
+    trigger_description: String,
+    /// The trigger's zone.
+    timezone: String,
+}
+
+/// A job definition, flat as Flask-APScheduler takes it: job options plus the trigger's fields
+/// (`{"id": "job1", "func": "rsched:log", "trigger": "interval", "seconds": 5}`), or the legacy
+/// `"trigger": {"type": "cron", ...}`. Without a trigger the job runs once, now.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct JobDefinition {
+    id: String,
+    func: String,
+    name: Option<String>,
+    args: Option<Vec<Value>>,
+    kwargs: Option<Map<String, Value>>,
+    /// A trigger type, or a trigger object with `type`.
+    #[schema(value_type = Object)]
+    trigger: Option<Value>,
+    /// Seconds, a duration string (`"30s"`), or `null` for no limit.
+    #[schema(value_type = Object)]
+    misfire_grace_time: Option<Value>,
+    max_instances: Option<u32>,
+    coalesce: Option<bool>,
+    executor: Option<String>,
+    jobstore: Option<String>,
+    replace_existing: Option<bool>,
+    /// RFC 3339; `null` adds the job paused.
+    next_run_time: Option<String>,
+}
+
+/// `POST /preview`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PreviewRequest {
+    /// A trigger object with `type`: `{"type": "cron", "minute": "*/5"}`.
+    #[schema(value_type = Object)]
+    trigger: Value,
+    /// How many fire times (1..=1000, default 10).
+    count: Option<u32>,
+    /// RFC 3339 start (default now).
+    after: Option<String>,
+}
+
+/// Serves the document with `servers` set to where this router is mounted, so tools that read
+/// it (schemathesis, Swagger UI) call the right URLs.
+pub(crate) async fn document(State(api): State<Api>, OriginalUri(uri): OriginalUri) -> Json<Value> {
+    let base = uri.path().trim_end_matches("/openapi.json").to_owned();
+    let mut doc = serde_json::to_value(&*api.openapi).unwrap_or_default();
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert(
+            "servers".into(),
+            serde_json::json!([{ "url": if base.is_empty() { "/".to_owned() } else { base } }]),
+        );
+    }
+    Json(doc)
+}
