@@ -70,6 +70,7 @@ pub(crate) struct JobDoc {
 /// `"trigger": {"type": "cron", ...}`. Without a trigger the job runs once, now.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct JobDefinition {
+    #[schema(min_length = 1, max_length = 191)]
     id: String,
     func: String,
     name: Option<String>,
@@ -81,12 +82,14 @@ pub(crate) struct JobDefinition {
     /// Seconds, a duration string (`"30s"`), or `null` for no limit.
     #[schema(value_type = Object)]
     misfire_grace_time: Option<Value>,
+    #[schema(minimum = 1)]
     max_instances: Option<u32>,
     coalesce: Option<bool>,
     executor: Option<String>,
     jobstore: Option<String>,
     replace_existing: Option<bool>,
     /// RFC 3339; `null` adds the job paused.
+    #[schema(format = DateTime)]
     next_run_time: Option<String>,
 }
 
@@ -102,16 +105,34 @@ pub(crate) struct PreviewRequest {
     after: Option<String>,
 }
 
-/// Serves the document with `servers` set to where this router is mounted, so tools that read
-/// it (schemathesis, Swagger UI) call the right URLs.
+/// Serves the document for where this router is mounted: every path carries the mount prefix
+/// (Flask-APScheduler's info route is the prefix itself, `/scheduler`, which a `servers` base
+/// plus `/` could not express), and `func` lists the tasks this scheduler has registered.
 pub(crate) async fn document(State(api): State<Api>, OriginalUri(uri): OriginalUri) -> Json<Value> {
     let base = uri.path().trim_end_matches("/openapi.json").to_owned();
     let mut doc = serde_json::to_value(&*api.openapi).unwrap_or_default();
+    if let Some(Value::Object(paths)) = doc.get_mut("paths") {
+        let old = std::mem::take(paths);
+        for (path, item) in old {
+            let full = match (path.as_str(), base.is_empty()) {
+                ("/", false) => base.clone(),
+                (_, _) => format!("{base}{path}"),
+            };
+            paths.insert(full, item);
+        }
+    }
+    if let Some(func) = doc.pointer_mut("/components/schemas/JobDefinition/properties/func") {
+        let names: Vec<Value> = api
+            .scheduler
+            .registry()
+            .names()
+            .into_iter()
+            .map(Value::from)
+            .collect();
+        func["enum"] = Value::Array(names);
+    }
     if let Some(obj) = doc.as_object_mut() {
-        obj.insert(
-            "servers".into(),
-            serde_json::json!([{ "url": if base.is_empty() { "/".to_owned() } else { base } }]),
-        );
+        obj.insert("servers".into(), serde_json::json!([{ "url": "/" }]));
     }
     Json(doc)
 }

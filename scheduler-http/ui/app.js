@@ -1,1 +1,597 @@
-/* placeholder */
+// rsched dashboard: vanilla ES2020, no dependencies. Job data only ever reaches the DOM as text.
+'use strict';
+(() => {
+  const rawBase = document.body.dataset.base || '';
+  // The server replaces __BASE__ with the prefix; fall back to the page's own path if it did not.
+  const BASE = (rawBase === '__BASE__'
+    ? location.pathname.replace(/\/ui\/?(index\.html)?$/, '')
+    : rawBase).replace(/\/+$/, '');
+
+  const NUMERIC = new Set(['weeks', 'days', 'hours', 'minutes', 'seconds', 'jitter', 'misfire_grace_time', 'max_instances']);
+  const TRIGGER_FIELDS = {
+    cron: ['year', 'month', 'day', 'week', 'day_of_week', 'hour', 'minute', 'second', 'start_date', 'end_date'],
+    interval: ['weeks', 'days', 'hours', 'minutes', 'seconds', 'start_date', 'end_date'],
+    date: ['run_date'],
+    crontab: ['expr'],
+  };
+  const COMMON_TRIGGER = ['timezone', 'jitter'];
+  const PREVIEW_NAMES = new Set(['trigger', ...COMMON_TRIGGER, ...Object.values(TRIGGER_FIELDS).flat()]);
+  const EVENT_NAMES = ['job_added', 'job_removed', 'job_modified', 'job_submitted', 'job_executed', 'job_error',
+    'job_missed', 'job_max_instances', 'scheduler_started', 'scheduler_shutdown', 'scheduler_paused',
+    'scheduler_resumed', 'all_jobs_removed', 'lagged', 'event'];
+  const MAX_ACTIVITY = 20;
+  const TIMELINE_SECONDS = 3600;
+
+  const $ = (id) => document.getElementById(id);
+  const form = $('job-form');
+
+  // ---- DOM helpers -------------------------------------------------------------------------
+  function el(tag, props = {}, ...kids) {
+    const n = document.createElement(tag);
+    for (const [k, v] of Object.entries(props)) {
+      if (v == null || v === false) continue;
+      if (k === 'class') n.className = v;
+      else if (k === 'dataset') Object.assign(n.dataset, v);
+      else if (k === 'style') n.style.cssText = v;
+      else n.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of kids.flat()) {
+      if (c != null && c !== false) n.append(c instanceof Node ? c : String(c)); // strings become text nodes
+    }
+    return n;
+  }
+
+  // ---- Dates -------------------------------------------------------------------------------
+  const FMT = new Intl.DateTimeFormat(undefined, {
+    year: 'numeric', month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+  });
+  const FMT_TIME = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const FMT_HM = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+  const VIEWER_TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local';
+
+  function parseIso(s) {
+    if (!s) return null;
+    // Python isoformat has microseconds; keep milliseconds so every engine parses it.
+    const d = new Date(String(s).replace(/(\.\d{3})\d+/, '$1'));
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+  function fmtLocal(s) {
+    const d = parseIso(s);
+    return d ? FMT.format(d) : String(s);
+  }
+
+  // ---- Banner ------------------------------------------------------------------------------
+  let bannerKind = null;
+  function showBanner(msg, kind = 'error') {
+    $('banner-text').textContent = msg;
+    $('banner').hidden = false;
+    $('banner').dataset.kind = kind;
+    bannerKind = kind;
+  }
+  function hideBanner(kind) {
+    if (kind && bannerKind !== kind) return;
+    $('banner').hidden = true;
+    bannerKind = null;
+  }
+
+  // ---- API ---------------------------------------------------------------------------------
+  class ApiError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  async function api(method, path, body) {
+    const opts = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(BASE + path, opts);
+    } catch (e) {
+      throw new ApiError(0, `Network error: ${e.message}`);
+    }
+    if (res.status === 401) {
+      showBanner('Authentication required', 'auth');
+      throw new ApiError(401, 'Authentication required');
+    }
+    const text = res.status === 204 ? '' : await res.text();
+    let data = null;
+    if (text) {
+      try { data = JSON.parse(text); } catch { data = text; }
+    }
+    if (!res.ok) {
+      const msg = (data && typeof data === 'object' && data.error_message)
+        || (typeof data === 'string' && data.trim()) || `HTTP ${res.status} ${res.statusText}`;
+      throw new ApiError(res.status, msg);
+    }
+    return data;
+  }
+
+  // ---- Scheduler status --------------------------------------------------------------------
+  const sched = { running: null, paused: null, host: '' }; // paused: null = unknown
+
+  async function loadStatus() {
+    const s = await api('GET', '/');
+    sched.running = !!s.running;
+    if (typeof s.paused === 'boolean') sched.paused = s.paused;
+    else if (s.state === 2 || s.state === 'paused') sched.paused = true;
+    else if (s.state === 1 || s.state === 'running') sched.paused = false;
+    if (!sched.running) sched.paused = false;
+    sched.host = s.current_host || '';
+    renderStatus();
+  }
+
+  function renderStatus() {
+    const label = sched.running == null ? 'unknown'
+      : !sched.running ? 'stopped' : sched.paused ? 'paused' : 'running';
+    const badge = $('sched-state');
+    badge.textContent = label;
+    badge.dataset.state = label;
+    $('host').textContent = sched.host || '—';
+    // Pause state is only known from events/actions: keep both buttons usable when unsure.
+    $('btn-start').disabled = sched.running === true;
+    $('btn-shutdown').disabled = sched.running === false;
+    $('btn-pause').disabled = sched.running === false || sched.paused === true;
+    $('btn-resume').disabled = sched.running === false || sched.paused === false;
+  }
+
+  async function schedulerAction(action, button) {
+    button.disabled = true;
+    try {
+      await api('POST', `/${action}`);
+      if (action === 'pause') sched.paused = true;
+      if (action === 'resume') sched.paused = false;
+      if (action === 'start') { sched.running = true; sched.paused = false; }
+      if (action === 'shutdown') { sched.running = false; sched.paused = false; }
+      renderStatus();
+    } catch (e) {
+      if (e.status !== 401) showBanner(`${action}: ${e.message}`);
+      renderStatus();
+    }
+    refreshAll();
+  }
+
+  // ---- Jobs table --------------------------------------------------------------------------
+  let jobsById = new Map();
+
+  async function loadJobs() {
+    const jobs = await api('GET', '/jobs');
+    const list = Array.isArray(jobs) ? jobs : [];
+    jobsById = new Map(list.map((j) => [String(j.id), j]));
+    renderJobs(list);
+  }
+
+  function renderJobs(jobs) {
+    const rows = jobs.map(jobRow);
+    if (!rows.length) {
+      rows.push(el('tr', { class: 'empty' }, el('td', { colspan: 7 }, 'No jobs yet. Use “New job” to add one.')));
+    }
+    $('jobs').tBodies[0].replaceChildren(...rows);
+  }
+
+  function jobRow(job) {
+    const paused = job.next_run_time == null;
+    const btn = (action, label, cls) => el('button', { type: 'button', class: cls, dataset: { action } }, label);
+    const next = paused
+      ? el('span', { class: 'muted' }, '—')
+      : [el('div', {}, fmtLocal(job.next_run_time)),
+        el('div', { class: 'raw mono' }, String(job.next_run_time))];
+    return el('tr', { dataset: { jobId: String(job.id) }, class: paused ? 'is-paused' : null },
+      el('td', { class: 'mono' }, String(job.id)),
+      el('td', {}, job.name == null ? '' : String(job.name)),
+      el('td', { class: 'mono' }, job.func == null ? '' : String(job.func)),
+      el('td', { class: 'mono', title: job.timezone ? `zone ${job.timezone}` : null },
+        String(job.trigger_description || job.trigger || '')),
+      el('td', { class: 'next', title: paused ? null : `${job.next_run_time} (job zone ${job.timezone || '?'})` }, next),
+      el('td', { class: 'state', dataset: { state: paused ? 'paused' : 'scheduled' } }, paused ? 'paused' : 'scheduled'),
+      el('td', { class: 'actions' },
+        paused ? btn('resume', 'Resume') : btn('pause', 'Pause'),
+        btn('run', 'Run now'), btn('edit', 'Edit'), btn('delete', 'Delete', 'danger')));
+  }
+
+  async function onJobAction(ev) {
+    const b = ev.target.closest('button[data-action]');
+    if (!b) return;
+    const row = b.closest('tr[data-job-id]');
+    if (!row) return;
+    const id = row.dataset.jobId;
+    const action = b.dataset.action;
+    if (action === 'edit') {
+      const job = jobsById.get(id);
+      if (job) openForm('edit', job);
+      return;
+    }
+    if (action === 'delete' && !window.confirm(`Delete job "${id}"?`)) return;
+    const path = `/jobs/${encodeURIComponent(id)}`;
+    b.disabled = true;
+    try {
+      if (action === 'delete') await api('DELETE', path);
+      else await api('POST', `${path}/${action}`);
+    } catch (e) {
+      if (e.status !== 401) showBanner(`${action} ${id}: ${e.message}`);
+    } finally {
+      b.disabled = false;
+    }
+    refreshAll();
+  }
+
+  // ---- Timeline ----------------------------------------------------------------------------
+  let timelineData = [];
+
+  async function loadTimeline() {
+    const d = await api('GET', `/timeline?seconds=${TIMELINE_SECONDS}`);
+    timelineData = Array.isArray(d) ? d : [];
+    renderTimeline();
+  }
+
+  function renderTimeline() {
+    const chart = $('timeline-chart');
+    const start = Date.now();
+    const span = TIMELINE_SECONDS * 1000;
+    const pct = (t) => ((t - start) / span) * 100;
+
+    const ticks = [];
+    for (let i = 0; i <= 6; i++) {
+      const t = start + i * 600e3;
+      const edge = i === 0 ? 'first' : i === 6 ? 'last' : null;
+      ticks.push(el('span', { class: 'tl-tick', dataset: edge ? { edge } : {}, style: `left:${(i / 6) * 100}%` },
+        i === 0 ? 'now' : FMT_HM.format(new Date(t))));
+    }
+    const rows = [el('div', { class: 'tl-row tl-axis-row' }, el('span', { class: 'tl-label' }), el('div', { class: 'tl-axis' }, ticks))];
+
+    for (const entry of timelineData) {
+      const times = (entry.fire_times || []).map((s) => [s, parseIso(s)]).filter(([, d]) => d);
+      const marks = [];
+      for (const [raw, d] of times) {
+        const p = pct(d.getTime());
+        if (p < 0 || p > 100) continue;
+        marks.push(el('div', {
+          class: 'tl-mark', style: `left:${p.toFixed(3)}%`, dataset: { time: raw },
+          title: `${entry.job_id} — ${FMT.format(d)} (${raw})`,
+        }));
+      }
+      const label = String(entry.job_id);
+      rows.push(el('div', { class: 'tl-row', dataset: { jobId: label } },
+        el('span', { class: 'tl-label mono', title: `${entry.name || label}: ${marks.length} run(s) in the next hour` }, label),
+        el('div', { class: 'tl-track' }, marks)));
+    }
+    if (!timelineData.length) rows.push(el('div', { class: 'tl-empty muted' }, 'No runs in the next hour.'));
+    chart.replaceChildren(...rows);
+  }
+
+  // ---- Refresh -----------------------------------------------------------------------------
+  let refreshTimer = null;
+  function scheduleRefresh(delay = 150) {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refreshAll, delay);
+  }
+
+  async function refreshAll() {
+    clearTimeout(refreshTimer);
+    const results = await Promise.allSettled([loadStatus(), loadJobs(), loadTimeline()]);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) {
+      if (failed.reason.status !== 401) showBanner(`Refresh failed: ${failed.reason.message}`, 'refresh');
+    } else {
+      hideBanner('refresh');
+      hideBanner('auth');
+    }
+  }
+
+  async function loadTasks() {
+    try {
+      const tasks = await api('GET', '/tasks');
+      $('task-list').replaceChildren(...(Array.isArray(tasks) ? tasks : []).map((t) => el('option', { value: t })));
+    } catch (e) {
+      if (e.status !== 401) showBanner(`Could not load tasks: ${e.message}`);
+    }
+  }
+
+  function loadTimeZones() {
+    let zones = [];
+    try { zones = Intl.supportedValuesOf ? Intl.supportedValuesOf('timeZone') : []; } catch { zones = []; }
+    const all = ['UTC', ...zones.filter((z) => z !== 'UTC')];
+    $('tz-list').replaceChildren(...all.map((z) => el('option', { value: z })));
+  }
+
+  // ---- Live events -------------------------------------------------------------------------
+  let source = null;
+  let retryTimer = null;
+
+  function setLive(stateName) {
+    $('sse-status').dataset.state = stateName;
+    $('sse-label').textContent = { open: 'live', connecting: 'connecting', closed: 'offline' }[stateName] || stateName;
+  }
+
+  function connectEvents() {
+    if (!window.EventSource) { setLive('closed'); return; }
+    if (source) source.close();
+    clearTimeout(retryTimer);
+    setLive('connecting');
+    source = new EventSource(`${BASE}/events`);
+    source.onopen = () => { setLive('open'); scheduleRefresh(); }; // catch up on anything missed
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) {
+        setLive('closed');
+        retryTimer = setTimeout(connectEvents, 5000);
+      } else {
+        setLive('connecting');
+      }
+    };
+    for (const name of EVENT_NAMES) source.addEventListener(name, onEvent);
+    source.onmessage = onEvent;
+  }
+
+  function onEvent(ev) {
+    let data = {};
+    try { data = JSON.parse(ev.data) || {}; } catch { data = {}; }
+    const name = data.event || ev.type;
+    if (name === 'scheduler_paused') sched.paused = true;
+    if (name === 'scheduler_resumed') sched.paused = false;
+    if (name === 'scheduler_started') { sched.running = true; sched.paused = false; }
+    if (name === 'scheduler_shutdown') { sched.running = false; sched.paused = false; }
+    renderStatus();
+    addActivity(name, data);
+    scheduleRefresh();
+  }
+
+  function addActivity(name, data) {
+    const list = $('activity');
+    list.querySelector('li.empty')?.remove();
+    const detail = (data.exception || data.skipped != null) ? String(data.exception || `skipped ${data.skipped}`) : null;
+    list.prepend(el('li', { dataset: { event: name }, title: JSON.stringify(data) },
+      el('time', {}, FMT_TIME.format(new Date())),
+      el('span', { class: 'ev-name' }, name),
+      data.job_id != null ? el('span', { class: 'ev-job mono' }, String(data.job_id)) : null,
+      detail ? el('span', { class: 'ev-detail' }, detail) : null));
+    while (list.children.length > MAX_ACTIVITY) list.lastElementChild.remove();
+  }
+
+  // ---- Form: errors ------------------------------------------------------------------------
+  function fieldFromMessage(msg) {
+    const i = msg.indexOf(': ');
+    if (i <= 0) return null;
+    let f = msg.slice(0, i).trim();
+    if (!/^[A-Za-z_][\w.[\]'"-]*$/.test(f)) return null;
+    if (f.startsWith('trigger.')) f = f.slice('trigger.'.length);
+    const cut = f.search(/[.[]/);
+    if (cut >= 0) f = f.slice(0, cut);
+    return f || null;
+  }
+
+  function errorSpan(name) {
+    return form.querySelector(`.field-error[data-field="${CSS.escape(name)}"]`);
+  }
+
+  function setFieldError(name, msg, source) {
+    const span = errorSpan(name);
+    if (!span || span.closest('[hidden]')) return false;
+    span.textContent = msg;
+    span.dataset.source = source;
+    form.elements.namedItem(name)?.setAttribute('aria-invalid', 'true');
+    return true;
+  }
+
+  function clearFieldError(name) {
+    const span = errorSpan(name);
+    if (span) span.textContent = '';
+    form.elements.namedItem(name)?.removeAttribute('aria-invalid');
+  }
+
+  function clearErrors(source) {
+    for (const span of form.querySelectorAll('.field-error')) {
+      if (!source || span.dataset.source === source) clearFieldError(span.dataset.field);
+    }
+    if (!source) $('form-error').textContent = '';
+  }
+
+  // Puts an API message next to the field it names; returns whether a field took it.
+  function showMessage(msg, source) {
+    const field = fieldFromMessage(msg);
+    return !!field && setFieldError(field, msg, source);
+  }
+
+  // ---- Form: values ------------------------------------------------------------------------
+  function readValue(name) {
+    const input = form.elements.namedItem(name);
+    if (!input) return undefined;
+    if (input.type === 'checkbox') return input.checked;
+    const v = input.value.trim();
+    if (v === '') return undefined;
+    if (NUMERIC.has(name)) {
+      const n = Number(v);
+      return Number.isFinite(n) ? n : v;
+    }
+    return v;
+  }
+
+  function collectTrigger() {
+    const type = form.elements.trigger.value;
+    const trigger = { type };
+    for (const name of [...(TRIGGER_FIELDS[type] || []), ...COMMON_TRIGGER]) {
+      const v = readValue(name);
+      if (v !== undefined) trigger[name] = v;
+    }
+    return trigger;
+  }
+
+  function collectJob(mode) {
+    const body = {};
+    const errors = {};
+    for (const name of ['id', 'name', 'func']) {
+      const v = readValue(name);
+      if (v !== undefined) body[name] = v;
+    }
+    if (mode === 'edit') delete body.id;
+    for (const [name, check, what] of [['args', Array.isArray, 'array'],
+      ['kwargs', (v) => v !== null && typeof v === 'object' && !Array.isArray(v), 'object']]) {
+      const text = form.elements[name].value.trim();
+      if (text === '') continue;
+      try {
+        const v = JSON.parse(text);
+        if (check(v)) body[name] = v;
+        else errors[name] = `${name}: must be a JSON ${what}`;
+      } catch (e) {
+        errors[name] = `${name}: invalid JSON (${e.message})`;
+      }
+    }
+    const { type, ...fields } = collectTrigger();
+    body.trigger = type;
+    Object.assign(body, fields);
+    for (const name of ['misfire_grace_time', 'max_instances']) {
+      const v = readValue(name);
+      if (v !== undefined) body[name] = v;
+    }
+    body.coalesce = form.elements.coalesce.checked;
+    return { body, errors };
+  }
+
+  function fillForm(job) {
+    for (const input of form.elements) {
+      const name = input.name;
+      if (!name || !Object.prototype.hasOwnProperty.call(job, name)) continue;
+      const v = job[name];
+      if (input.type === 'checkbox') input.checked = !!v;
+      else if (name === 'args' || name === 'kwargs') input.value = JSON.stringify(v ?? (name === 'args' ? [] : {}));
+      else if (v == null) input.value = '';
+      else input.value = typeof v === 'object' ? JSON.stringify(v) : String(v);
+    }
+  }
+
+  function updateTriggerVisibility() {
+    const type = form.elements.trigger.value;
+    for (const group of form.querySelectorAll('[data-triggers]')) {
+      group.hidden = !group.dataset.triggers.split(/\s+/).includes(type);
+    }
+  }
+
+  // ---- Form: open / close / submit ---------------------------------------------------------
+  function resetForm() {
+    form.reset(); // restores the HTML defaults: cron, args [], kwargs {}, coalesce checked
+    form.elements.id.readOnly = false;
+    delete form.dataset.jobId;
+    clearErrors();
+    $('preview').replaceChildren();
+    delete $('preview').dataset.state;
+    updateTriggerVisibility();
+  }
+
+  function openForm(mode, job) {
+    resetForm();
+    form.dataset.mode = mode;
+    if (mode === 'edit' && job) {
+      fillForm(job);
+      form.dataset.jobId = String(job.id);
+      form.elements.id.readOnly = true;
+    }
+    $('form-title').textContent = mode === 'edit' ? `Edit job ${job.id}` : 'New job';
+    $('job-submit').textContent = mode === 'edit' ? 'Save changes' : 'Create job';
+    updateTriggerVisibility();
+    const panel = $('job-form-panel');
+    panel.hidden = false;
+    panel.scrollIntoView({ block: 'start', behavior: 'smooth' });
+    (mode === 'edit' ? form.elements.name : form.elements.id).focus({ preventScroll: true });
+    schedulePreview(0);
+  }
+
+  function closeForm() {
+    $('job-form-panel').hidden = true;
+    clearTimeout(previewTimer);
+    previewSeq++;
+    resetForm();
+  }
+
+  async function onSubmit(ev) {
+    ev.preventDefault();
+    clearErrors();
+    const mode = form.dataset.mode === 'edit' ? 'edit' : 'create';
+    const { body, errors } = collectJob(mode);
+    const names = Object.keys(errors);
+    if (names.length) {
+      for (const name of names) setFieldError(name, errors[name], 'submit');
+      form.elements[names[0]].focus();
+      return;
+    }
+    const button = $('job-submit');
+    button.disabled = true;
+    try {
+      if (mode === 'edit') await api('PATCH', `/jobs/${encodeURIComponent(form.dataset.jobId)}`, body);
+      else await api('POST', '/jobs', body);
+      closeForm();
+      refreshAll();
+    } catch (e) {
+      if (!showMessage(e.message, 'submit')) $('form-error').textContent = e.message;
+      else form.elements.namedItem(fieldFromMessage(e.message))?.focus();
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // ---- Trigger preview ---------------------------------------------------------------------
+  let previewTimer = null;
+  let previewSeq = 0;
+
+  function schedulePreview(delay = 250) {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(runPreview, delay);
+  }
+
+  async function runPreview() {
+    if ($('job-form-panel').hidden) return;
+    const seq = ++previewSeq;
+    const box = $('preview');
+    box.dataset.state = 'loading';
+    try {
+      const r = await api('POST', '/preview', { trigger: collectTrigger(), count: 5 });
+      if (seq !== previewSeq) return;
+      clearErrors('preview');
+      box.dataset.state = 'ok';
+      const times = Array.isArray(r && r.fire_times) ? r.fire_times : [];
+      box.replaceChildren(
+        el('div', { class: 'preview-desc' }, el('span', { class: 'muted' }, 'Preview: '), el('code', {}, String((r && r.description) || ''))),
+        times.length
+          ? el('ol', { class: 'preview-times' }, times.map((t) => el('li', {},
+            el('span', {}, fmtLocal(t)), ' ', el('span', { class: 'raw mono' }, String(t)))))
+          : el('div', { class: 'muted' }, 'Never fires again.'));
+    } catch (e) {
+      if (seq !== previewSeq) return;
+      clearErrors('preview');
+      box.dataset.state = 'error';
+      showMessage(e.message, 'preview');
+      box.replaceChildren(el('div', { class: 'preview-error' }, e.message));
+    }
+  }
+
+  // ---- Wiring ------------------------------------------------------------------------------
+  function init() {
+    $('viewer-tz').textContent = `(${VIEWER_TZ})`;
+    $('banner-close').addEventListener('click', () => hideBanner());
+    for (const b of document.querySelectorAll('[data-scheduler-action]')) {
+      b.addEventListener('click', () => schedulerAction(b.dataset.schedulerAction, b));
+    }
+    $('refresh').addEventListener('click', refreshAll);
+    $('new-job').addEventListener('click', () => openForm('create'));
+    $('job-cancel').addEventListener('click', closeForm);
+    $('jobs').addEventListener('click', onJobAction);
+    form.addEventListener('submit', onSubmit);
+    form.addEventListener('input', (ev) => {
+      const name = ev.target.name;
+      if (!name) return;
+      clearFieldError(name);
+      if (name === 'trigger') updateTriggerVisibility();
+      if (PREVIEW_NAMES.has(name)) schedulePreview();
+    });
+    form.elements.trigger.addEventListener('change', () => { updateTriggerVisibility(); schedulePreview(); });
+    $('job-form-panel').addEventListener('keydown', (ev) => { if (ev.key === 'Escape') closeForm(); });
+
+    renderStatus();
+    loadTimeZones();
+    loadTasks();
+    refreshAll();
+    connectEvents();
+    setInterval(refreshAll, 30000); // fallback poll; also re-renders the timeline
+  }
+
+  init();
+})();
