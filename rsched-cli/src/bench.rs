@@ -12,6 +12,7 @@
 //! The bench's jobs have `misfire_grace_time = None` (run however late): the harness measures
 //! how fast runs happen, so none may be dropped as misfired.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -191,9 +192,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Ok::<_, anyhow::Error>(report)
     })?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        crate::write_stdout(&format!("{}\n", serde_json::to_string(&report)?))?;
     } else {
-        print_table(&report);
+        crate::write_stdout(&table(&report))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -404,49 +405,57 @@ async fn interval(
     }))
 }
 
-fn print_table(r: &Value) {
+fn table(r: &Value) -> String {
+    let mut out = String::new();
     let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
     let lat = |k: &str| r["lateness_ms"][k].as_f64().unwrap_or(0.0);
     #[allow(clippy::cast_precision_loss)]
     let mib = |k: &str| r[k].as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0);
-    let print_add = || {
-        println!(
+    let print_add = |out: &mut String| {
+        let _ = writeln!(
+            out,
             "  add          {:>9.3} s   ({:.0} jobs/s)",
             f("add_seconds"),
             f("add_jobs_per_second")
         );
-        println!("  RSS per job  {:>9} bytes", r["rss_per_job_bytes"]);
+        let _ = writeln!(out, "  RSS per job  {:>9} bytes", r["rss_per_job_bytes"]);
     };
     if r["mode"] == "jobs" {
-        println!(
+        let _ = writeln!(
+            out,
             "rsched bench: {} jobs due at once, store {}",
             r["jobs"],
             r["store"].as_str().unwrap_or("")
         );
-        print_add();
-        println!(
+        print_add(&mut out);
+        let _ = writeln!(
+            out,
             "  dispatch     {:>9.3} s   ({:.0} runs/s from the due time to the last run)",
             f("dispatch_seconds"),
             f("runs_per_second")
         );
-        println!(
+        let _ = writeln!(
+            out,
             "  lateness     p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
             lat("p50"),
             lat("p99"),
             lat("max")
         );
-        println!(
+        let _ = writeln!(
+            out,
             "  runs         {} of {}, {} missed",
             r["runs"], r["jobs"], r["missed"]
         );
-        println!("  peak RSS     {:>9.1} MiB", mib("peak_rss_bytes"));
+        let _ = writeln!(out, "  peak RSS     {:>9.1} MiB", mib("peak_rss_bytes"));
         if r["adding_overran_the_due_time"] == true {
-            println!(
+            let _ = writeln!(
+                out,
                 "  note: adding took longer than the lead time; lateness includes the overrun"
             );
         }
     } else if r["mode"] == "idle" {
-        println!(
+        let _ = writeln!(
+            out,
             "rsched bench: {} idle jobs ({}), store {}",
             r["jobs"],
             if r["own_triggers"] == true {
@@ -456,11 +465,12 @@ fn print_table(r: &Value) {
             },
             r["store"].as_str().unwrap_or("")
         );
-        print_add();
-        println!("  jobs held    {:>9}", r["jobs_held"]);
-        println!("  peak RSS     {:>9.1} MiB", mib("peak_rss_bytes"));
+        print_add(&mut out);
+        let _ = writeln!(out, "  jobs held    {:>9}", r["jobs_held"]);
+        let _ = writeln!(out, "  peak RSS     {:>9.1} MiB", mib("peak_rss_bytes"));
     } else {
-        println!(
+        let _ = writeln!(
+            out,
             "rsched bench: {} interval jobs every 1 s for {} s ({}), store {}",
             r["jobs"],
             r["seconds"],
@@ -471,16 +481,19 @@ fn print_table(r: &Value) {
             },
             r["store"].as_str().unwrap_or("")
         );
-        println!(
+        let _ = writeln!(
+            out,
             "  runs         {} of {} expected, {} missed, all accounted for: {}",
             r["runs"], r["expected_runs"], r["missed"], r["all_accounted_for"]
         );
-        println!(
+        let _ = writeln!(
+            out,
             "  lateness     p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
             lat("p50"),
             lat("p99"),
             lat("max")
         );
-        println!("  peak RSS     {:>9.1} MiB", mib("peak_rss_bytes"));
+        let _ = writeln!(out, "  peak RSS     {:>9.1} MiB", mib("peak_rss_bytes"));
     }
+    out
 }

@@ -1,5 +1,6 @@
 //! `rsched check`: validate a configuration and show each job's next fire times.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,7 +49,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         || "(no configuration file)".to_owned(),
         |f| f.display().to_string(),
     );
-    println!("{source}: OK, {} job(s), time zone {zone}", specs.len());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{source}: OK, {} job(s), time zone {zone}",
+        specs.len()
+    );
     let now = Utc::now();
     for spec in specs {
         let mut trigger = spec.trigger.unwrap_or_else(|| {
@@ -61,14 +67,15 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             .take(3)
             .map(|f| isoformat(&f))
             .collect();
-        println!();
-        println!("{}  ({})", spec.id.unwrap_or_default(), spec.func);
-        println!("  trigger: {trigger}");
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}  ({})", spec.id.unwrap_or_default(), spec.func);
+        let _ = writeln!(out, "  trigger: {trigger}");
         if fires.is_empty() {
-            println!("  next:    (never: the trigger has no fire time left)");
+            let _ = writeln!(out, "  next:    (never: the trigger has no fire time left)");
         } else {
-            println!("  next:    {}", fires.join(", "));
+            let _ = writeln!(out, "  next:    {}", fires.join(", "));
         }
     }
+    crate::write_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
 }

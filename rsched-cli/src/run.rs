@@ -68,7 +68,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("api.listen: cannot listen on {}", config.api.listen))?;
             let prefix = config.api.prefix.trim_end_matches('/').to_owned();
             let api = rsched::http::router(scheduler.clone(), options);
-            let app = if prefix.is_empty() { api } else { axum::Router::new().nest(&prefix, api) };
+            // `/` leads to the dashboard (with no prefix, `/` is the API's info route).
+            let app = if prefix.is_empty() {
+                api
+            } else {
+                let ui = format!("{prefix}/ui");
+                let root = axum::routing::get(move || async move {
+                    axum::response::Redirect::temporary(&ui)
+                });
+                axum::Router::new().nest(&prefix, api).route("/", root)
+            };
             tracing::info!("API on http://{}{prefix}", listener.local_addr()?);
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {

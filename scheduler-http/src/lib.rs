@@ -234,6 +234,11 @@ async fn info(State(api): State<Api>) -> Json<Value> {
         "current_host": api.options.host_name,
         "allowed_hosts": api.options.allowed_hosts,
         "running": api.scheduler.running(),
+        "state": match api.scheduler.state() {
+            scheduler_core::SchedulerState::Running => "running",
+            scheduler_core::SchedulerState::Paused => "paused",
+            scheduler_core::SchedulerState::Stopped => "stopped",
+        },
     }))
 }
 

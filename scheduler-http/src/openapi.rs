@@ -37,6 +37,8 @@ pub(crate) struct SchedulerInfo {
     current_host: String,
     allowed_hosts: Vec<String>,
     running: bool,
+    /// `running`, `paused` or `stopped` (rsched's addition).
+    state: String,
 }
 
 /// A job in Flask-APScheduler's format. The trigger's own fields sit flat beside these:

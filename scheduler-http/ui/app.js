@@ -87,7 +87,9 @@
     }
     let res;
     try {
-      res = await fetch(BASE + path, opts);
+      // The scheduler info route is the prefix itself (`/scheduler`, not `/scheduler/`).
+      const url = path === '/' && BASE ? BASE : BASE + path;
+      res = await fetch(url, opts);
     } catch (e) {
       throw new ApiError(0, `Network error: ${e.message}`);
     }

@@ -1,0 +1,270 @@
+//! The dashboard in a real browser: headless Chromium (Debian's `chromium`) driven through
+//! `chromedriver` with fantoccini, against a real server on a local port.
+
+use std::future::Future;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use rsched::Scheduler;
+use serde_json::json;
+
+/// Kills chromedriver when the test ends, however it ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(9515)
+}
+
+/// Starts chromedriver on a free port, or says why it cannot.
+async fn chromedriver() -> Result<(Driver, u16), String> {
+    let binary = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .ok_or(
+            "chromedriver is not installed (Debian: apt-get install chromium chromium-driver)",
+        )?;
+    let port = free_port();
+    let child = Command::new(binary)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {binary}: {e}"))?;
+    let driver = Driver(child);
+    // Ready when it accepts connections.
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok((driver, port));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("chromedriver did not start listening".into())
+}
+
+/// The seed program's scheduler behind `/scheduler`, on a free local port.
+async fn serve() -> (String, Scheduler) {
+    let config = rsched::Config::parse(
+        r#"
+        [[jobs]]
+        id = "job1"
+        func = "rsched:log"
+        args = [1, 2]
+        trigger = "interval"
+        seconds = 5
+
+        [[jobs]]
+        id = "nightly"
+        func = "rsched:log"
+        trigger = "cron"
+        hour = 2
+        minute = 30
+        "#,
+    )
+    .unwrap();
+    let scheduler = config
+        .build_scheduler(rsched::registry_with_builtins())
+        .await
+        .unwrap();
+    scheduler.start().await.unwrap();
+    let app = axum::Router::new().nest(
+        "/scheduler",
+        rsched::http::router(scheduler.clone(), Default::default()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (format!("http://{addr}"), scheduler)
+}
+
+/// Polls `check` until it holds (at most 20 s): the browser and the server work concurrently.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    match client.find(Locator::Css(css)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn fill(client: &Client, name: &str, value: &str) {
+    let input = client
+        .find(Locator::Css(&format!("#job-form [name=\"{name}\"]")))
+        .await
+        .unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(value).await.unwrap();
+}
+
+async fn open_form(client: &Client, id: &str, trigger: &str) {
+    client
+        .find(Locator::Id("new-job"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("#job-form-panel:not([hidden])"))
+        .await
+        .unwrap();
+    fill(client, "id", id).await;
+    fill(client, "func", "rsched:log").await;
+    client
+        .find(Locator::Css("#job-form select[name=\"trigger\"]"))
+        .await
+        .unwrap()
+        .select_by_value(trigger)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_shows_pauses_adds_and_validates_jobs() {
+    let (driver, port) = match chromedriver().await {
+        Ok(d) => d,
+        Err(why) if !integration_tests::strict() => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        Err(why) => panic!("{why}"),
+    };
+    let (base, scheduler) = serve().await;
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"]
+        }
+    });
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(capabilities.as_object().cloned().unwrap())
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+
+    client.goto(&format!("{base}/scheduler/ui")).await.unwrap();
+    let row = r#"tr[data-job-id="job1"]"#;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(row))
+        .await
+        .unwrap();
+    assert!(
+        client
+            .find(Locator::Css(r#"tr[data-job-id="nightly"]"#))
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        text_of(&client, &format!("{row} td.state")).await,
+        "scheduled"
+    );
+
+    // Pause job1 from the page; the API reports it paused, and so does the page.
+    client
+        .find(Locator::Css(&format!(
+            "{row} button[data-action=\"pause\"]"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the API reports job1 paused", || async {
+        scheduler
+            .get_job("job1")
+            .await
+            .unwrap()
+            .is_some_and(|j| j.is_paused())
+    })
+    .await;
+    eventually("the page shows job1 paused", || async {
+        text_of(&client, &format!("{row} td.state")).await == "paused"
+    })
+    .await;
+
+    // Add a job through the form.
+    open_form(&client, "from-form", "cron").await;
+    fill(&client, "minute", "*/5").await;
+    client
+        .find(Locator::Id("job-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the form's job exists", || async {
+        scheduler
+            .get_job("from-form")
+            .await
+            .unwrap()
+            .is_some_and(|j| j.trigger().to_string() == "cron[minute='*/5']")
+    })
+    .await;
+    client
+        .wait()
+        .for_element(Locator::Css(r#"tr[data-job-id="from-form"]"#))
+        .await
+        .unwrap();
+
+    // A bad cron field: the API's error appears next to it, and nothing is added.
+    open_form(&client, "bad", "cron").await;
+    fill(&client, "hour", "25").await;
+    client
+        .find(Locator::Id("job-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = r#"span.field-error[data-field="hour"]"#;
+    eventually("the hour field shows the error", || async {
+        text_of(&client, error).await.contains("out of range")
+    })
+    .await;
+    assert!(scheduler.get_job("bad").await.unwrap().is_none());
+
+    if let Ok(dir) = std::env::var("RSCHED_SCREENSHOT_DIR") {
+        client
+            .find(Locator::Id("job-cancel"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let png = client.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(&dir).join("dashboard.png"), png).unwrap();
+    }
+    client.close().await.unwrap();
+    drop(driver);
+}
