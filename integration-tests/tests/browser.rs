@@ -164,8 +164,8 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
             "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"]
         }
     });
-    let client = ClientBuilder::rustls()
-        .unwrap()
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
         .capabilities(capabilities.as_object().cloned().unwrap())
         .connect(&format!("http://127.0.0.1:{port}"))
         .await

@@ -406,12 +406,22 @@ async fn preview_health_and_metrics() {
     }
 }
 
+fn argon2_hash(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").unwrap();
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .unwrap()
+        .to_string()
+}
+
 fn auth() -> Arc<Auth> {
     let config: AuthConfig = serde_json::from_value(json!({
         "users": [
             {"username": "admin", "password_env": "ADMIN_PW", "role": "admin"},
             // bcrypt of "viewer-pw", cost 4
-            {"username": "viewer", "password_hash": bcrypt::hash("viewer-pw", 4).unwrap(), "role": "read"}
+            {"username": "viewer", "password_hash": bcrypt::hash("viewer-pw", 4).unwrap(), "role": "read"},
+            {"username": "argon", "password_hash": argon2_hash("argon-pw")}
         ],
         "tokens": [{"token_env": "TOKEN", "role": "admin"}]
     }))
@@ -457,6 +467,17 @@ async fn basic_and_bearer_auth_with_roles() {
         c.call("POST", "/start", None).await.0,
         StatusCode::NO_CONTENT
     );
+    c.auth = Some(basic("argon", "argon-pw"));
+    assert_eq!(
+        c.call("POST", "/pause", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.call("POST", "/resume", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    c.auth = Some(basic("argon", "argon-pw!"));
+    assert_eq!(c.call("GET", "/", None).await.0, StatusCode::UNAUTHORIZED);
     c.auth = Some(basic("viewer", "viewer-pw"));
     assert_eq!(c.call("GET", "/", None).await.0, StatusCode::OK);
     assert_eq!(
