@@ -413,11 +413,11 @@ async fn tasks(State(api): State<Api>) -> Json<Vec<String>> {
 }
 
 /// At most this many runs per job in a timeline.
-const MAX_TIMELINE_RUNS: usize = 500;
+const MAX_TIMELINE_RUNS: usize = 3600;
 
 #[utoipa::path(get, path = "/timeline", tag = "jobs",
     params(("seconds" = Option<u32>, Query, description = "Window from now, 1..=86400 (default 3600)")),
-    description = "Each scheduled job's run times within the window (at most 500 per job).",
+    description = "Each scheduled job's run times within the window (at most 3600 per job).",
     responses((status = 200, description = "Runs per job", body = Vec<Object>), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody)))]
 async fn timeline(
     State(api): State<Api>,
