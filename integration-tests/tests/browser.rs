@@ -114,6 +114,10 @@ async fn text_of(client: &Client, css: &str) -> String {
     }
 }
 
+async fn click(client: &Client, locator: Locator<'_>) {
+    client.find(locator).await.unwrap().click().await.unwrap();
+}
+
 async fn fill(client: &Client, name: &str, value: &str) {
     let input = client
         .find(Locator::Css(&format!("#job-form [name=\"{name}\"]")))
@@ -124,13 +128,7 @@ async fn fill(client: &Client, name: &str, value: &str) {
 }
 
 async fn open_form(client: &Client, id: &str, trigger: &str) {
-    client
-        .find(Locator::Id("new-job"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Id("new-job")).await;
     client
         .wait()
         .for_element(Locator::Css("#job-form-panel:not([hidden])"))
@@ -191,15 +189,8 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
     );
 
     // Pause job1 from the page; the API reports it paused, and so does the page.
-    client
-        .find(Locator::Css(&format!(
-            "{row} button[data-action=\"pause\"]"
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let pause = format!("{row} button[data-action=\"pause\"]");
+    click(&client, Locator::Css(&pause)).await;
     eventually("the API reports job1 paused", || async {
         scheduler
             .get_job("job1")
@@ -216,13 +207,7 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
     // Add a job through the form.
     open_form(&client, "from-form", "cron").await;
     fill(&client, "minute", "*/5").await;
-    client
-        .find(Locator::Id("job-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, Locator::Id("job-submit")).await;
     eventually("the form's job exists", || async {
         scheduler
             .get_job("from-form")
@@ -240,13 +225,7 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
     // A bad cron field: the API's error appears next to it, and nothing is added.
     open_form(&client, "bad", "cron").await;
     fill(&client, "hour", "25").await;
-    client
-        .find(Locator::Id("job-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, Locator::Id("job-submit")).await;
     let error = r#"span.field-error[data-field="hour"]"#;
     eventually("the hour field shows the error", || async {
         text_of(&client, error).await.contains("out of range")
@@ -255,13 +234,7 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
     assert!(scheduler.get_job("bad").await.unwrap().is_none());
 
     if let Ok(dir) = std::env::var("RSCHED_SCREENSHOT_DIR") {
-        client
-            .find(Locator::Id("job-cancel"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, Locator::Id("job-cancel")).await;
         let png = client.screenshot().await.unwrap();
         std::fs::write(std::path::Path::new(&dir).join("dashboard.png"), png).unwrap();
     }

@@ -78,10 +78,16 @@ fn check_prints_jobs_with_their_next_fire_times() {
 
 /// Spawns `rsched run` and forwards its stderr lines.
 fn spawn_run(path: &PathBuf) -> (Child, mpsc::Receiver<String>) {
+    spawn_run_with(path, &[])
+}
+
+/// Spawns `rsched run` with extra environment variables and forwards its stderr lines.
+fn spawn_run_with(path: &PathBuf, env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rsched"))
         .args(["run", "--config"])
         .arg(path)
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -183,23 +189,7 @@ fn run_serves_the_flask_apscheduler_api_with_auth() {
         "[api]\nenabled = true\nlisten = \"127.0.0.1:0\"\n[api.auth]\ntokens = [{ token_env = \"RSCHED_TEST_TOKEN\" }]\n\
          [[jobs]]\nid = \"job1\"\nfunc = \"rsched:log\"\nargs = [1, 2]\ntrigger = \"interval\"\nseconds = 5\n",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rsched"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .env("RSCHED_TEST_TOKEN", "t0ken")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = spawn_run_with(&path, &[("RSCHED_TEST_TOKEN", "t0ken")]);
     let line = wait_for(&rx, "API on http://");
     let url = line.split("API on http://").nth(1).unwrap();
     let addr = url.split('/').next().unwrap().trim().to_owned();
