@@ -8,3 +8,6 @@
 pub fn strict() -> bool {
     std::env::var("RSCHED_TEST_STRICT").is_ok_and(|v| v == "1")
 }
+
+pub mod backends;
+pub mod conformance;

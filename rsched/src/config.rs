@@ -152,8 +152,16 @@ impl Default for ApiConfig {
 pub struct JobStoreConfig {
     /// `memory://`, and the database URLs of the enabled store features.
     pub url: String,
-    /// Table or key prefix for stores that use one.
+    /// Table or key prefix for stores that use one (SQL default `rsched_`).
     pub prefix: Option<String>,
+    /// Apply the store's schema migrations when opening it (default true; `rsched run
+    /// --no-migrate` turns it off).
+    #[serde(default = "yes")]
+    pub migrate: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl fmt::Debug for JobStoreConfig {
@@ -162,6 +170,7 @@ impl fmt::Debug for JobStoreConfig {
         f.debug_struct("JobStoreConfig")
             .field("url", &redact_url(&self.url))
             .field("prefix", &self.prefix)
+            .field("migrate", &self.migrate)
             .finish()
     }
 }

@@ -16,6 +16,8 @@ pub fn url_schemes() -> Vec<&'static str> {
     let mut schemes: Vec<&'static str> = Vec::new();
     #[cfg(feature = "memory")]
     schemes.extend_from_slice(store_memory::URL_SCHEMES);
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    schemes.extend_from_slice(store_sql::URL_SCHEMES);
     schemes
 }
 
@@ -29,6 +31,7 @@ pub async fn store_from_url(url: &str) -> Result<Arc<dyn JobStore>> {
     let config = JobStoreConfig {
         url: url.to_owned(),
         prefix: None,
+        migrate: true,
     };
     store_from_config(&config).await
 }
@@ -51,6 +54,18 @@ pub async fn store_from_config(config: &JobStoreConfig) -> Result<Arc<dyn JobSto
     match scheme {
         #[cfg(feature = "memory")]
         "memory" => Ok(Arc::new(store_memory::MemoryJobStore::new())),
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        s if store_sql::URL_SCHEMES.contains(&s) => {
+            let options = store_sql::SqlOptions {
+                table_prefix: config
+                    .prefix
+                    .clone()
+                    .unwrap_or_else(|| store_sql::DEFAULT_TABLE_PREFIX.to_owned()),
+                migrate: config.migrate,
+                ..store_sql::SqlOptions::default()
+            };
+            Ok(Arc::new(store_sql::SqlJobStore::open(url, options).await?))
+        }
         other => Err(Error::invalid(
             "url",
             format!(

@@ -16,6 +16,10 @@ pub const DEFAULT_STORE_URL: &str = "memory://";
 #[cfg(feature = "memory")]
 pub use store_memory as memory;
 
+/// The SQL job stores (features `sqlite`, `postgres`, `mysql`).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use store_sql as sql;
+
 /// The REST API and dashboard as an axum router (feature `http`).
 #[cfg(feature = "http")]
 pub use scheduler_http as http;

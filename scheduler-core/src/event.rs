@@ -40,8 +40,10 @@ bitflags::bitflags! {
         const JOB_MISSED = 1 << 11;
         /// A run was skipped because `max_instances` runs were already executing.
         const JOB_MAX_INSTANCES = 1 << 12;
+        /// A stored job was quarantined: kept, but excluded from scheduling.
+        const JOB_QUARANTINED = 1 << 13;
         /// Every event.
-        const ALL = (1 << 13) - 1;
+        const ALL = (1 << 14) - 1;
     }
 }
 
@@ -149,6 +151,16 @@ pub enum Event {
         /// coalesced into one run.
         count: u64,
     },
+    /// A stored job cannot be scheduled (undecodable state, or a task this process has not
+    /// registered): it is kept in its store, excluded from scheduling, never deleted.
+    JobQuarantined {
+        /// Job id.
+        job_id: Arc<str>,
+        /// Job store alias.
+        jobstore: Arc<str>,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Event {
@@ -168,6 +180,7 @@ impl Event {
             Event::JobError { .. } => EventMask::JOB_ERROR,
             Event::JobMissed { .. } => EventMask::JOB_MISSED,
             Event::JobMaxInstances { .. } => EventMask::JOB_MAX_INSTANCES,
+            Event::JobQuarantined { .. } => EventMask::JOB_QUARANTINED,
         }
     }
 
@@ -181,7 +194,8 @@ impl Event {
             | Event::JobMaxInstances { job_id, .. }
             | Event::JobExecuted { job_id, .. }
             | Event::JobError { job_id, .. }
-            | Event::JobMissed { job_id, .. } => Some(job_id),
+            | Event::JobMissed { job_id, .. }
+            | Event::JobQuarantined { job_id, .. } => Some(job_id),
             _ => None,
         }
     }

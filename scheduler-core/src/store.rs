@@ -70,6 +70,21 @@ pub enum Release {
     Unchanged,
 }
 
+/// A stored job that cannot be scheduled: its state could not be decoded (corrupt JSON, a state
+/// version newer than this build), or it names a task this process has not registered. It is
+/// kept as it was stored — never deleted by rsched (APScheduler 3 deletes it: "Unable to restore
+/// job -- removing it") — excluded from scheduling, and listed here until a user removes it with
+/// [`JobStore::remove_job`] or a fixed build re-adds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QuarantinedJob {
+    /// The job id (the row's key).
+    pub id: String,
+    /// Why it was quarantined.
+    pub reason: String,
+    /// The stored state, as stored (JSON text, possibly invalid).
+    pub state: String,
+}
+
 /// Where jobs live. Every method takes `&self`: implementations manage their own concurrency.
 ///
 /// Times are UTC; ids are the job ids. Errors map driver failures onto
@@ -136,6 +151,13 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
         }
         Ok(results)
     }
+
+    /// Takes a job out of scheduling without deleting it (dropping any lease): see
+    /// [`QuarantinedJob`]. `NotFound` when there is no such job.
+    async fn quarantine_job(&self, id: &str, reason: &str) -> Result<()>;
+
+    /// The quarantined jobs, by id.
+    async fn quarantined_jobs(&self) -> Result<Vec<QuarantinedJob>>;
 }
 
 macro_rules! forward_store {
@@ -187,6 +209,12 @@ macro_rules! forward_store {
                 releases: &[(Arc<str>, Release)],
             ) -> Result<Vec<Result<()>>> {
                 (**self).release_jobs(owner, releases).await
+            }
+            async fn quarantine_job(&self, id: &str, reason: &str) -> Result<()> {
+                (**self).quarantine_job(id, reason).await
+            }
+            async fn quarantined_jobs(&self) -> Result<Vec<QuarantinedJob>> {
+                (**self).quarantined_jobs().await
             }
         }
     };

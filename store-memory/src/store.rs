@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use scheduler_core::{Capabilities, Error, ErrorKind, Job, JobStore, Release, Result};
+use scheduler_core::{
+    Capabilities, Error, ErrorKind, Job, JobStore, QuarantinedJob, Release, Result,
+};
 
 /// An in-process job store. All methods are quick (a lock held for a few map operations).
 #[derive(Debug, Default)]
@@ -22,6 +24,8 @@ struct State {
     due: BTreeSet<(i64, Arc<str>)>,
     /// Leased jobs by (lease expiry in µs, id).
     leases: BTreeSet<(i64, Arc<str>)>,
+    /// Jobs taken out of scheduling, with the reason.
+    quarantine: HashMap<Arc<str>, (Job, String)>,
 }
 
 #[derive(Debug)]
@@ -71,7 +75,7 @@ impl MemoryJobStore {
 
 impl State {
     fn insert(&mut self, job: Job) -> Result<()> {
-        if self.jobs.contains_key(job.id()) {
+        if self.jobs.contains_key(job.id()) || self.quarantine.contains_key(job.id()) {
             return Err(Error::new(
                 ErrorKind::AlreadyExists,
                 format!("a job with id '{}' already exists", job.id()),
@@ -164,6 +168,10 @@ impl JobStore for MemoryJobStore {
     async fn update_job(&self, job: &Job) -> Result<()> {
         let mut state = self.lock();
         let state = &mut *state;
+        // Replacing a quarantined job restores it.
+        if state.quarantine.remove(job.id()).is_some() {
+            return state.insert(job.clone());
+        }
         let entry = state
             .jobs
             .get_mut(job.id())
@@ -184,6 +192,9 @@ impl JobStore for MemoryJobStore {
 
     async fn remove_job(&self, id: &str) -> Result<()> {
         let mut state = self.lock();
+        if state.quarantine.remove(id).is_some() {
+            return Ok(());
+        }
         let entry = state.jobs.remove(id).ok_or_else(|| not_found(id))?;
         if let Some(k) = key(&entry.job) {
             state.due.remove(&k);
@@ -265,6 +276,39 @@ impl JobStore for MemoryJobStore {
 
     async fn release_job(&self, owner: &str, id: &str, release: Release) -> Result<()> {
         self.lock().release(owner, id, release)
+    }
+
+    async fn quarantine_job(&self, id: &str, reason: &str) -> Result<()> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let entry = state.jobs.remove(id).ok_or_else(|| not_found(id))?;
+        if let Some(k) = key(&entry.job) {
+            state.due.remove(&k);
+        }
+        if let Some(lease) = &entry.lease {
+            state
+                .leases
+                .remove(&(lease.expires, entry.job.id_arc().clone()));
+        }
+        tracing::warn!(job_id = id, "Job \"{id}\" quarantined: {reason}");
+        let id = entry.job.id_arc().clone();
+        state.quarantine.insert(id, (entry.job, reason.to_owned()));
+        Ok(())
+    }
+
+    async fn quarantined_jobs(&self) -> Result<Vec<QuarantinedJob>> {
+        let state = self.lock();
+        let mut list: Vec<QuarantinedJob> = state
+            .quarantine
+            .values()
+            .map(|(job, reason)| QuarantinedJob {
+                id: job.id().to_owned(),
+                reason: reason.clone(),
+                state: serde_json::to_string(job).unwrap_or_default(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(list)
     }
 
     async fn release_jobs(

@@ -101,6 +101,11 @@ async fn process(scheduler: &Scheduler) -> Option<DateTime<Utc>> {
             let full = jobs.len() >= options.batch_size;
             let mut releases = Vec::with_capacity(jobs.len());
             for job in jobs {
+                if !inner.registry.contains(job.func()) {
+                    // Stored by a build that registered this task; this one cannot run it.
+                    scheduler.quarantine(alias, store, &job.id, unknown_task(job.func())).await;
+                    continue;
+                }
                 let id = job.id.clone();
                 releases.push((id, dispatch(scheduler, alias, job, now)));
             }
@@ -151,6 +156,11 @@ async fn process(scheduler: &Scheduler) -> Option<DateTime<Utc>> {
         }
     }
     next
+}
+
+/// The quarantine reason for a job whose task is not registered here.
+pub(super) fn unknown_task(func: &str) -> String {
+    format!("no task registered as '{func}' in this process")
 }
 
 /// Submits one due job's runs and decides what to store: the next run time, or removal.

@@ -523,6 +523,7 @@ impl Scheduler {
             self.store_job(job, next_run_time, replace_existing, now)
                 .await?;
         }
+        self.check_stored_jobs().await?;
         let state = if paused {
             SchedulerState::Paused
         } else {
@@ -814,6 +815,66 @@ impl Scheduler {
         }
         self.announce_added(alias, &job);
         Ok(job)
+    }
+
+    /// Quarantines a job in `store` and reports it (WARN log and `JobQuarantined` event).
+    async fn quarantine(
+        &self,
+        alias: &Arc<str>,
+        store: &Arc<dyn JobStore>,
+        id: &Arc<str>,
+        reason: String,
+    ) {
+        match store.quarantine_job(id, &reason).await {
+            Ok(()) => self.announce_quarantined(alias, id.clone(), reason),
+            Err(e) => tracing::error!(
+                job_id = &**id,
+                "Could not quarantine job {id} in job store {alias:?}: {e}"
+            ),
+        }
+    }
+
+    fn announce_quarantined(&self, alias: &Arc<str>, id: Arc<str>, reason: String) {
+        tracing::warn!(
+            job_id = &*id,
+            "Job \"{id}\" in job store \"{alias}\" is quarantined (kept, not scheduled): {reason}"
+        );
+        self.inner.events.emit(Event::JobQuarantined {
+            job_id: id,
+            jobstore: alias.clone(),
+            reason,
+        });
+    }
+
+    /// At start: reports the jobs each store holds in quarantine, and quarantines the stored
+    /// jobs whose task this process has not registered.
+    async fn check_stored_jobs(&self) -> Result<()> {
+        for (alias, store) in &self.inner.stores {
+            for q in store.quarantined_jobs().await? {
+                self.announce_quarantined(alias, Arc::from(q.id.as_str()), q.reason);
+            }
+            for job in store.get_all_jobs().await? {
+                if !self.inner.registry.contains(job.func()) {
+                    let reason = engine::unknown_task(job.func());
+                    self.quarantine(alias, store, &job.id, reason).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The quarantined jobs of every store, with their store's alias.
+    ///
+    /// # Errors
+    /// A store's error.
+    pub async fn quarantined_jobs(&self) -> Result<Vec<(String, crate::QuarantinedJob)>> {
+        let mut all = Vec::new();
+        for (alias, store) in &self.inner.stores {
+            for q in store.quarantined_jobs().await? {
+                all.push((alias.to_string(), q));
+            }
+        }
+        Ok(all)
     }
 
     fn announce_added(&self, alias: &Arc<str>, job: &Job) {

@@ -1,0 +1,139 @@
+//! The stores under test. Server URLs come from `RSCHED_TEST_POSTGRES_URL` and
+//! `RSCHED_TEST_MYSQL_URL` (defaults: the local servers of the development machine). A server
+//! that cannot be reached skips the case, or fails it under `RSCHED_TEST_STRICT=1`.
+
+use std::sync::Arc;
+
+use rsched::JobStore;
+use rsched::memory::MemoryJobStore;
+use rsched::sql::{SqlJobStore, SqlOptions};
+
+use crate::conformance::Backend;
+use crate::strict;
+
+/// The in-process store. Nothing outlives the store value, so `reopen` hands back the store
+/// the case opened.
+#[derive(Debug, Default)]
+pub struct Memory {
+    stores: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn JobStore>>>,
+}
+
+#[async_trait::async_trait]
+impl Backend for Memory {
+    async fn open(&self, ns: &str) -> Option<Arc<dyn JobStore>> {
+        let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+        self.stores
+            .lock()
+            .unwrap()
+            .insert(ns.to_owned(), store.clone());
+        Some(store)
+    }
+
+    async fn reopen(&self, _ns: &str) -> Option<Arc<dyn JobStore>> {
+        None
+    }
+
+    async fn corrupt(&self, _ns: &str, _id: &str) -> bool {
+        false
+    }
+
+    async fn cleanup(&self, ns: &str) {
+        self.stores.lock().unwrap().remove(ns);
+    }
+}
+
+/// A SQL server or file, one table prefix per case.
+#[derive(Debug)]
+pub struct Sql {
+    url: fn(&str) -> String,
+    what: &'static str,
+}
+
+impl Sql {
+    /// SQLite: one database file per case, in the temp directory.
+    pub const SQLITE: Sql = Sql {
+        url: sqlite_url,
+        what: "SQLite",
+    };
+    /// PostgreSQL at `RSCHED_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
+    pub const POSTGRES: Sql = Sql {
+        url: postgres_url,
+        what: "PostgreSQL",
+    };
+    /// MySQL/MariaDB at `RSCHED_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`).
+    pub const MYSQL: Sql = Sql {
+        url: mysql_url,
+        what: "MySQL/MariaDB",
+    };
+
+    async fn connect(&self, ns: &str) -> Option<SqlJobStore> {
+        let url = (self.url)(ns);
+        let options = SqlOptions {
+            table_prefix: ns.to_owned(),
+            ..SqlOptions::default()
+        };
+        match SqlJobStore::open(&url, options).await {
+            Ok(store) => Some(store),
+            Err(e) if !strict() => {
+                eprintln!("skipped: {} is not reachable at {url}: {e}", self.what);
+                None
+            }
+            Err(e) => panic!("{} is not reachable at {url}: {e}", self.what),
+        }
+    }
+}
+
+fn sqlite_url(ns: &str) -> String {
+    let path = std::env::temp_dir().join(format!("rsched-it-{ns}.db"));
+    format!("sqlite://{}", path.display())
+}
+
+fn postgres_url(_ns: &str) -> String {
+    std::env::var("RSCHED_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn mysql_url(_ns: &str) -> String {
+    std::env::var("RSCHED_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+}
+
+#[async_trait::async_trait]
+impl Backend for Sql {
+    async fn open(&self, ns: &str) -> Option<Arc<dyn JobStore>> {
+        let store = self.connect(ns).await?;
+        Some(Arc::new(store))
+    }
+
+    async fn reopen(&self, ns: &str) -> Option<Arc<dyn JobStore>> {
+        let store = self.connect(ns).await?;
+        Some(Arc::new(store))
+    }
+
+    async fn corrupt(&self, ns: &str, id: &str) -> bool {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let url = (self.url)(ns).replacen("mariadb://", "mysql://", 1);
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        // Test ids are plain; the prefix is validated by the store.
+        let sql = format!(
+            "UPDATE {ns}jobs SET state = '{{\"version\": 1, \"id\": ' WHERE id = '{}'",
+            id.replace('\'', "''")
+        );
+        sqlx::query(&sql).execute(&mut conn).await.unwrap();
+        true
+    }
+
+    async fn cleanup(&self, ns: &str) {
+        if let Some(store) = self.connect(ns).await {
+            store.drop_tables().await.unwrap();
+            store.close().await;
+        }
+        if (self.url)(ns).starts_with("sqlite://") {
+            let path = std::env::temp_dir().join(format!("rsched-it-{ns}.db"));
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+    }
+}

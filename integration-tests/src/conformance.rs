@@ -1,0 +1,515 @@
+//! The `JobStore` contract, as one suite every backend must pass. A backend file stamps it
+//! out with [`conformance_tests!`](crate::conformance_tests):
+//!
+//! ```ignore
+//! integration_tests::conformance_tests!(integration_tests::backends::Sqlite);
+//! ```
+//!
+//! Each case gets its own namespace (table prefix, database file) from the backend and drops
+//! only that, so cases run in parallel. Cases that need a capability the store lacks
+//! (persistence) say so and pass.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone as _, Utc};
+use rsched::{
+    ErrorKind, Event, EventMask, Job, JobContext, JobSpec, JobStore, ManualClock, Release,
+    Scheduler, TaskRegistry,
+};
+use serde_json::{Value, json};
+
+/// A store backend under test.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// A fresh, empty store in the namespace `ns`; `None` skips the case (the reason printed),
+    /// or fails it under `RSCHED_TEST_STRICT=1`.
+    async fn open(&self, ns: &str) -> Option<Arc<dyn JobStore>>;
+    /// The same namespace opened again, as another process would (a new pool or client);
+    /// `None` for stores that keep nothing outside the process.
+    async fn reopen(&self, ns: &str) -> Option<Arc<dyn JobStore>>;
+    /// Overwrites the stored state of job `id` with text that is not a job (for the quarantine
+    /// case); false when the backend has no stored form to corrupt.
+    async fn corrupt(&self, ns: &str, id: &str) -> bool;
+    /// Drops the namespace.
+    async fn cleanup(&self, ns: &str);
+}
+
+/// A namespace unique to this run and case.
+pub fn namespace(case: &str) -> String {
+    format!("t{}_{}_{case}_", std::process::id(), fastrand::u32(..))
+}
+
+/// 2026-01-01T00:00:00Z plus `secs`.
+pub fn at(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs)
+}
+
+/// A job from its stored form: runs `app:tick`, a date trigger, next run at `next` (`None`:
+/// paused).
+pub fn job(id: &str, next: Option<DateTime<Utc>>) -> Job {
+    job_with(id, next, json!({"type": "date", "run_date": "2026-06-01 00:00:00", "timezone": "UTC"}))
+}
+
+fn job_with(id: &str, next: Option<DateTime<Utc>>, trigger: Value) -> Job {
+    serde_json::from_value(json!({
+        "version": 1,
+        "id": id,
+        "func": "app:tick",
+        "args": [],
+        "kwargs": {},
+        "trigger": trigger,
+        "misfire_grace_time": 1.0,
+        "coalesce": true,
+        "max_instances": 1,
+        "next_run_time": next,
+    }))
+    .expect("a valid job state")
+}
+
+fn ids(jobs: &[Job]) -> Vec<String> {
+    jobs.iter().map(|j| j.id().to_owned()).collect()
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+macro_rules! store_or_skip {
+    ($backend:expr, $ns:expr) => {
+        match $backend.open(&$ns).await {
+            Some(store) => store,
+            None => return,
+        }
+    };
+}
+
+/// add / lookup / update / remove, and their errors.
+pub async fn crud_and_conflicts(backend: &impl Backend) {
+    let ns = namespace("crud");
+    let store = store_or_skip!(backend, ns);
+    store.add_job(&job("a", Some(at(10)))).await.unwrap();
+    let err = store.add_job(&job("a", Some(at(20)))).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    let a = store.lookup_job("a").await.unwrap().unwrap();
+    assert_eq!(a.next_run_time(), Some(at(10)));
+    assert!(store.lookup_job("zz").await.unwrap().is_none());
+
+    let mut changed = a.clone();
+    changed.set_next_run_time(Some(at(99)), Some(at(99)));
+    store.update_job(&changed).await.unwrap();
+    assert_eq!(store.lookup_job("a").await.unwrap().unwrap().next_run_time(), Some(at(99)));
+    let err = store.update_job(&job("zz", None)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+
+    let results = store
+        .add_jobs(&[job("b", Some(at(1))), job("a", None), job("c", None)])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok());
+    assert_eq!(results[1].as_ref().unwrap_err().kind(), ErrorKind::AlreadyExists);
+
+    store.remove_job("a").await.unwrap();
+    assert_eq!(store.remove_job("a").await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(ids(&store.get_all_jobs().await.unwrap()), ["b", "c"]);
+    store.remove_all_jobs().await.unwrap();
+    assert!(store.get_all_jobs().await.unwrap().is_empty());
+    backend.cleanup(&ns).await;
+}
+
+/// By next run time, then id; paused jobs last, by id.
+pub async fn ordering(backend: &impl Backend) {
+    let ns = namespace("order");
+    let store = store_or_skip!(backend, ns);
+    for (id, next) in [
+        ("p2", None),
+        ("late", Some(at(30))),
+        ("b", Some(at(10))),
+        ("a", Some(at(10))),
+        ("p1", None),
+        ("B", Some(at(10))),
+        ("early", Some(at(5))),
+    ] {
+        store.add_job(&job(id, next)).await.unwrap();
+    }
+    assert_eq!(
+        ids(&store.get_all_jobs().await.unwrap()),
+        ["early", "B", "a", "b", "late", "p1", "p2"]
+    );
+    assert_eq!(store.get_next_run_time().await.unwrap(), Some(at(5)));
+    backend.cleanup(&ns).await;
+}
+
+/// Only due, unpaused, unleased jobs are acquired, earliest first, up to the limit.
+pub async fn due_selection(backend: &impl Backend) {
+    let ns = namespace("due");
+    let store = store_or_skip!(backend, ns);
+    for (id, next) in [("d1", at(1)), ("d2", at(2)), ("d3", at(3)), ("later", at(100))] {
+        store.add_job(&job(id, Some(next))).await.unwrap();
+    }
+    store.add_job(&job("paused", None)).await.unwrap();
+    let got = store.acquire_due_jobs("A", at(50), LEASE, 2).await.unwrap();
+    assert_eq!(ids(&got), ["d1", "d2"]);
+    let got = store.acquire_due_jobs("A", at(50), LEASE, 10).await.unwrap();
+    assert_eq!(ids(&got), ["d3"], "leased jobs are not acquired again");
+    assert!(store.acquire_due_jobs("B", at(50), LEASE, 10).await.unwrap().is_empty());
+    // Wake-up: the earliest lease expiry (to take over) or due time.
+    assert_eq!(
+        store.get_next_run_time().await.unwrap(),
+        Some(at(50) + chrono::Duration::from_std(LEASE).unwrap())
+    );
+    for id in ["d1", "d2", "d3"] {
+        store.release_job("A", id, Release::Remove).await.unwrap();
+    }
+    assert_eq!(store.get_next_run_time().await.unwrap(), Some(at(100)));
+    assert_eq!(ids(&store.get_all_jobs().await.unwrap()), ["later", "paused"]);
+    backend.cleanup(&ns).await;
+}
+
+/// Two owners racing on many due jobs, round after round: no job is leased twice, none is
+/// missed.
+pub async fn acquire_is_exclusive(backend: &impl Backend) {
+    let ns = namespace("race");
+    let store = store_or_skip!(backend, ns);
+    let other = backend.reopen(&ns).await.unwrap_or_else(|| store.clone());
+    let jobs: Vec<Job> = (0..60).map(|i| job(&format!("j{i:03}"), Some(at(1)))).collect();
+    for r in store.add_jobs(&jobs).await.unwrap() {
+        r.unwrap();
+    }
+    for round in 0..8 {
+        let now = at(10 + round * 10);
+        let take = |store: Arc<dyn JobStore>, owner: &'static str| {
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = store.acquire_due_jobs(owner, now, LEASE, 7).await.unwrap();
+                    if got.is_empty() {
+                        break;
+                    }
+                    mine.extend(ids(&got));
+                    tokio::task::yield_now().await;
+                }
+                mine
+            })
+        };
+        let (a, b) = (take(store.clone(), "A"), take(other.clone(), "B"));
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        let all: HashSet<&String> = a.iter().chain(&b).collect();
+        assert_eq!(a.len() + b.len(), 60, "round {round}: every job once ({} + {})", a.len(), b.len());
+        assert_eq!(all.len(), 60, "round {round}: no job leased twice");
+        // Each owner releases its own, due again at the next round.
+        let next = at(10 + (round + 1) * 10);
+        for (owner, list, s) in [("A", &a, &store), ("B", &b, &other)] {
+            let releases: Vec<(Arc<str>, Release)> = list
+                .iter()
+                .map(|id| {
+                    (
+                        Arc::from(id.as_str()),
+                        Release::Reschedule {
+                            next_run_time: next,
+                            fire_time: next,
+                        },
+                    )
+                })
+                .collect();
+            for r in s.release_jobs(owner, &releases).await.unwrap() {
+                r.unwrap();
+            }
+        }
+    }
+    backend.cleanup(&ns).await;
+}
+
+/// An expired lease lets another owner take the job; the first owner's release then fails.
+pub async fn lease_expiry_and_takeover(backend: &impl Backend) {
+    let ns = namespace("lease");
+    let store = store_or_skip!(backend, ns);
+    store.add_job(&job("j", Some(at(0)))).await.unwrap();
+    let lease = Duration::from_secs(10);
+    assert_eq!(ids(&store.acquire_due_jobs("A", at(1), lease, 10).await.unwrap()), ["j"]);
+    assert!(store.acquire_due_jobs("B", at(5), lease, 10).await.unwrap().is_empty());
+    assert_eq!(ids(&store.acquire_due_jobs("B", at(11), lease, 10).await.unwrap()), ["j"]);
+    let err = store
+        .release_job("A", "j", Release::Remove)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseLost);
+    let next = at(60);
+    store
+        .release_job("B", "j", Release::Reschedule { next_run_time: next, fire_time: next })
+        .await
+        .unwrap();
+    assert_eq!(store.lookup_job("j").await.unwrap().unwrap().next_run_time(), Some(next));
+    backend.cleanup(&ns).await;
+}
+
+/// Releases by someone who holds no lease, and of jobs that are gone.
+pub async fn release_errors(backend: &impl Backend) {
+    let ns = namespace("release");
+    let store = store_or_skip!(backend, ns);
+    store.add_job(&job("j", Some(at(0)))).await.unwrap();
+    let err = store.release_job("A", "j", Release::Unchanged).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseLost, "not leased at all");
+    store.acquire_due_jobs("A", at(1), LEASE, 10).await.unwrap();
+    let err = store.release_job("B", "j", Release::Pause).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseLost, "leased by someone else");
+    let err = store.release_job("A", "nope", Release::Pause).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    let results = store
+        .release_jobs("A", &[(Arc::from("j"), Release::Pause), (Arc::from("nope"), Release::Remove)])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok());
+    assert_eq!(results[1].as_ref().unwrap_err().kind(), ErrorKind::NotFound);
+    assert!(store.lookup_job("j").await.unwrap().unwrap().is_paused());
+    backend.cleanup(&ns).await;
+}
+
+/// A change made while the job is leased wins over the holder's release.
+pub async fn modification_while_leased_wins(backend: &impl Backend) {
+    let ns = namespace("modified");
+    let store = store_or_skip!(backend, ns);
+    store.add_job(&job("j", Some(at(0)))).await.unwrap();
+    store.add_job(&job("k", Some(at(0)))).await.unwrap();
+    store.acquire_due_jobs("A", at(1), LEASE, 10).await.unwrap();
+    let mut changed = job("j", Some(at(500)));
+    changed.set_next_run_time(Some(at(500)), Some(at(500)));
+    store.update_job(&changed).await.unwrap();
+    store.update_job(&job("k", Some(at(700)))).await.unwrap();
+    let next = at(5);
+    let results = store
+        .release_jobs(
+            "A",
+            &[
+                (Arc::from("j"), Release::Reschedule { next_run_time: next, fire_time: next }),
+                (Arc::from("k"), Release::Remove),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(store.lookup_job("j").await.unwrap().unwrap().next_run_time(), Some(at(500)));
+    assert_eq!(
+        store.lookup_job("k").await.unwrap().unwrap().next_run_time(),
+        Some(at(700)),
+        "a job re-added while leased is not removed by the release"
+    );
+    // The lease is gone: another owner can take the jobs when due.
+    assert_eq!(store.acquire_due_jobs("B", at(800), LEASE, 10).await.unwrap().len(), 2);
+    backend.cleanup(&ns).await;
+}
+
+/// Quarantined jobs are kept and listed, never scheduled, and restored by replacing them.
+pub async fn quarantine(backend: &impl Backend) {
+    let ns = namespace("quarantine");
+    let store = store_or_skip!(backend, ns);
+    store.add_job(&job("sick", Some(at(0)))).await.unwrap();
+    store.add_job(&job("well", Some(at(1)))).await.unwrap();
+    store.quarantine_job("sick", "no task registered as 'app:gone'").await.unwrap();
+    assert_eq!(
+        store.quarantine_job("nope", "x").await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(ids(&store.get_all_jobs().await.unwrap()), ["well"]);
+    assert!(store.lookup_job("sick").await.unwrap().is_none());
+    assert_eq!(ids(&store.acquire_due_jobs("A", at(5), LEASE, 10).await.unwrap()), ["well"]);
+    let q = store.quarantined_jobs().await.unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].id, "sick");
+    assert!(q[0].reason.contains("app:gone"));
+    assert!(q[0].state.contains("\"sick\""), "the stored state is kept: {}", q[0].state);
+    assert_eq!(
+        store.add_job(&job("sick", None)).await.unwrap_err().kind(),
+        ErrorKind::AlreadyExists,
+        "the quarantined row still holds its id"
+    );
+    store.update_job(&job("sick", Some(at(9)))).await.unwrap();
+    assert!(store.quarantined_jobs().await.unwrap().is_empty(), "replacing restores it");
+    assert_eq!(store.lookup_job("sick").await.unwrap().unwrap().next_run_time(), Some(at(9)));
+
+    // A stored state that cannot be decoded is quarantined on read, not deleted.
+    if backend.corrupt(&ns, "well").await {
+        assert_eq!(ids(&store.get_all_jobs().await.unwrap()), ["sick"]);
+        let q = store.quarantined_jobs().await.unwrap();
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].id, "well");
+        if let Some(again) = backend.reopen(&ns).await {
+            assert_eq!(again.quarantined_jobs().await.unwrap().len(), 1, "still there after reopening");
+        }
+        store.remove_job("well").await.unwrap();
+        assert!(store.quarantined_jobs().await.unwrap().is_empty(), "a user may remove it");
+    }
+    backend.cleanup(&ns).await;
+}
+
+/// Every trigger type, unicode ids and arguments come back as they went in.
+pub async fn round_trip(backend: &impl Backend) {
+    let ns = namespace("roundtrip");
+    let store = store_or_skip!(backend, ns);
+    let triggers = [
+        json!({"type": "date", "run_date": "2026-03-08 02:30:00", "timezone": "America/New_York"}),
+        json!({"type": "interval", "hours": 1.5, "start_date": "2026-01-01T00:00:00.250000+01:00", "end_date": "2027-01-01", "jitter": 3.0}),
+        json!({"type": "cron", "day": "last fri", "hour": "9-17/2", "minute": "*/5", "timezone": "Asia/Shanghai"}),
+        json!({"type": "crontab", "expr": "0 9 1,15 * mon", "timezone": "Europe/London"}),
+        json!({"type": "calendarinterval", "months": 1, "hour": 9, "start_date": "2026-01-31"}),
+        json!({"type": "and", "triggers": [{"type": "cron", "hour": "*/2"}, {"type": "cron", "day_of_week": "mon-fri"}]}),
+        json!({"type": "or", "triggers": [{"type": "interval", "minutes": 7}, {"type": "date", "run_date": "2026-05-05"}]}),
+    ];
+    let mut originals = Vec::new();
+    for (i, trigger) in triggers.into_iter().enumerate() {
+        let id = format!("作业-{i} ✓ «{}»", ["date", "interval", "cron", "crontab", "cal", "and", "or"][i]);
+        let mut value = serde_json::to_value(job_with(&id, Some(at(i64::try_from(i).unwrap())), trigger)).unwrap();
+        value["args"] = json!(["héllo", {"nested": [1, 2.5, null, true]}, "🦀"]);
+        value["kwargs"] = json!({"ключ": "значение", "emoji": "⏰"});
+        let job: Job = serde_json::from_value(value).unwrap();
+        store.add_job(&job).await.unwrap();
+        originals.push(job);
+    }
+    for original in &originals {
+        let back = store.lookup_job(original.id()).await.unwrap().unwrap();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(original).unwrap(),
+            "{}",
+            original.id()
+        );
+        let after = at(0);
+        let want: Vec<_> = original.trigger().fire_times(after).take(5).collect();
+        let got: Vec<_> = back.trigger().fire_times(after).take(5).collect();
+        assert_eq!(got, want, "{}", original.id());
+    }
+    backend.cleanup(&ns).await;
+}
+
+/// Jobs survive closing and reopening the store.
+pub async fn persistence(backend: &impl Backend) {
+    let ns = namespace("persist");
+    let store = store_or_skip!(backend, ns);
+    if !store.capabilities().persistent {
+        eprintln!("persistence: skipped, the store is not persistent");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    store.add_job(&job("kept", Some(at(42)))).await.unwrap();
+    store.add_job(&job("paused", None)).await.unwrap();
+    drop(store);
+    let again = backend.reopen(&ns).await.expect("a persistent store reopens");
+    assert_eq!(ids(&again.get_all_jobs().await.unwrap()), ["kept", "paused"]);
+    assert_eq!(again.lookup_job("kept").await.unwrap().unwrap().next_run_time(), Some(at(42)));
+    backend.cleanup(&ns).await;
+}
+
+fn tick_registry() -> TaskRegistry {
+    let mut registry = TaskRegistry::new();
+    registry.register("app:tick", |_ctx: JobContext, (): ()| async move {
+        Ok::<_, std::convert::Infallible>(())
+    });
+    registry
+}
+
+async fn next_event(rx: &mut tokio::sync::broadcast::Receiver<Event>, mask: EventMask) -> Event {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if mask.contains(e.code()) => return e,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("event stream ended: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the event within 20 s")
+}
+
+/// A new scheduler on the same store runs the persisted jobs once its tasks are registered;
+/// one without the task quarantines them instead of losing them.
+pub async fn new_scheduler_runs_persisted_jobs(backend: &impl Backend) {
+    let ns = namespace("handover");
+    let store = store_or_skip!(backend, ns);
+    let clock = ManualClock::new(at(0));
+    let first = Scheduler::builder()
+        .registry(tick_registry())
+        .jobstore_arc("default", store.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    first.start().await.unwrap();
+    first
+        .add_job(
+            JobSpec::new("app:tick")
+                .id("job1")
+                .trigger(rsched::BuiltinTrigger::from_json(r#"{"type":"interval","seconds":5}"#).unwrap()),
+        )
+        .await
+        .unwrap();
+    first.shutdown(true).await.unwrap();
+
+    // Without the task: quarantined, kept.
+    let reopened = backend.reopen(&ns).await.unwrap_or_else(|| store.clone());
+    let blind = Scheduler::builder()
+        .jobstore_arc("default", reopened.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut events = blind.subscribe();
+    blind.start().await.unwrap();
+    match next_event(&mut events, EventMask::JOB_QUARANTINED).await {
+        Event::JobQuarantined { job_id, reason, .. } => {
+            assert_eq!(&*job_id, "job1");
+            assert!(reason.contains("app:tick"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    blind.shutdown(true).await.unwrap();
+    assert_eq!(reopened.quarantined_jobs().await.unwrap().len(), 1);
+
+    // A build that registers it again restores the job by re-adding it, and runs it.
+    let second = Scheduler::builder()
+        .registry(tick_registry())
+        .jobstore_arc("default", reopened.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut events = second.subscribe();
+    second.start().await.unwrap();
+    let kept = reopened.quarantined_jobs().await.unwrap();
+    assert_eq!(kept.len(), 1);
+    let state: Job = serde_json::from_str(&{
+        let mut v: Value = serde_json::from_str(&kept[0].state).unwrap();
+        v.as_object_mut().unwrap().entry("next_run_time").or_insert(Value::Null);
+        v.to_string()
+    })
+    .unwrap();
+    let mut restored = state;
+    restored.set_next_run_time(Some(at(5)), Some(at(5)));
+    reopened.update_job(&restored).await.unwrap();
+    second.wakeup();
+    clock.advance(Duration::from_secs(6));
+    match next_event(&mut events, EventMask::JOB_EXECUTED).await {
+        Event::JobExecuted { job_id, scheduled_run_time, .. } => {
+            assert_eq!(&*job_id, "job1");
+            assert_eq!(scheduled_run_time, at(5));
+        }
+        other => panic!("{other:?}"),
+    }
+    second.shutdown(true).await.unwrap();
+    backend.cleanup(&ns).await;
+}
+
+/// Stamps out the suite for a backend value: `conformance_tests!(backends::Sqlite);`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($backend:expr) => {
+        $crate::conformance_tests!(@cases $backend;
+            crud_and_conflicts, ordering, due_selection, acquire_is_exclusive,
+            lease_expiry_and_takeover, release_errors, modification_while_leased_wins,
+            quarantine, round_trip, persistence, new_scheduler_runs_persisted_jobs);
+    };
+    (@cases $backend:expr; $($case:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::conformance::$case(&$backend).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,33 @@
+//! MySQL 8 and MariaDB 10.6+ (`mysql://user:password@host:3306/database`, or `mariadb://`).
+//!
+//! **How it acquires:** in one InnoDB transaction, `SELECT … WHERE next_run_time <= now AND
+//! (lease_owner IS NULL OR lease_expires <= now) ORDER BY next_run_time, id LIMIT n FOR UPDATE
+//! SKIP LOCKED` locks the due rows no other transaction holds, then one `UPDATE … WHERE id IN
+//! (…)` writes the lease, then `COMMIT`. Releases lock the rows the owner holds and write them
+//! back with one multi-table `UPDATE … JOIN (SELECT … UNION ALL …)` and one `DELETE` per 500
+//! jobs.
+//!
+//! Types: `next_run_time`, `fire_time`, `lease_expires` are `BIGINT` microseconds since the
+//! Unix epoch (UTC); `state` is `LONGTEXT` JSON. Ids use `utf8mb4_bin`, so `Job` and `job` are
+//! two jobs and they sort by code point, as everywhere else.
+
+/// The migrations, oldest first; each statement is idempotent.
+pub(crate) fn migrations(prefix: &str) -> Vec<(i64, Vec<String>)> {
+    let t = format!("{prefix}jobs");
+    vec![(
+        1,
+        vec![format!(
+            "CREATE TABLE IF NOT EXISTS {t} (\
+             id VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, \
+             next_run_time BIGINT NULL, \
+             fire_time BIGINT NULL, \
+             state LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
+             lease_owner VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, \
+             lease_expires BIGINT NULL, \
+             lease_modified SMALLINT NOT NULL DEFAULT 0, \
+             quarantined TEXT CHARACTER SET utf8mb4 NULL, \
+             INDEX {t}_next_run_time (next_run_time)\
+             ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"
+        )],
+    )]
+}

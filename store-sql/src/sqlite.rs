@@ -1,0 +1,34 @@
+//! SQLite (`sqlite://path/to/rsched.db`; the file is created when missing).
+//!
+//! **How it acquires:** a write transaction opened with `BEGIN IMMEDIATE` takes SQLite's write
+//! lock before reading, then `SELECT`s the due rows (earliest first, lease free or expired) and
+//! `UPDATE`s their lease columns before `COMMIT`. Only one writer holds the lock at a time, so
+//! two processes can never lease the same job. Connections use WAL (readers do not block the
+//! writer) and a 10 s busy timeout (a second process waits for the lock instead of failing), so
+//! several processes on one host can share one file. Releases run row by row inside one such
+//! transaction (SQLite is in-process: no round trips to save).
+//!
+//! Types: `next_run_time`, `fire_time`, `lease_expires` are `INTEGER` microseconds since the
+//! Unix epoch (UTC); `state` is `TEXT` JSON.
+
+/// The migrations, oldest first; each statement is idempotent.
+pub(crate) fn migrations(prefix: &str) -> Vec<(i64, Vec<String>)> {
+    let t = format!("{prefix}jobs");
+    vec![(
+        1,
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                 id TEXT NOT NULL PRIMARY KEY, \
+                 next_run_time INTEGER, \
+                 fire_time INTEGER, \
+                 state TEXT NOT NULL, \
+                 lease_owner TEXT, \
+                 lease_expires INTEGER, \
+                 lease_modified INTEGER NOT NULL DEFAULT 0, \
+                 quarantined TEXT)"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS {t}_next_run_time ON {t} (next_run_time)"),
+        ],
+    )]
+}
