@@ -49,7 +49,11 @@ pub fn at(secs: i64) -> DateTime<Utc> {
 /// A job from its stored form: runs `app:tick`, a date trigger, next run at `next` (`None`:
 /// paused).
 pub fn job(id: &str, next: Option<DateTime<Utc>>) -> Job {
-    job_with(id, next, json!({"type": "date", "run_date": "2026-06-01 00:00:00", "timezone": "UTC"}))
+    job_with(
+        id,
+        next,
+        json!({"type": "date", "run_date": "2026-06-01 00:00:00", "timezone": "UTC"}),
+    )
 }
 
 fn job_with(id: &str, next: Option<DateTime<Utc>>, trigger: Value) -> Job {
@@ -97,7 +101,15 @@ pub async fn crud_and_conflicts(backend: &impl Backend) {
     let mut changed = a.clone();
     changed.set_next_run_time(Some(at(99)), Some(at(99)));
     store.update_job(&changed).await.unwrap();
-    assert_eq!(store.lookup_job("a").await.unwrap().unwrap().next_run_time(), Some(at(99)));
+    assert_eq!(
+        store
+            .lookup_job("a")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time(),
+        Some(at(99))
+    );
     let err = store.update_job(&job("zz", None)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 
@@ -106,10 +118,16 @@ pub async fn crud_and_conflicts(backend: &impl Backend) {
         .await
         .unwrap();
     assert!(results[0].is_ok() && results[2].is_ok());
-    assert_eq!(results[1].as_ref().unwrap_err().kind(), ErrorKind::AlreadyExists);
+    assert_eq!(
+        results[1].as_ref().unwrap_err().kind(),
+        ErrorKind::AlreadyExists
+    );
 
     store.remove_job("a").await.unwrap();
-    assert_eq!(store.remove_job("a").await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        store.remove_job("a").await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
     assert_eq!(ids(&store.get_all_jobs().await.unwrap()), ["b", "c"]);
     store.remove_all_jobs().await.unwrap();
     assert!(store.get_all_jobs().await.unwrap().is_empty());
@@ -143,15 +161,29 @@ pub async fn ordering(backend: &impl Backend) {
 pub async fn due_selection(backend: &impl Backend) {
     let ns = namespace("due");
     let store = store_or_skip!(backend, ns);
-    for (id, next) in [("d1", at(1)), ("d2", at(2)), ("d3", at(3)), ("later", at(100))] {
+    for (id, next) in [
+        ("d1", at(1)),
+        ("d2", at(2)),
+        ("d3", at(3)),
+        ("later", at(100)),
+    ] {
         store.add_job(&job(id, Some(next))).await.unwrap();
     }
     store.add_job(&job("paused", None)).await.unwrap();
     let got = store.acquire_due_jobs("A", at(50), LEASE, 2).await.unwrap();
     assert_eq!(ids(&got), ["d1", "d2"]);
-    let got = store.acquire_due_jobs("A", at(50), LEASE, 10).await.unwrap();
+    let got = store
+        .acquire_due_jobs("A", at(50), LEASE, 10)
+        .await
+        .unwrap();
     assert_eq!(ids(&got), ["d3"], "leased jobs are not acquired again");
-    assert!(store.acquire_due_jobs("B", at(50), LEASE, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .acquire_due_jobs("B", at(50), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Wake-up: the earliest lease expiry (to take over) or due time.
     assert_eq!(
         store.get_next_run_time().await.unwrap(),
@@ -161,7 +193,10 @@ pub async fn due_selection(backend: &impl Backend) {
         store.release_job("A", id, Release::Remove).await.unwrap();
     }
     assert_eq!(store.get_next_run_time().await.unwrap(), Some(at(100)));
-    assert_eq!(ids(&store.get_all_jobs().await.unwrap()), ["later", "paused"]);
+    assert_eq!(
+        ids(&store.get_all_jobs().await.unwrap()),
+        ["later", "paused"]
+    );
     backend.cleanup(&ns).await;
 }
 
@@ -171,7 +206,9 @@ pub async fn acquire_is_exclusive(backend: &impl Backend) {
     let ns = namespace("race");
     let store = store_or_skip!(backend, ns);
     let other = backend.reopen(&ns).await.unwrap_or_else(|| store.clone());
-    let jobs: Vec<Job> = (0..60).map(|i| job(&format!("j{i:03}"), Some(at(1)))).collect();
+    let jobs: Vec<Job> = (0..60)
+        .map(|i| job(&format!("j{i:03}"), Some(at(1))))
+        .collect();
     for r in store.add_jobs(&jobs).await.unwrap() {
         r.unwrap();
     }
@@ -194,7 +231,13 @@ pub async fn acquire_is_exclusive(backend: &impl Backend) {
         let (a, b) = (take(store.clone(), "A"), take(other.clone(), "B"));
         let (a, b) = (a.await.unwrap(), b.await.unwrap());
         let all: HashSet<&String> = a.iter().chain(&b).collect();
-        assert_eq!(a.len() + b.len(), 60, "round {round}: every job once ({} + {})", a.len(), b.len());
+        assert_eq!(
+            a.len() + b.len(),
+            60,
+            "round {round}: every job once ({} + {})",
+            a.len(),
+            b.len()
+        );
         assert_eq!(all.len(), 60, "round {round}: no job leased twice");
         // Each owner releases its own, due again at the next round.
         let next = at(10 + (round + 1) * 10);
@@ -225,9 +268,24 @@ pub async fn lease_expiry_and_takeover(backend: &impl Backend) {
     let store = store_or_skip!(backend, ns);
     store.add_job(&job("j", Some(at(0)))).await.unwrap();
     let lease = Duration::from_secs(10);
-    assert_eq!(ids(&store.acquire_due_jobs("A", at(1), lease, 10).await.unwrap()), ["j"]);
-    assert!(store.acquire_due_jobs("B", at(5), lease, 10).await.unwrap().is_empty());
-    assert_eq!(ids(&store.acquire_due_jobs("B", at(11), lease, 10).await.unwrap()), ["j"]);
+    assert_eq!(
+        ids(&store.acquire_due_jobs("A", at(1), lease, 10).await.unwrap()),
+        ["j"]
+    );
+    assert!(
+        store
+            .acquire_due_jobs("B", at(5), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(&store
+            .acquire_due_jobs("B", at(11), lease, 10)
+            .await
+            .unwrap()),
+        ["j"]
+    );
     let err = store
         .release_job("A", "j", Release::Remove)
         .await
@@ -235,10 +293,25 @@ pub async fn lease_expiry_and_takeover(backend: &impl Backend) {
     assert_eq!(err.kind(), ErrorKind::LeaseLost);
     let next = at(60);
     store
-        .release_job("B", "j", Release::Reschedule { next_run_time: next, fire_time: next })
+        .release_job(
+            "B",
+            "j",
+            Release::Reschedule {
+                next_run_time: next,
+                fire_time: next,
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(store.lookup_job("j").await.unwrap().unwrap().next_run_time(), Some(next));
+    assert_eq!(
+        store
+            .lookup_job("j")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time(),
+        Some(next)
+    );
     backend.cleanup(&ns).await;
 }
 
@@ -247,15 +320,30 @@ pub async fn release_errors(backend: &impl Backend) {
     let ns = namespace("release");
     let store = store_or_skip!(backend, ns);
     store.add_job(&job("j", Some(at(0)))).await.unwrap();
-    let err = store.release_job("A", "j", Release::Unchanged).await.unwrap_err();
+    let err = store
+        .release_job("A", "j", Release::Unchanged)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LeaseLost, "not leased at all");
     store.acquire_due_jobs("A", at(1), LEASE, 10).await.unwrap();
-    let err = store.release_job("B", "j", Release::Pause).await.unwrap_err();
+    let err = store
+        .release_job("B", "j", Release::Pause)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LeaseLost, "leased by someone else");
-    let err = store.release_job("A", "nope", Release::Pause).await.unwrap_err();
+    let err = store
+        .release_job("A", "nope", Release::Pause)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     let results = store
-        .release_jobs("A", &[(Arc::from("j"), Release::Pause), (Arc::from("nope"), Release::Remove)])
+        .release_jobs(
+            "A",
+            &[
+                (Arc::from("j"), Release::Pause),
+                (Arc::from("nope"), Release::Remove),
+            ],
+        )
         .await
         .unwrap();
     assert!(results[0].is_ok());
@@ -280,21 +368,47 @@ pub async fn modification_while_leased_wins(backend: &impl Backend) {
         .release_jobs(
             "A",
             &[
-                (Arc::from("j"), Release::Reschedule { next_run_time: next, fire_time: next }),
+                (
+                    Arc::from("j"),
+                    Release::Reschedule {
+                        next_run_time: next,
+                        fire_time: next,
+                    },
+                ),
                 (Arc::from("k"), Release::Remove),
             ],
         )
         .await
         .unwrap();
     assert!(results.iter().all(Result::is_ok));
-    assert_eq!(store.lookup_job("j").await.unwrap().unwrap().next_run_time(), Some(at(500)));
     assert_eq!(
-        store.lookup_job("k").await.unwrap().unwrap().next_run_time(),
+        store
+            .lookup_job("j")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time(),
+        Some(at(500))
+    );
+    assert_eq!(
+        store
+            .lookup_job("k")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time(),
         Some(at(700)),
         "a job re-added while leased is not removed by the release"
     );
     // The lease is gone: another owner can take the jobs when due.
-    assert_eq!(store.acquire_due_jobs("B", at(800), LEASE, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .acquire_due_jobs("B", at(800), LEASE, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     backend.cleanup(&ns).await;
 }
 
@@ -304,27 +418,48 @@ pub async fn quarantine(backend: &impl Backend) {
     let store = store_or_skip!(backend, ns);
     store.add_job(&job("sick", Some(at(0)))).await.unwrap();
     store.add_job(&job("well", Some(at(1)))).await.unwrap();
-    store.quarantine_job("sick", "no task registered as 'app:gone'").await.unwrap();
+    store
+        .quarantine_job("sick", "no task registered as 'app:gone'")
+        .await
+        .unwrap();
     assert_eq!(
         store.quarantine_job("nope", "x").await.unwrap_err().kind(),
         ErrorKind::NotFound
     );
     assert_eq!(ids(&store.get_all_jobs().await.unwrap()), ["well"]);
     assert!(store.lookup_job("sick").await.unwrap().is_none());
-    assert_eq!(ids(&store.acquire_due_jobs("A", at(5), LEASE, 10).await.unwrap()), ["well"]);
+    assert_eq!(
+        ids(&store.acquire_due_jobs("A", at(5), LEASE, 10).await.unwrap()),
+        ["well"]
+    );
     let q = store.quarantined_jobs().await.unwrap();
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].id, "sick");
     assert!(q[0].reason.contains("app:gone"));
-    assert!(q[0].state.contains("\"sick\""), "the stored state is kept: {}", q[0].state);
+    assert!(
+        q[0].state.contains("\"sick\""),
+        "the stored state is kept: {}",
+        q[0].state
+    );
     assert_eq!(
         store.add_job(&job("sick", None)).await.unwrap_err().kind(),
         ErrorKind::AlreadyExists,
         "the quarantined row still holds its id"
     );
     store.update_job(&job("sick", Some(at(9)))).await.unwrap();
-    assert!(store.quarantined_jobs().await.unwrap().is_empty(), "replacing restores it");
-    assert_eq!(store.lookup_job("sick").await.unwrap().unwrap().next_run_time(), Some(at(9)));
+    assert!(
+        store.quarantined_jobs().await.unwrap().is_empty(),
+        "replacing restores it"
+    );
+    assert_eq!(
+        store
+            .lookup_job("sick")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time(),
+        Some(at(9))
+    );
 
     // A stored state that cannot be decoded is quarantined on read, not deleted.
     if backend.corrupt(&ns, "well").await {
@@ -333,10 +468,17 @@ pub async fn quarantine(backend: &impl Backend) {
         assert_eq!(q.len(), 1);
         assert_eq!(q[0].id, "well");
         if let Some(again) = backend.reopen(&ns).await {
-            assert_eq!(again.quarantined_jobs().await.unwrap().len(), 1, "still there after reopening");
+            assert_eq!(
+                again.quarantined_jobs().await.unwrap().len(),
+                1,
+                "still there after reopening"
+            );
         }
         store.remove_job("well").await.unwrap();
-        assert!(store.quarantined_jobs().await.unwrap().is_empty(), "a user may remove it");
+        assert!(
+            store.quarantined_jobs().await.unwrap().is_empty(),
+            "a user may remove it"
+        );
     }
     backend.cleanup(&ns).await;
 }
@@ -356,8 +498,13 @@ pub async fn round_trip(backend: &impl Backend) {
     ];
     let mut originals = Vec::new();
     for (i, trigger) in triggers.into_iter().enumerate() {
-        let id = format!("作业-{i} ✓ «{}»", ["date", "interval", "cron", "crontab", "cal", "and", "or"][i]);
-        let mut value = serde_json::to_value(job_with(&id, Some(at(i64::try_from(i).unwrap())), trigger)).unwrap();
+        let id = format!(
+            "作业-{i} ✓ «{}»",
+            ["date", "interval", "cron", "crontab", "cal", "and", "or"][i]
+        );
+        let mut value =
+            serde_json::to_value(job_with(&id, Some(at(i64::try_from(i).unwrap())), trigger))
+                .unwrap();
         value["args"] = json!(["héllo", {"nested": [1, 2.5, null, true]}, "🦀"]);
         value["kwargs"] = json!({"ключ": "значение", "emoji": "⏰"});
         let job: Job = serde_json::from_value(value).unwrap();
@@ -392,9 +539,23 @@ pub async fn persistence(backend: &impl Backend) {
     store.add_job(&job("kept", Some(at(42)))).await.unwrap();
     store.add_job(&job("paused", None)).await.unwrap();
     drop(store);
-    let again = backend.reopen(&ns).await.expect("a persistent store reopens");
-    assert_eq!(ids(&again.get_all_jobs().await.unwrap()), ["kept", "paused"]);
-    assert_eq!(again.lookup_job("kept").await.unwrap().unwrap().next_run_time(), Some(at(42)));
+    let again = backend
+        .reopen(&ns)
+        .await
+        .expect("a persistent store reopens");
+    assert_eq!(
+        ids(&again.get_all_jobs().await.unwrap()),
+        ["kept", "paused"]
+    );
+    assert_eq!(
+        again
+            .lookup_job("kept")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time(),
+        Some(at(42))
+    );
     backend.cleanup(&ns).await;
 }
 
@@ -434,11 +595,9 @@ pub async fn new_scheduler_runs_persisted_jobs(backend: &impl Backend) {
         .unwrap();
     first.start().await.unwrap();
     first
-        .add_job(
-            JobSpec::new("app:tick")
-                .id("job1")
-                .trigger(rsched::BuiltinTrigger::from_json(r#"{"type":"interval","seconds":5}"#).unwrap()),
-        )
+        .add_job(JobSpec::new("app:tick").id("job1").trigger(
+            rsched::BuiltinTrigger::from_json(r#"{"type":"interval","seconds":5}"#).unwrap(),
+        ))
         .await
         .unwrap();
     first.shutdown(true).await.unwrap();
@@ -475,7 +634,10 @@ pub async fn new_scheduler_runs_persisted_jobs(backend: &impl Backend) {
     assert_eq!(kept.len(), 1);
     let state: Job = serde_json::from_str(&{
         let mut v: Value = serde_json::from_str(&kept[0].state).unwrap();
-        v.as_object_mut().unwrap().entry("next_run_time").or_insert(Value::Null);
+        v.as_object_mut()
+            .unwrap()
+            .entry("next_run_time")
+            .or_insert(Value::Null);
         v.to_string()
     })
     .unwrap();
@@ -485,7 +647,11 @@ pub async fn new_scheduler_runs_persisted_jobs(backend: &impl Backend) {
     second.wakeup();
     clock.advance(Duration::from_secs(6));
     match next_event(&mut events, EventMask::JOB_EXECUTED).await {
-        Event::JobExecuted { job_id, scheduled_run_time, .. } => {
+        Event::JobExecuted {
+            job_id,
+            scheduled_run_time,
+            ..
+        } => {
             assert_eq!(&*job_id, "job1");
             assert_eq!(scheduled_run_time, at(5));
         }

@@ -329,7 +329,7 @@ impl Statements {
     }
 
     /// Releases `n` jobs this owner holds, in one statement: params owner, then
-    /// (id, next, fire, keep)….
+    /// (id, next, fire, keep)… (on MySQL, whose `?` bind in text order, the owner comes last).
     fn release_many(&self, n: usize) -> String {
         let t = &self.table;
         let mut q = Params::new(self.dialect);
@@ -429,11 +429,19 @@ pub(crate) async fn release_batched(
         }
         if !updates.is_empty() {
             let query = sql.release_many(updates.len());
-            let mut q = sqlx::query(&query).bind(owner);
+            // Positional `?` (MySQL) binds in text order, where the owner comes last.
+            let owner_last = sql.dialect == Dialect::MySql;
+            let mut q = sqlx::query(&query);
+            if !owner_last {
+                q = q.bind(owner);
+            }
             for i in &updates {
                 let (id, release) = &releases[*i];
                 let (next, fire, keep) = release_values(*release);
                 q = q.bind(&**id).bind(next).bind(fire).bind(keep);
+            }
+            if owner_last {
+                q = q.bind(owner);
             }
             q.execute(&mut *conn).await.map_err(db_error)?;
         }
@@ -451,4 +459,3 @@ pub(crate) async fn release_batched(
     }
     Ok(())
 }
-

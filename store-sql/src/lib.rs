@@ -171,11 +171,28 @@ fn decode(
     Ok(job)
 }
 
+/// A text column. MySQL reports `TEXT` columns as `BLOB` through sqlx's `Any` driver, so bytes
+/// are accepted too (and must be UTF-8).
+fn text(row: &AnyRow, index: usize) -> Result<String> {
+    match row.try_get::<String, _>(index) {
+        Ok(s) => Ok(s),
+        Err(e) => match row.try_get::<Vec<u8>, _>(index) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|u| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("column {index} is not UTF-8: {u}"),
+                )
+            }),
+            Err(_) => Err(db_error(e)),
+        },
+    }
+}
+
 /// `(id, state, next_run_time, fire_time)` from a row.
 fn columns(row: &AnyRow) -> Result<(String, String, Option<i64>, Option<i64>)> {
     Ok((
-        row.try_get(0).map_err(db_error)?,
-        row.try_get(1).map_err(db_error)?,
+        text(row, 0)?,
+        text(row, 1)?,
         row.try_get(2).map_err(db_error)?,
         row.try_get(3).map_err(db_error)?,
     ))
@@ -361,7 +378,12 @@ impl SqlJobStore {
     }
 
     /// Why a conditional write touched no row: the job is gone, or someone else holds it.
-    async fn lease_failure(conn: &mut AnyConnection, sql: &dialect::Statements, owner: &str, id: &str) -> Error {
+    async fn lease_failure(
+        conn: &mut AnyConnection,
+        sql: &dialect::Statements,
+        owner: &str,
+        id: &str,
+    ) -> Error {
         let row = sqlx::query(&sql.lease_owner_of)
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -527,7 +549,11 @@ impl JobStore for SqlJobStore {
                         let query = sql.insert_many(fresh.len());
                         let mut q = sqlx::query(&query);
                         for (id, next, fire, state) in &fresh {
-                            q = q.bind(id.as_str()).bind(*next).bind(*fire).bind(state.as_str());
+                            q = q
+                                .bind(id.as_str())
+                                .bind(*next)
+                                .bind(*fire)
+                                .bind(state.as_str());
                         }
                         q.execute(&mut *conn).await.map_err(db_error)?;
                     }
@@ -701,7 +727,8 @@ impl JobStore for SqlJobStore {
         let dialect = self.dialect;
         self.write_tx(move |conn| {
             Box::pin(async move {
-                let mut results: Vec<Option<Result<()>>> = (0..releases.len()).map(|_| None).collect();
+                let mut results: Vec<Option<Result<()>>> =
+                    (0..releases.len()).map(|_| None).collect();
                 if dialect != Dialect::Sqlite {
                     // Batched: one statement per chunk for the reschedules, one for removals;
                     // whatever they did not settle goes row by row below.
@@ -753,9 +780,9 @@ impl JobStore for SqlJobStore {
         rows.iter()
             .map(|row| {
                 Ok(QuarantinedJob {
-                    id: row.try_get(0).map_err(db_error)?,
-                    reason: row.try_get(1).map_err(db_error)?,
-                    state: row.try_get(2).map_err(db_error)?,
+                    id: text(row, 0)?,
+                    reason: text(row, 1)?,
+                    state: text(row, 2)?,
                 })
             })
             .collect()

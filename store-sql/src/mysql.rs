@@ -21,7 +21,7 @@ pub(crate) fn migrations(prefix: &str) -> Vec<(i64, Vec<String>)> {
              id VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, \
              next_run_time BIGINT NULL, \
              fire_time BIGINT NULL, \
-             state LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
+             state LONGTEXT CHARACTER SET utf8mb4 NOT NULL, \
              lease_owner VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, \
              lease_expires BIGINT NULL, \
              lease_modified SMALLINT NOT NULL DEFAULT 0, \

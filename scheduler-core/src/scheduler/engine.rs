@@ -103,7 +103,9 @@ async fn process(scheduler: &Scheduler) -> Option<DateTime<Utc>> {
             for job in jobs {
                 if !inner.registry.contains(job.func()) {
                     // Stored by a build that registered this task; this one cannot run it.
-                    scheduler.quarantine(alias, store, &job.id, unknown_task(job.func())).await;
+                    scheduler
+                        .quarantine(alias, store, &job.id, unknown_task(job.func()))
+                        .await;
                     continue;
                 }
                 let id = job.id.clone();
