@@ -25,6 +25,9 @@ use rsched::{BuiltinTrigger, JobContext, JobSpec, Scheduler, TaskRegistry, isofo
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+/// The table (or key) prefix of the bench's own jobs in a shared store.
+const BENCH_PREFIX: &str = "rsched_bench_";
+
 /// Arguments of `rsched bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -55,7 +58,8 @@ pub struct BenchArgs {
     #[arg(long, requires = "interval_jobs")]
     aligned: bool,
 
-    /// The job store (default memory://).
+    /// The job store (default memory://). SQL and other shared stores get tables (keys) of
+    /// their own, prefixed `rsched_bench_`, emptied before and after the run.
     #[arg(long, default_value = "memory://")]
     store: String,
 
@@ -166,7 +170,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             sink.record(ctx.scheduled_run_time());
             async { Ok::<_, std::convert::Infallible>(()) }
         });
-        let store = rsched::store_from_url(&args.store).await?;
+        // Its own tables (or key prefix): the bench never touches a deployment's jobs.
+        let store = rsched::store_from_config(&rsched::config::JobStoreConfig {
+            url: args.store.clone(),
+            prefix: Some(BENCH_PREFIX.to_owned()),
+            migrate: true,
+        })
+        .await?;
+        store.remove_all_jobs().await?;
+        let cleanup = store.clone();
         let scheduler = Scheduler::builder()
             .registry(registry)
             .jobstore_arc("default", store)
@@ -189,6 +201,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             (None, None, None) => unreachable!("checked above"),
         };
         scheduler.shutdown(true).await?;
+        cleanup.remove_all_jobs().await?;
         Ok::<_, anyhow::Error>(report)
     })?;
     if args.json {

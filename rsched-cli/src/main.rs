@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod check;
 mod config_file;
+mod migrate;
 mod next;
 mod run;
 
@@ -28,6 +29,8 @@ enum Command {
     Next(next::NextArgs),
     /// Load-test a store: jobs due at once, or interval jobs for a while.
     Bench(bench::BenchArgs),
+    /// Apply the schema migrations of a SQL job store.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`).
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Next(args) => next::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Migrate(args) => migrate::run(args),
     };
     match result {
         Ok(code) => code,

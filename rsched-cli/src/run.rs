@@ -16,12 +16,26 @@ pub struct RunArgs {
     /// The configuration file (default: ./rsched.toml if present, else no jobs).
     #[arg(long, short)]
     config: Option<PathBuf>,
+
+    /// Do not apply schema migrations to SQL job stores (fail instead if they are needed).
+    #[arg(long)]
+    no_migrate: bool,
+}
+
+/// The daemon's embedded default store: `rsched.db` (SQLite) next to the configuration file,
+/// or in the working directory without one.
+fn default_store_url(file: Option<&std::path::Path>) -> String {
+    let dir = file
+        .and_then(std::path::Path::parent)
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    format!("sqlite://{}", dir.join("rsched.db").display())
 }
 
 /// Runs the daemon until SIGINT/SIGTERM; a second signal stops at once.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     crate::init_tracing();
-    let (config, file) = match config_file::load(args.config.as_deref()) {
+    let (mut config, file) = match config_file::load(args.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("rsched: {e}");
@@ -34,6 +48,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "No {} here and no --config: starting with no jobs",
             config_file::DEFAULT_CONFIG
         ),
+    }
+    if !config.jobstores.contains_key("default") {
+        let url = default_store_url(file.as_deref());
+        tracing::info!("Job store: {url} (the default; set [jobstores.default] url to change it)");
+        config.jobstores.insert(
+            "default".to_owned(),
+            rsched::config::JobStoreConfig {
+                url,
+                prefix: None,
+                migrate: true,
+            },
+        );
+    }
+    if args.no_migrate {
+        for store in config.jobstores.values_mut() {
+            store.migrate = false;
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

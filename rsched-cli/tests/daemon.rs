@@ -190,9 +190,7 @@ fn run_serves_the_flask_apscheduler_api_with_auth() {
          [[jobs]]\nid = \"job1\"\nfunc = \"rsched:log\"\nargs = [1, 2]\ntrigger = \"interval\"\nseconds = 5\n",
     );
     let (mut child, rx) = spawn_run_with(&path, &[("RSCHED_TEST_TOKEN", "t0ken")]);
-    let line = wait_for(&rx, "API on http://");
-    let url = line.split("API on http://").nth(1).unwrap();
-    let addr = url.split('/').next().unwrap().trim().to_owned();
+    let addr = api_addr(&rx);
     let (status, _) = http(&addr, "GET", "/scheduler/jobs", None, None);
     assert!(status.contains("401"), "{status}");
     let token = Some("Bearer t0ken");
@@ -207,4 +205,64 @@ fn run_serves_the_flask_apscheduler_api_with_auth() {
     signal(&child, "-TERM");
     wait_for(&rx, "Scheduler has been shut down");
     assert!(child.wait().unwrap().success());
+}
+
+/// The API's address from `rsched run`'s log.
+fn api_addr(rx: &mpsc::Receiver<String>) -> String {
+    let line = wait_for(rx, "API on http://");
+    let url = line.split("API on http://").nth(1).unwrap();
+    url.split('/').next().unwrap().trim().to_owned()
+}
+
+#[test]
+fn jobs_added_through_the_api_survive_a_killed_daemon() {
+    let path = temp_config(
+        "persist",
+        "[api]\nenabled = true\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let db = path.parent().unwrap().join("rsched.db");
+    let _ = std::fs::remove_file(&db);
+    let (mut child, rx) = spawn_run(&path);
+    wait_for(&rx, "rsched.db");
+    let addr = api_addr(&rx);
+    let body = r#"{"id": "from-api", "func": "rsched:log", "args": ["persisted"], "trigger": "interval", "seconds": 1}"#;
+    let (status, answer) = http(&addr, "POST", "/scheduler/jobs", None, Some(body));
+    assert!(status.contains("200"), "{status} {answer}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        db.exists(),
+        "the embedded default store lives next to the config file"
+    );
+
+    let (mut child, rx) = spawn_run(&path);
+    let addr = api_addr(&rx);
+    let (status, body) = http(&addr, "GET", "/scheduler/jobs/from-api", None, None);
+    assert!(status.contains("200"), "{status} {body}");
+    wait_for(&rx, "Running job \"from-api");
+    signal(&child, "-TERM");
+    wait_for(&rx, "Scheduler has been shut down");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn migrate_applies_the_schema_and_reports_the_version() {
+    let dir = temp_config("migrate", "").parent().unwrap().to_owned();
+    let url = format!("sqlite://{}", dir.join("m.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
+        .args(["migrate", "--url", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 1"));
+    let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
+        .args(["migrate", "--url", &url, "--prefix", "bad-prefix"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid table prefix"));
 }

@@ -110,6 +110,7 @@ pub fn router(scheduler: Scheduler, options: ApiOptions) -> Router {
         .routes(routes!(resume_job))
         .routes(routes!(run_job))
         .routes(routes!(tasks))
+        .routes(routes!(quarantine))
         .routes(routes!(timeline))
         .routes(routes!(preview))
         .routes(routes!(events))
@@ -410,6 +411,20 @@ async fn tasks(State(api): State<Api>) -> Json<Vec<String>> {
             .map(str::to_owned)
             .collect(),
     )
+}
+
+#[utoipa::path(get, path = "/quarantine", tag = "jobs",
+    description = "Stored jobs that cannot be scheduled (undecodable state, or a task this process has not registered): kept, never deleted. Re-adding a job with the same id (replace_existing) restores it; DELETE /jobs/{id} removes it.",
+    responses((status = 200, description = "Quarantined jobs", body = Vec<Object>)))]
+async fn quarantine(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
+    let list = api.scheduler.quarantined_jobs().await?;
+    Ok(Json(Value::Array(
+        list.into_iter()
+            .map(|(jobstore, q)| {
+                json!({"id": q.id, "jobstore": jobstore, "reason": q.reason, "state": q.state})
+            })
+            .collect(),
+    )))
 }
 
 /// At most this many runs per job in a timeline.

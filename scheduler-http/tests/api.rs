@@ -567,6 +567,8 @@ async fn openapi_tasks_timeline_and_bodies_without_content_type() {
             .is_some()
     );
 
+    let (status, quarantined) = c.call("GET", "/quarantine", None).await;
+    assert_eq!((status, quarantined), (StatusCode::OK, json!([])));
     let (_, tasks) = c.call("GET", "/tasks", None).await;
     assert_eq!(tasks, json!(["app:add", "rsched:log"]));
 
