@@ -114,8 +114,21 @@ async fn text_of(client: &Client, css: &str) -> String {
     }
 }
 
+/// Clicks the element `locator` finds. The job table re-renders on every scheduler event, so
+/// an element found a moment ago may be replaced before the click lands: find it again then.
 async fn click(client: &Client, locator: Locator<'_>) {
-    client.find(locator).await.unwrap().click().await.unwrap();
+    let mut last = None;
+    for _ in 0..50 {
+        match client.find(locator).await {
+            Ok(element) => match element.click().await {
+                Ok(()) => return,
+                Err(e) => last = Some(e),
+            },
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot click {locator:?}: {last:?}");
 }
 
 async fn fill(client: &Client, name: &str, value: &str) {
