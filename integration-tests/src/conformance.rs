@@ -462,8 +462,18 @@ pub async fn quarantine(backend: &impl Backend) {
     );
 
     // A stored state that cannot be decoded is quarantined on read, not deleted.
+    let reported = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = reported.clone();
+    store.set_quarantine_listener(Arc::new(move |id: &str, _reason: &str| {
+        sink.lock().unwrap().push(id.to_owned());
+    }));
     if backend.corrupt(&ns, "well").await {
         assert_eq!(ids(&store.get_all_jobs().await.unwrap()), ["sick"]);
+        assert_eq!(
+            *reported.lock().unwrap(),
+            ["well"],
+            "the scheduler hears of it"
+        );
         let q = store.quarantined_jobs().await.unwrap();
         assert_eq!(q.len(), 1);
         assert_eq!(q[0].id, "well");

@@ -28,6 +28,6 @@ pub use scheduler::{
     BackgroundScheduler, BlockingScheduler, EngineOptions, Scheduler, SchedulerBuilder,
     SchedulerState,
 };
-pub use store::{Capabilities, JobStore, QuarantinedJob, Release};
+pub use store::{Capabilities, JobStore, QuarantineListener, QuarantinedJob, Release};
 pub use trigger::{BuiltinTrigger, Trigger, isoformat};
 pub use tz::TimeZone;

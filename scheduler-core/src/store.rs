@@ -158,7 +158,17 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
 
     /// The quarantined jobs, by id.
     async fn quarantined_jobs(&self) -> Result<Vec<QuarantinedJob>>;
+
+    /// Sets the function a store calls when it quarantines a job by itself (a stored state it
+    /// cannot decode, found while reading). The scheduler sets it, to report a
+    /// `JobQuarantined` event. Stores that never quarantine on their own ignore it.
+    fn set_quarantine_listener(&self, listener: QuarantineListener) {
+        let _ = listener;
+    }
 }
+
+/// Called with `(job id, reason)` when a store quarantines a job on its own.
+pub type QuarantineListener = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 macro_rules! forward_store {
     ($ptr:ty) => {
@@ -215,6 +225,9 @@ macro_rules! forward_store {
             }
             async fn quarantined_jobs(&self) -> Result<Vec<QuarantinedJob>> {
                 (**self).quarantined_jobs().await
+            }
+            fn set_quarantine_listener(&self, listener: QuarantineListener) {
+                (**self).set_quarantine_listener(listener)
             }
         }
     };

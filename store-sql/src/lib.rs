@@ -14,7 +14,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use scheduler_core::{
-    Capabilities, Error, ErrorKind, Job, JobStore, QuarantinedJob, Release, Result,
+    Capabilities, Error, ErrorKind, Job, JobStore, QuarantineListener, QuarantinedJob, Release,
+    Result,
 };
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -90,12 +91,22 @@ pub fn validate_prefix(prefix: &str) -> Result<()> {
 }
 
 /// A job store in a SQL database (see the crate docs for the schema and per-dialect locking).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqlJobStore {
     pool: AnyPool,
     dialect: Dialect,
     prefix: String,
     sql: Arc<dialect::Statements>,
+    listener: Arc<std::sync::RwLock<Option<QuarantineListener>>>,
+}
+
+impl std::fmt::Debug for SqlJobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlJobStore")
+            .field("dialect", &self.dialect)
+            .field("table", &self.sql.table)
+            .finish_non_exhaustive()
+    }
 }
 
 fn db_error(e: sqlx::Error) -> Error {
@@ -230,6 +241,7 @@ impl SqlJobStore {
             dialect,
             sql: Arc::new(dialect::Statements::new(dialect, &options.table_prefix)),
             prefix: options.table_prefix,
+            listener: Arc::default(),
         };
         if options.migrate {
             store.migrate().await?;
@@ -339,7 +351,13 @@ impl SqlJobStore {
             let (id, state, next, fire) = columns(&row)?;
             match decode(&id, &state, next, fire) {
                 Ok(job) => jobs.push(job),
-                Err(reason) => self.quarantine_job(&id, &reason).await?,
+                Err(reason) => {
+                    self.quarantine_job(&id, &reason).await?;
+                    let listener = self.listener.read().ok().and_then(|l| l.clone());
+                    if let Some(listener) = listener {
+                        listener(&id, &reason);
+                    }
+                }
             }
         }
         Ok(jobs)
@@ -770,6 +788,12 @@ impl JobStore for SqlJobStore {
             self.sql.table
         );
         Ok(())
+    }
+
+    fn set_quarantine_listener(&self, listener: QuarantineListener) {
+        if let Ok(mut slot) = self.listener.write() {
+            *slot = Some(listener);
+        }
     }
 
     async fn quarantined_jobs(&self) -> Result<Vec<QuarantinedJob>> {

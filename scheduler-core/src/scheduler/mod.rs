@@ -383,6 +383,20 @@ impl SchedulerBuilder {
                 lifecycle: tokio::sync::Mutex::new(()),
             }),
         };
+        for (alias, store) in &scheduler.inner.stores {
+            // A weak handle: the store must not keep the scheduler alive.
+            let events = Arc::downgrade(&scheduler.inner);
+            let alias = alias.clone();
+            store.set_quarantine_listener(Arc::new(move |id: &str, reason: &str| {
+                if let Some(inner) = events.upgrade() {
+                    inner.events.emit(Event::JobQuarantined {
+                        job_id: Arc::from(id),
+                        jobstore: alias.clone(),
+                        reason: reason.to_owned(),
+                    });
+                }
+            }));
+        }
         for spec in self.scheduled {
             scheduler.queue(spec.replace_existing(true))?;
         }
