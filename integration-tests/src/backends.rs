@@ -137,3 +137,55 @@ impl Backend for Sql {
         }
     }
 }
+
+/// Redis at `RSCHED_TEST_REDIS_URL` (default `redis://127.0.0.1:6379/0`), one key prefix per case.
+#[derive(Debug, Default)]
+pub struct Redis;
+
+fn redis_url() -> String {
+    std::env::var("RSCHED_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
+}
+
+impl Redis {
+    async fn connect(&self, ns: &str) -> Option<rsched::redis::RedisJobStore> {
+        let url = redis_url();
+        match rsched::redis::RedisJobStore::open(&url, Some(&format!("{ns}:"))).await {
+            Ok(store) => Some(store),
+            Err(e) if !strict() => {
+                eprintln!("skipped: Redis is not reachable at {url}: {e}");
+                None
+            }
+            Err(e) => panic!("Redis is not reachable at {url}: {e}"),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for Redis {
+    async fn open(&self, ns: &str) -> Option<Arc<dyn JobStore>> {
+        Some(Arc::new(self.connect(ns).await?))
+    }
+
+    async fn reopen(&self, ns: &str) -> Option<Arc<dyn JobStore>> {
+        Some(Arc::new(self.connect(ns).await?))
+    }
+
+    async fn corrupt(&self, ns: &str, id: &str) -> bool {
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("HSET")
+            .arg(format!("{ns}:jobs"))
+            .arg(id)
+            .arg("{\"version\": 1, \"id\": ")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        true
+    }
+
+    async fn cleanup(&self, ns: &str) {
+        if let Some(store) = self.connect(ns).await {
+            store.delete_keys().await.unwrap();
+        }
+    }
+}

@@ -18,6 +18,8 @@ pub fn url_schemes() -> Vec<&'static str> {
     schemes.extend_from_slice(store_memory::URL_SCHEMES);
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     schemes.extend_from_slice(store_sql::URL_SCHEMES);
+    #[cfg(feature = "redis")]
+    schemes.extend_from_slice(store_redis::URL_SCHEMES);
     schemes
 }
 
@@ -54,6 +56,10 @@ pub async fn store_from_config(config: &JobStoreConfig) -> Result<Arc<dyn JobSto
     match scheme {
         #[cfg(feature = "memory")]
         "memory" => Ok(Arc::new(store_memory::MemoryJobStore::new())),
+        #[cfg(feature = "redis")]
+        "redis" | "rediss" => Ok(Arc::new(
+            store_redis::RedisJobStore::open(url, config.prefix.as_deref()).await?,
+        )),
         #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
         s if store_sql::URL_SCHEMES.contains(&s) => {
             let options = store_sql::SqlOptions {

@@ -20,6 +20,10 @@ pub use store_memory as memory;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use store_sql as sql;
 
+/// The Redis job store (feature `redis`).
+#[cfg(feature = "redis")]
+pub use store_redis as redis;
+
 /// The REST API and dashboard as an axum router (feature `http`).
 #[cfg(feature = "http")]
 pub use scheduler_http as http;

@@ -441,6 +441,63 @@ impl JobSpec {
     }
 }
 
+impl Job {
+    /// The job's versioned JSON state without its run times, as the shared stores keep it (the
+    /// run times live beside it, where the store can index and update them without rewriting
+    /// the JSON).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Serialization`](crate::ErrorKind::Serialization) if the job cannot be encoded.
+    pub fn stored_state(&self) -> Result<String> {
+        let mut value = serde_json::to_value(self).map_err(|e| {
+            Error::new(
+                crate::ErrorKind::Serialization,
+                format!("cannot encode job '{}': {e}", self.id),
+            )
+        })?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("next_run_time");
+            obj.remove("fire_time");
+        }
+        Ok(value.to_string())
+    }
+
+    /// Reads back a [`Job::stored_state`] with its run times. `Err` carries the reason the
+    /// state cannot be read (the store quarantines the job with it): not JSON, not a job, a
+    /// newer state version, or a state for another id.
+    pub fn from_stored_state(
+        id: &str,
+        state: &str,
+        next_run_time: Option<DateTime<Utc>>,
+        fire_time: Option<DateTime<Utc>>,
+    ) -> std::result::Result<Job, String> {
+        let mut value: Value = serde_json::from_str(state)
+            .map_err(|e| format!("the stored state is not JSON: {e}"))?;
+        let obj = value
+            .as_object_mut()
+            .ok_or("the stored state is not a JSON object")?;
+        obj.insert(
+            "next_run_time".into(),
+            serde_json::to_value(next_run_time).unwrap_or(Value::Null),
+        );
+        if let Some(fire) = fire_time.filter(|f| Some(*f) != next_run_time) {
+            obj.insert(
+                "fire_time".into(),
+                serde_json::to_value(fire).unwrap_or(Value::Null),
+            );
+        }
+        let job: Job = serde_json::from_value(value)
+            .map_err(|e| format!("the stored state cannot be read: {e}"))?;
+        if job.id() != id {
+            return Err(format!(
+                "the stored state is for job '{}', not '{id}'",
+                job.id()
+            ));
+        }
+        Ok(job)
+    }
+}
+
 /// A random job id: 32 hex digits, like APScheduler's `uuid4().hex`.
 pub(crate) fn random_id() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))

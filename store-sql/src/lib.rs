@@ -17,7 +17,6 @@ use scheduler_core::{
     Capabilities, Error, ErrorKind, Job, JobStore, QuarantineListener, QuarantinedJob, Release,
     Result,
 };
-use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Row};
 
@@ -136,17 +135,7 @@ fn time(us: Option<i64>) -> Option<DateTime<Utc>> {
 
 /// The state column: the job's JSON without its run times (those live in their own columns).
 fn encode(job: &Job) -> Result<String> {
-    let mut value = serde_json::to_value(job).map_err(|e| {
-        Error::new(
-            ErrorKind::Serialization,
-            format!("cannot encode job '{}': {e}", job.id()),
-        )
-    })?;
-    if let Some(obj) = value.as_object_mut() {
-        obj.remove("next_run_time");
-        obj.remove("fire_time");
-    }
-    Ok(value.to_string())
+    job.stored_state()
 }
 
 /// A row back into a job, or the reason it cannot be.
@@ -156,30 +145,7 @@ fn decode(
     next_run_time: Option<i64>,
     fire_time: Option<i64>,
 ) -> std::result::Result<Job, String> {
-    let mut value: Value =
-        serde_json::from_str(state).map_err(|e| format!("the stored state is not JSON: {e}"))?;
-    let obj = value
-        .as_object_mut()
-        .ok_or("the stored state is not a JSON object")?;
-    obj.insert(
-        "next_run_time".into(),
-        serde_json::to_value(time(next_run_time)).unwrap_or(Value::Null),
-    );
-    if let Some(fire) = time(fire_time).filter(|_| fire_time != next_run_time) {
-        obj.insert(
-            "fire_time".into(),
-            serde_json::to_value(fire).unwrap_or(Value::Null),
-        );
-    }
-    let job: Job = serde_json::from_value(value)
-        .map_err(|e| format!("the stored state cannot be read: {e}"))?;
-    if job.id() != id {
-        return Err(format!(
-            "the stored state is for job '{}', not '{id}'",
-            job.id()
-        ));
-    }
-    Ok(job)
+    Job::from_stored_state(id, state, time(next_run_time), time(fire_time))
 }
 
 /// A text column. MySQL reports `TEXT` columns as `BLOB` through sqlx's `Any` driver, so bytes

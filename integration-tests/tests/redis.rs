@@ -1,0 +1,3 @@
+//! The `JobStore` conformance suite against the Redis store.
+
+integration_tests::conformance_tests!(integration_tests::backends::Redis);
