@@ -35,6 +35,11 @@ pub(crate) fn with_jitter(trigger: &BuiltinTrigger, fire: DateTime<Utc>) -> Date
 /// The engine task of one started scheduler.
 pub(super) async fn run(scheduler: Scheduler, stop: CancellationToken) {
     let inner = &scheduler.inner;
+    let mut health: Vec<StoreHealth> = inner
+        .stores
+        .iter()
+        .map(|_| StoreHealth::default())
+        .collect();
     loop {
         if stop.is_cancelled() {
             return;
@@ -44,7 +49,7 @@ pub(super) async fn run(scheduler: Scheduler, stop: CancellationToken) {
         wakeup.as_mut().enable();
         let deadline = if scheduler.state() == SchedulerState::Running {
             tracing::debug!("Looking for jobs to run");
-            process(&scheduler).await
+            process(&scheduler, &mut health).await
         } else {
             tracing::debug!("Scheduler is paused; waiting until resume() is called");
             None
@@ -70,8 +75,69 @@ pub(super) async fn run(scheduler: Scheduler, stop: CancellationToken) {
     }
 }
 
+/// What the engine remembers about a store between passes.
+#[derive(Default)]
+struct StoreHealth {
+    /// Releases the store could not take (it was unreachable): applied before anything else
+    /// once it answers again, so the runs already made are not made twice.
+    pending: Vec<(Arc<str>, Release)>,
+    /// Consecutive failed passes, for the backoff.
+    failures: u32,
+}
+
+impl StoreHealth {
+    /// When to try again after a failure: `retry_interval`, doubling with each consecutive
+    /// failure, at most 16 times it.
+    fn backoff(&mut self, now: DateTime<Utc>, retry: Duration) -> DateTime<Utc> {
+        self.failures = self.failures.saturating_add(1);
+        let factor = 1u32 << self.failures.saturating_sub(1).min(4);
+        now + chrono::Duration::from_std(retry * factor).unwrap_or_default()
+    }
+}
+
+/// Applies releases; returns false when the store could not take them (they are kept).
+async fn release(
+    scheduler: &Scheduler,
+    alias: &Arc<str>,
+    store: &Arc<dyn crate::store::JobStore>,
+    health: &mut StoreHealth,
+    releases: Vec<(Arc<str>, Release)>,
+) -> bool {
+    let inner = &scheduler.inner;
+    match store.release_jobs(&inner.id, &releases).await {
+        Ok(results) => {
+            for ((id, release), result) in releases.into_iter().zip(results) {
+                match result {
+                    Ok(()) if release == Release::Remove => scheduler.announce_removed(alias, id),
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::LeaseLost => {
+                        tracing::warn!(
+                            job_id = &*id,
+                            "Lost the lease on job {id} before releasing it: {e}"
+                        );
+                    }
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => tracing::error!(
+                        job_id = &*id,
+                        "Could not update job {id} in job store {alias:?}: {e}"
+                    ),
+                }
+            }
+            true
+        }
+        Err(e) => {
+            tracing::warn!(
+                "Error releasing {} job(s) in job store {alias:?}, will retry: {e}",
+                releases.len()
+            );
+            health.pending.extend(releases);
+            false
+        }
+    }
+}
+
 /// Processes every store once; returns when to look again.
-async fn process(scheduler: &Scheduler) -> Option<DateTime<Utc>> {
+async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<DateTime<Utc>> {
     let inner = &scheduler.inner;
     let options = &inner.options;
     let now = inner.clock.now();
@@ -81,8 +147,16 @@ async fn process(scheduler: &Scheduler) -> Option<DateTime<Utc>> {
             next = Some(t);
         }
     };
-    for (alias, store) in &inner.stores {
-        let retry = now + chrono::Duration::from_std(options.retry_interval).unwrap_or_default();
+    for ((alias, store), health) in inner.stores.iter().zip(health.iter_mut()) {
+        if !health.pending.is_empty() {
+            let pending = std::mem::take(&mut health.pending);
+            if !release(scheduler, alias, store, health, pending).await {
+                earliest(health.backoff(now, options.retry_interval));
+                continue;
+            }
+            tracing::info!("Job store {alias:?} is reachable again");
+        }
+        let mut failed = false;
         loop {
             if scheduler.state() != SchedulerState::Running {
                 return None;
@@ -94,7 +168,7 @@ async fn process(scheduler: &Scheduler) -> Option<DateTime<Utc>> {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::warn!("Error getting due jobs from job store {alias:?}: {e}");
-                    earliest(retry);
+                    failed = true;
                     break;
                 }
             };
@@ -111,47 +185,31 @@ async fn process(scheduler: &Scheduler) -> Option<DateTime<Utc>> {
                 let id = job.id.clone();
                 releases.push((id, dispatch(scheduler, alias, job, now)));
             }
-            match store.release_jobs(&inner.id, &releases).await {
-                Ok(results) => {
-                    for ((id, release), result) in releases.into_iter().zip(results) {
-                        match result {
-                            Ok(()) if release == Release::Remove => {
-                                scheduler.announce_removed(alias, id)
-                            }
-                            Ok(()) => {}
-                            Err(e) if e.kind() == ErrorKind::LeaseLost => {
-                                tracing::warn!(
-                                    job_id = &*id,
-                                    "Lost the lease on job {id} before releasing it: {e}"
-                                );
-                            }
-                            Err(e) if e.kind() == ErrorKind::NotFound => {}
-                            Err(e) => tracing::error!(
-                                job_id = &*id,
-                                "Could not update job {id} in job store {alias:?}: {e}"
-                            ),
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!("Error releasing jobs in job store {alias:?}: {e}");
-                    earliest(retry);
-                    break;
-                }
+            if !release(scheduler, alias, store, health, releases).await {
+                failed = true;
+                break;
             }
             if !full {
                 break;
             }
         }
-        match store.get_next_run_time().await {
-            Ok(Some(t)) => earliest(t),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!("Error getting the next run time from job store {alias:?}: {e}");
-                earliest(retry);
+        if !failed {
+            match store.get_next_run_time().await {
+                Ok(Some(t)) => earliest(t),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("Error getting the next run time from job store {alias:?}: {e}");
+                    failed = true;
+                }
             }
         }
-        if store.capabilities().shared && !store.capabilities().change_notifications {
+        if failed {
+            earliest(health.backoff(now, options.retry_interval));
+        } else {
+            health.failures = 0;
+        }
+        // Shared stores are polled too: another instance may add or change jobs.
+        if store.capabilities().shared {
             earliest(
                 now + chrono::Duration::from_std(options.max_poll_interval).unwrap_or_default(),
             );

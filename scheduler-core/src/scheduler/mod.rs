@@ -65,7 +65,8 @@ impl SchedulerState {
 /// Tuning of the engine loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineOptions {
-    /// How often shared stores without change notifications are polled (default 1 s).
+    /// How often shared stores are polled for jobs other instances added or changed (default
+    /// 1 s).
     pub max_poll_interval: Duration,
     /// How long a lease on a due job lasts before another instance may take it over
     /// (default 30 s). The engine releases its leases as soon as a batch is dispatched.
@@ -73,7 +74,8 @@ pub struct EngineOptions {
     /// How many due jobs one `acquire_due_jobs` call takes (default 1024).
     pub batch_size: usize,
     /// How long to wait before retrying a store that failed (default 10 s, APScheduler's
-    /// `jobstore_retry_interval`).
+    /// `jobstore_retry_interval`); doubled after each consecutive failure, up to 16 times.
+    /// Releases the store could not take are kept and applied first once it answers.
     pub retry_interval: Duration,
 }
 
