@@ -189,3 +189,57 @@ impl Backend for Redis {
         }
     }
 }
+
+/// MongoDB (or a wire-compatible server) at `RSCHED_TEST_MONGO_URL` (default
+/// `mongodb://127.0.0.1:27017/rsched_test`), one collection per case.
+#[derive(Debug, Default)]
+pub struct Mongo;
+
+fn mongo_url() -> String {
+    std::env::var("RSCHED_TEST_MONGO_URL")
+        .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/rsched_test".to_owned())
+}
+
+impl Mongo {
+    async fn connect(&self, ns: &str) -> Option<rsched::mongo::MongoJobStore> {
+        let url = mongo_url();
+        match rsched::mongo::MongoJobStore::open(&url, Some(&format!("{ns}jobs"))).await {
+            Ok(store) => Some(store),
+            Err(e) if !strict() => {
+                eprintln!("skipped: MongoDB is not reachable at {url}: {e}");
+                None
+            }
+            Err(e) => panic!("MongoDB is not reachable at {url}: {e}"),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for Mongo {
+    async fn open(&self, ns: &str) -> Option<Arc<dyn JobStore>> {
+        Some(Arc::new(self.connect(ns).await?))
+    }
+
+    async fn reopen(&self, ns: &str) -> Option<Arc<dyn JobStore>> {
+        Some(Arc::new(self.connect(ns).await?))
+    }
+
+    async fn corrupt(&self, ns: &str, id: &str) -> bool {
+        let client = mongodb::Client::with_uri_str(mongo_url()).await.unwrap();
+        let db = client.default_database().unwrap();
+        db.collection::<mongodb::bson::Document>(&format!("{ns}jobs"))
+            .update_one(
+                mongodb::bson::doc! { "_id": id },
+                mongodb::bson::doc! { "$set": { "state": { "version": 99, "id": id } } },
+            )
+            .await
+            .unwrap();
+        true
+    }
+
+    async fn cleanup(&self, ns: &str) {
+        if let Some(store) = self.connect(ns).await {
+            store.drop_collection().await.unwrap();
+        }
+    }
+}

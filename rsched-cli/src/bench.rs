@@ -174,6 +174,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let store = rsched::store_from_config(&rsched::config::JobStoreConfig {
             url: args.store.clone(),
             prefix: Some(BENCH_PREFIX.to_owned()),
+            collection: Some("rsched_bench_jobs".to_owned()),
             migrate: true,
         })
         .await?;

@@ -57,6 +57,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             rsched::config::JobStoreConfig {
                 url,
                 prefix: None,
+                collection: None,
                 migrate: true,
             },
         );

@@ -152,8 +152,10 @@ impl Default for ApiConfig {
 pub struct JobStoreConfig {
     /// `memory://`, and the database URLs of the enabled store features.
     pub url: String,
-    /// Table or key prefix for stores that use one (SQL default `rsched_`).
+    /// Table or key prefix for stores that use one (SQL default `rsched_`, Redis `rsched:`).
     pub prefix: Option<String>,
+    /// MongoDB collection (default `jobs`; the database comes from the URL, default `rsched`).
+    pub collection: Option<String>,
     /// Apply the store's schema migrations when opening it (default true; `rsched run
     /// --no-migrate` turns it off).
     #[serde(default = "yes")]
@@ -170,6 +172,7 @@ impl fmt::Debug for JobStoreConfig {
         f.debug_struct("JobStoreConfig")
             .field("url", &redact_url(&self.url))
             .field("prefix", &self.prefix)
+            .field("collection", &self.collection)
             .field("migrate", &self.migrate)
             .finish()
     }

@@ -20,6 +20,8 @@ pub fn url_schemes() -> Vec<&'static str> {
     schemes.extend_from_slice(store_sql::URL_SCHEMES);
     #[cfg(feature = "redis")]
     schemes.extend_from_slice(store_redis::URL_SCHEMES);
+    #[cfg(feature = "mongodb")]
+    schemes.extend_from_slice(store_mongo::URL_SCHEMES);
     schemes
 }
 
@@ -33,6 +35,7 @@ pub async fn store_from_url(url: &str) -> Result<Arc<dyn JobStore>> {
     let config = JobStoreConfig {
         url: url.to_owned(),
         prefix: None,
+        collection: None,
         migrate: true,
     };
     store_from_config(&config).await
@@ -56,6 +59,10 @@ pub async fn store_from_config(config: &JobStoreConfig) -> Result<Arc<dyn JobSto
     match scheme {
         #[cfg(feature = "memory")]
         "memory" => Ok(Arc::new(store_memory::MemoryJobStore::new())),
+        #[cfg(feature = "mongodb")]
+        "mongodb" | "mongodb+srv" => Ok(Arc::new(
+            store_mongo::MongoJobStore::open(url, config.collection.as_deref()).await?,
+        )),
         #[cfg(feature = "redis")]
         "redis" | "rediss" => Ok(Arc::new(
             store_redis::RedisJobStore::open(url, config.prefix.as_deref()).await?,

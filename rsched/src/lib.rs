@@ -24,6 +24,10 @@ pub use store_sql as sql;
 #[cfg(feature = "redis")]
 pub use store_redis as redis;
 
+/// The MongoDB job store (feature `mongodb`).
+#[cfg(feature = "mongodb")]
+pub use store_mongo as mongo;
+
 /// The REST API and dashboard as an axum router (feature `http`).
 #[cfg(feature = "http")]
 pub use scheduler_http as http;

@@ -1,0 +1,680 @@
+#![doc = include_str!("../README.md")]
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt as _;
+use mongodb::bson::{self, Bson, Document, doc};
+use mongodb::options::IndexOptions;
+use mongodb::{Client, Collection, IndexModel};
+use scheduler_core::{
+    Capabilities, Error, ErrorKind, Job, JobStore, QuarantineListener, QuarantinedJob, Release,
+    Result,
+};
+
+/// The URL schemes this store serves.
+pub const URL_SCHEMES: &[&str] = &["mongodb", "mongodb+srv"];
+
+/// The database used when the URL names none.
+pub const DEFAULT_DATABASE: &str = "rsched";
+
+/// The collection used when none is configured.
+pub const DEFAULT_COLLECTION: &str = "jobs";
+
+/// A job store in MongoDB (see the crate docs for the document layout and how it acquires).
+#[derive(Clone)]
+pub struct MongoJobStore {
+    jobs: Collection<Document>,
+    listener: Arc<RwLock<Option<QuarantineListener>>>,
+}
+
+impl std::fmt::Debug for MongoJobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoJobStore")
+            .field("collection", &self.jobs.namespace().to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+fn mongo_error(e: mongodb::error::Error) -> Error {
+    use mongodb::error::ErrorKind as K;
+    let kind = match &*e.kind {
+        K::Io(_) | K::ServerSelection { .. } | K::ConnectionPoolCleared { .. } => {
+            ErrorKind::Unavailable
+        }
+        K::InvalidArgument { .. } => ErrorKind::InvalidInput,
+        _ if is_duplicate(&e) => ErrorKind::AlreadyExists,
+        _ => ErrorKind::Internal,
+    };
+    Error::new(kind, format!("mongodb: {e}")).with_source(e)
+}
+
+/// Duplicate key (E11000).
+fn is_duplicate(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind as K, WriteFailure};
+    match &*e.kind {
+        K::Write(WriteFailure::WriteError(we)) => we.code == 11000,
+        K::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .is_some_and(|errors| errors.iter().all(|w| w.code == 11000)),
+        K::Command(c) => c.code == 11000,
+        _ => false,
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error::new(ErrorKind::NotFound, format!("no job with id '{id}'"))
+}
+
+fn us(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn opt_us(t: Option<DateTime<Utc>>) -> Bson {
+    t.map_or(Bson::Null, |t| Bson::Int64(us(t)))
+}
+
+fn opt_date(t: Option<DateTime<Utc>>) -> Bson {
+    t.map_or(Bson::Null, |t| {
+        Bson::DateTime(bson::DateTime::from_millis(t.timestamp_millis()))
+    })
+}
+
+fn time(value: Option<&Bson>) -> Option<DateTime<Utc>> {
+    match value {
+        Some(Bson::Int64(v)) => DateTime::from_timestamp_micros(*v),
+        Some(Bson::Int32(v)) => DateTime::from_timestamp_micros(i64::from(*v)),
+        _ => None,
+    }
+}
+
+/// The fields a job's run times occupy: an exact `next_run_us` (µs, what queries use) and a
+/// BSON date `next_run_time` (ms, for people and tools), plus `fire_us`.
+fn run_time_fields(next: Option<DateTime<Utc>>, fire: Option<DateTime<Utc>>) -> Document {
+    doc! {
+        "next_run_time": opt_date(next),
+        "next_run_us": opt_us(next),
+        "fire_us": opt_us(fire.filter(|f| Some(*f) != next)),
+    }
+}
+
+fn lease_free() -> Document {
+    doc! { "lease_owner": Bson::Null, "lease_expires_us": Bson::Null, "lease_token": Bson::Null, "lease_modified": false }
+}
+
+/// The job's document: `_id`, the run times, `state` (the versioned JSON state as a
+/// sub-document), no lease, not quarantined.
+fn to_document(job: &Job) -> Result<Document> {
+    let state: serde_json::Value = serde_json::from_str(&job.stored_state()?)
+        .map_err(|e| Error::new(ErrorKind::Serialization, format!("job '{}': {e}", job.id())))?;
+    let state = bson::to_bson(&state).map_err(|e| {
+        Error::new(
+            ErrorKind::Serialization,
+            format!("job '{}' cannot be stored as BSON: {e}", job.id()),
+        )
+    })?;
+    let mut document = doc! { "_id": job.id(), "state": state, "quarantined": Bson::Null };
+    document.extend(run_time_fields(job.next_run_time(), job.fire_time()));
+    document.extend(lease_free());
+    Ok(document)
+}
+
+/// The document's id and, if it can be read, its job.
+fn from_document(document: &Document) -> (String, std::result::Result<Job, String>) {
+    let id = match document.get("_id") {
+        Some(Bson::String(id)) => id.clone(),
+        Some(other) => return (other.to_string(), Err("the _id is not a string".to_owned())),
+        None => return (String::new(), Err("the document has no _id".to_owned())),
+    };
+    let state = match document.get("state") {
+        Some(Bson::Document(state)) => {
+            serde_json::to_string(&Bson::Document(state.clone()).into_relaxed_extjson())
+        }
+        Some(other) => Ok(other.to_string()),
+        None => return (id, Err("the document has no state".to_owned())),
+    };
+    let job = match state {
+        Ok(state) => Job::from_stored_state(
+            &id,
+            &state,
+            time(document.get("next_run_us")),
+            time(document.get("fire_us")),
+        ),
+        Err(e) => Err(format!("the stored state cannot be read: {e}")),
+    };
+    (id, job)
+}
+
+fn sort_jobs(jobs: &mut [Job]) {
+    jobs.sort_by(|a, b| match (a.next_run_time(), b.next_run_time()) {
+        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.id().cmp(b.id())),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.id().cmp(b.id()),
+    });
+}
+
+impl MongoJobStore {
+    /// Connects to `url` (`mongodb://host:27017/database`; the database defaults to `rsched`)
+    /// and uses `collection` (default `jobs`), creating its indexes.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] for a malformed URL; [`ErrorKind::Unavailable`] when no
+    /// server answers.
+    pub async fn open(url: &str, collection: Option<&str>) -> Result<MongoJobStore> {
+        let mut options = mongodb::options::ClientOptions::parse(url)
+            .await
+            .map_err(|e| Error::invalid("url", format!("not a MongoDB URL: {e}")))?;
+        options.server_selection_timeout = Some(Duration::from_secs(5));
+        let database = options
+            .default_database
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+        let client = Client::with_options(options).map_err(mongo_error)?;
+        let jobs = client
+            .database(&database)
+            .collection::<Document>(collection.unwrap_or(DEFAULT_COLLECTION));
+        let indexes = [
+            IndexModel::builder()
+                .keys(doc! { "next_run_us": 1, "_id": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("next_run_us".to_owned())
+                        .build(),
+                )
+                .build(),
+            IndexModel::builder()
+                .keys(doc! { "next_run_time": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("next_run_time".to_owned())
+                        .build(),
+                )
+                .build(),
+            IndexModel::builder()
+                .keys(doc! { "lease_owner": 1, "lease_expires_us": 1 })
+                .options(IndexOptions::builder().name("lease".to_owned()).build())
+                .build(),
+        ];
+        jobs.create_indexes(indexes).await.map_err(mongo_error)?;
+        Ok(MongoJobStore {
+            jobs,
+            listener: Arc::default(),
+        })
+    }
+
+    /// Drops the collection (for tests and uninstalls).
+    ///
+    /// # Errors
+    /// MongoDB errors.
+    pub async fn drop_collection(&self) -> Result<()> {
+        self.jobs.drop().await.map_err(mongo_error)
+    }
+
+    async fn find(&self, filter: Document, sort: Option<Document>) -> Result<Vec<Document>> {
+        let mut find = self.jobs.find(filter);
+        if let Some(sort) = sort {
+            find = find.sort(sort);
+        }
+        find.await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)
+    }
+
+    /// Documents → jobs; undecodable ones are quarantined.
+    async fn decode(&self, documents: Vec<Document>) -> Result<Vec<Job>> {
+        let mut jobs = Vec::with_capacity(documents.len());
+        for document in &documents {
+            match from_document(document) {
+                (_, Ok(job)) => jobs.push(job),
+                (id, Err(reason)) => {
+                    self.quarantine_job(&id, &reason).await?;
+                    let listener = self.listener.read().ok().and_then(|l| l.clone());
+                    if let Some(listener) = listener {
+                        listener(&id, &reason);
+                    }
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Why a release of `id` by `owner` did not apply.
+    async fn lease_failure(&self, owner: &str, id: &str) -> Result<Error> {
+        let found = self
+            .jobs
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(mongo_error)?;
+        Ok(match found {
+            None => not_found(id),
+            Some(document) => match document.get_str("lease_owner") {
+                Ok(holder) => Error::new(
+                    ErrorKind::LeaseLost,
+                    format!("job '{id}' is leased by {holder}, not {owner}"),
+                ),
+                Err(_) => Error::new(
+                    ErrorKind::LeaseLost,
+                    format!("job '{id}' is not leased by {owner}"),
+                ),
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl JobStore for MongoJobStore {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::in_memory();
+        caps.persistent = true;
+        caps.shared = true;
+        caps
+    }
+
+    async fn add_job(&self, job: &Job) -> Result<()> {
+        match self.jobs.insert_one(to_document(job)?).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate(&e) => Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("a job with id '{}' already exists", job.id()),
+            )),
+            Err(e) => Err(mongo_error(e)),
+        }
+    }
+
+    async fn add_jobs(&self, jobs: &[Job]) -> Result<Vec<Result<()>>> {
+        let ids: Vec<&str> = jobs.iter().map(Job::id).collect();
+        let existing: std::collections::HashSet<String> = self
+            .find(doc! { "_id": { "$in": &ids } }, None)
+            .await?
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut fresh = Vec::new();
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if existing.contains(job.id()) || !seen.insert(job.id()) {
+                results.push(Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("a job with id '{}' already exists", job.id()),
+                )));
+            } else {
+                fresh.push(to_document(job)?);
+                results.push(Ok(()));
+            }
+        }
+        if !fresh.is_empty() {
+            if let Err(e) = self.jobs.insert_many(fresh).ordered(false).await {
+                // Another process added some of them meanwhile: settle job by job.
+                if !is_duplicate(&e) {
+                    return Err(mongo_error(e));
+                }
+                for (job, result) in jobs.iter().zip(results.iter_mut()) {
+                    if result.is_ok() {
+                        let stored = self
+                            .jobs
+                            .find_one(doc! { "_id": job.id() })
+                            .await
+                            .map_err(mongo_error)?;
+                        let ours = stored.is_some_and(|d| {
+                            from_document(&d).1.is_ok_and(|j| {
+                                serde_json::to_value(&j).ok() == serde_json::to_value(job).ok()
+                            })
+                        });
+                        if !ours {
+                            *result = Err(Error::new(
+                                ErrorKind::AlreadyExists,
+                                format!("a job with id '{}' already exists", job.id()),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    async fn update_job(&self, job: &Job) -> Result<()> {
+        let mut set = to_document(job)?;
+        set.remove("_id");
+        for key in [
+            "lease_owner",
+            "lease_expires_us",
+            "lease_token",
+            "lease_modified",
+        ] {
+            set.remove(key);
+        }
+        // A leased job keeps its lease, marked modified: the change wins over the release.
+        let leased = self
+            .jobs
+            .update_one(
+                doc! { "_id": job.id(), "lease_owner": { "$ne": Bson::Null } },
+                doc! { "$set": { "lease_modified": true } },
+            )
+            .await
+            .map_err(mongo_error)?;
+        let _ = leased;
+        let done = self
+            .jobs
+            .update_one(doc! { "_id": job.id() }, doc! { "$set": set })
+            .await
+            .map_err(mongo_error)?;
+        if done.matched_count == 0 {
+            Err(not_found(job.id()))
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn remove_job(&self, id: &str) -> Result<()> {
+        let done = self
+            .jobs
+            .delete_one(doc! { "_id": id })
+            .await
+            .map_err(mongo_error)?;
+        if done.deleted_count == 0 {
+            Err(not_found(id))
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn remove_all_jobs(&self) -> Result<()> {
+        self.jobs.delete_many(doc! {}).await.map_err(mongo_error)?;
+        Ok(())
+    }
+
+    async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
+        let found = self
+            .jobs
+            .find_one(doc! { "_id": id, "quarantined": Bson::Null })
+            .await
+            .map_err(mongo_error)?;
+        Ok(self.decode(found.into_iter().collect()).await?.pop())
+    }
+
+    async fn get_all_jobs(&self) -> Result<Vec<Job>> {
+        let documents = self.find(doc! { "quarantined": Bson::Null }, None).await?;
+        let mut jobs = self.decode(documents).await?;
+        sort_jobs(&mut jobs);
+        Ok(jobs)
+    }
+
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+        let due = self
+            .jobs
+            .find_one(doc! {
+                "quarantined": Bson::Null,
+                "lease_owner": Bson::Null,
+                "next_run_us": { "$ne": Bson::Null },
+            })
+            .sort(doc! { "next_run_us": 1 })
+            .await
+            .map_err(mongo_error)?;
+        // A lease that expires must wake the engine to take the job over.
+        let lease = self
+            .jobs
+            .find_one(doc! { "quarantined": Bson::Null, "lease_owner": { "$ne": Bson::Null } })
+            .sort(doc! { "lease_expires_us": 1 })
+            .await
+            .map_err(mongo_error)?;
+        let due = due.and_then(|d| time(d.get("next_run_us")));
+        let lease = lease.and_then(|d| time(d.get("lease_expires_us")));
+        Ok(match (due, lease) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    async fn acquire_due_jobs(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        let now_us = us(now);
+        let expires = now_us.saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX));
+        let due = doc! {
+            "quarantined": Bson::Null,
+            "next_run_us": { "$ne": Bson::Null, "$lte": now_us },
+            "$or": [
+                { "lease_owner": Bson::Null },
+                { "lease_expires_us": { "$lte": now_us } },
+            ],
+        };
+        // 1. the candidates, earliest first;
+        let candidates: Vec<String> = self
+            .jobs
+            .find(due.clone())
+            .sort(doc! { "next_run_us": 1, "_id": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(mongo_error)?
+            .try_collect::<Vec<Document>>()
+            .await
+            .map_err(mongo_error)?
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        // 2. lease those still free, atomically per document (the filter is checked again as
+        //    each is updated, so two schedulers never both get one), marked with this call's
+        //    token;
+        let token = format!("{owner}/{:016x}", fastrand::u64(..));
+        let mut claim = due;
+        claim.insert("_id", doc! { "$in": &candidates });
+        self.jobs
+            .update_many(
+                claim,
+                doc! { "$set": {
+                    "lease_owner": owner,
+                    "lease_expires_us": expires,
+                    "lease_token": &token,
+                    "lease_modified": false,
+                } },
+            )
+            .await
+            .map_err(mongo_error)?;
+        // 3. read back what this call got.
+        let documents = self.find(doc! { "lease_token": &token }, None).await?;
+        let mut jobs = self.decode(documents).await?;
+        sort_jobs(&mut jobs);
+        Ok(jobs)
+    }
+
+    async fn release_job(&self, owner: &str, id: &str, release: Release) -> Result<()> {
+        let mut results = self
+            .release_jobs(owner, &[(Arc::from(id), release)])
+            .await?;
+        results.pop().unwrap_or(Ok(()))
+    }
+
+    async fn release_jobs(
+        &self,
+        owner: &str,
+        releases: &[(Arc<str>, Release)],
+    ) -> Result<Vec<Result<()>>> {
+        // Which of them this owner holds, and which were changed while leased.
+        let ids: Vec<&str> = releases.iter().map(|(id, _)| &**id).collect();
+        let held: HashMap<String, bool> = self
+            .find(doc! { "_id": { "$in": &ids }, "lease_owner": owner }, None)
+            .await?
+            .iter()
+            .filter_map(|d| {
+                let id = d.get_str("_id").ok()?.to_owned();
+                Some((id, d.get_bool("lease_modified").unwrap_or(false)))
+            })
+            .collect();
+        // Group the releases that write the same values: one statement per group.
+        let mut groups: HashMap<(Option<i64>, Option<i64>, u8), Vec<usize>> = HashMap::new();
+        let mut results: Vec<Option<Result<()>>> = (0..releases.len()).map(|_| None).collect();
+        for (i, (id, release)) in releases.iter().enumerate() {
+            let Some(&modified) = held.get(&**id) else {
+                continue;
+            };
+            let key = match (release, modified) {
+                (_, true) | (Release::Unchanged, _) => (None, None, 0),
+                (Release::Remove, false) => (None, None, 1),
+                (Release::Pause, false) => (None, None, 2),
+                (
+                    Release::Reschedule {
+                        next_run_time,
+                        fire_time,
+                    },
+                    false,
+                ) => (Some(us(*next_run_time)), Some(us(*fire_time)), 3),
+            };
+            groups.entry(key).or_default().push(i);
+        }
+        for ((next, fire, kind), members) in groups {
+            let ids: Vec<&str> = members.iter().map(|i| &*releases[*i].0).collect();
+            let filter = doc! { "_id": { "$in": &ids }, "lease_owner": owner };
+            let matched = if kind == 1 {
+                let mut filter = filter;
+                filter.insert("lease_modified", false);
+                self.jobs
+                    .delete_many(filter)
+                    .await
+                    .map_err(mongo_error)?
+                    .deleted_count
+            } else {
+                let mut set = lease_free();
+                if kind == 2 {
+                    set.extend(run_time_fields(None, None));
+                } else if kind == 3 {
+                    let next = next.and_then(DateTime::from_timestamp_micros);
+                    let fire = fire.and_then(DateTime::from_timestamp_micros);
+                    set.extend(run_time_fields(next, fire));
+                }
+                self.jobs
+                    .update_many(filter, doc! { "$set": set })
+                    .await
+                    .map_err(mongo_error)?
+                    .matched_count
+            };
+            if usize::try_from(matched).is_ok_and(|m| m == members.len()) {
+                for i in members {
+                    results[i] = Some(Ok(()));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(releases.len());
+        for ((id, release), result) in releases.iter().zip(results) {
+            out.push(match result {
+                Some(result) => result,
+                None => {
+                    // Not held, or the group lost a member meanwhile: look at this one alone.
+                    match self.release_alone(owner, id, *release).await? {
+                        true => Ok(()),
+                        false => Err(self.lease_failure(owner, id).await?),
+                    }
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    async fn quarantine_job(&self, id: &str, reason: &str) -> Result<()> {
+        let mut set = lease_free();
+        set.insert("quarantined", reason);
+        let done = self
+            .jobs
+            .update_one(doc! { "_id": id }, doc! { "$set": set })
+            .await
+            .map_err(mongo_error)?;
+        if done.matched_count == 0 {
+            return Err(not_found(id));
+        }
+        tracing::warn!(
+            job_id = id,
+            "Job \"{id}\" in MongoDB collection {} quarantined (kept, not scheduled): {reason}",
+            self.jobs.namespace()
+        );
+        Ok(())
+    }
+
+    async fn quarantined_jobs(&self) -> Result<Vec<QuarantinedJob>> {
+        let documents = self
+            .find(
+                doc! { "quarantined": { "$ne": Bson::Null } },
+                Some(doc! { "_id": 1 }),
+            )
+            .await?;
+        let mut list: Vec<QuarantinedJob> = documents
+            .iter()
+            .map(|d| QuarantinedJob {
+                id: d.get_str("_id").unwrap_or_default().to_owned(),
+                reason: d.get_str("quarantined").unwrap_or_default().to_owned(),
+                state: d
+                    .get("state")
+                    .map(|s| s.clone().into_relaxed_extjson().to_string())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(list)
+    }
+
+    fn set_quarantine_listener(&self, listener: QuarantineListener) {
+        if let Ok(mut slot) = self.listener.write() {
+            *slot = Some(listener);
+        }
+    }
+}
+
+impl MongoJobStore {
+    /// Releases one job on its own; false when `owner` does not hold it.
+    async fn release_alone(&self, owner: &str, id: &str, release: Release) -> Result<bool> {
+        let Some(document) = self
+            .jobs
+            .find_one(doc! { "_id": id, "lease_owner": owner })
+            .await
+            .map_err(mongo_error)?
+        else {
+            return Ok(false);
+        };
+        let modified = document.get_bool("lease_modified").unwrap_or(false);
+        let filter = doc! { "_id": id, "lease_owner": owner };
+        let matched = match (release, modified) {
+            (Release::Remove, false) => {
+                self.jobs
+                    .delete_one(filter)
+                    .await
+                    .map_err(mongo_error)?
+                    .deleted_count
+            }
+            _ => {
+                let mut set = lease_free();
+                match (release, modified) {
+                    (Release::Pause, false) => set.extend(run_time_fields(None, None)),
+                    (
+                        Release::Reschedule {
+                            next_run_time,
+                            fire_time,
+                        },
+                        false,
+                    ) => set.extend(run_time_fields(Some(next_run_time), Some(fire_time))),
+                    _ => {}
+                }
+                self.jobs
+                    .update_one(filter, doc! { "$set": set })
+                    .await
+                    .map_err(mongo_error)?
+                    .matched_count
+            }
+        };
+        Ok(matched > 0)
+    }
+}
