@@ -29,6 +29,9 @@ pub const DEFAULT_COLLECTION: &str = "jobs";
 pub struct MongoJobStore {
     jobs: Collection<Document>,
     listener: Arc<RwLock<Option<QuarantineListener>>>,
+    /// The ids each of this store value's acquisitions leased, by lease token: a release of a
+    /// whole acquisition is then written by token, without an `$in` list.
+    tokens: Arc<std::sync::Mutex<HashMap<String, std::collections::HashSet<String>>>>,
 }
 
 impl std::fmt::Debug for MongoJobStore {
@@ -178,32 +181,21 @@ impl MongoJobStore {
         let jobs = client
             .database(&database)
             .collection::<Document>(collection.unwrap_or(DEFAULT_COLLECTION));
-        let indexes = [
-            IndexModel::builder()
-                .keys(doc! { "next_run_us": 1, "_id": 1 })
-                .options(
-                    IndexOptions::builder()
-                        .name("next_run_us".to_owned())
-                        .build(),
-                )
-                .build(),
-            IndexModel::builder()
-                .keys(doc! { "next_run_time": 1 })
-                .options(
-                    IndexOptions::builder()
-                        .name("next_run_time".to_owned())
-                        .build(),
-                )
-                .build(),
-            IndexModel::builder()
-                .keys(doc! { "lease_owner": 1, "lease_expires_us": 1 })
-                .options(IndexOptions::builder().name("lease".to_owned()).build())
-                .build(),
-        ];
+        // One index: every index costs on every write (leases are writes), and the due query
+        // and its sort lead with next_run_time.
+        let indexes = [IndexModel::builder()
+            .keys(doc! { "next_run_time": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("next_run_time".to_owned())
+                    .build(),
+            )
+            .build()];
         jobs.create_indexes(indexes).await.map_err(mongo_error)?;
         Ok(MongoJobStore {
             jobs,
             listener: Arc::default(),
+            tokens: Arc::default(),
         })
     }
 
@@ -289,52 +281,39 @@ impl JobStore for MongoJobStore {
     }
 
     async fn add_jobs(&self, jobs: &[Job]) -> Result<Vec<Result<()>>> {
-        let ids: Vec<&str> = jobs.iter().map(Job::id).collect();
-        let existing: std::collections::HashSet<String> = self
-            .find(doc! { "_id": { "$in": &ids } }, None)
-            .await?
-            .iter()
-            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
-            .collect();
-        let mut seen = std::collections::HashSet::new();
-        let mut fresh = Vec::new();
-        let mut results = Vec::with_capacity(jobs.len());
+        let mut documents = Vec::with_capacity(jobs.len());
         for job in jobs {
-            if existing.contains(job.id()) || !seen.insert(job.id()) {
-                results.push(Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("a job with id '{}' already exists", job.id()),
-                )));
-            } else {
-                fresh.push(to_document(job)?);
-                results.push(Ok(()));
-            }
+            documents.push(to_document(job)?);
         }
-        if !fresh.is_empty() {
-            if let Err(e) = self.jobs.insert_many(fresh).ordered(false).await {
-                // Another process added some of them meanwhile: settle job by job.
-                if !is_duplicate(&e) {
+        let mut results: Vec<Result<()>> = jobs.iter().map(|_| Ok(())).collect();
+        if documents.is_empty() {
+            return Ok(results);
+        }
+        // Unordered: every document is tried; the duplicates come back by index.
+        match self.jobs.insert_many(documents).ordered(false).await {
+            Ok(_) => {}
+            Err(e) => {
+                let mongodb::error::ErrorKind::InsertMany(failure) = &*e.kind else {
+                    return Err(mongo_error(e));
+                };
+                if failure.write_concern_error.is_some() {
                     return Err(mongo_error(e));
                 }
-                for (job, result) in jobs.iter().zip(results.iter_mut()) {
-                    if result.is_ok() {
-                        let stored = self
-                            .jobs
-                            .find_one(doc! { "_id": job.id() })
-                            .await
-                            .map_err(mongo_error)?;
-                        let ours = stored.is_some_and(|d| {
-                            from_document(&d).1.is_ok_and(|j| {
-                                serde_json::to_value(&j).ok() == serde_json::to_value(job).ok()
-                            })
-                        });
-                        if !ours {
-                            *result = Err(Error::new(
-                                ErrorKind::AlreadyExists,
-                                format!("a job with id '{}' already exists", job.id()),
-                            ));
-                        }
-                    }
+                for write_error in failure.write_errors.iter().flatten() {
+                    let Some(job) = jobs.get(write_error.index) else {
+                        continue;
+                    };
+                    results[write_error.index] = Err(if write_error.code == 11000 {
+                        Error::new(
+                            ErrorKind::AlreadyExists,
+                            format!("a job with id '{}' already exists", job.id()),
+                        )
+                    } else {
+                        Error::new(
+                            ErrorKind::Internal,
+                            format!("mongodb: job '{}': {}", job.id(), write_error.message),
+                        )
+                    });
                 }
             }
         }
@@ -445,37 +424,49 @@ impl JobStore for MongoJobStore {
         let expires = now_us.saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX));
         let due = doc! {
             "quarantined": Bson::Null,
-            "next_run_us": { "$ne": Bson::Null, "$lte": now_us },
+            "next_run_us": { "$lte": now_us },
             "$or": [
                 { "lease_owner": Bson::Null },
                 { "lease_expires_us": { "$lte": now_us } },
             ],
         };
-        // 1. the candidates, earliest first;
-        let candidates: Vec<String> = self
+        // 1. the first `limit` due jobs, earliest first (the date orders by millisecond, the
+        //    exact microseconds and the id break its ties);
+        let candidates: Vec<Document> = self
             .jobs
             .find(due.clone())
-            .sort(doc! { "next_run_us": 1, "_id": 1 })
+            .sort(doc! { "next_run_time": 1, "next_run_us": 1, "_id": 1 })
             .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .projection(doc! { "_id": 1 })
             .await
             .map_err(mongo_error)?
-            .try_collect::<Vec<Document>>()
+            .try_collect()
             .await
-            .map_err(mongo_error)?
-            .iter()
-            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
-            .collect();
-        if candidates.is_empty() {
+            .map_err(mongo_error)?;
+        let Some(last) = candidates.last() else {
             return Ok(Vec::new());
-        }
-        // 2. lease those still free, atomically per document (the filter is checked again as
-        //    each is updated, so two schedulers never both get one), marked with this call's
-        //    token;
+        };
+        let (last_next, last_id) = (
+            last.get_i64("next_run_us").unwrap_or(now_us),
+            last.get_str("_id").unwrap_or_default().to_owned(),
+        );
+        // 2. lease those still free up to the last of them in (next_run_us, _id) order — one
+        //    update whose filter repeats the due condition, which MongoDB checks atomically per
+        //    document, so two schedulers never both get a job — marked with this call's token;
         let token = format!("{owner}/{:016x}", fastrand::u64(..));
-        let mut claim = due;
-        claim.insert("_id", doc! { "$in": &candidates });
-        self.jobs
+        let claim = if candidates.len() < limit {
+            // Every due job fits: the due condition alone.
+            due
+        } else {
+            doc! { "$and": [
+                due,
+                { "$or": [
+                    { "next_run_us": { "$lt": last_next } },
+                    { "next_run_us": last_next, "_id": { "$lte": &last_id } },
+                ] },
+            ] }
+        };
+        let claimed = self
+            .jobs
             .update_many(
                 claim,
                 doc! { "$set": {
@@ -486,11 +477,25 @@ impl JobStore for MongoJobStore {
                 } },
             )
             .await
-            .map_err(mongo_error)?;
-        // 3. read back what this call got.
-        let documents = self.find(doc! { "lease_token": &token }, None).await?;
+            .map_err(mongo_error)?
+            .modified_count;
+        // 3. what this call got: the candidates, when it got all of them and nothing else;
+        //    else read back the documents carrying its token.
+        let documents = if usize::try_from(claimed).is_ok_and(|c| c == candidates.len()) {
+            candidates
+        } else {
+            self.find(doc! { "lease_token": &token }, None).await?
+        };
         let mut jobs = self.decode(documents).await?;
         sort_jobs(&mut jobs);
+        if let Ok(mut tokens) = self.tokens.lock() {
+            // Acquisitions released piecemeal are forgotten eventually (their releases then
+            // go by ids).
+            if tokens.len() >= 256 {
+                tokens.clear();
+            }
+            tokens.insert(token, jobs.iter().map(|j| j.id().to_owned()).collect());
+        }
         Ok(jobs)
     }
 
@@ -506,11 +511,69 @@ impl JobStore for MongoJobStore {
         owner: &str,
         releases: &[(Arc<str>, Release)],
     ) -> Result<Vec<Result<()>>> {
+        if releases.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Releasing exactly what one acquisition took (the engine's way): address the jobs by
+        // its lease token instead of an `$in` list of ids.
+        let whole = self.tokens.lock().ok().and_then(|mut tokens| {
+            let ids: std::collections::HashSet<&str> =
+                releases.iter().map(|(id, _)| &**id).collect();
+            let token = tokens
+                .iter()
+                .find(|(_, taken)| {
+                    taken.len() == ids.len() && taken.iter().all(|t| ids.contains(t.as_str()))
+                })
+                .map(|(token, _)| token.clone())?;
+            tokens.remove(&token);
+            Some(token)
+        });
+        if let Some(token) = &whole {
+            // The common case: every job of the acquisition finished (date triggers) — one
+            // delete; anything it did not take is settled job by job below.
+            if releases.iter().all(|(_, r)| *r == Release::Remove) {
+                let deleted = self
+                    .jobs
+                    .delete_many(doc! { "lease_token": token, "lease_owner": owner, "lease_modified": false })
+                    .await
+                    .map_err(mongo_error)?
+                    .deleted_count;
+                if usize::try_from(deleted).is_ok_and(|d| d == releases.len()) {
+                    return Ok(releases.iter().map(|_| Ok(())).collect());
+                }
+                let mut out = Vec::with_capacity(releases.len());
+                for (id, release) in releases {
+                    let gone = self
+                        .jobs
+                        .find_one(doc! { "_id": &**id })
+                        .await
+                        .map_err(mongo_error)?
+                        .is_none();
+                    // Gone: this delete (or a user's removal) took it.
+                    out.push(if gone || self.release_alone(owner, id, *release).await? {
+                        Ok(())
+                    } else {
+                        Err(self.lease_failure(owner, id).await?)
+                    });
+                }
+                return Ok(out);
+            }
+        }
+        let scope = |ids: Vec<&str>| match &whole {
+            Some(token) => doc! { "lease_token": token, "lease_owner": owner },
+            None => doc! { "_id": { "$in": ids }, "lease_owner": owner },
+        };
         // Which of them this owner holds, and which were changed while leased.
         let ids: Vec<&str> = releases.iter().map(|(id, _)| &**id).collect();
         let held: HashMap<String, bool> = self
-            .find(doc! { "_id": { "$in": &ids }, "lease_owner": owner }, None)
-            .await?
+            .jobs
+            .find(scope(ids))
+            .projection(doc! { "_id": 1, "lease_modified": 1 })
+            .await
+            .map_err(mongo_error)?
+            .try_collect::<Vec<Document>>()
+            .await
+            .map_err(mongo_error)?
             .iter()
             .filter_map(|d| {
                 let id = d.get_str("_id").ok()?.to_owned();
@@ -538,9 +601,19 @@ impl JobStore for MongoJobStore {
             };
             groups.entry(key).or_default().push(i);
         }
+        let single_group = groups.len() == 1
+            && groups
+                .values()
+                .next()
+                .is_some_and(|m| m.len() == held.len());
         for ((next, fire, kind), members) in groups {
             let ids: Vec<&str> = members.iter().map(|i| &*releases[*i].0).collect();
-            let filter = doc! { "_id": { "$in": &ids }, "lease_owner": owner };
+            // One group holding every held job of a whole acquisition: by token; else by ids.
+            let filter = if single_group && whole.is_some() {
+                scope(ids)
+            } else {
+                doc! { "_id": { "$in": &ids }, "lease_owner": owner }
+            };
             let matched = if kind == 1 {
                 let mut filter = filter;
                 filter.insert("lease_modified", false);

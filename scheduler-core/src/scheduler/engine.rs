@@ -185,7 +185,7 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
                 let id = job.id.clone();
                 releases.push((id, dispatch(scheduler, alias, job, now)));
             }
-            if !release(scheduler, alias, store, health, releases).await {
+            if !releases.is_empty() && !release(scheduler, alias, store, health, releases).await {
                 failed = true;
                 break;
             }

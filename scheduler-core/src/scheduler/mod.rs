@@ -84,7 +84,7 @@ impl Default for EngineOptions {
         EngineOptions {
             max_poll_interval: Duration::from_secs(1),
             lease: Duration::from_secs(30),
-            batch_size: 1024,
+            batch_size: 10_000,
             retry_interval: Duration::from_secs(10),
         }
     }
