@@ -71,7 +71,7 @@ pub struct EngineOptions {
     /// How long a lease on a due job lasts before another instance may take it over
     /// (default 30 s). The engine releases its leases as soon as a batch is dispatched.
     pub lease: Duration,
-    /// How many due jobs one `acquire_due_jobs` call takes (default 1024).
+    /// How many due jobs one `acquire_due_jobs` call takes (default 10,000).
     pub batch_size: usize,
     /// How long to wait before retrying a store that failed (default 10 s, APScheduler's
     /// `jobstore_retry_interval`); doubled after each consecutive failure, up to 16 times.
