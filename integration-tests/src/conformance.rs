@@ -671,6 +671,65 @@ pub async fn new_scheduler_runs_persisted_jobs(backend: &impl Backend) {
     backend.cleanup(&ns).await;
 }
 
+/// Stores with change notifications wake other instances at once: B, polling only hourly,
+/// runs a job A added while B slept.
+pub async fn change_notifications_wake_other_instances(backend: &impl Backend) {
+    let ns = namespace("wake");
+    let store = store_or_skip!(backend, ns);
+    if !store.capabilities().change_notifications {
+        eprintln!("change notifications: skipped, the store is polled");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let other = backend.reopen(&ns).await.expect("a shared store reopens");
+    let clock = ManualClock::new(at(0));
+    let hourly = rsched::EngineOptions {
+        max_poll_interval: Duration::from_secs(3600),
+        ..rsched::EngineOptions::default()
+    };
+    let a = Scheduler::builder()
+        .registry(tick_registry())
+        .jobstore_arc("default", store.clone())
+        .clock(clock.clone())
+        .options(hourly)
+        .id("instance-a")
+        .build()
+        .unwrap();
+    let b = Scheduler::builder()
+        .registry(tick_registry())
+        .jobstore_arc("default", other.clone())
+        .clock(clock.clone())
+        .options(hourly)
+        .id("instance-b")
+        .build()
+        .unwrap();
+    a.start_paused().await.unwrap();
+    let mut events = b.subscribe();
+    b.start().await.unwrap();
+    // B has nothing to do: it sleeps until its hourly poll.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.add_job(
+        JobSpec::new("app:tick").id("from-a").trigger(
+            rsched::BuiltinTrigger::from_json(
+                r#"{"type":"date","run_date":"2026-01-01 00:00:02","timezone":"UTC"}"#,
+            )
+            .unwrap(),
+        ),
+    )
+    .await
+    .unwrap();
+    // Let B hear of it, then let time reach the run date.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    clock.advance(Duration::from_secs(3));
+    match next_event(&mut events, EventMask::JOB_EXECUTED).await {
+        Event::JobExecuted { job_id, .. } => assert_eq!(&*job_id, "from-a"),
+        other => panic!("{other:?}"),
+    }
+    a.shutdown(true).await.unwrap();
+    b.shutdown(true).await.unwrap();
+    backend.cleanup(&ns).await;
+}
+
 /// Stamps out the suite for a backend value: `conformance_tests!(backends::Sqlite);`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -678,7 +737,8 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@cases $backend;
             crud_and_conflicts, ordering, due_selection, acquire_is_exclusive,
             lease_expiry_and_takeover, release_errors, modification_while_leased_wins,
-            quarantine, round_trip, persistence, new_scheduler_runs_persisted_jobs);
+            quarantine, round_trip, persistence, new_scheduler_runs_persisted_jobs,
+            change_notifications_wake_other_instances);
     };
     (@cases $backend:expr; $($case:ident),*) => {
         $(

@@ -3,7 +3,8 @@
 //! - `rsched:exec` — run a program. Keyword arguments: `program` (required), `args` (list of
 //!   strings), `cwd`, `env` (table of strings), `timeout` (seconds or `"30s"`), `shell` (run
 //!   `program` as a `sh -c` command line; default false, so arguments are never re-split by a
-//!   shell). The child gets `RSCHED_JOB_ID` and `RSCHED_SCHEDULED_TIME` (RFC 3339) in its
+//!   shell). The child gets `RSCHED_JOB_ID`, `RSCHED_SCHEDULER_ID` (the instance running it) and
+//!   `RSCHED_SCHEDULED_TIME` (RFC 3339) in its
 //!   environment; its stdout lines are logged at INFO. An exit status other than 0 is a job
 //!   error whose message has the status and the tail of stderr.
 //! - `rsched:log` — log its arguments at INFO (accepts anything).
@@ -71,6 +72,7 @@ async fn exec(ctx: JobContext, spec: ExecArgs) -> Result<Value, String> {
     command
         .envs(&spec.env)
         .env("RSCHED_JOB_ID", ctx.job_id())
+        .env("RSCHED_SCHEDULER_ID", ctx.scheduler_id())
         .env(
             "RSCHED_SCHEDULED_TIME",
             ctx.scheduled_run_time().to_rfc3339(),
@@ -184,6 +186,13 @@ fn keep_tail(s: &str) -> String {
 async fn log(ctx: JobContext, _: IgnoredAny) -> Result<(), String> {
     let args = serde_json::to_string(ctx.args()).unwrap_or_default();
     let kwargs = serde_json::to_string(ctx.kwargs()).unwrap_or_default();
-    tracing::info!(target: "rsched::log", job_id = ctx.job_id(), "{} args={args} kwargs={kwargs}", ctx.job_name());
+    tracing::info!(
+        target: "rsched::log",
+        job_id = ctx.job_id(),
+        scheduled_run_time = %ctx.scheduled_run_time().to_rfc3339(),
+        scheduler_id = ctx.scheduler_id(),
+        "{} args={args} kwargs={kwargs}",
+        ctx.job_name()
+    );
     Ok(())
 }

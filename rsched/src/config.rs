@@ -97,6 +97,9 @@ pub struct SchedulerConfig {
     pub timezone: Option<String>,
     /// How often shared stores are polled (default 1 s).
     pub max_poll_interval: Option<DurationValue>,
+    /// How long an instance's lease on a due job lasts: after a crash, other instances take its
+    /// jobs over once it expires (default 30 s).
+    pub lease: Option<DurationValue>,
     /// This instance's id (default `host-pid-random`).
     pub id: Option<String>,
 }

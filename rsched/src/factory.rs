@@ -141,6 +141,9 @@ impl Config {
             builder = builder.id(id.clone());
         }
         let mut options = EngineOptions::default();
+        if let Some(lease) = self.scheduler.lease {
+            options.lease = lease.0;
+        }
         if let Some(poll) = self.scheduler.max_poll_interval {
             options.max_poll_interval = poll.0;
         }

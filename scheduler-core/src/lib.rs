@@ -28,6 +28,8 @@ pub use scheduler::{
     BackgroundScheduler, BlockingScheduler, EngineOptions, Scheduler, SchedulerBuilder,
     SchedulerState,
 };
-pub use store::{Capabilities, JobStore, QuarantineListener, QuarantinedJob, Release};
+pub use store::{
+    Capabilities, ChangeListener, JobStore, QuarantineListener, QuarantinedJob, Release,
+};
 pub use trigger::{BuiltinTrigger, Trigger, isoformat};
 pub use tz::TimeZone;

@@ -165,7 +165,18 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     fn set_quarantine_listener(&self, listener: QuarantineListener) {
         let _ = listener;
     }
+
+    /// Starts delivering change notifications (stores whose [`Capabilities`] say
+    /// `change_notifications`): `wake` is called whenever any instance changes the store, until
+    /// `stop` is cancelled. The scheduler calls it when it starts, inside its runtime, so a job
+    /// added on one instance is picked up by the others at once instead of at the next poll.
+    fn watch_changes(&self, wake: ChangeListener, stop: tokio_util::sync::CancellationToken) {
+        let _ = (wake, stop);
+    }
 }
+
+/// Called when another instance changed a shared store (a job added, changed, released...).
+pub type ChangeListener = Arc<dyn Fn() + Send + Sync>;
 
 /// Called with `(job id, reason)` when a store quarantines a job on its own.
 pub type QuarantineListener = Arc<dyn Fn(&str, &str) + Send + Sync>;
@@ -228,6 +239,13 @@ macro_rules! forward_store {
             }
             fn set_quarantine_listener(&self, listener: QuarantineListener) {
                 (**self).set_quarantine_listener(listener)
+            }
+            fn watch_changes(
+                &self,
+                wake: ChangeListener,
+                stop: tokio_util::sync::CancellationToken,
+            ) {
+                (**self).watch_changes(wake, stop)
             }
         }
     };

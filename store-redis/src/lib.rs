@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value as RedisValue};
 use scheduler_core::{
-    Capabilities, Error, ErrorKind, Job, JobStore, QuarantineListener, QuarantinedJob, Release,
-    Result,
+    Capabilities, ChangeListener, Error, ErrorKind, Job, JobStore, QuarantineListener,
+    QuarantinedJob, Release, Result,
 };
+use tokio_util::sync::CancellationToken;
 
 /// The URL schemes this store serves.
 pub const URL_SCHEMES: &[&str] = &["redis", "rediss"];
@@ -474,5 +476,35 @@ impl JobStore for RedisJobStore {
         if let Ok(mut slot) = self.listener.write() {
             *slot = Some(listener);
         }
+    }
+
+    /// Subscribes to `{prefix}changes` and calls `wake` for every message; resubscribes after
+    /// a connection loss (waking once then, as changes may have been missed).
+    fn watch_changes(&self, wake: ChangeListener, stop: CancellationToken) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match store.subscribe_changes().await {
+                    Ok(mut pubsub) => {
+                        wake();
+                        let mut messages = pubsub.on_message();
+                        loop {
+                            tokio::select! {
+                                () = stop.cancelled() => return,
+                                message = messages.next() => match message {
+                                    Some(_) => wake(),
+                                    None => break,
+                                },
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!("Redis change notifications unavailable: {e}"),
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        });
     }
 }

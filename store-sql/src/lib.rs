@@ -92,6 +92,7 @@ pub fn validate_prefix(prefix: &str) -> Result<()> {
 /// A job store in a SQL database (see the crate docs for the schema and per-dialect locking).
 #[derive(Clone)]
 pub struct SqlJobStore {
+    url: Arc<str>,
     pool: AnyPool,
     dialect: Dialect,
     prefix: String,
@@ -203,6 +204,7 @@ impl SqlJobStore {
             .await
             .map_err(db_error)?;
         let store = SqlJobStore {
+            url: Arc::from(url.as_str()),
             pool,
             dialect,
             sql: Arc::new(dialect::Statements::new(dialect, &options.table_prefix)),
@@ -215,6 +217,25 @@ impl SqlJobStore {
             store.check_schema().await?;
         }
         Ok(store)
+    }
+
+    /// The channel PostgreSQL stores `NOTIFY` on after every change (`{prefix}changes`).
+    pub fn channel(&self) -> String {
+        format!("{}changes", self.prefix)
+    }
+
+    /// Tells other instances the store changed (PostgreSQL `NOTIFY`; the other dialects are
+    /// polled). Best effort: a lost notification only delays them to their next poll.
+    async fn notify(&self) {
+        if self.dialect == Dialect::Postgres {
+            let sent = sqlx::query("SELECT pg_notify($1, 'change')")
+                .bind(self.channel())
+                .execute(&self.pool)
+                .await;
+            if let Err(e) = sent {
+                tracing::debug!("NOTIFY {} failed: {e}", self.channel());
+            }
+        }
     }
 
     /// The SQL dialect.
@@ -468,7 +489,45 @@ impl JobStore for SqlJobStore {
         let mut caps = Capabilities::in_memory();
         caps.persistent = true;
         caps.shared = true;
+        caps.change_notifications = self.dialect == Dialect::Postgres;
         caps
+    }
+
+    #[cfg(feature = "postgres")]
+    fn watch_changes(
+        &self,
+        wake: scheduler_core::ChangeListener,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        if self.dialect != Dialect::Postgres {
+            return;
+        }
+        let (url, channel) = (self.url.clone(), self.channel());
+        tokio::spawn(async move {
+            loop {
+                match sqlx::postgres::PgListener::connect(&url).await {
+                    Ok(mut listener) => {
+                        if listener.listen(&channel).await.is_ok() {
+                            wake();
+                            loop {
+                                tokio::select! {
+                                    () = stop.cancelled() => return,
+                                    note = listener.recv() => match note {
+                                        Ok(_) => wake(),
+                                        Err(_) => break,
+                                    },
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!("LISTEN {channel} unavailable: {e}"),
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        });
     }
 
     async fn add_job(&self, job: &Job) -> Result<()> {
@@ -481,7 +540,10 @@ impl JobStore for SqlJobStore {
             .execute(&self.pool)
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.notify().await;
+                Ok(())
+            }
             Err(e) => {
                 let e = db_error(e);
                 if e.kind() == ErrorKind::AlreadyExists {
@@ -507,56 +569,61 @@ impl JobStore for SqlJobStore {
             ));
         }
         let sql = self.sql.clone();
-        self.write_tx(move |conn| {
-            Box::pin(async move {
-                let mut results = Vec::with_capacity(rows.len());
-                for chunk in rows.chunks(dialect::INSERT_CHUNK) {
-                    // Which ids exist already (their rows are left alone)?
-                    let query = sql.existing_ids(chunk.len());
-                    let mut q = sqlx::query(&query);
-                    for (id, ..) in chunk {
-                        q = q.bind(id.as_str());
-                    }
-                    let existing: std::collections::HashSet<String> = q
-                        .fetch_all(&mut *conn)
-                        .await
-                        .map_err(db_error)?
-                        .iter()
-                        .filter_map(|r| r.try_get::<String, _>(0).ok())
-                        .collect();
-                    let mut seen = std::collections::HashSet::new();
-                    let fresh: Vec<_> = chunk
-                        .iter()
-                        .filter(|(id, ..)| !existing.contains(id) && seen.insert(id.clone()))
-                        .collect();
-                    if !fresh.is_empty() {
-                        let query = sql.insert_many(fresh.len());
+        let results = self
+            .write_tx(move |conn| {
+                Box::pin(async move {
+                    let mut results = Vec::with_capacity(rows.len());
+                    for chunk in rows.chunks(dialect::INSERT_CHUNK) {
+                        // Which ids exist already (their rows are left alone)?
+                        let query = sql.existing_ids(chunk.len());
                         let mut q = sqlx::query(&query);
-                        for (id, next, fire, state) in &fresh {
-                            q = q
-                                .bind(id.as_str())
-                                .bind(*next)
-                                .bind(*fire)
-                                .bind(state.as_str());
+                        for (id, ..) in chunk {
+                            q = q.bind(id.as_str());
                         }
-                        q.execute(&mut *conn).await.map_err(db_error)?;
+                        let existing: std::collections::HashSet<String> = q
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(db_error)?
+                            .iter()
+                            .filter_map(|r| r.try_get::<String, _>(0).ok())
+                            .collect();
+                        let mut seen = std::collections::HashSet::new();
+                        let fresh: Vec<_> = chunk
+                            .iter()
+                            .filter(|(id, ..)| !existing.contains(id) && seen.insert(id.clone()))
+                            .collect();
+                        if !fresh.is_empty() {
+                            let query = sql.insert_many(fresh.len());
+                            let mut q = sqlx::query(&query);
+                            for (id, next, fire, state) in &fresh {
+                                q = q
+                                    .bind(id.as_str())
+                                    .bind(*next)
+                                    .bind(*fire)
+                                    .bind(state.as_str());
+                            }
+                            q.execute(&mut *conn).await.map_err(db_error)?;
+                        }
+                        let mut inserted = std::collections::HashSet::new();
+                        for (id, ..) in chunk {
+                            results.push(
+                                if !existing.contains(id) && inserted.insert(id.clone()) {
+                                    Ok(())
+                                } else {
+                                    Err(Error::new(
+                                        ErrorKind::AlreadyExists,
+                                        format!("a job with id '{id}' already exists"),
+                                    ))
+                                },
+                            );
+                        }
                     }
-                    let mut inserted = std::collections::HashSet::new();
-                    for (id, ..) in chunk {
-                        results.push(if !existing.contains(id) && inserted.insert(id.clone()) {
-                            Ok(())
-                        } else {
-                            Err(Error::new(
-                                ErrorKind::AlreadyExists,
-                                format!("a job with id '{id}' already exists"),
-                            ))
-                        });
-                    }
-                }
-                Ok(results)
+                    Ok(results)
+                })
             })
-        })
-        .await
+            .await;
+        self.notify().await;
+        results
     }
 
     async fn update_job(&self, job: &Job) -> Result<()> {
@@ -586,7 +653,9 @@ impl JobStore for SqlJobStore {
                 Ok(())
             })
         })
-        .await
+        .await?;
+        self.notify().await;
+        Ok(())
     }
 
     async fn remove_job(&self, id: &str) -> Result<()> {
@@ -598,6 +667,7 @@ impl JobStore for SqlJobStore {
         if done.rows_affected() == 0 {
             Err(not_found(id))
         } else {
+            self.notify().await;
             Ok(())
         }
     }
@@ -607,6 +677,7 @@ impl JobStore for SqlJobStore {
             .execute(&self.pool)
             .await
             .map_err(db_error)?;
+        self.notify().await;
         Ok(())
     }
 
@@ -709,26 +780,30 @@ impl JobStore for SqlJobStore {
         let owner = owner.to_owned();
         let releases = releases.to_vec();
         let dialect = self.dialect;
-        self.write_tx(move |conn| {
-            Box::pin(async move {
-                let mut results: Vec<Option<Result<()>>> =
-                    (0..releases.len()).map(|_| None).collect();
-                if dialect != Dialect::Sqlite {
-                    // Batched: one statement per chunk for the reschedules, one for removals;
-                    // whatever they did not settle goes row by row below.
-                    dialect::release_batched(conn, &sql, &owner, &releases, &mut results).await?;
-                }
-                let mut out = Vec::with_capacity(releases.len());
-                for ((id, release), settled) in releases.iter().zip(results) {
-                    out.push(match settled {
-                        Some(result) => result,
-                        None => Self::release_one(conn, &sql, &owner, id, *release).await,
-                    });
-                }
-                Ok(out)
+        let out = self
+            .write_tx(move |conn| {
+                Box::pin(async move {
+                    let mut results: Vec<Option<Result<()>>> =
+                        (0..releases.len()).map(|_| None).collect();
+                    if dialect != Dialect::Sqlite {
+                        // Batched: one statement per chunk for the reschedules, one for removals;
+                        // whatever they did not settle goes row by row below.
+                        dialect::release_batched(conn, &sql, &owner, &releases, &mut results)
+                            .await?;
+                    }
+                    let mut out = Vec::with_capacity(releases.len());
+                    for ((id, release), settled) in releases.iter().zip(results) {
+                        out.push(match settled {
+                            Some(result) => result,
+                            None => Self::release_one(conn, &sql, &owner, id, *release).await,
+                        });
+                    }
+                    Ok(out)
+                })
             })
-        })
-        .await
+            .await;
+        self.notify().await;
+        out
     }
 
     async fn quarantine_job(&self, id: &str, reason: &str) -> Result<()> {

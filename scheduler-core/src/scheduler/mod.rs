@@ -422,6 +422,20 @@ fn with_func_name<F>(mut job: JobSpec) -> JobSpec {
     job
 }
 
+/// `replace_existing`: replaces the stored job with `job`, unless the stored one is the same
+/// job (same task, arguments, trigger and options): then it is kept with its schedule and
+/// returned. Several instances starting with one configuration thus leave the schedule alone
+/// instead of each resetting it.
+async fn replace_job(store: &Arc<dyn JobStore>, job: &Job) -> Result<Option<Job>> {
+    if let Some(existing) = store.lookup_job(job.id()).await? {
+        if existing.next_run_time().is_some() && existing.stored_state()? == job.stored_state()? {
+            return Ok(Some(existing));
+        }
+    }
+    store.update_job(job).await?;
+    Ok(None)
+}
+
 /// `host-pid-xxxx`: who holds a lease, in logs and the API.
 fn default_instance_id() -> String {
     let host = gethostname::gethostname().to_string_lossy().into_owned();
@@ -540,6 +554,20 @@ impl Scheduler {
                 .await?;
         }
         self.check_stored_jobs().await?;
+        let stop = self.control().stop.clone();
+        for (_, store) in &self.inner.stores {
+            if store.capabilities().change_notifications {
+                let inner = Arc::downgrade(&self.inner);
+                store.watch_changes(
+                    Arc::new(move || {
+                        if let Some(inner) = inner.upgrade() {
+                            inner.wakeup.notify_one();
+                        }
+                    }),
+                    stop.clone(),
+                );
+            }
+        }
         let state = if paused {
             SchedulerState::Paused
         } else {
@@ -697,7 +725,10 @@ impl Scheduler {
                 match result {
                     Ok(()) => {}
                     Err(e) if e.kind() == ErrorKind::AlreadyExists && replace => {
-                        store.update_job(&job).await?
+                        if let Some(kept) = replace_job(store, &job).await? {
+                            added.push(kept);
+                            continue;
+                        }
                     }
                     Err(e) => return Err(e),
                 }
@@ -824,7 +855,9 @@ impl Scheduler {
         match store.add_job(&job).await {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists && replace => {
-                store.update_job(&job).await?
+                if let Some(kept) = replace_job(store, &job).await? {
+                    return Ok(kept);
+                }
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(already_exists(job.id())),
             Err(e) => return Err(e),
