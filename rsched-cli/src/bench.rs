@@ -63,6 +63,11 @@ pub struct BenchArgs {
     #[arg(long, default_value = "memory://")]
     store: String,
 
+    /// Run this many scheduler instances on the store (each with its own connections, as
+    /// separate processes would); shared stores only. Runs made twice are counted.
+    #[arg(long, default_value_t = 1)]
+    instances: u32,
+
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -73,6 +78,9 @@ pub struct BenchArgs {
 struct Recorder {
     /// Lateness of each run in microseconds.
     lateness: Mutex<Vec<u64>>,
+    /// (job id, scheduled time in µs) of every run, to find any made twice.
+    seen: Mutex<std::collections::HashSet<(String, i64)>>,
+    duplicates: AtomicU64,
     runs: AtomicU64,
     target: AtomicU64,
     done: Notify,
@@ -94,7 +102,15 @@ impl Recorder {
         })
     }
 
-    fn record(&self, scheduled: DateTime<Utc>) {
+    fn record(&self, job_id: &str, scheduled: DateTime<Utc>) {
+        let fresh = self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((job_id.to_owned(), scheduled.timestamp_micros()));
+        if !fresh {
+            self.duplicates.fetch_add(1, Ordering::Relaxed);
+        }
         let late = (Utc::now() - scheduled)
             .num_microseconds()
             .unwrap_or(0)
@@ -167,24 +183,40 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let mut registry = TaskRegistry::new();
         let sink = recorder.clone();
         registry.register("bench:noop", move |ctx: JobContext, (): ()| {
-            sink.record(ctx.scheduled_run_time());
+            sink.record(ctx.job_id(), ctx.scheduled_run_time());
             async { Ok::<_, std::convert::Infallible>(()) }
         });
         // Its own tables (or key prefix): the bench never touches a deployment's jobs.
-        let store = rsched::store_from_config(&rsched::config::JobStoreConfig {
+        let config = rsched::config::JobStoreConfig {
             url: args.store.clone(),
             prefix: Some(BENCH_PREFIX.to_owned()),
             collection: Some("rsched_bench_jobs".to_owned()),
             migrate: true,
-        })
-        .await?;
+        };
+        let open = || rsched::store_from_config(&config);
+        let store = open().await?;
+        if args.instances > 1 && !store.capabilities().shared {
+            anyhow::bail!(
+                "--instances needs a store several schedulers can share, not {}",
+                args.store
+            );
+        }
         store.remove_all_jobs().await?;
         let cleanup = store.clone();
         let scheduler = Scheduler::builder()
-            .registry(registry)
+            .registry(registry.clone())
             .jobstore_arc("default", store)
             .build()?;
         scheduler.start().await?;
+        let mut others = Vec::new();
+        for _ in 1..args.instances {
+            let other = Scheduler::builder()
+                .registry(registry.clone())
+                .jobstore_arc("default", open().await?)
+                .build()?;
+            other.start().await?;
+            others.push(other);
+        }
         let report = match (args.jobs, args.idle, args.interval_jobs) {
             (Some(n), _, _) => due_at_once(&scheduler, &recorder, n, &args.store).await?,
             (None, Some(n), _) => idle(&scheduler, n, args.own_triggers, &args.store).await?,
@@ -202,7 +234,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             (None, None, None) => unreachable!("checked above"),
         };
         scheduler.shutdown(true).await?;
+        for other in others {
+            other.shutdown(true).await?;
+        }
         cleanup.remove_all_jobs().await?;
+        let mut report = report;
+        report["instances"] = json!(args.instances);
+        report["duplicates"] = json!(recorder.duplicates.load(Ordering::Relaxed));
         Ok::<_, anyhow::Error>(report)
     })?;
     if args.json {
@@ -464,8 +502,8 @@ fn table(r: &Value) -> String {
         );
         let _ = writeln!(
             out,
-            "  runs         {} of {}, {} missed",
-            r["runs"], r["jobs"], r["missed"]
+            "  runs         {} of {}, {} missed, {} made twice, {} instance(s)",
+            r["runs"], r["jobs"], r["missed"], r["duplicates"], r["instances"]
         );
         let _ = writeln!(out, "  peak RSS     {:>9.1} MiB", mib("peak_rss_bytes"));
         if r["adding_overran_the_due_time"] == true {
