@@ -869,3 +869,46 @@ fn decorator_style_jobs_take_the_handler_path_as_func() {
         sched.registry().names()
     );
 }
+
+/// Several instances starting with one configuration each re-add its jobs: a job identical to
+/// the stored one keeps its schedule (also an interval whose start the scheduler filled in);
+/// a changed one replaces it.
+#[tokio::test]
+async fn replacing_an_identical_job_keeps_its_schedule() {
+    let clock = ManualClock::new(t0());
+    let scheduler = build(&clock);
+    scheduler.start().await.unwrap();
+    let every = |seconds: f64| -> BuiltinTrigger {
+        IntervalSpec {
+            seconds: Some(seconds),
+            ..Default::default()
+        }
+        .build()
+        .unwrap()
+        .into()
+    };
+    let spec = |seconds: f64| {
+        JobSpec::new("test:record")
+            .id("cfg")
+            .trigger(every(seconds))
+            .replace_existing(true)
+    };
+    let first = scheduler.add_job(spec(5.0)).await.unwrap();
+    assert_eq!(first.next_run_time(), Some(at(5)));
+    clock.advance(Duration::from_secs(2));
+    let again = scheduler.add_job(spec(5.0)).await.unwrap();
+    assert_eq!(
+        again.next_run_time(),
+        Some(at(5)),
+        "the same job keeps its schedule"
+    );
+    let changed = scheduler.add_job(spec(7.0)).await.unwrap();
+    assert_eq!(
+        changed.next_run_time(),
+        Some(at(9)),
+        "a changed job is replaced"
+    );
+    let stored = scheduler.get_job("cfg").await.unwrap().unwrap();
+    assert_eq!(stored.next_run_time(), Some(at(9)));
+    scheduler.shutdown(true).await.unwrap();
+}

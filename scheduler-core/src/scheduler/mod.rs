@@ -426,9 +426,23 @@ fn with_func_name<F>(mut job: JobSpec) -> JobSpec {
 /// job (same task, arguments, trigger and options): then it is kept with its schedule and
 /// returned. Several instances starting with one configuration thus leave the schedule alone
 /// instead of each resetting it.
+///
+/// A start the scheduler filled in when the job was added (an interval without `start_date`)
+/// is not part of the definition: the stored job keeps its own.
 async fn replace_job(store: &Arc<dyn JobStore>, job: &Job) -> Result<Option<Job>> {
     if let Some(existing) = store.lookup_job(job.id()).await? {
-        if existing.next_run_time().is_some() && existing.stored_state()? == job.stored_state()? {
+        let implicit = job.trigger().implicit_start_field();
+        let definition = |j: &Job| -> Result<serde_json::Value> {
+            let mut value: serde_json::Value = serde_json::from_str(&j.stored_state()?)
+                .map_err(|e| Error::new(ErrorKind::Serialization, e.to_string()))?;
+            if let (Some(field), Some(trigger)) = (implicit, value.get_mut("trigger")) {
+                if let Some(trigger) = trigger.as_object_mut() {
+                    trigger.remove(field);
+                }
+            }
+            Ok(value)
+        };
+        if existing.next_run_time().is_some() && definition(&existing)? == definition(job)? {
             return Ok(Some(existing));
         }
     }

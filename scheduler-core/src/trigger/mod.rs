@@ -321,6 +321,20 @@ impl BuiltinTrigger {
         }
     }
 
+    /// The field the scheduler fills with the time a job is added when the user left it out
+    /// (`start_date` of an interval or calendar interval, `run_date` of a date trigger), if
+    /// this trigger has one left out.
+    pub fn implicit_start_field(&self) -> Option<&'static str> {
+        match self {
+            BuiltinTrigger::Interval(t) if t.spec().start_date.is_none() => Some("start_date"),
+            BuiltinTrigger::CalendarInterval(t) if t.spec().start_date.is_none() => {
+                Some("start_date")
+            }
+            BuiltinTrigger::Date(t) if t.spec().run_date.is_none() => Some("run_date"),
+            _ => None,
+        }
+    }
+
     /// The trigger as Flask-APScheduler's job JSON renders it (`flask_apscheduler.utils.
     /// trigger_to_dict`), to be merged flat into the job object: `"trigger"` (the type) and
     ///
