@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone as _, Utc};
 use rsched::{
     ErrorKind, Event, EventMask, Job, JobContext, JobSpec, JobStore, ManualClock, Release,
-    Scheduler, TaskRegistry,
+    Retention, RunOutcome, RunRecord, Scheduler, TaskRegistry,
 };
 use serde_json::{Value, json};
 
@@ -730,6 +730,114 @@ pub async fn change_notifications_wake_other_instances(backend: &impl Backend) {
     backend.cleanup(&ns).await;
 }
 
+fn run(job: &str, secs: i64, outcome: RunOutcome, error: Option<&str>) -> RunRecord {
+    let ran = matches!(outcome, RunOutcome::Success | RunOutcome::Error);
+    RunRecord {
+        job_id: job.to_owned(),
+        scheduled_run_time: at(secs),
+        started: ran.then(|| at(secs) + chrono::Duration::milliseconds(3)),
+        finished: ran.then(|| at(secs) + chrono::Duration::milliseconds(250)),
+        outcome,
+        error: error.map(str::to_owned),
+        scheduler_id: "host-1-abcd".to_owned(),
+    }
+}
+
+/// Run history: newest first, trimmed per job and by age.
+pub async fn run_history(backend: &impl Backend) {
+    let ns = namespace("history");
+    let store = store_or_skip!(backend, ns);
+    if !store.capabilities().run_history {
+        eprintln!("run history: skipped, the store keeps none");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let retention = Retention {
+        per_job: 2,
+        max_age: Duration::from_secs(86_400),
+    };
+    store
+        .record_runs(
+            &[
+                run("a", 1, RunOutcome::Success, None),
+                run("a", 2, RunOutcome::Error, Some("boom: ünïcode")),
+                run("b", 1, RunOutcome::Skipped, None),
+                run("a", 3, RunOutcome::Missed, None),
+            ],
+            retention,
+        )
+        .await
+        .unwrap();
+    let a = store.job_runs("a", 10).await.unwrap();
+    assert_eq!(
+        a,
+        [
+            run("a", 3, RunOutcome::Missed, None),
+            run("a", 2, RunOutcome::Error, Some("boom: ünïcode"))
+        ],
+        "newest first, two kept"
+    );
+    assert_eq!(store.job_runs("a", 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store.job_runs("b", 10).await.unwrap(),
+        [run("b", 1, RunOutcome::Skipped, None)]
+    );
+    assert!(store.job_runs("nope", 10).await.unwrap().is_empty());
+    // A day later: the old records age out.
+    store
+        .record_runs(
+            &[run("c", 86_400 + 10, RunOutcome::Success, None)],
+            retention,
+        )
+        .await
+        .unwrap();
+    assert!(store.job_runs("a", 10).await.unwrap().is_empty());
+    assert_eq!(store.job_runs("c", 10).await.unwrap().len(), 1);
+    backend.cleanup(&ns).await;
+}
+
+/// A running scheduler writes the history of what it ran.
+pub async fn scheduler_writes_history(backend: &impl Backend) {
+    let ns = namespace("writes");
+    let store = store_or_skip!(backend, ns);
+    if !store.capabilities().run_history {
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let clock = ManualClock::new(at(0));
+    let scheduler = Scheduler::builder()
+        .registry(tick_registry())
+        .jobstore_arc("default", store.clone())
+        .clock(clock.clone())
+        .id("history-instance")
+        .build()
+        .unwrap();
+    let mut events = scheduler.subscribe();
+    scheduler.start().await.unwrap();
+    scheduler
+        .add_job(JobSpec::new("app:tick").id("h").trigger(
+            rsched::BuiltinTrigger::from_json(r#"{"type":"interval","seconds":5}"#).unwrap(),
+        ))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(5));
+    next_event(&mut events, EventMask::JOB_EXECUTED).await;
+    let mut runs = Vec::new();
+    for _ in 0..100 {
+        runs = scheduler.job_runs("h", 10).await.unwrap();
+        if !runs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(runs.len(), 1, "the run is in the history");
+    assert_eq!(runs[0].outcome, RunOutcome::Success);
+    assert_eq!(runs[0].scheduled_run_time, at(5));
+    assert_eq!(runs[0].scheduler_id, "history-instance");
+    scheduler.shutdown(true).await.unwrap();
+    backend.cleanup(&ns).await;
+}
+
 /// Stamps out the suite for a backend value: `conformance_tests!(backends::Sqlite);`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -738,7 +846,7 @@ macro_rules! conformance_tests {
             crud_and_conflicts, ordering, due_selection, acquire_is_exclusive,
             lease_expiry_and_takeover, release_errors, modification_while_leased_wins,
             quarantine, round_trip, persistence, new_scheduler_runs_persisted_jobs,
-            change_notifications_wake_other_instances);
+            change_notifications_wake_other_instances, run_history, scheduler_writes_history);
     };
     (@cases $backend:expr; $($case:ident),*) => {
         $(

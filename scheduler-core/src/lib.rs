@@ -9,6 +9,7 @@ pub mod event;
 pub mod executor;
 pub mod flat;
 mod fmt;
+pub mod history;
 pub mod job;
 pub mod registry;
 pub mod scheduler;
@@ -22,6 +23,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventBus, EventMask};
 pub use executor::{AsyncExecutor, Executor, JobRun};
 pub use fmt::{py_datetime, timedelta as format_timedelta};
+pub use history::{Retention, RunOutcome, RunRecord};
 pub use job::{Job, JobChanges, JobDefaults, JobSpec};
 pub use registry::{Call, JobContext, TaskError, TaskRegistry};
 pub use scheduler::{

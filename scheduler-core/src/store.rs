@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
+use crate::history::{Retention, RunRecord};
 use crate::job::Job;
 
 #[allow(unused_imports)] // for the docs
@@ -173,6 +174,19 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     fn watch_changes(&self, wake: ChangeListener, stop: tokio_util::sync::CancellationToken) {
         let _ = (wake, stop);
     }
+
+    /// Appends run-history records (stores whose [`Capabilities`] say `run_history`), keeping
+    /// per job only the newest `retention.per_job` and none older than `retention.max_age`.
+    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
+        let _ = (runs, retention);
+        Ok(())
+    }
+
+    /// A job's run history, newest first (by scheduled time), at most `limit` records.
+    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
+        let _ = (job_id, limit);
+        Ok(Vec::new())
+    }
 }
 
 /// Called when another instance changed a shared store (a job added, changed, released...).
@@ -246,6 +260,12 @@ macro_rules! forward_store {
                 stop: tokio_util::sync::CancellationToken,
             ) {
                 (**self).watch_changes(wake, stop)
+            }
+            async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
+                (**self).record_runs(runs, retention).await
+            }
+            async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
+                (**self).job_runs(job_id, limit).await
             }
         }
     };

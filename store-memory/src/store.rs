@@ -1,13 +1,14 @@
 //! The store itself.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use scheduler_core::{
-    Capabilities, Error, ErrorKind, Job, JobStore, QuarantinedJob, Release, Result,
+    Capabilities, Error, ErrorKind, Job, JobStore, QuarantinedJob, Release, Result, Retention,
+    RunRecord,
 };
 
 /// An in-process job store. All methods are quick (a lock held for a few map operations).
@@ -26,6 +27,8 @@ struct State {
     leases: BTreeSet<(i64, Arc<str>)>,
     /// Jobs taken out of scheduling, with the reason.
     quarantine: HashMap<Arc<str>, (Job, String)>,
+    /// Run history per job, oldest first, bounded by the retention.
+    history: HashMap<String, VecDeque<RunRecord>>,
 }
 
 #[derive(Debug)]
@@ -152,7 +155,48 @@ impl State {
 #[async_trait]
 impl JobStore for MemoryJobStore {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::in_memory()
+        let mut caps = Capabilities::in_memory();
+        caps.run_history = true;
+        caps
+    }
+
+    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
+        let mut state = self.lock();
+        let cutoff = runs
+            .iter()
+            .map(|r| r.scheduled_run_time)
+            .max()
+            .map(|newest| {
+                newest - chrono::Duration::from_std(retention.max_age).unwrap_or_default()
+            });
+        for run in runs {
+            let list = state.history.entry(run.job_id.clone()).or_default();
+            list.push_back(run.clone());
+            while list.len() > retention.per_job {
+                list.pop_front();
+            }
+        }
+        if let Some(cutoff) = cutoff {
+            state.history.retain(|_, list| {
+                while list.front().is_some_and(|r| r.scheduled_run_time < cutoff) {
+                    list.pop_front();
+                }
+                !list.is_empty()
+            });
+        }
+        Ok(())
+    }
+
+    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
+        let state = self.lock();
+        let mut runs: Vec<RunRecord> = state
+            .history
+            .get(job_id)
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default();
+        runs.sort_by(|a, b| b.scheduled_run_time.cmp(&a.scheduled_run_time));
+        runs.truncate(limit);
+        Ok(runs)
     }
 
     async fn add_job(&self, job: &Job) -> Result<()> {

@@ -157,6 +157,11 @@ pub(crate) struct Statements {
     pub(crate) drop_lease: String,
     pub(crate) lease_owner_of: String,
     pub(crate) quarantine: String,
+    pub(crate) runs_table: String,
+    pub(crate) select_runs: String,
+    pub(crate) delete_old_runs: String,
+    pub(crate) nth_newest_run: String,
+    pub(crate) delete_runs_upto: String,
 }
 
 impl Statements {
@@ -185,8 +190,38 @@ impl Statements {
             migrations,
             drop: vec![
                 format!("DROP TABLE IF EXISTS {t}"),
+                format!("DROP TABLE IF EXISTS {prefix}runs"),
                 format!("DROP TABLE IF EXISTS {v}"),
             ],
+            runs_table: format!("{prefix}runs"),
+            select_runs: p(&|q| {
+                format!(
+                    "SELECT job_id, scheduled_run_time, started, finished, outcome, error, scheduler_id \
+                     FROM {prefix}runs WHERE job_id = {} ORDER BY scheduled_run_time DESC, seq DESC LIMIT {}",
+                    q.next(),
+                    q.next()
+                )
+            }),
+            delete_old_runs: p(&|q| {
+                format!(
+                    "DELETE FROM {prefix}runs WHERE scheduled_run_time < {}",
+                    q.next()
+                )
+            }),
+            nth_newest_run: p(&|q| {
+                format!(
+                    "SELECT seq FROM {prefix}runs WHERE job_id = {} ORDER BY seq DESC LIMIT 1 OFFSET {}",
+                    q.next(),
+                    q.next()
+                )
+            }),
+            delete_runs_upto: p(&|q| {
+                format!(
+                    "DELETE FROM {prefix}runs WHERE job_id = {} AND seq <= {}",
+                    q.next(),
+                    q.next()
+                )
+            }),
             create_version_table: format!(
                 "CREATE TABLE IF NOT EXISTS {v} (version BIGINT NOT NULL)"
             ),
@@ -305,6 +340,16 @@ impl Statements {
     pub(crate) fn existing_ids(&self, n: usize) -> String {
         let mut q = Params::new(self.dialect);
         format!("SELECT id FROM {} WHERE id IN ({})", self.table, q.list(n))
+    }
+
+    /// A multi-row INSERT of `n` run records.
+    pub(crate) fn insert_runs(&self, n: usize) -> String {
+        let mut q = Params::new(self.dialect);
+        format!(
+            "INSERT INTO {} (job_id, scheduled_run_time, started, finished, outcome, error, scheduler_id) VALUES {}",
+            self.runs_table,
+            q.rows(n, &["", "", "", "", "", "", ""])
+        )
     }
 
     /// A multi-row INSERT of `n` jobs.

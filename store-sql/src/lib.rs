@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use scheduler_core::{
     Capabilities, Error, ErrorKind, Job, JobStore, QuarantineListener, QuarantinedJob, Release,
-    Result,
+    Result, Retention, RunOutcome, RunRecord,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -40,7 +40,7 @@ pub const URL_SCHEMES: &[&str] = &[
 pub const DEFAULT_TABLE_PREFIX: &str = "rsched_";
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How to open a SQL job store.
 #[derive(Debug, Clone)]
@@ -98,6 +98,8 @@ pub struct SqlJobStore {
     prefix: String,
     sql: Arc<dialect::Statements>,
     listener: Arc<std::sync::RwLock<Option<QuarantineListener>>>,
+    /// History records written per job since its last pruning.
+    unpruned: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 }
 
 impl std::fmt::Debug for SqlJobStore {
@@ -166,6 +168,17 @@ fn text(row: &AnyRow, index: usize) -> Result<String> {
     }
 }
 
+/// A nullable text column (see [`text`]).
+fn opt_text(row: &AnyRow, index: usize) -> Result<Option<String>> {
+    match row.try_get::<Option<String>, _>(index) {
+        Ok(s) => Ok(s),
+        Err(_) => match row.try_get::<Option<Vec<u8>>, _>(index) {
+            Ok(bytes) => Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned())),
+            Err(e) => Err(db_error(e)),
+        },
+    }
+}
+
 /// `(id, state, next_run_time, fire_time)` from a row.
 fn columns(row: &AnyRow) -> Result<(String, String, Option<i64>, Option<i64>)> {
     Ok((
@@ -210,6 +223,7 @@ impl SqlJobStore {
             sql: Arc::new(dialect::Statements::new(dialect, &options.table_prefix)),
             prefix: options.table_prefix,
             listener: Arc::default(),
+            unpruned: Arc::default(),
         };
         if options.migrate {
             store.migrate().await?;
@@ -490,7 +504,101 @@ impl JobStore for SqlJobStore {
         caps.persistent = true;
         caps.shared = true;
         caps.change_notifications = self.dialect == Dialect::Postgres;
+        caps.run_history = true;
         caps
+    }
+
+    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        for chunk in runs.chunks(dialect::INSERT_CHUNK) {
+            let query = self.sql.insert_runs(chunk.len());
+            let mut q = sqlx::query(&query);
+            for run in chunk {
+                q = q
+                    .bind(run.job_id.as_str())
+                    .bind(micros(run.scheduled_run_time))
+                    .bind(run.started.map(micros))
+                    .bind(run.finished.map(micros))
+                    .bind(run.outcome.as_str())
+                    .bind(run.error.clone())
+                    .bind(run.scheduler_id.as_str());
+            }
+            q.execute(&self.pool).await.map_err(db_error)?;
+        }
+        // Retention: by age at every write; by count per job once a job has written as many
+        // records as it may keep (so the table holds at most about twice that per job).
+        if let Some(newest) = runs.iter().map(|r| r.scheduled_run_time).max() {
+            let cutoff = newest - chrono::Duration::from_std(retention.max_age).unwrap_or_default();
+            sqlx::query(&self.sql.delete_old_runs)
+                .bind(micros(cutoff))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+        }
+        let due: Vec<String> = {
+            let mut unpruned = self.unpruned.lock().unwrap_or_else(|e| e.into_inner());
+            for run in runs {
+                *unpruned.entry(run.job_id.clone()).or_insert(0) += 1;
+            }
+            let due: Vec<String> = unpruned
+                .iter()
+                .filter(|(_, n)| **n >= retention.per_job.max(1))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &due {
+                unpruned.remove(id);
+            }
+            due
+        };
+        let keep = i64::try_from(retention.per_job).unwrap_or(i64::MAX);
+        for job_id in due {
+            let nth = sqlx::query(&self.sql.nth_newest_run)
+                .bind(job_id.as_str())
+                .bind(keep)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+            if let Some(row) = nth {
+                let seq: i64 = row.try_get(0).map_err(db_error)?;
+                sqlx::query(&self.sql.delete_runs_upto)
+                    .bind(job_id.as_str())
+                    .bind(seq)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
+        let rows = sqlx::query(&self.sql.select_runs)
+            .bind(job_id)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let outcome = text(row, 4)?;
+                Ok(RunRecord {
+                    job_id: text(row, 0)?,
+                    scheduled_run_time: time(row.try_get(1).map_err(db_error)?).unwrap_or_default(),
+                    started: time(row.try_get(2).map_err(db_error)?),
+                    finished: time(row.try_get(3).map_err(db_error)?),
+                    outcome: RunOutcome::parse(&outcome).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Internal,
+                            format!("unknown run outcome '{outcome}'"),
+                        )
+                    })?,
+                    error: opt_text(row, 5)?,
+                    scheduler_id: text(row, 6)?,
+                })
+            })
+            .collect()
     }
 
     #[cfg(feature = "postgres")]

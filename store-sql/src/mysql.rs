@@ -7,6 +7,8 @@
 //! back with one multi-table `UPDATE … JOIN (SELECT … UNION ALL …)` and one `DELETE` per 500
 //! jobs.
 //!
+//! Run history lives in `{prefix}runs` (one row per run, indexed by job and scheduled time).
+//!
 //! Types: `next_run_time`, `fire_time`, `lease_expires` are `BIGINT` microseconds since the
 //! Unix epoch (UTC); `state` is `LONGTEXT` JSON. Ids use `utf8mb4_bin`, so `Job` and `job` are
 //! two jobs and they sort by code point, as everywhere else.
@@ -14,10 +16,12 @@
 /// The migrations, oldest first; each statement is idempotent.
 pub(crate) fn migrations(prefix: &str) -> Vec<(i64, Vec<String>)> {
     let t = format!("{prefix}jobs");
-    vec![(
-        1,
-        vec![format!(
-            "CREATE TABLE IF NOT EXISTS {t} (\
+    let r = format!("{prefix}runs");
+    vec![
+        (
+            1,
+            vec![format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
              id VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, \
              next_run_time BIGINT NULL, \
              fire_time BIGINT NULL, \
@@ -28,6 +32,23 @@ pub(crate) fn migrations(prefix: &str) -> Vec<(i64, Vec<String>)> {
              quarantined TEXT CHARACTER SET utf8mb4 NULL, \
              INDEX {t}_next_run_time (next_run_time)\
              ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"
-        )],
-    )]
+            )],
+        ),
+        (
+            2,
+            vec![format!(
+                "CREATE TABLE IF NOT EXISTS {r} (\
+                 seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+                 job_id VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
+                 scheduled_run_time BIGINT NOT NULL, \
+                 started BIGINT NULL, \
+                 finished BIGINT NULL, \
+                 outcome VARCHAR(16) NOT NULL, \
+                 error TEXT CHARACTER SET utf8mb4 NULL, \
+                 scheduler_id VARCHAR(191) CHARACTER SET utf8mb4 NOT NULL, \
+                 INDEX {r}_job (job_id, scheduled_run_time)\
+                 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"
+            )],
+        ),
+    ]
 }

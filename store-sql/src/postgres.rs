@@ -8,6 +8,8 @@
 //! lock the rows the owner holds (`SELECT … FOR UPDATE`) and write them back with one
 //! `UPDATE … FROM (VALUES …)` and one `DELETE` per 500 jobs, in one transaction.
 //!
+//! Run history lives in `{prefix}runs` (one row per run, indexed by job and scheduled time).
+//!
 //! Types: `next_run_time`, `fire_time`, `lease_expires` are `BIGINT` microseconds since the
 //! Unix epoch (UTC); `state` is `TEXT` JSON (`SELECT state::jsonb FROM rsched_jobs` reads it).
 //! Ids sort with `COLLATE "C"` (by code point), whatever the database's collation.
@@ -15,11 +17,13 @@
 /// The migrations, oldest first; each statement is idempotent.
 pub(crate) fn migrations(prefix: &str) -> Vec<(i64, Vec<String>)> {
     let t = format!("{prefix}jobs");
-    vec![(
-        1,
-        vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\
+    let r = format!("{prefix}runs");
+    vec![
+        (
+            1,
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (\
                  id VARCHAR(191) NOT NULL PRIMARY KEY, \
                  next_run_time BIGINT, \
                  fire_time BIGINT, \
@@ -28,8 +32,26 @@ pub(crate) fn migrations(prefix: &str) -> Vec<(i64, Vec<String>)> {
                  lease_expires BIGINT, \
                  lease_modified SMALLINT NOT NULL DEFAULT 0, \
                  quarantined TEXT)"
-            ),
-            format!("CREATE INDEX IF NOT EXISTS {t}_next_run_time ON {t} (next_run_time)"),
-        ],
-    )]
+                ),
+                format!("CREATE INDEX IF NOT EXISTS {t}_next_run_time ON {t} (next_run_time)"),
+            ],
+        ),
+        (
+            2,
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {r} (\
+                     seq BIGSERIAL PRIMARY KEY, \
+                     job_id VARCHAR(191) NOT NULL, \
+                     scheduled_run_time BIGINT NOT NULL, \
+                     started BIGINT, \
+                     finished BIGINT, \
+                     outcome VARCHAR(16) NOT NULL, \
+                     error TEXT, \
+                     scheduler_id VARCHAR(191) NOT NULL)"
+                ),
+                format!("CREATE INDEX IF NOT EXISTS {r}_job ON {r} (job_id, scheduled_run_time)"),
+            ],
+        ),
+    ]
 }

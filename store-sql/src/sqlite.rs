@@ -8,17 +8,21 @@
 //! several processes on one host can share one file. Releases run row by row inside one such
 //! transaction (SQLite is in-process: no round trips to save).
 //!
+//! Run history lives in `{prefix}runs` (one row per run, indexed by job and scheduled time).
+//!
 //! Types: `next_run_time`, `fire_time`, `lease_expires` are `INTEGER` microseconds since the
 //! Unix epoch (UTC); `state` is `TEXT` JSON.
 
 /// The migrations, oldest first; each statement is idempotent.
 pub(crate) fn migrations(prefix: &str) -> Vec<(i64, Vec<String>)> {
     let t = format!("{prefix}jobs");
-    vec![(
-        1,
-        vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\
+    let r = format!("{prefix}runs");
+    vec![
+        (
+            1,
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (\
                  id TEXT NOT NULL PRIMARY KEY, \
                  next_run_time INTEGER, \
                  fire_time INTEGER, \
@@ -27,8 +31,26 @@ pub(crate) fn migrations(prefix: &str) -> Vec<(i64, Vec<String>)> {
                  lease_expires INTEGER, \
                  lease_modified INTEGER NOT NULL DEFAULT 0, \
                  quarantined TEXT)"
-            ),
-            format!("CREATE INDEX IF NOT EXISTS {t}_next_run_time ON {t} (next_run_time)"),
-        ],
-    )]
+                ),
+                format!("CREATE INDEX IF NOT EXISTS {t}_next_run_time ON {t} (next_run_time)"),
+            ],
+        ),
+        (
+            2,
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {r} (\
+                     seq INTEGER PRIMARY KEY AUTOINCREMENT, \
+                     job_id TEXT NOT NULL, \
+                     scheduled_run_time INTEGER NOT NULL, \
+                     started INTEGER, \
+                     finished INTEGER, \
+                     outcome TEXT NOT NULL, \
+                     error TEXT, \
+                     scheduler_id TEXT NOT NULL)"
+                ),
+                format!("CREATE INDEX IF NOT EXISTS {r}_job ON {r} (job_id, scheduled_run_time)"),
+            ],
+        ),
+    ]
 }

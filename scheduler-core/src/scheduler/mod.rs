@@ -73,6 +73,10 @@ pub struct EngineOptions {
     pub lease: Duration,
     /// How many due jobs one `acquire_due_jobs` call takes (default 10,000).
     pub batch_size: usize,
+    /// Run-history records each store keeps per job, the newest (default 100; 0 keeps none).
+    pub history_per_job: usize,
+    /// Run-history records older than this are dropped (default 7 days).
+    pub history_max_age: Duration,
     /// How long to wait before retrying a store that failed (default 10 s, APScheduler's
     /// `jobstore_retry_interval`); doubled after each consecutive failure, up to 16 times.
     /// Releases the store could not take are kept and applied first once it answers.
@@ -86,6 +90,8 @@ impl Default for EngineOptions {
             lease: Duration::from_secs(30),
             batch_size: 10_000,
             retry_interval: Duration::from_secs(10),
+            history_per_job: 100,
+            history_max_age: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -97,17 +103,17 @@ pub struct Scheduler {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     id: Arc<str>,
     registry: Arc<TaskRegistry>,
     /// Stores in declaration order; "default" exists.
-    stores: Vec<(Arc<str>, Arc<dyn JobStore>)>,
+    pub(crate) stores: Vec<(Arc<str>, Arc<dyn JobStore>)>,
     executors: HashMap<Arc<str>, Arc<dyn Executor>>,
     defaults: JobDefaults,
     timezone: TimeZone,
     clock: Arc<dyn Clock>,
     events: EventBus,
-    options: EngineOptions,
+    pub(crate) options: EngineOptions,
     state: AtomicU8,
     wakeup: Notify,
     control: Mutex<Control>,
@@ -116,6 +122,8 @@ struct Inner {
 }
 
 struct Control {
+    /// The run-history writer, started with the first `start`.
+    history: Option<tokio::sync::mpsc::UnboundedSender<(Arc<str>, crate::history::RunRecord)>>,
     pending: Vec<Pending>,
     engine: Option<tokio::task::JoinHandle<()>>,
     stop: CancellationToken,
@@ -377,6 +385,7 @@ impl SchedulerBuilder {
                 state: AtomicU8::new(0),
                 wakeup: Notify::new(),
                 control: Mutex::new(Control {
+                    history: None,
                     pending: Vec::new(),
                     engine: None,
                     stop: CancellationToken::new(),
@@ -568,6 +577,7 @@ impl Scheduler {
                 .await?;
         }
         self.check_stored_jobs().await?;
+        self.start_history();
         let stop = self.control().stop.clone();
         for (_, store) in &self.inner.stores {
             if store.capabilities().change_notifications {
@@ -924,6 +934,46 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+
+    /// Starts writing run history (once per scheduler), when any store keeps it.
+    fn start_history(&self) {
+        let keeps = self.inner.options.history_per_job > 0
+            && self
+                .inner
+                .stores
+                .iter()
+                .any(|(_, s)| s.capabilities().run_history);
+        let mut control = self.control();
+        if !keeps || control.history.is_some() {
+            return;
+        }
+        let tx = crate::history::spawn_writer(Arc::downgrade(&self.inner));
+        control.history = Some(tx.clone());
+        drop(control);
+        let id = self.inner.id.clone();
+        self.inner
+            .events
+            .add_listener(crate::history::HISTORY_EVENTS, move |event| {
+                for record in crate::history::records(event, &id) {
+                    let _ = tx.send(record);
+                }
+            });
+    }
+
+    /// A job's run history, newest first, at most `limit` records, from every store that keeps
+    /// one (see [`crate::history`]).
+    ///
+    /// # Errors
+    /// A store's error.
+    pub async fn job_runs(&self, id: &str, limit: usize) -> Result<Vec<crate::history::RunRecord>> {
+        let mut runs = Vec::new();
+        for (_, store) in &self.inner.stores {
+            runs.extend(store.job_runs(id, limit).await?);
+        }
+        runs.sort_by(|a, b| b.scheduled_run_time.cmp(&a.scheduled_run_time));
+        runs.truncate(limit);
+        Ok(runs)
     }
 
     /// The quarantined jobs of every store, with their store's alias.

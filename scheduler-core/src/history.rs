@@ -1,0 +1,230 @@
+//! Run history: one record per run — or per run time that did not run — kept by the job's
+//! store, shared by every instance using it.
+//!
+//! The scheduler turns its events into [`RunRecord`]s (a run that finished: `success` or
+//! `error`; a run time that did not run: `missed` or `skipped`) and writes them to the job's
+//! store in the background, in batches ([`JobStore::record_runs`](crate::JobStore::record_runs)).
+//! Stores keep the newest `history_per_job` records per job and drop records older than
+//! `history_max_age` ([`EngineOptions`](crate::EngineOptions)).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::event::{Event, EventMask};
+
+/// How a run ended, or why a run time did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// The task returned `Ok`.
+    Success,
+    /// The task returned an error, or panicked.
+    Error,
+    /// The run time went by: started later than `misfire_grace_time`, or coalesced away.
+    Missed,
+    /// Not started: `max_instances` runs were already executing.
+    Skipped,
+}
+
+impl RunOutcome {
+    /// The name used in stores and the API (`success`, `error`, `missed`, `skipped`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Success => "success",
+            RunOutcome::Error => "error",
+            RunOutcome::Missed => "missed",
+            RunOutcome::Skipped => "skipped",
+        }
+    }
+
+    /// The outcome a name stands for.
+    pub fn parse(name: &str) -> Option<RunOutcome> {
+        match name {
+            "success" => Some(RunOutcome::Success),
+            "error" => Some(RunOutcome::Error),
+            "missed" => Some(RunOutcome::Missed),
+            "skipped" => Some(RunOutcome::Skipped),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of a job's run history. Times are UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The job.
+    pub job_id: String,
+    /// The fire time the run was for.
+    pub scheduled_run_time: DateTime<Utc>,
+    /// When the run started (`None` for a run time that did not run).
+    pub started: Option<DateTime<Utc>>,
+    /// When it ended (`None` for a run time that did not run).
+    pub finished: Option<DateTime<Utc>>,
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// The error message of a failed run.
+    pub error: Option<String>,
+    /// The scheduler instance that ran it (or found it missed).
+    pub scheduler_id: String,
+}
+
+/// Retention of a store's run history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Records kept per job (the newest).
+    pub per_job: usize,
+    /// Records older than this (by scheduled time) are dropped.
+    pub max_age: Duration,
+}
+
+/// The records an event stands for.
+pub(crate) fn records(event: &Event, scheduler_id: &str) -> Vec<(Arc<str>, RunRecord)> {
+    let record = |job_id: &str,
+                  scheduled: DateTime<Utc>,
+                  started: Option<DateTime<Utc>>,
+                  duration: Option<Duration>,
+                  outcome: RunOutcome,
+                  error: Option<String>| RunRecord {
+        job_id: job_id.to_owned(),
+        scheduled_run_time: scheduled,
+        started,
+        finished: started
+            .zip(duration)
+            .map(|(s, d)| s + chrono::Duration::from_std(d).unwrap_or_default()),
+        outcome,
+        error,
+        scheduler_id: scheduler_id.to_owned(),
+    };
+    match event {
+        Event::JobExecuted {
+            job_id,
+            jobstore,
+            scheduled_run_time,
+            started,
+            duration,
+            ..
+        } => vec![(
+            jobstore.clone(),
+            record(
+                job_id,
+                *scheduled_run_time,
+                Some(*started),
+                Some(*duration),
+                RunOutcome::Success,
+                None,
+            ),
+        )],
+        Event::JobError {
+            job_id,
+            jobstore,
+            scheduled_run_time,
+            started,
+            duration,
+            error,
+        } => vec![(
+            jobstore.clone(),
+            record(
+                job_id,
+                *scheduled_run_time,
+                Some(*started),
+                Some(*duration),
+                RunOutcome::Error,
+                Some(error.clone()),
+            ),
+        )],
+        Event::JobMissed {
+            job_id,
+            jobstore,
+            scheduled_run_time,
+            count,
+            ..
+        } => {
+            // A coalesced miss stands for `count` run times from `scheduled_run_time` on; the
+            // event carries the first, so one record names it and the count.
+            let error =
+                (*count > 1).then(|| format!("{count} missed run times coalesced into one run"));
+            vec![(
+                jobstore.clone(),
+                record(
+                    job_id,
+                    *scheduled_run_time,
+                    None,
+                    None,
+                    RunOutcome::Missed,
+                    error,
+                ),
+            )]
+        }
+        Event::JobMaxInstances {
+            job_id,
+            jobstore,
+            run_times,
+        } => run_times
+            .iter()
+            .map(|t| {
+                (
+                    jobstore.clone(),
+                    record(job_id, *t, None, None, RunOutcome::Skipped, None),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The events that make history.
+pub(crate) const HISTORY_EVENTS: EventMask = EventMask::JOB_EXECUTED
+    .union(EventMask::JOB_ERROR)
+    .union(EventMask::JOB_MISSED)
+    .union(EventMask::JOB_MAX_INSTANCES);
+
+/// Records per batch written to a store.
+const BATCH: usize = 1000;
+
+/// Starts the background writer: events in, batched `record_runs` calls out. It ends when the
+/// scheduler is gone.
+pub(crate) fn spawn_writer(
+    inner: Weak<crate::scheduler::Inner>,
+) -> mpsc::UnboundedSender<(Arc<str>, RunRecord)> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Arc<str>, RunRecord)>();
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut by_store: HashMap<Arc<str>, Vec<RunRecord>> = HashMap::new();
+            by_store.entry(first.0).or_default().push(first.1);
+            let mut n = 1;
+            while n < BATCH {
+                match rx.try_recv() {
+                    Ok((alias, record)) => {
+                        by_store.entry(alias).or_default().push(record);
+                        n += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let retention = Retention {
+                per_job: inner.options.history_per_job,
+                max_age: inner.options.history_max_age,
+            };
+            for (alias, records) in by_store {
+                let Some((_, store)) = inner.stores.iter().find(|(a, _)| *a == alias) else {
+                    continue;
+                };
+                if let Err(e) = store.record_runs(&records, retention).await {
+                    tracing::warn!(
+                        "Could not record {} run(s) in the history of job store {alias:?}: {e}",
+                        records.len()
+                    );
+                }
+            }
+        }
+    });
+    tx
+}
