@@ -194,7 +194,7 @@ impl JobStore for MemoryJobStore {
             .get(job_id)
             .map(|l| l.iter().cloned().collect())
             .unwrap_or_default();
-        runs.sort_by(|a, b| b.scheduled_run_time.cmp(&a.scheduled_run_time));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.scheduled_run_time));
         runs.truncate(limit);
         Ok(runs)
     }

@@ -971,7 +971,7 @@ impl Scheduler {
         for (_, store) in &self.inner.stores {
             runs.extend(store.job_runs(id, limit).await?);
         }
-        runs.sort_by(|a, b| b.scheduled_run_time.cmp(&a.scheduled_run_time));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.scheduled_run_time));
         runs.truncate(limit);
         Ok(runs)
     }
