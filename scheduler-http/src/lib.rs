@@ -109,6 +109,7 @@ pub fn router(scheduler: Scheduler, options: ApiOptions) -> Router {
         .routes(routes!(pause_job))
         .routes(routes!(resume_job))
         .routes(routes!(run_job))
+        .routes(routes!(job_runs))
         .routes(routes!(tasks))
         .routes(routes!(quarantine))
         .routes(routes!(timeline))
@@ -471,6 +472,37 @@ async fn timeline(
         }
     }
     Ok(Json(Value::Array(rows)))
+}
+
+#[utoipa::path(get, path = "/jobs/{id}/runs", tag = "jobs",
+    params(("id" = String, Path, description = "Job id"),
+        ("limit" = Option<u32>, Query, description = "Most records returned, 1..=1000 (default 50)")),
+    description = "The job's run history, newest first: each run (success, error) and each run time that did not run (missed, skipped for max_instances), with the instance involved.",
+    responses((status = 200, description = "Run records", body = Vec<Object>),
+        (status = 400, description = "Bad limit", body = ErrorBody),
+        (status = 404, description = "No such job and no history", body = ErrorBody)))]
+async fn job_runs(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = match query.get("limit") {
+        None => 50,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit: expected a number from 1 to 1000, got '{text}'"
+                ))
+            })?,
+    };
+    let runs = api.scheduler.job_runs(&id, limit).await?;
+    if runs.is_empty() && api.scheduler.get_job(&id).await?.is_none() {
+        return Err(ApiError::job_not_found(&id));
+    }
+    Ok(Json(serde_json::to_value(runs).unwrap_or_default()))
 }
 
 /// At most this many fire times per preview.
