@@ -20,6 +20,8 @@
     'job_missed', 'job_max_instances', 'scheduler_started', 'scheduler_shutdown', 'scheduler_paused',
     'scheduler_resumed', 'all_jobs_removed', 'lagged', 'event'];
   const MAX_ACTIVITY = 20;
+  const HISTORY_EVENTS = new Set(['job_executed', 'job_error', 'job_missed', 'job_max_instances']);
+  const HISTORY_LIMIT = 50;
   const TIMELINE_SECONDS = 3600;
 
   const $ = (id) => document.getElementById(id);
@@ -189,7 +191,7 @@
       el('td', { class: 'state', dataset: { state: paused ? 'paused' : 'scheduled' } }, paused ? 'paused' : 'scheduled'),
       el('td', { class: 'actions' },
         paused ? btn('resume', 'Resume') : btn('pause', 'Pause'),
-        btn('run', 'Run now'), btn('edit', 'Edit'), btn('delete', 'Delete', 'danger')));
+        btn('run', 'Run now'), btn('edit', 'Edit'), btn('history', 'History'), btn('delete', 'Delete', 'danger')));
   }
 
   async function onJobAction(ev) {
@@ -204,6 +206,7 @@
       if (job) openForm('edit', job);
       return;
     }
+    if (action === 'history') { openHistory(id); return; }
     if (action === 'delete' && !window.confirm(`Delete job "${id}"?`)) return;
     const path = `/jobs/${encodeURIComponent(id)}`;
     b.disabled = true;
@@ -216,6 +219,87 @@
       b.disabled = false;
     }
     refreshAll();
+  }
+
+  // ---- Run history -----------------------------------------------------------------------
+  let historyTimer = null;
+  let historySeq = 0;
+
+  function fmtDuration(started, finished) {
+    const a = parseIso(started);
+    const b = parseIso(finished);
+    if (!a || !b) return '—';
+    const ms = Math.max(0, b.getTime() - a.getTime());
+    return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+  }
+
+  function historyRow(r) {
+    const outcome = String(r.outcome || 'unknown');
+    return el('tr', { dataset: { outcome } },
+      el('td', { class: 'when', title: r.scheduled_run_time == null ? null : String(r.scheduled_run_time) },
+        r.scheduled_run_time == null ? '—' : fmtLocal(r.scheduled_run_time)),
+      el('td', {}, el('span', { class: `badge outcome-${outcome}` }, outcome)),
+      el('td', { class: 'duration' }, fmtDuration(r.started, r.finished)),
+      el('td', { class: 'mono' }, r.scheduler_id == null ? '—' : String(r.scheduler_id)),
+      r.error == null || r.error === ''
+        ? el('td', { class: 'muted' }, '—')
+        : el('td', { class: 'run-error' }, String(r.error)));
+  }
+
+  async function loadHistory() {
+    const panel = $('history-panel');
+    if (panel.hidden) return;
+    clearTimeout(historyTimer);
+    const id = panel.dataset.jobId;
+    const seq = ++historySeq;
+    const body = $('history').tBodies[0];
+    panel.dataset.state = 'loading';
+    try {
+      const runs = await api('GET', `/jobs/${encodeURIComponent(id)}/runs?limit=${HISTORY_LIMIT}`);
+      if (seq !== historySeq) return;
+      const rows = (Array.isArray(runs) ? runs : []).map(historyRow);
+      if (!rows.length) rows.push(el('tr', { class: 'empty' }, el('td', { colspan: 5 }, 'No runs recorded yet.')));
+      $('history-error').textContent = '';
+      $('history').hidden = false;
+      body.replaceChildren(...rows);
+      panel.dataset.state = 'ok';
+    } catch (e) {
+      if (seq !== historySeq) return;
+      $('history-error').textContent = e.message;
+      $('history').hidden = true;
+      body.replaceChildren();
+      panel.dataset.state = 'error';
+    }
+  }
+
+  function scheduleHistory(delay = 300) {
+    clearTimeout(historyTimer);
+    historyTimer = setTimeout(loadHistory, delay);
+  }
+
+  function openHistory(id) {
+    const panel = $('history-panel');
+    panel.dataset.jobId = id;
+    $('history-title').textContent = `Run history — ${id}`;
+    $('history-error').textContent = '';
+    $('history').hidden = false;
+    $('history').tBodies[0].replaceChildren(el('tr', { class: 'loading' }, el('td', { colspan: 5, class: 'muted' }, 'Loading…')));
+    panel.hidden = false;
+    panel.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+    $('history-close').focus({ preventScroll: true });
+    loadHistory();
+  }
+
+  function closeHistory() {
+    const panel = $('history-panel');
+    if (panel.hidden) return;
+    const id = panel.dataset.jobId;
+    panel.hidden = true;
+    clearTimeout(historyTimer);
+    historySeq++;
+    delete panel.dataset.jobId;
+    delete panel.dataset.state;
+    $('jobs').querySelector(`tr[data-job-id="${CSS.escape(id || '')}"] button[data-action="history"]`)?.focus();
   }
 
   // ---- Timeline ----------------------------------------------------------------------------
@@ -312,7 +396,11 @@
     clearTimeout(retryTimer);
     setLive('connecting');
     source = new EventSource(`${BASE}/events`);
-    source.onopen = () => { setLive('open'); scheduleRefresh(); }; // catch up on anything missed
+    source.onopen = () => { // catch up on anything missed
+      setLive('open');
+      scheduleRefresh();
+      if (!$('history-panel').hidden) scheduleHistory();
+    };
     source.onerror = () => {
       if (source.readyState === EventSource.CLOSED) {
         setLive('closed');
@@ -336,6 +424,9 @@
     renderStatus();
     addActivity(name, data);
     scheduleRefresh();
+    const panel = $('history-panel');
+    if (HISTORY_EVENTS.has(name) && !panel.hidden && data.job_id != null
+      && String(data.job_id) === panel.dataset.jobId) scheduleHistory();
   }
 
   function addActivity(name, data) {
@@ -586,6 +677,12 @@
     });
     form.elements.trigger.addEventListener('change', () => { updateTriggerVisibility(); schedulePreview(); });
     $('job-form-panel').addEventListener('keydown', (ev) => { if (ev.key === 'Escape') closeForm(); });
+    $('history-close').addEventListener('click', closeHistory);
+    document.addEventListener('keydown', (ev) => {
+      // The job form handles its own Escape; elsewhere Escape closes the history panel.
+      if (ev.key === 'Escape' && !ev.target.closest?.('#job-form-panel')) closeHistory();
+    });
+    $('history-panel').querySelector('.history-tz').textContent = `(${VIEWER_TZ})`;
 
     renderStatus();
     loadTimeZones();

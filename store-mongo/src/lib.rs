@@ -12,7 +12,7 @@ use mongodb::options::IndexOptions;
 use mongodb::{Client, Collection, IndexModel};
 use scheduler_core::{
     Capabilities, Error, ErrorKind, Job, JobStore, QuarantineListener, QuarantinedJob, Release,
-    Result,
+    Result, Retention, RunOutcome, RunRecord,
 };
 
 /// The URL schemes this store serves.
@@ -28,6 +28,10 @@ pub const DEFAULT_COLLECTION: &str = "jobs";
 #[derive(Clone)]
 pub struct MongoJobStore {
     jobs: Collection<Document>,
+    /// Run history: `{collection}_runs`, one document per record.
+    runs: Collection<Document>,
+    /// History records written per job since its last pruning.
+    unpruned: Arc<std::sync::Mutex<HashMap<String, usize>>>,
     listener: Arc<RwLock<Option<QuarantineListener>>>,
     /// The ids each of this store value's acquisitions leased, by lease token: a release of a
     /// whole acquisition is then written by token, without an `$in` list.
@@ -178,9 +182,11 @@ impl MongoJobStore {
             .clone()
             .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
         let client = Client::with_options(options).map_err(mongo_error)?;
-        let jobs = client
+        let name = collection.unwrap_or(DEFAULT_COLLECTION);
+        let jobs = client.database(&database).collection::<Document>(name);
+        let runs = client
             .database(&database)
-            .collection::<Document>(collection.unwrap_or(DEFAULT_COLLECTION));
+            .collection::<Document>(&format!("{name}_runs"));
         // One index: every index costs on every write (leases are writes), and the due query
         // and its sort lead with next_run_time.
         let indexes = [IndexModel::builder()
@@ -192,8 +198,18 @@ impl MongoJobStore {
             )
             .build()];
         jobs.create_indexes(indexes).await.map_err(mongo_error)?;
+        runs.create_index(
+            IndexModel::builder()
+                .keys(doc! { "job_id": 1, "scheduled_us": -1 })
+                .options(IndexOptions::builder().name("job".to_owned()).build())
+                .build(),
+        )
+        .await
+        .map_err(mongo_error)?;
         Ok(MongoJobStore {
             jobs,
+            runs,
+            unpruned: Arc::default(),
             listener: Arc::default(),
             tokens: Arc::default(),
         })
@@ -204,6 +220,7 @@ impl MongoJobStore {
     /// # Errors
     /// MongoDB errors.
     pub async fn drop_collection(&self) -> Result<()> {
+        self.runs.drop().await.map_err(mongo_error)?;
         self.jobs.drop().await.map_err(mongo_error)
     }
 
@@ -266,7 +283,102 @@ impl JobStore for MongoJobStore {
         let mut caps = Capabilities::in_memory();
         caps.persistent = true;
         caps.shared = true;
+        caps.run_history = true;
         caps
+    }
+
+    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let documents: Vec<Document> = runs
+            .iter()
+            .map(|r| {
+                doc! {
+                    "job_id": &r.job_id,
+                    "scheduled_run_time": opt_date(Some(r.scheduled_run_time)),
+                    "scheduled_us": us(r.scheduled_run_time),
+                    "started_us": opt_us(r.started),
+                    "finished_us": opt_us(r.finished),
+                    "outcome": r.outcome.as_str(),
+                    "error": r.error.clone().map_or(Bson::Null, Bson::String),
+                    "scheduler_id": &r.scheduler_id,
+                }
+            })
+            .collect();
+        self.runs
+            .insert_many(documents)
+            .await
+            .map_err(mongo_error)?;
+        if let Some(newest) = runs.iter().map(|r| r.scheduled_run_time).max() {
+            let age = i64::try_from(retention.max_age.as_micros()).unwrap_or(i64::MAX);
+            self.runs
+                .delete_many(doc! { "scheduled_us": { "$lt": us(newest).saturating_sub(age) } })
+                .await
+                .map_err(mongo_error)?;
+        }
+        // By count, once a job has written as many records as it may keep.
+        let due: Vec<String> = {
+            let mut unpruned = self.unpruned.lock().unwrap_or_else(|e| e.into_inner());
+            for run in runs {
+                *unpruned.entry(run.job_id.clone()).or_insert(0) += 1;
+            }
+            let due: Vec<String> = unpruned
+                .iter()
+                .filter(|(_, n)| **n >= retention.per_job.max(1))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &due {
+                unpruned.remove(id);
+            }
+            due
+        };
+        for job_id in due {
+            let kept: Vec<Document> = self
+                .runs
+                .find(doc! { "job_id": &job_id })
+                .sort(doc! { "scheduled_us": -1, "_id": -1 })
+                .limit(i64::try_from(retention.per_job).unwrap_or(i64::MAX))
+                .projection(doc! { "_id": 1 })
+                .await
+                .map_err(mongo_error)?
+                .try_collect()
+                .await
+                .map_err(mongo_error)?;
+            let ids: Vec<Bson> = kept.iter().filter_map(|d| d.get("_id").cloned()).collect();
+            self.runs
+                .delete_many(doc! { "job_id": &job_id, "_id": { "$nin": ids } })
+                .await
+                .map_err(mongo_error)?;
+        }
+        Ok(())
+    }
+
+    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
+        let documents: Vec<Document> = self
+            .runs
+            .find(doc! { "job_id": job_id })
+            .sort(doc! { "scheduled_us": -1, "_id": -1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        Ok(documents
+            .iter()
+            .filter_map(|d| {
+                Some(RunRecord {
+                    job_id: d.get_str("job_id").ok()?.to_owned(),
+                    scheduled_run_time: time(d.get("scheduled_us"))?,
+                    started: time(d.get("started_us")),
+                    finished: time(d.get("finished_us")),
+                    outcome: RunOutcome::parse(d.get_str("outcome").ok()?)?,
+                    error: d.get_str("error").ok().map(str::to_owned),
+                    scheduler_id: d.get_str("scheduler_id").unwrap_or_default().to_owned(),
+                })
+            })
+            .collect())
     }
 
     async fn add_job(&self, job: &Job) -> Result<()> {
