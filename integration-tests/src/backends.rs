@@ -21,7 +21,7 @@ pub struct Memory {
 #[async_trait::async_trait]
 impl Backend for Memory {
     async fn open(&self, ns: &str) -> Option<Arc<dyn JobStore>> {
-        let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+        let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::with_history());
         self.stores
             .lock()
             .unwrap()

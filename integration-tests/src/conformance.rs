@@ -733,13 +733,13 @@ pub async fn change_notifications_wake_other_instances(backend: &impl Backend) {
 fn run(job: &str, secs: i64, outcome: RunOutcome, error: Option<&str>) -> RunRecord {
     let ran = matches!(outcome, RunOutcome::Success | RunOutcome::Error);
     RunRecord {
-        job_id: job.to_owned(),
+        job_id: Arc::from(job),
         scheduled_run_time: at(secs),
         started: ran.then(|| at(secs) + chrono::Duration::milliseconds(3)),
         finished: ran.then(|| at(secs) + chrono::Duration::milliseconds(250)),
         outcome,
         error: error.map(str::to_owned),
-        scheduler_id: "host-1-abcd".to_owned(),
+        scheduler_id: Arc::from("host-1-abcd"),
     }
 }
 
@@ -833,7 +833,7 @@ pub async fn scheduler_writes_history(backend: &impl Backend) {
     assert_eq!(runs.len(), 1, "the run is in the history");
     assert_eq!(runs[0].outcome, RunOutcome::Success);
     assert_eq!(runs[0].scheduled_run_time, at(5));
-    assert_eq!(runs[0].scheduler_id, "history-instance");
+    assert_eq!(&*runs[0].scheduler_id, "history-instance");
     scheduler.shutdown(true).await.unwrap();
     backend.cleanup(&ns).await;
 }

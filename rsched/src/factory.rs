@@ -58,6 +58,9 @@ pub async fn store_from_config(config: &JobStoreConfig) -> Result<Arc<dyn JobSto
     };
     match scheme {
         #[cfg(feature = "memory")]
+        "memory" if url.contains("history=true") => {
+            Ok(Arc::new(store_memory::MemoryJobStore::with_history()))
+        }
         "memory" => Ok(Arc::new(store_memory::MemoryJobStore::new())),
         #[cfg(feature = "mongodb")]
         "mongodb" | "mongodb+srv" => Ok(Arc::new(

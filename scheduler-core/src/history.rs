@@ -7,7 +7,6 @@
 //! Stores keep the newest `history_per_job` records per job and drop records older than
 //! `history_max_age` ([`EngineOptions`](crate::EngineOptions)).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -58,7 +57,7 @@ impl RunOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// The job.
-    pub job_id: String,
+    pub job_id: Arc<str>,
     /// The fire time the run was for.
     pub scheduled_run_time: DateTime<Utc>,
     /// When the run started (`None` for a run time that did not run).
@@ -70,7 +69,7 @@ pub struct RunRecord {
     /// The error message of a failed run.
     pub error: Option<String>,
     /// The scheduler instance that ran it (or found it missed).
-    pub scheduler_id: String,
+    pub scheduler_id: Arc<str>,
 }
 
 /// Retention of a store's run history.
@@ -82,15 +81,19 @@ pub struct Retention {
     pub max_age: Duration,
 }
 
-/// The records an event stands for.
-pub(crate) fn records(event: &Event, scheduler_id: &str) -> Vec<(Arc<str>, RunRecord)> {
-    let record = |job_id: &str,
+/// Hands `out` the records an event stands for (none for most events).
+pub(crate) fn records(
+    event: &Event,
+    scheduler_id: &Arc<str>,
+    mut out: impl FnMut(Arc<str>, RunRecord),
+) {
+    let record = |job_id: &Arc<str>,
                   scheduled: DateTime<Utc>,
                   started: Option<DateTime<Utc>>,
                   duration: Option<Duration>,
                   outcome: RunOutcome,
                   error: Option<String>| RunRecord {
-        job_id: job_id.to_owned(),
+        job_id: job_id.clone(),
         scheduled_run_time: scheduled,
         started,
         finished: started
@@ -98,7 +101,7 @@ pub(crate) fn records(event: &Event, scheduler_id: &str) -> Vec<(Arc<str>, RunRe
             .map(|(s, d)| s + chrono::Duration::from_std(d).unwrap_or_default()),
         outcome,
         error,
-        scheduler_id: scheduler_id.to_owned(),
+        scheduler_id: scheduler_id.clone(),
     };
     match event {
         Event::JobExecuted {
@@ -108,7 +111,7 @@ pub(crate) fn records(event: &Event, scheduler_id: &str) -> Vec<(Arc<str>, RunRe
             started,
             duration,
             ..
-        } => vec![(
+        } => out(
             jobstore.clone(),
             record(
                 job_id,
@@ -118,7 +121,7 @@ pub(crate) fn records(event: &Event, scheduler_id: &str) -> Vec<(Arc<str>, RunRe
                 RunOutcome::Success,
                 None,
             ),
-        )],
+        ),
         Event::JobError {
             job_id,
             jobstore,
@@ -126,7 +129,7 @@ pub(crate) fn records(event: &Event, scheduler_id: &str) -> Vec<(Arc<str>, RunRe
             started,
             duration,
             error,
-        } => vec![(
+        } => out(
             jobstore.clone(),
             record(
                 job_id,
@@ -136,7 +139,7 @@ pub(crate) fn records(event: &Event, scheduler_id: &str) -> Vec<(Arc<str>, RunRe
                 RunOutcome::Error,
                 Some(error.clone()),
             ),
-        )],
+        ),
         Event::JobMissed {
             job_id,
             jobstore,
@@ -148,7 +151,7 @@ pub(crate) fn records(event: &Event, scheduler_id: &str) -> Vec<(Arc<str>, RunRe
             // event carries the first, so one record names it and the count.
             let error =
                 (*count > 1).then(|| format!("{count} missed run times coalesced into one run"));
-            vec![(
+            out(
                 jobstore.clone(),
                 record(
                     job_id,
@@ -158,22 +161,21 @@ pub(crate) fn records(event: &Event, scheduler_id: &str) -> Vec<(Arc<str>, RunRe
                     RunOutcome::Missed,
                     error,
                 ),
-            )]
+            );
         }
         Event::JobMaxInstances {
             job_id,
             jobstore,
             run_times,
-        } => run_times
-            .iter()
-            .map(|t| {
-                (
+        } => {
+            for t in run_times {
+                out(
                     jobstore.clone(),
                     record(job_id, *t, None, None, RunOutcome::Skipped, None),
-                )
-            })
-            .collect(),
-        _ => Vec::new(),
+                );
+            }
+        }
+        _ => {}
     }
 }
 
@@ -194,16 +196,20 @@ pub(crate) fn spawn_writer(
     let (tx, mut rx) = mpsc::unbounded_channel::<(Arc<str>, RunRecord)>();
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
-            let mut by_store: HashMap<Arc<str>, Vec<RunRecord>> = HashMap::new();
-            by_store.entry(first.0).or_default().push(first.1);
-            let mut n = 1;
-            while n < BATCH {
+            let mut batch = Vec::with_capacity(64);
+            batch.push(first);
+            while batch.len() < BATCH {
                 match rx.try_recv() {
-                    Ok((alias, record)) => {
-                        by_store.entry(alias).or_default().push(record);
-                        n += 1;
-                    }
+                    Ok(item) => batch.push(item),
                     Err(_) => break,
+                }
+            }
+            // Most schedulers have one store: group only when the batch spans several.
+            let mut by_store: Vec<(Arc<str>, Vec<RunRecord>)> = Vec::new();
+            for (alias, record) in batch {
+                match by_store.iter_mut().find(|(a, _)| *a == alias) {
+                    Some((_, records)) => records.push(record),
+                    None => by_store.push((alias, vec![record])),
                 }
             }
             let Some(inner) = inner.upgrade() else {

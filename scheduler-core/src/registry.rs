@@ -147,6 +147,12 @@ pub fn decode_args<T: DeserializeOwned>(
     args: &[Value],
     kwargs: &Map<String, Value>,
 ) -> std::result::Result<T, String> {
+    if args.is_empty() && kwargs.is_empty() {
+        // `()` and other unit-like types take null; lists and maps take an empty list.
+        return serde_json::from_value::<T>(Value::Null)
+            .or_else(|_| serde_json::from_value::<T>(Value::Array(Vec::new())))
+            .map_err(|e| e.to_string());
+    }
     let value = match (args.is_empty(), kwargs.is_empty()) {
         (_, true) => Value::Array(args.to_vec()),
         (true, false) => Value::Object(kwargs.clone()),
@@ -157,14 +163,7 @@ pub fn decode_args<T: DeserializeOwned>(
             Value::Object(call)
         }
     };
-    match serde_json::from_value::<T>(value) {
-        Ok(v) => Ok(v),
-        // `()` and other unit-like types accept null, not an empty list.
-        Err(e) if args.is_empty() && kwargs.is_empty() => {
-            serde_json::from_value::<T>(Value::Null).map_err(|_| e.to_string())
-        }
-        Err(e) => Err(e.to_string()),
-    }
+    serde_json::from_value::<T>(value).map_err(|e| e.to_string())
 }
 
 /// Maps task names to handlers, and holds the state handlers share.

@@ -24,7 +24,7 @@ fn scheduler() -> Scheduler {
     });
     Scheduler::builder()
         .registry(registry)
-        .jobstore("default", MemoryJobStore::new())
+        .jobstore("default", MemoryJobStore::with_history())
         .clock(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 11, 20, 9, 40, 0).unwrap(),
         ))

@@ -295,14 +295,14 @@ impl JobStore for MongoJobStore {
             .iter()
             .map(|r| {
                 doc! {
-                    "job_id": &r.job_id,
+                    "job_id": &*r.job_id,
                     "scheduled_run_time": opt_date(Some(r.scheduled_run_time)),
                     "scheduled_us": us(r.scheduled_run_time),
                     "started_us": opt_us(r.started),
                     "finished_us": opt_us(r.finished),
                     "outcome": r.outcome.as_str(),
                     "error": r.error.clone().map_or(Bson::Null, Bson::String),
-                    "scheduler_id": &r.scheduler_id,
+                    "scheduler_id": &*r.scheduler_id,
                 }
             })
             .collect();
@@ -321,7 +321,7 @@ impl JobStore for MongoJobStore {
         let due: Vec<String> = {
             let mut unpruned = self.unpruned.lock().unwrap_or_else(|e| e.into_inner());
             for run in runs {
-                *unpruned.entry(run.job_id.clone()).or_insert(0) += 1;
+                *unpruned.entry(run.job_id.to_string()).or_insert(0) += 1;
             }
             let due: Vec<String> = unpruned
                 .iter()
@@ -369,13 +369,13 @@ impl JobStore for MongoJobStore {
             .iter()
             .filter_map(|d| {
                 Some(RunRecord {
-                    job_id: d.get_str("job_id").ok()?.to_owned(),
+                    job_id: Arc::from(d.get_str("job_id").ok()?),
                     scheduled_run_time: time(d.get("scheduled_us"))?,
                     started: time(d.get("started_us")),
                     finished: time(d.get("finished_us")),
                     outcome: RunOutcome::parse(d.get_str("outcome").ok()?)?,
                     error: d.get_str("error").ok().map(str::to_owned),
-                    scheduler_id: d.get_str("scheduler_id").unwrap_or_default().to_owned(),
+                    scheduler_id: Arc::from(d.get_str("scheduler_id").unwrap_or_default()),
                 })
             })
             .collect())

@@ -521,7 +521,7 @@ impl JobStore for RedisJobStore {
                 .arg(json)
                 .ignore();
             let at = run.scheduled_run_time.timestamp_micros();
-            let slot = newest.entry(run.job_id.as_str()).or_insert(at);
+            let slot = newest.entry(&*run.job_id).or_insert(at);
             *slot = (*slot).max(at);
         }
         let keep = isize::try_from(retention.per_job).unwrap_or(isize::MAX);

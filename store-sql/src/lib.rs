@@ -517,13 +517,13 @@ impl JobStore for SqlJobStore {
             let mut q = sqlx::query(&query);
             for run in chunk {
                 q = q
-                    .bind(run.job_id.as_str())
+                    .bind(&*run.job_id)
                     .bind(micros(run.scheduled_run_time))
                     .bind(run.started.map(micros))
                     .bind(run.finished.map(micros))
                     .bind(run.outcome.as_str())
                     .bind(run.error.clone())
-                    .bind(run.scheduler_id.as_str());
+                    .bind(&*run.scheduler_id);
             }
             q.execute(&self.pool).await.map_err(db_error)?;
         }
@@ -540,7 +540,7 @@ impl JobStore for SqlJobStore {
         let due: Vec<String> = {
             let mut unpruned = self.unpruned.lock().unwrap_or_else(|e| e.into_inner());
             for run in runs {
-                *unpruned.entry(run.job_id.clone()).or_insert(0) += 1;
+                *unpruned.entry(run.job_id.to_string()).or_insert(0) += 1;
             }
             let due: Vec<String> = unpruned
                 .iter()
@@ -584,7 +584,7 @@ impl JobStore for SqlJobStore {
             .map(|row| {
                 let outcome = text(row, 4)?;
                 Ok(RunRecord {
-                    job_id: text(row, 0)?,
+                    job_id: Arc::from(text(row, 0)?),
                     scheduled_run_time: time(row.try_get(1).map_err(db_error)?).unwrap_or_default(),
                     started: time(row.try_get(2).map_err(db_error)?),
                     finished: time(row.try_get(3).map_err(db_error)?),
@@ -595,7 +595,7 @@ impl JobStore for SqlJobStore {
                         )
                     })?,
                     error: opt_text(row, 5)?,
-                    scheduler_id: text(row, 6)?,
+                    scheduler_id: Arc::from(text(row, 6)?),
                 })
             })
             .collect()

@@ -955,9 +955,9 @@ impl Scheduler {
         self.inner
             .events
             .add_listener(crate::history::HISTORY_EVENTS, move |event| {
-                for record in crate::history::records(event, &id) {
-                    let _ = tx.send(record);
-                }
+                crate::history::records(event, &id, |alias, record| {
+                    let _ = tx.send((alias, record));
+                });
             });
     }
 
