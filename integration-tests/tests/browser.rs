@@ -59,6 +59,9 @@ async fn chromedriver() -> Result<(Driver, u16), String> {
 async fn serve() -> (String, Scheduler) {
     let config = rsched::Config::parse(
         r#"
+        [jobstores.default]
+        url = "memory://?history=true"
+
         [[jobs]]
         id = "job1"
         func = "rsched:log"
@@ -245,6 +248,30 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
     })
     .await;
     assert!(scheduler.get_job("bad").await.unwrap().is_none());
+
+    // Run a job now, then read its history.
+    let nightly = r#"tr[data-job-id="nightly"]"#;
+    click(
+        &client,
+        Locator::Css(&format!("{nightly} button[data-action=\"run\"]")),
+    )
+    .await;
+    eventually("the run is in the history", || async {
+        !scheduler.job_runs("nightly", 10).await.unwrap().is_empty()
+    })
+    .await;
+    click(
+        &client,
+        Locator::Css(&format!("{nightly} button[data-action=\"history\"]")),
+    )
+    .await;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(r#"#history tbody tr[data-outcome="success"]"#))
+        .await
+        .unwrap();
+    click(&client, Locator::Id("history-close")).await;
 
     if let Ok(dir) = std::env::var("RSCHED_SCREENSHOT_DIR") {
         click(&client, Locator::Id("job-cancel")).await;
