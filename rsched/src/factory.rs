@@ -29,7 +29,7 @@ pub fn url_schemes() -> Vec<&'static str> {
 /// features), choosing the backend by scheme.
 ///
 /// # Errors
-/// [`ErrorKind::InvalidInput`] for a malformed URL or a scheme this build does not serve;
+/// [`ErrorKind::InvalidInput`](scheduler_core::ErrorKind::InvalidInput) for a malformed URL or a scheme this build does not serve;
 /// the store's own errors when it cannot open.
 pub async fn store_from_url(url: &str) -> Result<Arc<dyn JobStore>> {
     let config = JobStoreConfig {
@@ -99,7 +99,7 @@ pub async fn store_from_config(config: &JobStoreConfig) -> Result<Arc<dyn JobSto
 /// Builds an executor from its configuration.
 ///
 /// # Errors
-/// [`ErrorKind::InvalidInput`] for an unknown type or one this build does not include.
+/// [`ErrorKind::InvalidInput`](scheduler_core::ErrorKind::InvalidInput) for an unknown type or one this build does not include.
 pub fn executor_from_config(config: &ExecutorConfig) -> Result<Arc<dyn Executor>> {
     match config.kind.as_str() {
         "async" | "asyncio" => Ok(Arc::new(AsyncExecutor::new())),

@@ -26,7 +26,8 @@ impl Dialect {
     /// The dialect a URL names.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for other schemes, or ones this build lacks.
+    /// [`ErrorKind::InvalidInput`](scheduler_core::ErrorKind::InvalidInput) for other schemes, or
+    /// ones this build lacks.
     pub fn from_url(url: &str) -> Result<Dialect> {
         let scheme = url.split_once("://").map_or(url, |(s, _)| s);
         let scheme = scheme.split(':').next().unwrap_or(scheme);
