@@ -63,6 +63,11 @@ pub struct BenchArgs {
     #[arg(long, default_value = "memory://")]
     store: String,
 
+    /// Jobs each instance takes per `acquire_due_jobs` call (the engine's batch; default
+    /// 10,000).
+    #[arg(long)]
+    batch: Option<usize>,
+
     /// Run this many scheduler instances on the store (each with its own connections, as
     /// separate processes would); shared stores only. Runs made twice are counted.
     #[arg(long, default_value_t = 1)]
@@ -203,9 +208,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
         store.remove_all_jobs().await?;
         let cleanup = store.clone();
+        let mut options = rsched::EngineOptions::default();
+        if let Some(batch) = args.batch {
+            options.batch_size = batch.max(1);
+        }
         let scheduler = Scheduler::builder()
             .registry(registry.clone())
             .jobstore_arc("default", store)
+            .options(options)
             .build()?;
         scheduler.start().await?;
         let mut others = Vec::new();
@@ -213,6 +223,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let other = Scheduler::builder()
                 .registry(registry.clone())
                 .jobstore_arc("default", open().await?)
+                .options(options)
                 .build()?;
             other.start().await?;
             others.push(other);
