@@ -273,6 +273,41 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
         .unwrap();
     click(&client, Locator::Id("history-close")).await;
 
+    // A quarantined job is listed apart, and can be deleted from there.
+    scheduler
+        .jobstore("default")
+        .unwrap()
+        .quarantine_job("job1", "no task registered as 'app:gone'")
+        .await
+        .unwrap();
+    click(&client, Locator::Id("refresh")).await;
+    let quarantined = r#"#quarantine tr[data-quarantined-id="job1"]"#;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(quarantined))
+        .await
+        .unwrap();
+    assert!(text_of(&client, quarantined).await.contains("app:gone"));
+    click(
+        &client,
+        Locator::Css(&format!(
+            "{quarantined} button[data-action=\"delete-quarantined\"]"
+        )),
+    )
+    .await;
+    client.accept_alert().await.unwrap();
+    eventually("the quarantined job is deleted", || async {
+        scheduler
+            .jobstore("default")
+            .unwrap()
+            .quarantined_jobs()
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+
     if let Ok(dir) = std::env::var("RSCHED_SCREENSHOT_DIR") {
         click(&client, Locator::Id("job-cancel")).await;
         let png = client.screenshot().await.unwrap();

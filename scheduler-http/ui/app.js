@@ -16,7 +16,7 @@
   };
   const COMMON_TRIGGER = ['timezone', 'jitter'];
   const PREVIEW_NAMES = new Set(['trigger', ...COMMON_TRIGGER, ...Object.values(TRIGGER_FIELDS).flat()]);
-  const EVENT_NAMES = ['job_added', 'job_removed', 'job_modified', 'job_submitted', 'job_executed', 'job_error',
+  const EVENT_NAMES = ['job_added', 'job_removed', 'job_modified', 'job_quarantined', 'job_submitted', 'job_executed', 'job_error',
     'job_missed', 'job_max_instances', 'scheduler_started', 'scheduler_shutdown', 'scheduler_paused',
     'scheduler_resumed', 'all_jobs_removed', 'lagged', 'event'];
   const MAX_ACTIVITY = 20;
@@ -353,9 +353,35 @@
     refreshTimer = setTimeout(refreshAll, delay);
   }
 
+  // Stored jobs that cannot be scheduled; the section shows only when there are some.
+  async function loadQuarantine() {
+    const list = await api('GET', '/quarantine');
+    const rows = (Array.isArray(list) ? list : []).map((q) =>
+      el('tr', { dataset: { quarantinedId: q.id } },
+        el('td', { class: 'mono' }, q.id),
+        el('td', {}, q.jobstore || 'default'),
+        el('td', { class: 'run-error' }, q.reason || '—'),
+        el('td', { class: 'actions' },
+          el('button', { type: 'button', class: 'danger', dataset: { action: 'delete-quarantined' } }, 'Delete'))));
+    $('quarantine').querySelector('tbody').replaceChildren(...rows);
+    $('quarantine-section').hidden = rows.length === 0;
+  }
+
+  async function onQuarantineAction(ev) {
+    const b = ev.target.closest('button[data-action="delete-quarantined"]');
+    const id = b?.closest('tr')?.dataset.quarantinedId;
+    if (!id || !window.confirm(`Delete the quarantined job ${id}? Its stored state is lost.`)) return;
+    try {
+      await api('DELETE', `/jobs/${encodeURIComponent(id)}`);
+    } catch (e) {
+      showBanner(`Could not delete ${id}: ${e.message}`);
+    }
+    scheduleRefresh();
+  }
+
   async function refreshAll() {
     clearTimeout(refreshTimer);
-    const results = await Promise.allSettled([loadStatus(), loadJobs(), loadTimeline()]);
+    const results = await Promise.allSettled([loadStatus(), loadJobs(), loadTimeline(), loadQuarantine()]);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) {
       if (failed.reason.status !== 401) showBanner(`Refresh failed: ${failed.reason.message}`, 'refresh');
@@ -667,6 +693,7 @@
     $('new-job').addEventListener('click', () => openForm('create'));
     $('job-cancel').addEventListener('click', closeForm);
     $('jobs').addEventListener('click', onJobAction);
+    $('quarantine').addEventListener('click', onQuarantineAction);
     form.addEventListener('submit', onSubmit);
     form.addEventListener('input', (ev) => {
       const name = ev.target.name;
