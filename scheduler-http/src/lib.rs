@@ -236,6 +236,7 @@ async fn info(State(api): State<Api>) -> Json<Value> {
         "current_host": api.options.host_name,
         "allowed_hosts": api.options.allowed_hosts,
         "running": api.scheduler.running(),
+        "scheduler_id": api.scheduler.id(),
         "state": match api.scheduler.state() {
             scheduler_core::SchedulerState::Running => "running",
             scheduler_core::SchedulerState::Paused => "paused",
@@ -570,24 +571,31 @@ async fn events(
     State(api): State<Api>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
     let receiver = api.scheduler.subscribe();
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let sse = match receiver.recv().await {
-            Ok(event) => {
-                let value = serde_json::to_value(&event).unwrap_or_default();
-                let name = value
-                    .get("event")
-                    .and_then(Value::as_str)
-                    .unwrap_or("event")
-                    .to_owned();
-                SseEvent::default().event(name).data(value.to_string())
-            }
-            // A slow client skipped some events: say so, and carry on.
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
-                .event("lagged")
-                .data(json!({"event": "lagged", "skipped": n}).to_string()),
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-        };
-        Some((Ok(sse), receiver))
-    });
+    let instance: Arc<str> = Arc::from(api.scheduler.id());
+    let stream = futures_util::stream::unfold(
+        (receiver, instance),
+        |(mut receiver, instance)| async move {
+            let sse = match receiver.recv().await {
+                Ok(event) => {
+                    let mut value = serde_json::to_value(&event).unwrap_or_default();
+                    if let Some(obj) = value.as_object_mut() {
+                        obj.insert("scheduler_id".into(), Value::String(instance.to_string()));
+                    }
+                    let name = value
+                        .get("event")
+                        .and_then(Value::as_str)
+                        .unwrap_or("event")
+                        .to_owned();
+                    SseEvent::default().event(name).data(value.to_string())
+                }
+                // A slow client skipped some events: say so, and carry on.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
+                    .event("lagged")
+                    .data(json!({"event": "lagged", "skipped": n}).to_string()),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((Ok(sse), (receiver, instance)))
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -37,6 +37,8 @@ pub(crate) struct SchedulerInfo {
     current_host: String,
     allowed_hosts: Vec<String>,
     running: bool,
+    /// This instance's id (rsched's addition): `host-pid-xxxx` or `[scheduler] id`.
+    scheduler_id: String,
     /// `running`, `paused` or `stopped` (rsched's addition).
     state: String,
 }

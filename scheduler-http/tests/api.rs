@@ -97,6 +97,7 @@ async fn scheduler_info_and_lifecycle() {
     assert_eq!(info["running"], false);
     assert_eq!(info["allowed_hosts"], json!(["*"]));
     assert!(info["current_host"].is_string());
+    assert_eq!(info["scheduler_id"], s.id());
 
     assert_eq!(
         c.call("POST", "/start", None).await.0,
@@ -558,6 +559,10 @@ async fn events_stream_the_schedulers_events() {
     let text = String::from_utf8_lossy(frame.data_ref().unwrap()).into_owned();
     assert!(text.starts_with("event: job_added\n"), "{text}");
     assert!(text.contains("\"job_id\":\"job1\""), "{text}");
+    assert!(
+        text.contains(&format!("\"scheduler_id\":\"{}\"", s.id())),
+        "{text}"
+    );
 }
 
 #[tokio::test]
