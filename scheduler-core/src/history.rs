@@ -234,3 +234,28 @@ pub(crate) fn spawn_writer(
     });
     tx
 }
+
+/// For stores that trim a job's history by count lazily: counts the records written per job
+/// and names the jobs that have written as many as they may keep since they were last trimmed
+/// (so a store holds at most about twice `per_job` records of a job).
+#[derive(Debug, Clone, Default)]
+pub struct PruneCounter(Arc<std::sync::Mutex<std::collections::HashMap<Arc<str>, usize>>>);
+
+impl PruneCounter {
+    /// Counts `runs`; returns the jobs to trim now (and starts counting them afresh).
+    pub fn due(&self, runs: &[RunRecord], per_job: usize) -> Vec<Arc<str>> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for run in runs {
+            *counts.entry(run.job_id.clone()).or_insert(0) += 1;
+        }
+        let due: Vec<Arc<str>> = counts
+            .iter()
+            .filter(|(_, n)| **n >= per_job.max(1))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &due {
+            counts.remove(id);
+        }
+        due
+    }
+}

@@ -23,7 +23,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventBus, EventMask};
 pub use executor::{AsyncExecutor, Executor, JobRun};
 pub use fmt::{py_datetime, timedelta as format_timedelta};
-pub use history::{Retention, RunOutcome, RunRecord};
+pub use history::{PruneCounter, Retention, RunOutcome, RunRecord};
 pub use job::{Job, JobChanges, JobDefaults, JobSpec};
 pub use registry::{Call, JobContext, TaskError, TaskRegistry};
 pub use scheduler::{
@@ -31,7 +31,8 @@ pub use scheduler::{
     SchedulerState,
 };
 pub use store::{
-    Capabilities, ChangeListener, JobStore, QuarantineListener, QuarantinedJob, Release,
+    Capabilities, ChangeListener, JobStore, QuarantineListener, QuarantineSlot, QuarantinedJob,
+    Release,
 };
 pub use trigger::{BuiltinTrigger, Trigger, isoformat};
 pub use tz::TimeZone;

@@ -273,3 +273,31 @@ macro_rules! forward_store {
 
 forward_store!(Arc<T>);
 forward_store!(Box<T>);
+
+/// Holds the [`QuarantineListener`] a scheduler gives a store, for stores that quarantine jobs
+/// on their own. Cheap to clone; clones share the slot.
+#[derive(Clone, Default)]
+pub struct QuarantineSlot(Arc<std::sync::RwLock<Option<QuarantineListener>>>);
+
+impl fmt::Debug for QuarantineSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("QuarantineSlot")
+    }
+}
+
+impl QuarantineSlot {
+    /// Sets the listener ([`JobStore::set_quarantine_listener`]).
+    pub fn set(&self, listener: QuarantineListener) {
+        if let Ok(mut slot) = self.0.write() {
+            *slot = Some(listener);
+        }
+    }
+
+    /// Tells the listener, if any, that the store quarantined job `id` for `reason`.
+    pub fn report(&self, id: &str, reason: &str) {
+        let listener = self.0.read().ok().and_then(|l| l.clone());
+        if let Some(listener) = listener {
+            listener(id, reason);
+        }
+    }
+}

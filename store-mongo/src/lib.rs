@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,8 +11,8 @@ use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Client, Collection, IndexModel};
 use scheduler_core::{
-    Capabilities, Error, ErrorKind, Job, JobStore, QuarantineListener, QuarantinedJob, Release,
-    Result, Retention, RunOutcome, RunRecord,
+    Capabilities, Error, ErrorKind, Job, JobStore, PruneCounter, QuarantineListener,
+    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunOutcome, RunRecord,
 };
 
 /// The URL schemes this store serves.
@@ -31,8 +31,8 @@ pub struct MongoJobStore {
     /// Run history: `{collection}_runs`, one document per record.
     runs: Collection<Document>,
     /// History records written per job since its last pruning.
-    unpruned: Arc<std::sync::Mutex<HashMap<String, usize>>>,
-    listener: Arc<RwLock<Option<QuarantineListener>>>,
+    unpruned: PruneCounter,
+    listener: QuarantineSlot,
     /// The ids each of this store value's acquisitions leased, by lease token: a release of a
     /// whole acquisition is then written by token, without an `$in` list.
     tokens: Arc<std::sync::Mutex<HashMap<String, std::collections::HashSet<String>>>>,
@@ -209,8 +209,8 @@ impl MongoJobStore {
         Ok(MongoJobStore {
             jobs,
             runs,
-            unpruned: Arc::default(),
-            listener: Arc::default(),
+            unpruned: PruneCounter::default(),
+            listener: QuarantineSlot::default(),
             tokens: Arc::default(),
         })
     }
@@ -244,10 +244,7 @@ impl MongoJobStore {
                 (_, Ok(job)) => jobs.push(job),
                 (id, Err(reason)) => {
                     self.quarantine_job(&id, &reason).await?;
-                    let listener = self.listener.read().ok().and_then(|l| l.clone());
-                    if let Some(listener) = listener {
-                        listener(&id, &reason);
-                    }
+                    self.listener.report(&id, &reason);
                 }
             }
         }
@@ -318,25 +315,11 @@ impl JobStore for MongoJobStore {
                 .map_err(mongo_error)?;
         }
         // By count, once a job has written as many records as it may keep.
-        let due: Vec<String> = {
-            let mut unpruned = self.unpruned.lock().unwrap_or_else(|e| e.into_inner());
-            for run in runs {
-                *unpruned.entry(run.job_id.to_string()).or_insert(0) += 1;
-            }
-            let due: Vec<String> = unpruned
-                .iter()
-                .filter(|(_, n)| **n >= retention.per_job.max(1))
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in &due {
-                unpruned.remove(id);
-            }
-            due
-        };
+        let due = self.unpruned.due(runs, retention.per_job);
         for job_id in due {
             let kept: Vec<Document> = self
                 .runs
-                .find(doc! { "job_id": &job_id })
+                .find(doc! { "job_id": &*job_id })
                 .sort(doc! { "scheduled_us": -1, "_id": -1 })
                 .limit(i64::try_from(retention.per_job).unwrap_or(i64::MAX))
                 .projection(doc! { "_id": 1 })
@@ -347,7 +330,7 @@ impl JobStore for MongoJobStore {
                 .map_err(mongo_error)?;
             let ids: Vec<Bson> = kept.iter().filter_map(|d| d.get("_id").cloned()).collect();
             self.runs
-                .delete_many(doc! { "job_id": &job_id, "_id": { "$nin": ids } })
+                .delete_many(doc! { "job_id": &*job_id, "_id": { "$nin": ids } })
                 .await
                 .map_err(mongo_error)?;
         }
@@ -813,9 +796,7 @@ impl JobStore for MongoJobStore {
     }
 
     fn set_quarantine_listener(&self, listener: QuarantineListener) {
-        if let Ok(mut slot) = self.listener.write() {
-            *slot = Some(listener);
-        }
+        self.listener.set(listener);
     }
 }
 

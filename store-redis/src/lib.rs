@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,7 +11,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value as RedisValue};
 use scheduler_core::{
     Capabilities, ChangeListener, Error, ErrorKind, Job, JobStore, QuarantineListener,
-    QuarantinedJob, Release, Result, Retention, RunRecord,
+    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunRecord,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +56,7 @@ pub struct RedisJobStore {
     prefix: String,
     keys: Arc<[String; 8]>,
     scripts: Arc<Scripts>,
-    listener: Arc<RwLock<Option<QuarantineListener>>>,
+    listener: QuarantineSlot,
 }
 
 impl std::fmt::Debug for RedisJobStore {
@@ -158,7 +158,7 @@ impl RedisJobStore {
             keys: Arc::new(keys),
             prefix,
             scripts: Arc::new(Scripts::new()),
-            listener: Arc::default(),
+            listener: QuarantineSlot::default(),
         })
     }
 
@@ -251,10 +251,7 @@ impl RedisJobStore {
                 Ok(job) => jobs.push(job),
                 Err(reason) => {
                     self.quarantine_job(&id, &reason).await?;
-                    let listener = self.listener.read().ok().and_then(|l| l.clone());
-                    if let Some(listener) = listener {
-                        listener(&id, &reason);
-                    }
+                    self.listener.report(&id, &reason);
                 }
             }
         }
@@ -502,9 +499,7 @@ impl JobStore for RedisJobStore {
     }
 
     fn set_quarantine_listener(&self, listener: QuarantineListener) {
-        if let Ok(mut slot) = self.listener.write() {
-            *slot = Some(listener);
-        }
+        self.listener.set(listener);
     }
 
     /// One list per job (`{prefix}runs:{id}`, newest first, JSON records, trimmed to

@@ -14,8 +14,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use scheduler_core::{
-    Capabilities, Error, ErrorKind, Job, JobStore, QuarantineListener, QuarantinedJob, Release,
-    Result, Retention, RunOutcome, RunRecord,
+    Capabilities, Error, ErrorKind, Job, JobStore, PruneCounter, QuarantineListener,
+    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunOutcome, RunRecord,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -97,9 +97,9 @@ pub struct SqlJobStore {
     dialect: Dialect,
     prefix: String,
     sql: Arc<dialect::Statements>,
-    listener: Arc<std::sync::RwLock<Option<QuarantineListener>>>,
+    listener: QuarantineSlot,
     /// History records written per job since its last pruning.
-    unpruned: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    unpruned: PruneCounter,
 }
 
 impl std::fmt::Debug for SqlJobStore {
@@ -222,8 +222,8 @@ impl SqlJobStore {
             dialect,
             sql: Arc::new(dialect::Statements::new(dialect, &options.table_prefix)),
             prefix: options.table_prefix,
-            listener: Arc::default(),
-            unpruned: Arc::default(),
+            listener: QuarantineSlot::default(),
+            unpruned: PruneCounter::default(),
         };
         if options.migrate {
             store.migrate().await?;
@@ -354,10 +354,7 @@ impl SqlJobStore {
                 Ok(job) => jobs.push(job),
                 Err(reason) => {
                     self.quarantine_job(&id, &reason).await?;
-                    let listener = self.listener.read().ok().and_then(|l| l.clone());
-                    if let Some(listener) = listener {
-                        listener(&id, &reason);
-                    }
+                    self.listener.report(&id, &reason);
                 }
             }
         }
@@ -537,25 +534,11 @@ impl JobStore for SqlJobStore {
                 .await
                 .map_err(db_error)?;
         }
-        let due: Vec<String> = {
-            let mut unpruned = self.unpruned.lock().unwrap_or_else(|e| e.into_inner());
-            for run in runs {
-                *unpruned.entry(run.job_id.to_string()).or_insert(0) += 1;
-            }
-            let due: Vec<String> = unpruned
-                .iter()
-                .filter(|(_, n)| **n >= retention.per_job.max(1))
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in &due {
-                unpruned.remove(id);
-            }
-            due
-        };
+        let due = self.unpruned.due(runs, retention.per_job);
         let keep = i64::try_from(retention.per_job).unwrap_or(i64::MAX);
         for job_id in due {
             let nth = sqlx::query(&self.sql.nth_newest_run)
-                .bind(job_id.as_str())
+                .bind(&*job_id)
                 .bind(keep)
                 .fetch_optional(&self.pool)
                 .await
@@ -563,7 +546,7 @@ impl JobStore for SqlJobStore {
             if let Some(row) = nth {
                 let seq: i64 = row.try_get(0).map_err(db_error)?;
                 sqlx::query(&self.sql.delete_runs_upto)
-                    .bind(job_id.as_str())
+                    .bind(&*job_id)
                     .bind(seq)
                     .execute(&self.pool)
                     .await
@@ -940,9 +923,7 @@ impl JobStore for SqlJobStore {
     }
 
     fn set_quarantine_listener(&self, listener: QuarantineListener) {
-        if let Ok(mut slot) = self.listener.write() {
-            *slot = Some(listener);
-        }
+        self.listener.set(listener);
     }
 
     async fn quarantined_jobs(&self) -> Result<Vec<QuarantinedJob>> {
