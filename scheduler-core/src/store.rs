@@ -301,3 +301,14 @@ impl QuarantineSlot {
         }
     }
 }
+
+/// Sorts jobs in the order [`JobStore::get_all_jobs`] returns them: by next run time, then id;
+/// paused jobs last, by id.
+pub fn sort_jobs(jobs: &mut [Job]) {
+    jobs.sort_by(|a, b| match (a.next_run_time(), b.next_run_time()) {
+        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.id().cmp(b.id())),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.id().cmp(b.id()),
+    });
+}

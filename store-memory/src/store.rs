@@ -296,12 +296,7 @@ impl JobStore for MemoryJobStore {
 
     async fn get_all_jobs(&self) -> Result<Vec<Job>> {
         let mut jobs: Vec<Job> = self.lock().jobs.values().map(|e| e.job.clone()).collect();
-        jobs.sort_by(|a, b| match (a.next_run_time(), b.next_run_time()) {
-            (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.id().cmp(b.id())),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => a.id().cmp(b.id()),
-        });
+        scheduler_core::store::sort_jobs(&mut jobs);
         Ok(jobs)
     }
 

@@ -10,6 +10,7 @@ use futures_util::TryStreamExt as _;
 use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Client, Collection, IndexModel};
+use scheduler_core::store::sort_jobs;
 use scheduler_core::{
     Capabilities, Error, ErrorKind, Job, JobStore, PruneCounter, QuarantineListener,
     QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunOutcome, RunRecord,
@@ -154,15 +155,6 @@ fn from_document(document: &Document) -> (String, std::result::Result<Job, Strin
         Err(e) => Err(format!("the stored state cannot be read: {e}")),
     };
     (id, job)
-}
-
-fn sort_jobs(jobs: &mut [Job]) {
-    jobs.sort_by(|a, b| match (a.next_run_time(), b.next_run_time()) {
-        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.id().cmp(b.id())),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.id().cmp(b.id()),
-    });
 }
 
 impl MongoJobStore {

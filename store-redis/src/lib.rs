@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value as RedisValue};
+use scheduler_core::store::sort_jobs;
 use scheduler_core::{
     Capabilities, ChangeListener, Error, ErrorKind, Job, JobStore, QuarantineListener,
     QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunRecord,
@@ -268,15 +269,6 @@ fn job_args(job: &Job) -> Result<[String; 4]> {
         next.map(micros).unwrap_or_default(),
         fire.map(micros).unwrap_or_default(),
     ])
-}
-
-fn sort_jobs(jobs: &mut [Job]) {
-    jobs.sort_by(|a, b| match (a.next_run_time(), b.next_run_time()) {
-        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.id().cmp(b.id())),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.id().cmp(b.id()),
-    });
 }
 
 /// Jobs per `add` script call.

@@ -847,11 +847,7 @@ impl JobStore for SqlJobStore {
             }
         };
         let mut jobs = self.decode_rows(rows).await?;
-        jobs.sort_by(|a, b| {
-            a.next_run_time()
-                .cmp(&b.next_run_time())
-                .then_with(|| a.id().cmp(b.id()))
-        });
+        scheduler_core::store::sort_jobs(&mut jobs);
         Ok(jobs)
     }
 
