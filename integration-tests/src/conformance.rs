@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone as _, Utc};
+use rsched::Clock as _;
 use rsched::{
     ErrorKind, Event, EventMask, Job, JobContext, JobSpec, JobStore, ManualClock, Release,
-    Retention, RunOutcome, RunRecord, Scheduler, TaskRegistry,
+    Retention, RunOutcome, RunRecord, RunningRun, Scheduler, TaskRegistry,
 };
 use serde_json::{Value, json};
 
@@ -838,6 +839,292 @@ pub async fn scheduler_writes_history(backend: &impl Backend) {
     backend.cleanup(&ns).await;
 }
 
+fn running(run_id: &str, job: &str, owner: &str, expires: i64) -> RunningRun {
+    RunningRun {
+        run_id: Arc::from(run_id),
+        job_id: Arc::from(job),
+        scheduled_run_time: at(0),
+        started: at(0),
+        owner: Arc::from(owner),
+        expires: at(expires),
+    }
+}
+
+/// Runs in progress: counted per job until they expire, renewed by their owner, taken over by
+/// one instance alone once expired, ended by id.
+pub async fn running_runs(backend: &impl Backend) {
+    let ns = namespace("running");
+    let store = store_or_skip!(backend, ns);
+    if !store.capabilities().running_runs {
+        eprintln!("running runs: skipped, the store is not shared");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let ids: Vec<Arc<str>> = ["a", "b", "c"].into_iter().map(Arc::from).collect();
+    store
+        .begin_runs(&[
+            running("r1", "a", "A", 100),
+            running("r2", "a", "A", 100),
+            running("r3", "b", "B", 10),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.running_counts(&ids, at(5)).await.unwrap(), [2, 1, 0]);
+    assert_eq!(
+        store.running_counts(&ids, at(20)).await.unwrap(),
+        [2, 0, 0],
+        "an expired run does not count"
+    );
+    let expired = store.expired_runs(at(20), "", 10).await.unwrap();
+    assert_eq!(expired, [running("r3", "b", "B", 10)]);
+    assert!(
+        store
+            .take_over_run(&expired[0], "C", at(200))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_over_run(&expired[0], "D", at(200))
+            .await
+            .unwrap(),
+        "a run is taken over once"
+    );
+    assert_eq!(store.running_counts(&ids, at(20)).await.unwrap(), [2, 1, 0]);
+    store.heartbeat_runs("A", at(300)).await.unwrap();
+    assert!(
+        store
+            .expired_runs(at(150), "", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut own: Vec<String> = store
+        .expired_runs(at(150), "A", 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}:{}",
+                r.run_id,
+                r.owner,
+                r.expires.timestamp() - at(0).timestamp()
+            )
+        })
+        .collect();
+    own.sort();
+    assert_eq!(own, ["r1:A:300", "r2:A:300"], "heartbeat renewed A's runs");
+    store
+        .end_runs(&[Arc::from("r1"), Arc::from("r3"), Arc::from("unknown")])
+        .await
+        .unwrap();
+    assert_eq!(store.running_counts(&ids, at(20)).await.unwrap(), [1, 0, 0]);
+    backend.cleanup(&ns).await;
+}
+
+/// A registry whose `app:hold` runs until the test opens the gate.
+fn hold_registry(gate: tokio::sync::watch::Receiver<bool>) -> TaskRegistry {
+    let mut registry = tick_registry();
+    registry.insert_state(gate);
+    registry.register("app:hold", |ctx: JobContext, (): ()| async move {
+        let mut gate = ctx
+            .state::<tokio::sync::watch::Receiver<bool>>()
+            .expect("the gate")
+            .clone();
+        let _ = gate.wait_for(|open| *open).await;
+        Ok::<_, std::convert::Infallible>(())
+    });
+    registry
+}
+
+/// `max_instances` holds across instances: while instance A runs the job, instance B skips
+/// its next fire time; once the run ended, B runs the following one.
+pub async fn max_instances_across_instances(backend: &impl Backend) {
+    let ns = namespace("maxinst");
+    let store = store_or_skip!(backend, ns);
+    if !store.capabilities().running_runs {
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let other = backend.reopen(&ns).await.expect("a shared store reopens");
+    let clock = ManualClock::new(at(0));
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let build = |store: Arc<dyn JobStore>, id: &str| {
+        Scheduler::builder()
+            .registry(hold_registry(gate.clone()))
+            .jobstore_arc("default", store)
+            .clock(clock.clone())
+            .id(id)
+            .build()
+            .unwrap()
+    };
+    let a = build(store.clone(), "instance-a");
+    let b = build(other.clone(), "instance-b");
+    let mut a_events = a.subscribe();
+    let mut b_events = b.subscribe();
+    a.start().await.unwrap();
+    a.add_job(
+        JobSpec::new("app:hold")
+            .id("m")
+            .max_instances(1)
+            .misfire_grace_time(None)
+            .trigger(
+                rsched::BuiltinTrigger::from_json(
+                    r#"{"type":"interval","seconds":5,"start_date":"2026-01-01 00:00:05","timezone":"UTC"}"#,
+                )
+                .unwrap(),
+            ),
+    )
+    .await
+    .unwrap();
+    clock.advance(Duration::from_secs(5));
+    next_event(&mut a_events, EventMask::JOB_SUBMITTED).await;
+    // A holds its run; it stops taking jobs, B starts and reaches the next fire time.
+    a.pause().unwrap();
+    b.start().await.unwrap();
+    clock.advance(Duration::from_secs(5));
+    match next_event(
+        &mut b_events,
+        EventMask::JOB_MAX_INSTANCES | EventMask::JOB_SUBMITTED,
+    )
+    .await
+    {
+        Event::JobMaxInstances { run_times, .. } => assert_eq!(run_times, [at(10)]),
+        other => panic!("B must skip the run while A's is in progress: {other:?}"),
+    }
+    open.send(true).unwrap();
+    next_event(&mut a_events, EventMask::JOB_EXECUTED).await;
+    // A's record ends in the background; wait until the store shows it.
+    let id: Arc<str> = Arc::from("m");
+    for _ in 0..200 {
+        if store
+            .running_counts(std::slice::from_ref(&id), clock.now())
+            .await
+            .unwrap()
+            == [0]
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    clock.advance(Duration::from_secs(5));
+    match next_event(
+        &mut b_events,
+        EventMask::JOB_EXECUTED | EventMask::JOB_MAX_INSTANCES,
+    )
+    .await
+    {
+        Event::JobExecuted {
+            scheduled_run_time, ..
+        } => assert_eq!(scheduled_run_time, at(15)),
+        other => panic!("B runs the job once A's run ended: {other:?}"),
+    }
+    a.shutdown(true).await.unwrap();
+    b.shutdown(true).await.unwrap();
+    backend.cleanup(&ns).await;
+}
+
+/// A run in progress on an instance that died (its record expired): another instance reports
+/// it `crashed` and, for a `recover = true` job, runs it again (without the misfire check);
+/// a job without `recover` is not run again.
+pub async fn crashed_runs_are_recovered(backend: &impl Backend) {
+    let ns = namespace("recover");
+    let store = store_or_skip!(backend, ns);
+    if !store.capabilities().running_runs {
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let clock = ManualClock::new(at(100));
+    let scheduler = Scheduler::builder()
+        .registry(tick_registry())
+        .jobstore_arc("default", store.clone())
+        .clock(clock.clone())
+        .id("survivor")
+        .build()
+        .unwrap();
+    let hourly =
+        r#"{"type":"interval","hours":1,"start_date":"2026-01-01 00:00:00","timezone":"UTC"}"#;
+    for (id, recover) in [("again", true), ("once", false)] {
+        scheduler
+            .add_job(
+                JobSpec::new("app:tick")
+                    .id(id)
+                    .recover(recover)
+                    .trigger(rsched::BuiltinTrigger::from_json(hourly).unwrap()),
+            )
+            .await
+            .unwrap();
+    }
+    // Two runs that were in progress on "dead-instance" and were last renewed at 10 s.
+    let mut crashed = running("c1", "again", "dead-instance", 10);
+    crashed.scheduled_run_time = at(0);
+    store
+        .begin_runs(&[crashed, running("c2", "once", "dead-instance", 10)])
+        .await
+        .unwrap();
+    let mut events = scheduler.subscribe();
+    scheduler.start().await.unwrap();
+    let mut crashed_jobs = HashSet::new();
+    let mut recovered = None;
+    while crashed_jobs.len() < 2 || recovered.is_none() {
+        match next_event(&mut events, EventMask::JOB_ERROR | EventMask::JOB_EXECUTED).await {
+            Event::JobError {
+                job_id, outcome, ..
+            } => {
+                assert_eq!(outcome, RunOutcome::Crashed);
+                crashed_jobs.insert(job_id.to_string());
+            }
+            Event::JobExecuted {
+                job_id,
+                scheduled_run_time,
+                ..
+            } => {
+                assert_eq!(&*job_id, "again", "only the recover = true job runs again");
+                recovered = Some(scheduled_run_time);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        recovered,
+        Some(at(0)),
+        "the cut-off run time itself runs again"
+    );
+    let mut history = Vec::new();
+    for _ in 0..200 {
+        history = scheduler.job_runs("once", 10).await.unwrap();
+        if !history.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].outcome, RunOutcome::Crashed);
+    assert!(
+        history[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("dead-instance"),
+        "{history:?}"
+    );
+    // Both records were handled: nothing is counted as running any more.
+    let ids: Vec<Arc<str>> = vec![Arc::from("again"), Arc::from("once")];
+    for _ in 0..200 {
+        if store.running_counts(&ids, clock.now()).await.unwrap() == [0, 0] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        store.running_counts(&ids, clock.now()).await.unwrap(),
+        [0, 0]
+    );
+    scheduler.shutdown(true).await.unwrap();
+    backend.cleanup(&ns).await;
+}
+
 /// Stamps out the suite for a backend value: `conformance_tests!(backends::Sqlite);`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -846,7 +1133,8 @@ macro_rules! conformance_tests {
             crud_and_conflicts, ordering, due_selection, acquire_is_exclusive,
             lease_expiry_and_takeover, release_errors, modification_while_leased_wins,
             quarantine, round_trip, persistence, new_scheduler_runs_persisted_jobs,
-            change_notifications_wake_other_instances, run_history, scheduler_writes_history);
+            change_notifications_wake_other_instances, run_history, scheduler_writes_history,
+            running_runs, max_instances_across_instances, crashed_runs_are_recovered);
     };
     (@cases $backend:expr; $($case:ident),*) => {
         $(

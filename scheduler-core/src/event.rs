@@ -135,6 +135,8 @@ pub enum Event {
         duration: Duration,
         /// The error (a panic's message for a panic).
         error: String,
+        /// `error`, or how the run was cut off: `timed_out`, `interrupted`, `crashed`.
+        outcome: crate::history::RunOutcome,
     },
     /// A run time was missed.
     JobMissed {

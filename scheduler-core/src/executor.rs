@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, EventBus};
+use crate::history::RunOutcome;
 use crate::job::Job;
 use crate::registry::{Handler, JobContext, TaskError, TaskRegistry, TaskResult};
 
@@ -32,6 +33,73 @@ pub struct JobRun {
     pub jobstore: Arc<str>,
     /// Scheduled run times (UTC), oldest first.
     pub run_times: Vec<DateTime<Utc>>,
+    /// The run's record in a shared store's runs in progress (see
+    /// [`JobStore::begin_runs`](crate::JobStore::begin_runs)); the record is dropped when the
+    /// last clone of the `JobRun` is. `None` for stores that do not keep such records.
+    pub slot: Option<RunSlot>,
+    /// The run repeats one cut off by a crashed instance (`recover = true`, Quartz's
+    /// "recovering" run): `misfire_grace_time` is not applied to it.
+    pub recovery: bool,
+}
+
+impl JobRun {
+    /// A run of `job` (from the store `jobstore`) for `run_times`, without a slot.
+    pub fn new(job: Job, jobstore: Arc<str>, run_times: Vec<DateTime<Utc>>) -> Self {
+        JobRun {
+            job,
+            jobstore,
+            run_times,
+            slot: None,
+            recovery: false,
+        }
+    }
+}
+
+/// A run's record among its store's runs in progress: while any clone lives, the run counts
+/// against `max_instances` on every instance; dropping the last one ends the record.
+#[derive(Clone)]
+pub struct RunSlot(Arc<SlotInner>);
+
+struct SlotInner {
+    run_id: Arc<str>,
+    store: usize,
+    done: tokio::sync::mpsc::UnboundedSender<(usize, Arc<str>)>,
+    live: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RunSlot {
+    pub(crate) fn new(
+        run_id: Arc<str>,
+        store: usize,
+        done: tokio::sync::mpsc::UnboundedSender<(usize, Arc<str>)>,
+        live: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Self {
+        live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RunSlot(Arc::new(SlotInner {
+            run_id,
+            store,
+            done,
+            live,
+        }))
+    }
+
+    /// The run's id in the store.
+    pub fn run_id(&self) -> &str {
+        &self.0.run_id
+    }
+}
+
+impl Drop for SlotInner {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.done.send((self.store, self.run_id.clone()));
+    }
+}
+
+impl fmt::Debug for RunSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RunSlot").field(&self.0.run_id).finish()
+    }
 }
 
 /// Runs jobs. Every method takes `&self`; implementations manage their own concurrency.
@@ -124,7 +192,11 @@ impl ExecutorRuntime {
     }
 
     /// Runs every run time of `run` in order, on the current async task: async handlers are
-    /// awaited, blocking ones go to tokio's blocking pool. Panics become job errors.
+    /// awaited, blocking ones go to tokio's blocking pool. Panics become job errors. A run
+    /// longer than the job's `timeout` is stopped — an async task is aborted, a blocking one
+    /// abandoned (its [`JobContext::cancelled`] resolves; the thread finishes on its own) — and
+    /// reported as [`RunOutcome::TimedOut`]; a run cut off by `shutdown(wait = false)` as
+    /// [`RunOutcome::Interrupted`].
     pub async fn run_job(&self, run: &JobRun) {
         for &run_time in &run.run_times {
             let Some((ctx, handler)) = self.begin(run, run_time) else {
@@ -132,17 +204,56 @@ impl ExecutorRuntime {
             };
             let started = self.clock.now();
             let clock = Instant::now();
-            let result = match handler {
-                Handler::Async(f) => join(tokio::spawn(f(ctx))).await,
-                Handler::Blocking(f) => join(tokio::task::spawn_blocking(move || f(ctx))).await,
+            let token = ctx.cancellation_token().clone();
+            let handle = match handler {
+                Handler::Async(f) => tokio::spawn(f(ctx)),
+                Handler::Blocking(f) => tokio::task::spawn_blocking(move || f(ctx)),
             };
+            let abort = handle.abort_handle();
+            let result = self.limit(&run.job, started, join(handle)).await;
+            if result
+                .as_ref()
+                .is_err_and(|e| e.outcome() != RunOutcome::Error)
+            {
+                token.cancel();
+                abort.abort();
+            }
             self.finish(run, run_time, started, clock.elapsed(), result);
+        }
+    }
+
+    /// Awaits `run` until the job's timeout (on the scheduler's clock) or an interrupting
+    /// shutdown, whichever comes first.
+    async fn limit(
+        &self,
+        job: &Job,
+        started: DateTime<Utc>,
+        run: impl std::future::Future<Output = TaskResult>,
+    ) -> TaskResult {
+        let timeout = async {
+            match job.timeout() {
+                Some(t) => {
+                    self.clock
+                        .sleep_until(started + chrono::Duration::from_std(t).unwrap_or_default())
+                        .await;
+                    t
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            result = run => result,
+            t = timeout => Err(timed_out(t)),
+            () = self.cancel.cancelled() => Err(interrupted()),
         }
     }
 
     /// Runs every run time of `run` in order on the current (pool) thread: blocking handlers
     /// are called directly, async ones run to completion on `handle`. Panics become job
-    /// errors.
+    /// errors. A job with a `timeout` runs on a thread of its own, so that the pool thread can
+    /// abandon it when the time is up (reported as [`RunOutcome::TimedOut`]; its
+    /// [`JobContext::cancelled`] resolves).
     pub fn run_job_blocking(&self, run: &JobRun, handle: &tokio::runtime::Handle) {
         for &run_time in &run.run_times {
             let Some((ctx, handler)) = self.begin(run, run_time) else {
@@ -150,11 +261,40 @@ impl ExecutorRuntime {
             };
             let started = self.clock.now();
             let clock = Instant::now();
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match handler {
-                Handler::Async(f) => handle.block_on(f(ctx)),
-                Handler::Blocking(f) => f(ctx),
-            }))
-            .unwrap_or_else(|panic| Err(panic_error(&*panic)));
+            let token = ctx.cancellation_token().clone();
+            let runtime = handle.clone();
+            let call = move || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match handler {
+                    Handler::Async(f) => runtime.block_on(f(ctx)),
+                    Handler::Blocking(f) => f(ctx),
+                }))
+                .unwrap_or_else(|panic| Err(panic_error(&*panic)))
+            };
+            let result = if run.job.timeout().is_some() {
+                // Watched: the timeout is awaited beside the run, on a thread of its own.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("rsched-run".into())
+                        .spawn(move || {
+                            let _ = tx.send(call());
+                        });
+                match spawned {
+                    Ok(_) => handle.block_on(self.limit(&run.job, started, async {
+                        rx.await
+                            .unwrap_or_else(|_| Err(TaskError::new("the run's thread ended")))
+                    })),
+                    Err(e) => Err(TaskError::new(format!("cannot start a thread: {e}"))),
+                }
+            } else {
+                call()
+            };
+            if result
+                .as_ref()
+                .is_err_and(|e| e.outcome() != RunOutcome::Error)
+            {
+                token.cancel();
+            }
             self.finish(run, run_time, started, clock.elapsed(), result);
         }
     }
@@ -164,7 +304,7 @@ impl ExecutorRuntime {
     fn begin(&self, run: &JobRun, run_time: DateTime<Utc>) -> Option<(JobContext, Handler)> {
         let job = &run.job;
         let now = self.clock.now();
-        if let Some(grace) = job.misfire_grace_time() {
+        if let Some(grace) = job.misfire_grace_time().filter(|_| !run.recovery) {
             let late = (now - run_time).to_std().unwrap_or(Duration::ZERO);
             if late > grace {
                 tracing::warn!(
@@ -195,6 +335,7 @@ impl ExecutorRuntime {
                 started: now,
                 duration: Duration::ZERO,
                 error,
+                outcome: RunOutcome::Error,
             });
             return None;
         };
@@ -249,10 +390,30 @@ impl ExecutorRuntime {
                     started,
                     duration,
                     error: error.message().to_owned(),
+                    outcome: error.outcome(),
                 });
             }
         }
     }
+}
+
+/// The error of a run stopped by its job's timeout.
+pub fn timed_out(timeout: Duration) -> TaskError {
+    TaskError::with_outcome(
+        RunOutcome::TimedOut,
+        format!(
+            "timed out: the run took longer than its timeout of {}",
+            crate::fmt::timedelta(timeout)
+        ),
+    )
+}
+
+/// The error of a run cut off by `shutdown(wait = false)`.
+pub fn interrupted() -> TaskError {
+    TaskError::with_outcome(
+        RunOutcome::Interrupted,
+        "interrupted: the scheduler shut down without waiting for the run",
+    )
 }
 
 async fn join(handle: tokio::task::JoinHandle<TaskResult>) -> TaskResult {

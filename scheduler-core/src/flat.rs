@@ -34,6 +34,8 @@ pub const JOB_KEYS: &[&str] = &[
     "coalesce",
     "max_instances",
     "misfire_grace_time",
+    "timeout",
+    "recover",
     "replace_existing",
     "next_run_time",
 ];
@@ -100,6 +102,18 @@ fn grace(value: &Value) -> Result<Option<std::time::Duration>> {
     GraceTime::parse_value(value)
         .map(|g| g.0)
         .map_err(|e| Error::invalid("misfire_grace_time", e))
+}
+
+/// `timeout`: seconds or a duration string; `null` = no limit.
+fn timeout(value: &Value) -> Result<Option<std::time::Duration>> {
+    let t = GraceTime::parse_value(value).map_err(|e| Error::invalid("timeout", e))?;
+    match t.0 {
+        Some(d) if d.is_zero() => Err(Error::invalid(
+            "timeout",
+            "must be more than 0 seconds (null for no limit)",
+        )),
+        other => Ok(other),
+    }
 }
 
 /// `null` pauses; otherwise an RFC 3339 time (Python's `isoformat()` output included).
@@ -234,6 +248,12 @@ impl JobSpec {
         if let Some(v) = take("misfire_grace_time") {
             spec.misfire_grace_time = Some(grace(&v)?);
         }
+        if let Some(v) = take("timeout") {
+            spec.timeout = timeout(&v)?;
+        }
+        if let Some(v) = take("recover") {
+            spec.recover = boolean("recover", &v)?;
+        }
         if let Some(v) = take("replace_existing") {
             spec.replace_existing = boolean("replace_existing", &v)?;
         }
@@ -289,6 +309,12 @@ impl JobChanges {
         }
         if let Some(v) = take("misfire_grace_time") {
             changes.misfire_grace_time = Some(grace(&v)?);
+        }
+        if let Some(v) = take("timeout") {
+            changes.timeout = Some(timeout(&v)?);
+        }
+        if let Some(v) = take("recover") {
+            changes.recover = Some(boolean("recover", &v)?);
         }
         if let Some(v) = take("next_run_time") {
             changes.next_run_time = Some(next_run_time(v)?);

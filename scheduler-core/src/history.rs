@@ -26,8 +26,15 @@ pub enum RunOutcome {
     Error,
     /// The run time went by: started later than `misfire_grace_time`, or coalesced away.
     Missed,
-    /// Not started: `max_instances` runs were already executing.
+    /// Not started: `max_instances` runs were already executing (on any instance).
     Skipped,
+    /// Cut off: the run exceeded the job's `timeout` and the executor stopped it.
+    TimedOut,
+    /// Cut off: the scheduler shut down without waiting (`shutdown(wait = false)`).
+    Interrupted,
+    /// Cut off: the instance (or the worker process) running it died — a worker that
+    /// panicked, aborted, was killed by a signal, or an instance that stopped heartbeating.
+    Crashed,
 }
 
 impl RunOutcome {
@@ -38,6 +45,9 @@ impl RunOutcome {
             RunOutcome::Error => "error",
             RunOutcome::Missed => "missed",
             RunOutcome::Skipped => "skipped",
+            RunOutcome::TimedOut => "timed_out",
+            RunOutcome::Interrupted => "interrupted",
+            RunOutcome::Crashed => "crashed",
         }
     }
 
@@ -48,6 +58,9 @@ impl RunOutcome {
             "error" => Some(RunOutcome::Error),
             "missed" => Some(RunOutcome::Missed),
             "skipped" => Some(RunOutcome::Skipped),
+            "timed_out" => Some(RunOutcome::TimedOut),
+            "interrupted" => Some(RunOutcome::Interrupted),
+            "crashed" => Some(RunOutcome::Crashed),
             _ => None,
         }
     }
@@ -129,6 +142,7 @@ pub(crate) fn records(
             started,
             duration,
             error,
+            outcome,
         } => out(
             jobstore.clone(),
             record(
@@ -136,7 +150,7 @@ pub(crate) fn records(
                 *scheduled_run_time,
                 Some(*started),
                 Some(*duration),
-                RunOutcome::Error,
+                *outcome,
                 Some(error.clone()),
             ),
         ),

@@ -62,6 +62,8 @@ pub struct Job {
     pub(crate) misfire_grace_time: Option<Duration>,
     pub(crate) coalesce: bool,
     pub(crate) max_instances: u32,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) recover: bool,
     pub(crate) next_run_time: Option<DateTime<Utc>>,
     /// The trigger's fire time behind `next_run_time` (they differ by the jitter).
     pub(crate) fire_time: Option<DateTime<Utc>>,
@@ -128,6 +130,20 @@ impl Job {
     /// How many runs may execute at once.
     pub fn max_instances(&self) -> u32 {
         self.max_instances
+    }
+
+    /// How long one run may take before the executor stops it (cancels an async run, abandons
+    /// a thread run, kills a worker process) and records it as timed out; `None` = no limit.
+    /// APScheduler has no such limit (its issues #17 and #1005 ask for one).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Whether a run cut off by the crash of the instance running it is run again by another
+    /// instance (Quartz's "requests recovery"). Without it a crashed run is recorded as
+    /// `crashed` and not repeated (at most once).
+    pub fn recover(&self) -> bool {
+        self.recover
     }
 
     /// The next instant the job is due (UTC); `None` when paused.
@@ -225,6 +241,8 @@ impl fmt::Debug for Job {
             .field("misfire_grace_time", &self.misfire_grace_time)
             .field("coalesce", &self.coalesce)
             .field("max_instances", &self.max_instances)
+            .field("timeout", &self.timeout)
+            .field("recover", &self.recover)
             .field("next_run_time", &self.next_run_time)
             .finish()
     }
@@ -301,6 +319,10 @@ pub struct JobSpec {
     pub coalesce: Option<bool>,
     /// `None`: the scheduler's default.
     pub max_instances: Option<u32>,
+    /// Longest run (see [`Job::timeout`]); `None`: no limit.
+    pub timeout: Option<Duration>,
+    /// Run again a run cut off by a crashed instance (see [`Job::recover`]).
+    pub recover: bool,
     /// `Some(None)`: add the job paused; `Some(Some(t))`: first run at `t`; `None`: from the
     /// trigger.
     pub next_run_time: Option<Option<DateTime<Utc>>>,
@@ -387,6 +409,20 @@ impl JobSpec {
         self
     }
 
+    /// Sets the run `timeout` (see [`Job::timeout`]).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets `recover` (see [`Job::recover`]).
+    #[must_use]
+    pub fn recover(mut self, recover: bool) -> Self {
+        self.recover = recover;
+        self
+    }
+
     /// Adds the job paused (no next run time).
     #[must_use]
     pub fn paused(mut self) -> Self {
@@ -416,6 +452,9 @@ impl JobSpec {
         if max_instances == 0 {
             return Err(Error::invalid("max_instances", "must be at least 1"));
         }
+        if self.timeout == Some(Duration::ZERO) {
+            return Err(Error::invalid("timeout", "must be more than 0 seconds"));
+        }
         let trigger = match self.trigger {
             Some(t) => t,
             None => BuiltinTrigger::Date(DateSpec::default().build()?),
@@ -434,6 +473,8 @@ impl JobSpec {
                 .unwrap_or(defaults.misfire_grace_time),
             coalesce: self.coalesce.unwrap_or(defaults.coalesce),
             max_instances,
+            timeout: self.timeout,
+            recover: self.recover,
             next_run_time: None,
             fire_time: None,
             jobstore: self.jobstore.filter(|s| s != "default").map(Arc::from),
@@ -524,6 +565,10 @@ pub struct JobChanges {
     pub coalesce: Option<bool>,
     /// New `max_instances`.
     pub max_instances: Option<u32>,
+    /// New `timeout` (`Some(None)` = no limit).
+    pub timeout: Option<Option<Duration>>,
+    /// New `recover`.
+    pub recover: Option<bool>,
     /// New next run time (`Some(None)` pauses the job).
     pub next_run_time: Option<Option<DateTime<Utc>>>,
 }
@@ -561,6 +606,15 @@ impl JobChanges {
         if let Some(coalesce) = self.coalesce {
             job.coalesce = coalesce;
         }
+        if let Some(timeout) = self.timeout {
+            if timeout == Some(Duration::ZERO) {
+                return Err(Error::invalid("timeout", "must be more than 0 seconds"));
+            }
+            job.timeout = timeout;
+        }
+        if let Some(recover) = self.recover {
+            job.recover = recover;
+        }
         Ok(())
     }
 }
@@ -585,6 +639,10 @@ struct JobState {
     misfire_grace_time: Option<Duration>,
     coalesce: bool,
     max_instances: u32,
+    #[serde(default, with = "opt_seconds", skip_serializing_if = "Option::is_none")]
+    timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    recover: bool,
     next_run_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fire_time: Option<DateTime<Utc>>,
@@ -604,6 +662,8 @@ impl Serialize for Job {
             misfire_grace_time: self.misfire_grace_time,
             coalesce: self.coalesce,
             max_instances: self.max_instances,
+            timeout: self.timeout,
+            recover: self.recover,
             next_run_time: self.next_run_time,
             fire_time: self.fire_time,
         }
@@ -634,6 +694,8 @@ impl<'de> Deserialize<'de> for Job {
             misfire_grace_time: state.misfire_grace_time,
             coalesce: state.coalesce,
             max_instances: state.max_instances.max(1),
+            timeout: state.timeout.filter(|t| !t.is_zero()),
+            recover: state.recover,
             next_run_time: state.next_run_time,
             fire_time: state.fire_time,
             jobstore: None,

@@ -32,7 +32,7 @@ pub use scheduler::{
 };
 pub use store::{
     Capabilities, ChangeListener, JobStore, QuarantineListener, QuarantineSlot, QuarantinedJob,
-    Release,
+    Release, RunningRun,
 };
 pub use trigger::{BuiltinTrigger, Trigger, isoformat};
 pub use tz::TimeZone;

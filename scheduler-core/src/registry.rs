@@ -114,14 +114,31 @@ impl fmt::Debug for Task {
 #[error("{message}")]
 pub struct TaskError {
     message: String,
+    outcome: crate::history::RunOutcome,
 }
 
 impl TaskError {
-    /// An error with `message`.
+    /// An error with `message` (outcome [`RunOutcome::Error`](crate::RunOutcome::Error)).
     pub fn new(message: impl Into<String>) -> Self {
         TaskError {
             message: message.into(),
+            outcome: crate::history::RunOutcome::Error,
         }
+    }
+
+    /// A run that did not end by itself: [`RunOutcome::TimedOut`](crate::RunOutcome::TimedOut),
+    /// [`RunOutcome::Interrupted`](crate::RunOutcome::Interrupted) or
+    /// [`RunOutcome::Crashed`](crate::RunOutcome::Crashed) (executors set it).
+    pub fn with_outcome(outcome: crate::history::RunOutcome, message: impl Into<String>) -> Self {
+        TaskError {
+            message: message.into(),
+            outcome,
+        }
+    }
+
+    /// How the run ended: `Error` unless the executor cut it off.
+    pub fn outcome(&self) -> crate::history::RunOutcome {
+        self.outcome
     }
 
     /// The message.

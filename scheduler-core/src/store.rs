@@ -39,6 +39,10 @@ pub struct Capabilities {
     pub change_notifications: bool,
     /// The store records run history.
     pub run_history: bool,
+    /// The store records the runs in progress ([`JobStore::begin_runs`] and the calls after
+    /// it), so `max_instances` holds across every instance and a crashed instance's runs are
+    /// found (and, for `recover = true` jobs, run again).
+    pub running_runs: bool,
 }
 
 impl Capabilities {
@@ -49,6 +53,7 @@ impl Capabilities {
             shared: false,
             change_notifications: false,
             run_history: false,
+            running_runs: false,
         }
     }
 }
@@ -187,6 +192,78 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
         let _ = (job_id, limit);
         Ok(Vec::new())
     }
+
+    /// How many runs of each job are in progress on any instance (records whose `expires` is
+    /// after `now`): one count per id, in order. Stores whose [`Capabilities`] say
+    /// `running_runs`; the engine calls it while it holds the jobs' leases, so no other
+    /// instance can start a run of them in between.
+    async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
+        let _ = now;
+        Ok(vec![0; job_ids.len()])
+    }
+
+    /// Records runs as in progress (before they start).
+    async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
+        let _ = runs;
+        Ok(())
+    }
+
+    /// Drops the records of runs that ended (unknown ids are ignored).
+    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
+        let _ = run_ids;
+        Ok(())
+    }
+
+    /// Renews every run record of `owner` until `expires`: the instance is alive.
+    async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
+        let _ = (owner, expires);
+        Ok(())
+    }
+
+    /// Up to `limit` run records whose `expires` is before `now`, or whose owner is
+    /// `also_owner` (an instance restarting under a fixed id finds its own old runs), oldest
+    /// first: runs cut off by a crash.
+    async fn expired_runs(
+        &self,
+        now: DateTime<Utc>,
+        also_owner: &str,
+        limit: usize,
+    ) -> Result<Vec<RunningRun>> {
+        let _ = (now, also_owner, limit);
+        Ok(Vec::new())
+    }
+
+    /// Takes over a crashed run's record for `owner` until `expires` if it is still exactly as
+    /// `run` read it (same owner, same `expires`): a compare-and-set, so one instance alone
+    /// handles each crashed run. `false` when someone else did, or the record is gone.
+    async fn take_over_run(
+        &self,
+        run: &RunningRun,
+        owner: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<bool> {
+        let _ = (run, owner, expires);
+        Ok(false)
+    }
+}
+
+/// A run in progress, as a shared store records it while it executes. Its instance renews
+/// `expires` ([`JobStore::heartbeat_runs`]) while it lives; a run whose `expires` has passed
+/// was cut off by a crash. Times are UTC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningRun {
+    /// A random id of this run (32 hex digits).
+    pub run_id: Arc<str>,
+    /// The job.
+    pub job_id: Arc<str>,
+    /// The fire time the run is for (the first, when missed runs run one after the other).
+    pub scheduled_run_time: DateTime<Utc>,
+    /// When it was submitted.
+    pub started: DateTime<Utc>,
+    /// The scheduler instance running it.
+    pub owner: Arc<str>,
+    /// Until when the record counts without a heartbeat.
+    pub expires: DateTime<Utc>,
 }
 
 /// Called when another instance changed a shared store (a job added, changed, released...).
@@ -266,6 +343,38 @@ macro_rules! forward_store {
             }
             async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
                 (**self).job_runs(job_id, limit).await
+            }
+            async fn running_counts(
+                &self,
+                job_ids: &[Arc<str>],
+                now: DateTime<Utc>,
+            ) -> Result<Vec<u32>> {
+                (**self).running_counts(job_ids, now).await
+            }
+            async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
+                (**self).begin_runs(runs).await
+            }
+            async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
+                (**self).end_runs(run_ids).await
+            }
+            async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
+                (**self).heartbeat_runs(owner, expires).await
+            }
+            async fn expired_runs(
+                &self,
+                now: DateTime<Utc>,
+                also_owner: &str,
+                limit: usize,
+            ) -> Result<Vec<RunningRun>> {
+                (**self).expired_runs(now, also_owner, limit).await
+            }
+            async fn take_over_run(
+                &self,
+                run: &RunningRun,
+                owner: &str,
+                expires: DateTime<Utc>,
+            ) -> Result<bool> {
+                (**self).take_over_run(run, owner, expires).await
             }
         }
     };

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 /// A job as Flask-APScheduler's `job_to_dict` renders it, keys in its order: `id, name, func,
 /// args, kwargs`, the trigger's fields (`trigger`, then e.g. `start_date`, `seconds`), then
 /// `misfire_grace_time` (seconds, or `null` for no limit), `max_instances`, `next_run_time`
-/// (`null` when paused). rsched adds `coalesce`, `executor`, `jobstore` and
+/// (`null` when paused). rsched adds `coalesce`, `timeout` (seconds or `null`), `recover`, `executor`, `jobstore` and
 /// `trigger_description` (APScheduler's `str(trigger)`). Datetimes are Python `isoformat()`
 /// strings in the trigger's zone.
 #[derive(Debug)]
@@ -44,6 +44,8 @@ impl Serialize for JobJson<'_> {
                 .map(|t| isoformat(&job.trigger().localize(t))),
         )?;
         map.serialize_entry("coalesce", &job.coalesce())?;
+        map.serialize_entry("timeout", &job.timeout().map(|d| seconds(d.as_secs_f64())))?;
+        map.serialize_entry("recover", &job.recover())?;
         map.serialize_entry("executor", job.executor())?;
         map.serialize_entry("jobstore", job.jobstore())?;
         map.serialize_entry("trigger_description", &job.trigger().to_string())?;

@@ -61,6 +61,10 @@ pub(crate) struct JobDoc {
     /// Python `isoformat()` in the trigger's zone; `null` when paused.
     next_run_time: Option<String>,
     coalesce: bool,
+    /// Longest run in seconds; `null` = no limit.
+    timeout: Option<f64>,
+    /// Whether a run cut off by a crashed instance is run again elsewhere.
+    recover: bool,
     executor: String,
     jobstore: String,
     /// APScheduler's `str(trigger)`: `cron[minute='*/5']`.
@@ -89,6 +93,11 @@ pub(crate) struct JobDefinition {
     #[schema(minimum = 1)]
     max_instances: Option<u32>,
     coalesce: Option<bool>,
+    /// Longest run: seconds, a duration string (`"30s"`), or `null` for no limit.
+    #[schema(value_type = Object)]
+    timeout: Option<Value>,
+    /// Run again a run cut off by a crashed instance (default false).
+    recover: Option<bool>,
     executor: Option<String>,
     jobstore: Option<String>,
     replace_existing: Option<bool>,

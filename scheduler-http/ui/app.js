@@ -7,7 +7,7 @@
     ? location.pathname.replace(/\/ui\/?(index\.html)?$/, '')
     : rawBase).replace(/\/+$/, '');
 
-  const NUMERIC = new Set(['weeks', 'days', 'hours', 'minutes', 'seconds', 'jitter', 'misfire_grace_time', 'max_instances']);
+  const NUMERIC = new Set(['weeks', 'days', 'hours', 'minutes', 'seconds', 'jitter', 'misfire_grace_time', 'max_instances', 'timeout']);
   const TRIGGER_FIELDS = {
     cron: ['year', 'month', 'day', 'week', 'day_of_week', 'hour', 'minute', 'second', 'start_date', 'end_date'],
     interval: ['weeks', 'days', 'hours', 'minutes', 'seconds', 'start_date', 'end_date'],
@@ -563,6 +563,10 @@
       if (v !== undefined) body[name] = v;
     }
     body.coalesce = form.elements.coalesce.checked;
+    const timeout = readValue('timeout');
+    if (timeout !== undefined) body.timeout = timeout;
+    else if (mode === 'edit') body.timeout = null; // cleared: no limit
+    body.recover = form.elements.recover.checked;
     return { body, errors };
   }
 

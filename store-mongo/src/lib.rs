@@ -13,7 +13,7 @@ use mongodb::{Client, Collection, IndexModel};
 use scheduler_core::store::sort_jobs;
 use scheduler_core::{
     Capabilities, Error, ErrorKind, Job, JobStore, PruneCounter, QuarantineListener,
-    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunOutcome, RunRecord,
+    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunOutcome, RunRecord, RunningRun,
 };
 
 /// The URL schemes this store serves.
@@ -31,6 +31,9 @@ pub struct MongoJobStore {
     jobs: Collection<Document>,
     /// Run history: `{collection}_runs`, one document per record.
     runs: Collection<Document>,
+    /// Runs in progress: `{collection}_running`, one document per run (no index: it holds
+    /// only the runs executing now, and every index costs on every write).
+    running: Collection<Document>,
     /// History records written per job since its last pruning.
     unpruned: PruneCounter,
     listener: QuarantineSlot,
@@ -179,6 +182,9 @@ impl MongoJobStore {
         let runs = client
             .database(&database)
             .collection::<Document>(&format!("{name}_runs"));
+        let running = client
+            .database(&database)
+            .collection::<Document>(&format!("{name}_running"));
         // One index: every index costs on every write (leases are writes), and the due query
         // and its sort lead with next_run_time.
         let indexes = [IndexModel::builder()
@@ -201,6 +207,7 @@ impl MongoJobStore {
         Ok(MongoJobStore {
             jobs,
             runs,
+            running,
             unpruned: PruneCounter::default(),
             listener: QuarantineSlot::default(),
             tokens: Arc::default(),
@@ -213,6 +220,7 @@ impl MongoJobStore {
     /// MongoDB errors.
     pub async fn drop_collection(&self) -> Result<()> {
         self.runs.drop().await.map_err(mongo_error)?;
+        self.running.drop().await.map_err(mongo_error)?;
         self.jobs.drop().await.map_err(mongo_error)
     }
 
@@ -273,6 +281,7 @@ impl JobStore for MongoJobStore {
         caps.persistent = true;
         caps.shared = true;
         caps.run_history = true;
+        caps.running_runs = true;
         caps
     }
 
@@ -327,6 +336,125 @@ impl JobStore for MongoJobStore {
                 .map_err(mongo_error)?;
         }
         Ok(())
+    }
+
+    async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        for chunk in job_ids.chunks(1000) {
+            let ids: Vec<&str> = chunk.iter().map(|id| &**id).collect();
+            let documents: Vec<Document> = self
+                .running
+                .find(doc! { "job_id": { "$in": ids }, "expires": { "$gt": us(now) } })
+                .projection(doc! { "job_id": 1 })
+                .await
+                .map_err(mongo_error)?
+                .try_collect()
+                .await
+                .map_err(mongo_error)?;
+            for d in &documents {
+                if let Ok(id) = d.get_str("job_id") {
+                    *counts.entry(id.to_owned()).or_insert(0) += 1;
+                }
+            }
+        }
+        Ok(job_ids
+            .iter()
+            .map(|id| counts.get(&**id).copied().unwrap_or(0))
+            .collect())
+    }
+
+    async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let documents: Vec<Document> = runs
+            .iter()
+            .map(|r| {
+                doc! {
+                    "_id": &*r.run_id,
+                    "job_id": &*r.job_id,
+                    "scheduled": us(r.scheduled_run_time),
+                    "started": us(r.started),
+                    "owner": &*r.owner,
+                    "expires": us(r.expires),
+                }
+            })
+            .collect();
+        self.running
+            .insert_many(documents)
+            .await
+            .map_err(mongo_error)?;
+        Ok(())
+    }
+
+    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
+        for chunk in run_ids.chunks(1000) {
+            let ids: Vec<&str> = chunk.iter().map(|id| &**id).collect();
+            self.running
+                .delete_many(doc! { "_id": { "$in": ids } })
+                .await
+                .map_err(mongo_error)?;
+        }
+        Ok(())
+    }
+
+    async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
+        self.running
+            .update_many(
+                doc! { "owner": owner },
+                doc! { "$set": { "expires": us(expires) } },
+            )
+            .await
+            .map_err(mongo_error)?;
+        Ok(())
+    }
+
+    async fn expired_runs(
+        &self,
+        now: DateTime<Utc>,
+        also_owner: &str,
+        limit: usize,
+    ) -> Result<Vec<RunningRun>> {
+        let documents: Vec<Document> = self
+            .running
+            .find(doc! { "$or": [ { "expires": { "$lt": us(now) } }, { "owner": also_owner } ] })
+            .sort(doc! { "expires": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        Ok(documents
+            .iter()
+            .filter_map(|d| {
+                Some(RunningRun {
+                    run_id: Arc::from(d.get_str("_id").ok()?),
+                    job_id: Arc::from(d.get_str("job_id").ok()?),
+                    scheduled_run_time: time(d.get("scheduled"))?,
+                    started: time(d.get("started"))?,
+                    owner: Arc::from(d.get_str("owner").ok()?),
+                    expires: time(d.get("expires"))?,
+                })
+            })
+            .collect())
+    }
+
+    async fn take_over_run(
+        &self,
+        run: &RunningRun,
+        owner: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<bool> {
+        let result = self
+            .running
+            .update_one(
+                doc! { "_id": &*run.run_id, "owner": &*run.owner, "expires": us(run.expires) },
+                doc! { "$set": { "owner": owner, "expires": us(expires) } },
+            )
+            .await
+            .map_err(mongo_error)?;
+        Ok(result.modified_count == 1)
     }
 
     async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {

@@ -12,7 +12,7 @@ use redis::{Script, Value as RedisValue};
 use scheduler_core::store::sort_jobs;
 use scheduler_core::{
     Capabilities, ChangeListener, Error, ErrorKind, Job, JobStore, QuarantineListener,
-    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunRecord,
+    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunRecord, RunningRun,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +32,11 @@ struct Scripts {
     quarantine: Script,
     get: Script,
     all: Script,
+    running_begin: Script,
+    running_end: Script,
+    running_count: Script,
+    running_heartbeat: Script,
+    running_take_over: Script,
 }
 
 impl Scripts {
@@ -45,6 +50,11 @@ impl Scripts {
             quarantine: Script::new(include_str!("../lua/quarantine.lua")),
             get: Script::new(include_str!("../lua/get.lua")),
             all: Script::new(include_str!("../lua/all.lua")),
+            running_begin: Script::new(include_str!("../lua/running_begin.lua")),
+            running_end: Script::new(include_str!("../lua/running_end.lua")),
+            running_count: Script::new(include_str!("../lua/running_count.lua")),
+            running_heartbeat: Script::new(include_str!("../lua/running_heartbeat.lua")),
+            running_take_over: Script::new(include_str!("../lua/running_take_over.lua")),
         }
     }
 }
@@ -199,22 +209,26 @@ impl RedisJobStore {
         let mut conn = self.conn.clone();
         let mut keys: Vec<String> = self.keys.to_vec();
         keys.push(self.runs_index());
-        let mut cursor = 0u64;
-        loop {
-            let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{}runs:*", self.prefix))
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .map_err(redis_error)?;
-            keys.extend(found);
-            if next == 0 {
-                break;
+        keys.push(format!("{}running", self.prefix));
+        keys.push(format!("{}running_expires", self.prefix));
+        for pattern in ["runs:*", "running_job:*", "running_owner:*"] {
+            let mut cursor = 0u64;
+            loop {
+                let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{}{pattern}", self.prefix))
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_error)?;
+                keys.extend(found);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            cursor = next;
         }
         redis::cmd("DEL")
             .arg(&keys)
@@ -230,6 +244,24 @@ impl RedisJobStore {
             invocation.key(key);
         }
         invocation.arg(self.channel());
+        for arg in args {
+            invocation.arg(arg);
+        }
+        let mut conn = self.conn.clone();
+        invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(redis_error)
+    }
+
+    /// Runs one of the `running_*.lua` scripts (KEYS: the running hash and expiry set; ARGV:
+    /// the prefix, then `args`).
+    async fn run_running(&self, script: &Script, args: &[String]) -> Result<RedisValue> {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(format!("{}running", self.prefix))
+            .key(format!("{}running_expires", self.prefix))
+            .arg(&self.prefix);
         for arg in args {
             invocation.arg(arg);
         }
@@ -282,6 +314,7 @@ impl JobStore for RedisJobStore {
         caps.shared = true;
         caps.change_notifications = true;
         caps.run_history = true;
+        caps.running_runs = true;
         caps
     }
 
@@ -568,6 +601,147 @@ impl JobStore for RedisJobStore {
             .collect();
         runs.sort_by_key(|r| std::cmp::Reverse(r.scheduled_run_time));
         Ok(runs)
+    }
+
+    async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
+        let mut counts = Vec::with_capacity(job_ids.len());
+        for chunk in job_ids.chunks(ADD_CHUNK) {
+            let mut args = vec![micros(now)];
+            args.extend(chunk.iter().map(|id| id.to_string()));
+            let out = items(self.run_running(&self.scripts.running_count, &args).await?);
+            counts.extend(out.iter().map(|v| text(v).parse::<u32>().unwrap_or(0)));
+        }
+        counts.resize(job_ids.len(), 0);
+        Ok(counts)
+    }
+
+    async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
+        for chunk in runs.chunks(ADD_CHUNK) {
+            let mut args = Vec::with_capacity(chunk.len() * 5);
+            for run in chunk {
+                let json = serde_json::json!({
+                    "job_id": &*run.job_id,
+                    "owner": &*run.owner,
+                    "scheduled": run.scheduled_run_time.timestamp_micros(),
+                    "started": run.started.timestamp_micros(),
+                });
+                args.extend([
+                    run.run_id.to_string(),
+                    run.job_id.to_string(),
+                    run.owner.to_string(),
+                    micros(run.expires),
+                    json.to_string(),
+                ]);
+            }
+            self.run_running(&self.scripts.running_begin, &args).await?;
+        }
+        Ok(())
+    }
+
+    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
+        for chunk in run_ids.chunks(ADD_CHUNK) {
+            let args: Vec<String> = chunk.iter().map(|id| id.to_string()).collect();
+            self.run_running(&self.scripts.running_end, &args).await?;
+        }
+        Ok(())
+    }
+
+    async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
+        self.run_running(
+            &self.scripts.running_heartbeat,
+            &[owner.to_owned(), micros(expires)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn expired_runs(
+        &self,
+        now: DateTime<Utc>,
+        also_owner: &str,
+        limit: usize,
+    ) -> Result<Vec<RunningRun>> {
+        let mut conn = self.conn.clone();
+        let expires_key = format!("{}running_expires", self.prefix);
+        let mut ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&expires_key)
+            .arg("-inf")
+            .arg(format!("({}", now.timestamp_micros()))
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_error)?;
+        if !also_owner.is_empty() {
+            let own: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(format!("{}running_owner:{also_owner}", self.prefix))
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            ids.extend(own);
+            ids.sort();
+            ids.dedup();
+        }
+        let mut runs = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (json, expires): (Option<String>, Option<String>) = redis::pipe()
+                .cmd("HGET")
+                .arg(format!("{}running", self.prefix))
+                .arg(&id)
+                .cmd("ZSCORE")
+                .arg(&expires_key)
+                .arg(&id)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            let (Some(json), Some(expires)) = (json, expires) else {
+                continue;
+            };
+            let Ok(rec) = serde_json::from_str::<serde_json::Value>(&json) else {
+                continue;
+            };
+            let us = |key: &str| {
+                rec.get(key)
+                    .and_then(serde_json::Value::as_i64)
+                    .and_then(DateTime::from_timestamp_micros)
+                    .unwrap_or_default()
+            };
+            let field = |key: &str| rec.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+            runs.push(RunningRun {
+                run_id: Arc::from(id.as_str()),
+                job_id: Arc::from(field("job_id")),
+                scheduled_run_time: us("scheduled"),
+                started: us("started"),
+                owner: Arc::from(field("owner")),
+                expires: time(&expires).unwrap_or_default(),
+            });
+        }
+        runs.sort_by_key(|r| r.expires);
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
+    async fn take_over_run(
+        &self,
+        run: &RunningRun,
+        owner: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<bool> {
+        let out = self
+            .run_running(
+                &self.scripts.running_take_over,
+                &[
+                    run.run_id.to_string(),
+                    run.owner.to_string(),
+                    micros(run.expires),
+                    owner.to_owned(),
+                    micros(expires),
+                ],
+            )
+            .await?;
+        Ok(text(&out) == "1")
     }
 
     /// Subscribes to `{prefix}changes` and calls `wake` for every message; resubscribes after

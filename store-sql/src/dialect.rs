@@ -159,6 +159,10 @@ pub(crate) struct Statements {
     pub(crate) lease_owner_of: String,
     pub(crate) quarantine: String,
     pub(crate) runs_table: String,
+    pub(crate) running_table: String,
+    pub(crate) heartbeat_running: String,
+    pub(crate) expired_running: String,
+    pub(crate) take_over_running: String,
     pub(crate) select_runs: String,
     pub(crate) delete_old_runs: String,
     pub(crate) nth_newest_run: String,
@@ -192,9 +196,38 @@ impl Statements {
             drop: vec![
                 format!("DROP TABLE IF EXISTS {t}"),
                 format!("DROP TABLE IF EXISTS {prefix}runs"),
+                format!("DROP TABLE IF EXISTS {prefix}running"),
                 format!("DROP TABLE IF EXISTS {v}"),
             ],
             runs_table: format!("{prefix}runs"),
+            running_table: format!("{prefix}running"),
+            heartbeat_running: p(&|q| {
+                format!(
+                    "UPDATE {prefix}running SET expires = {} WHERE owner = {}",
+                    q.next(),
+                    q.next()
+                )
+            }),
+            expired_running: p(&|q| {
+                format!(
+                    "SELECT run_id, job_id, scheduled_run_time, started, owner, expires \
+                     FROM {prefix}running WHERE expires < {} OR owner = {} ORDER BY expires LIMIT {}",
+                    q.next(),
+                    q.next(),
+                    q.next()
+                )
+            }),
+            take_over_running: p(&|q| {
+                format!(
+                    "UPDATE {prefix}running SET owner = {}, expires = {} \
+                     WHERE run_id = {} AND owner = {} AND expires = {}",
+                    q.next(),
+                    q.next(),
+                    q.next(),
+                    q.next(),
+                    q.next()
+                )
+            }),
             select_runs: p(&|q| {
                 format!(
                     "SELECT job_id, scheduled_run_time, started, finished, outcome, error, scheduler_id \
@@ -341,6 +374,37 @@ impl Statements {
     pub(crate) fn existing_ids(&self, n: usize) -> String {
         let mut q = Params::new(self.dialect);
         format!("SELECT id FROM {} WHERE id IN ({})", self.table, q.list(n))
+    }
+
+    /// Runs in progress per job, for `n` job ids (`expires` first, then the ids).
+    pub(crate) fn count_running(&self, n: usize) -> String {
+        let mut q = Params::new(self.dialect);
+        let expires = q.next();
+        format!(
+            "SELECT job_id, COUNT(*) FROM {} WHERE expires > {expires} AND job_id IN ({}) GROUP BY job_id",
+            self.running_table,
+            q.list(n)
+        )
+    }
+
+    /// A multi-row INSERT of `n` runs in progress.
+    pub(crate) fn insert_running(&self, n: usize) -> String {
+        let mut q = Params::new(self.dialect);
+        format!(
+            "INSERT INTO {} (run_id, job_id, scheduled_run_time, started, owner, expires) VALUES {}",
+            self.running_table,
+            q.rows(n, &["", "", "", "", "", ""])
+        )
+    }
+
+    /// Deletes `n` runs in progress by id.
+    pub(crate) fn delete_running(&self, n: usize) -> String {
+        let mut q = Params::new(self.dialect);
+        format!(
+            "DELETE FROM {} WHERE run_id IN ({})",
+            self.running_table,
+            q.list(n)
+        )
     }
 
     /// A multi-row INSERT of `n` run records.

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use scheduler_core::{
     Capabilities, Error, ErrorKind, Job, JobStore, PruneCounter, QuarantineListener,
-    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunOutcome, RunRecord,
+    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunOutcome, RunRecord, RunningRun,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -40,7 +40,7 @@ pub const URL_SCHEMES: &[&str] = &[
 pub const DEFAULT_TABLE_PREFIX: &str = "rsched_";
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How to open a SQL job store.
 #[derive(Debug, Clone)]
@@ -502,6 +502,7 @@ impl JobStore for SqlJobStore {
         caps.shared = true;
         caps.change_notifications = self.dialect == Dialect::Postgres;
         caps.run_history = true;
+        caps.running_runs = true;
         caps
     }
 
@@ -582,6 +583,113 @@ impl JobStore for SqlJobStore {
                 })
             })
             .collect()
+    }
+
+    async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
+        let mut counts: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        for chunk in job_ids.chunks(dialect::INSERT_CHUNK) {
+            let query = self.sql.count_running(chunk.len());
+            let mut q = sqlx::query(&query).bind(micros(now));
+            for id in chunk {
+                q = q.bind(&**id);
+            }
+            for row in q.fetch_all(&self.pool).await.map_err(db_error)? {
+                let n: i64 = row.try_get(1).map_err(db_error)?;
+                counts.insert(text(&row, 0)?, u32::try_from(n).unwrap_or(u32::MAX));
+            }
+        }
+        Ok(job_ids
+            .iter()
+            .map(|id| counts.get(&**id).copied().unwrap_or(0))
+            .collect())
+    }
+
+    async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
+        for chunk in runs.chunks(dialect::INSERT_CHUNK) {
+            let query = self.sql.insert_running(chunk.len());
+            let mut q = sqlx::query(&query);
+            for run in chunk {
+                q = q
+                    .bind(&*run.run_id)
+                    .bind(&*run.job_id)
+                    .bind(micros(run.scheduled_run_time))
+                    .bind(micros(run.started))
+                    .bind(&*run.owner)
+                    .bind(micros(run.expires));
+            }
+            q.execute(&self.pool).await.map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
+        for chunk in run_ids.chunks(dialect::INSERT_CHUNK) {
+            let query = self.sql.delete_running(chunk.len());
+            let mut q = sqlx::query(&query);
+            for id in chunk {
+                q = q.bind(&**id);
+            }
+            q.execute(&self.pool).await.map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
+        sqlx::query(&self.sql.heartbeat_running)
+            .bind(micros(expires))
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn expired_runs(
+        &self,
+        now: DateTime<Utc>,
+        also_owner: &str,
+        limit: usize,
+    ) -> Result<Vec<RunningRun>> {
+        let rows = sqlx::query(&self.sql.expired_running)
+            .bind(micros(now))
+            .bind(also_owner)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let t = |i: usize| -> Result<DateTime<Utc>> {
+                    Ok(time(Some(row.try_get(i).map_err(db_error)?)).unwrap_or_default())
+                };
+                Ok(RunningRun {
+                    run_id: Arc::from(text(row, 0)?),
+                    job_id: Arc::from(text(row, 1)?),
+                    scheduled_run_time: t(2)?,
+                    started: t(3)?,
+                    owner: Arc::from(text(row, 4)?),
+                    expires: t(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn take_over_run(
+        &self,
+        run: &RunningRun,
+        owner: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(&self.sql.take_over_running)
+            .bind(owner)
+            .bind(micros(expires))
+            .bind(&*run.run_id)
+            .bind(&*run.owner)
+            .bind(micros(run.expires))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
     }
 
     #[cfg(feature = "postgres")]

@@ -53,5 +53,25 @@ pub(crate) fn migrations(prefix: &str) -> Vec<(i64, Vec<String>)> {
                 format!("CREATE INDEX IF NOT EXISTS {r}_job ON {r} (job_id, scheduled_run_time)"),
             ],
         ),
+        (
+            3,
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {prefix}running (\
+                     run_id VARCHAR(64) NOT NULL PRIMARY KEY, \
+                     job_id VARCHAR(191) NOT NULL, \
+                     scheduled_run_time BIGINT NOT NULL, \
+                     started BIGINT NOT NULL, \
+                     owner VARCHAR(191) NOT NULL, \
+                     expires BIGINT NOT NULL)"
+                ),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {prefix}running_job ON {prefix}running (job_id)"
+                ),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {prefix}running_expires ON {prefix}running (expires)"
+                ),
+            ],
+        ),
     ]
 }

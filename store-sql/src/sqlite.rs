@@ -52,5 +52,25 @@ pub(crate) fn migrations(prefix: &str) -> Vec<(i64, Vec<String>)> {
                 format!("CREATE INDEX IF NOT EXISTS {r}_job ON {r} (job_id, scheduled_run_time)"),
             ],
         ),
+        (
+            3,
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {prefix}running (\
+                     run_id TEXT NOT NULL PRIMARY KEY, \
+                     job_id TEXT NOT NULL, \
+                     scheduled_run_time INTEGER NOT NULL, \
+                     started INTEGER NOT NULL, \
+                     owner TEXT NOT NULL, \
+                     expires INTEGER NOT NULL)"
+                ),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {prefix}running_job ON {prefix}running (job_id)"
+                ),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {prefix}running_expires ON {prefix}running (expires)"
+                ),
+            ],
+        ),
     ]
 }

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Scheduler, SchedulerState};
 use crate::error::ErrorKind;
 use crate::event::Event;
-use crate::executor::JobRun;
+use crate::executor::{Executor, JobRun};
 use crate::job::{Job, MAX_MISSED_SCAN};
 use crate::store::Release;
 use crate::trigger::{BuiltinTrigger, Trigger};
@@ -147,7 +147,8 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
             next = Some(t);
         }
     };
-    for ((alias, store), health) in inner.stores.iter().zip(health.iter_mut()) {
+    for (index, ((alias, store), health)) in inner.stores.iter().zip(health.iter_mut()).enumerate()
+    {
         if !health.pending.is_empty() {
             let pending = std::mem::take(&mut health.pending);
             if !release(scheduler, alias, store, health, pending).await {
@@ -174,16 +175,68 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
             };
             let full = jobs.len() >= options.batch_size;
             let mut releases = Vec::with_capacity(jobs.len());
+            let mut runnable = Vec::with_capacity(jobs.len());
             for job in jobs {
-                if !inner.registry.contains(job.func()) {
+                if inner.registry.contains(job.func()) {
+                    runnable.push(job);
+                } else {
                     // Stored by a build that registered this task; this one cannot run it.
                     scheduler
                         .quarantine(alias, store, &job.id, unknown_task(job.func()))
                         .await;
-                    continue;
                 }
+            }
+            let tracked = inner.running.tracks(index) && !runnable.is_empty();
+            let counts = if tracked {
+                let ids: Vec<Arc<str>> = runnable.iter().map(|j| j.id.clone()).collect();
+                match store.running_counts(&ids, now).await {
+                    Ok(counts) => counts,
+                    Err(e) => {
+                        // Nothing ran: the leases expire and the jobs are taken again.
+                        tracing::warn!(
+                            "Error counting the runs in progress in job store {alias:?}: {e}"
+                        );
+                        failed = true;
+                        break;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            let mut submissions = Vec::new();
+            for (i, job) in runnable.into_iter().enumerate() {
                 let id = job.id.clone();
-                releases.push((id, dispatch(scheduler, alias, job, now)));
+                let (release, submission) =
+                    dispatch(scheduler, alias, job, now, counts.get(i).copied());
+                releases.push((id, release));
+                match submission {
+                    Some(s) if tracked => submissions.push(s),
+                    Some(s) => submit(scheduler, s),
+                    None => {}
+                }
+            }
+            if !submissions.is_empty() {
+                // Recorded before they start, so a quick run cannot end before its record.
+                let runs: Vec<&JobRun> = submissions.iter().map(|s| &s.run).collect();
+                match inner
+                    .running
+                    .begin(&inner.id, index, store, &runs, now, options.lease)
+                    .await
+                {
+                    Ok(slots) => {
+                        for (mut s, slot) in submissions.into_iter().zip(slots) {
+                            s.run.slot = Some(slot);
+                            submit(scheduler, s);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            "Error recording runs in progress in job store {alias:?}: {e}"
+                        );
+                        failed = true;
+                        break;
+                    }
+                }
             }
             if !releases.is_empty() && !release(scheduler, alias, store, health, releases).await {
                 failed = true;
@@ -223,8 +276,22 @@ pub(super) fn unknown_task(func: &str) -> String {
     format!("no task registered as '{func}' in this process")
 }
 
-/// Submits one due job's runs and decides what to store: the next run time, or removal.
-fn dispatch(scheduler: &Scheduler, alias: &Arc<str>, job: Job, now: DateTime<Utc>) -> Release {
+/// A run ready for its executor.
+pub(super) struct Submission {
+    executor: Arc<dyn Executor>,
+    run: JobRun,
+}
+
+/// Plans one due job's runs and decides what to store: the next run time, or removal. The
+/// runs are returned for [`submit`]; `running` is how many runs of the job are in progress on
+/// every instance (stores that record runs in progress), checked against `max_instances`.
+fn dispatch(
+    scheduler: &Scheduler,
+    alias: &Arc<str>,
+    job: Job,
+    now: DateTime<Utc>,
+    running: Option<u32>,
+) -> (Release, Option<Submission>) {
     let inner = &scheduler.inner;
     let limit = if job.coalesce() {
         1
@@ -233,7 +300,7 @@ fn dispatch(scheduler: &Scheduler, alias: &Arc<str>, job: Job, now: DateTime<Utc
     };
     let (run_times, total) = job.run_times(now, limit);
     let Some(&last) = run_times.last() else {
-        return Release::Unchanged;
+        return (Release::Unchanged, None);
     };
     let coalesced = total - run_times.len() as u64;
     if coalesced > 0 {
@@ -259,60 +326,71 @@ fn dispatch(scheduler: &Scheduler, alias: &Arc<str>, job: Job, now: DateTime<Utc
     }
     let fire = job.following_fire_time(last, now);
     let next_run = fire.map(|f| with_jitter(&job.trigger, f));
-    // The executor gets the job as it was due, so log lines read like APScheduler's:
-    // `Running job "x (trigger: ..., next run at: <this run>)" (scheduled at <this run>)`.
-    let run_job = job;
-    match inner.executors.get(run_job.executor()) {
-        None => {
-            tracing::error!(
-                job_id = run_job.id(),
-                "Executor lookup (\"{}\") failed for job \"{run_job}\" -- pausing it",
-                run_job.executor()
-            );
-            return Release::Pause;
-        }
-        Some(executor) => {
-            let id = run_job.id.clone();
-            let max_instances = run_job.max_instances();
-            let times_for_event = run_times.clone();
-            let for_log = run_job.clone();
-            match executor.submit(JobRun {
-                job: run_job,
-                jobstore: alias.clone(),
-                run_times,
-            }) {
-                Ok(()) => {
-                    inner.events.emit(Event::JobSubmitted {
-                        job_id: id,
-                        jobstore: alias.clone(),
-                        run_times: times_for_event,
-                    });
-                }
-                Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {
-                    tracing::warn!(
-                        job_id = &*id,
-                        "Execution of job \"{for_log}\" skipped: maximum number of running instances reached ({max_instances})"
-                    );
-                    inner.events.emit(Event::JobMaxInstances {
-                        job_id: id,
-                        jobstore: alias.clone(),
-                        run_times: times_for_event,
-                    });
-                }
-                Err(e) => {
-                    tracing::error!(
-                        job_id = &*id,
-                        "Error submitting job \"{for_log}\" to executor: {e}"
-                    );
-                }
-            }
-        }
-    }
-    match (next_run, fire) {
+    let release = match (next_run, fire) {
         (Some(next_run_time), Some(fire_time)) => Release::Reschedule {
             next_run_time,
             fire_time,
         },
         _ => Release::Remove,
+    };
+    // The executor gets the job as it was due, so log lines read like APScheduler's:
+    // `Running job "x (trigger: ..., next run at: <this run>)" (scheduled at <this run>)`.
+    let Some(executor) = inner.executors.get(job.executor()) else {
+        tracing::error!(
+            job_id = job.id(),
+            "Executor lookup (\"{}\") failed for job \"{job}\" -- pausing it",
+            job.executor()
+        );
+        return (Release::Pause, None);
+    };
+    if running.is_some_and(|n| n >= job.max_instances()) {
+        skipped(scheduler, alias, &job, run_times);
+        return (release, None);
+    }
+    let submission = Submission {
+        executor: executor.clone(),
+        run: JobRun::new(job, alias.clone(), run_times),
+    };
+    (release, Some(submission))
+}
+
+/// Reports run times not started because `max_instances` runs were executing.
+fn skipped(scheduler: &Scheduler, alias: &Arc<str>, job: &Job, run_times: Vec<DateTime<Utc>>) {
+    tracing::warn!(
+        job_id = job.id(),
+        "Execution of job \"{job}\" skipped: maximum number of running instances reached ({})",
+        job.max_instances()
+    );
+    scheduler.inner.events.emit(Event::JobMaxInstances {
+        job_id: job.id.clone(),
+        jobstore: alias.clone(),
+        run_times,
+    });
+}
+
+/// Hands a planned run to its executor.
+pub(super) fn submit(scheduler: &Scheduler, submission: Submission) {
+    let Submission { executor, run } = submission;
+    let (id, alias, times) = (
+        run.job.id.clone(),
+        run.jobstore.clone(),
+        run.run_times.clone(),
+    );
+    let for_log = run.job.clone();
+    match executor.submit(run) {
+        Ok(()) => scheduler.inner.events.emit(Event::JobSubmitted {
+            job_id: id,
+            jobstore: alias,
+            run_times: times,
+        }),
+        Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {
+            skipped(scheduler, &alias, &for_log, times);
+        }
+        Err(e) => {
+            tracing::error!(
+                job_id = &*id,
+                "Error submitting job \"{for_log}\" to executor: {e}"
+            );
+        }
     }
 }

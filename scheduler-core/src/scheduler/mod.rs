@@ -14,6 +14,7 @@
 
 mod engine;
 mod hosts;
+mod running;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -119,6 +120,8 @@ pub(crate) struct Inner {
     control: Mutex<Control>,
     /// Serializes start / shutdown.
     lifecycle: tokio::sync::Mutex<()>,
+    /// Records of runs in progress in shared stores.
+    running: running::Running,
 }
 
 struct Control {
@@ -371,6 +374,7 @@ impl SchedulerBuilder {
             .entry(Arc::from("default"))
             .or_insert_with(|| Arc::new(AsyncExecutor::new()));
         let id = self.id.unwrap_or_else(default_instance_id);
+        let stores_for_running = stores.clone();
         let scheduler = Scheduler {
             inner: Arc::new(Inner {
                 id: Arc::from(id),
@@ -392,6 +396,7 @@ impl SchedulerBuilder {
                     runs: CancellationToken::new(),
                 }),
                 lifecycle: tokio::sync::Mutex::new(()),
+                running: running::Running::new(&stores_for_running),
             }),
         };
         for (alias, store) in &scheduler.inner.stores {
@@ -578,6 +583,8 @@ impl Scheduler {
         }
         self.check_stored_jobs().await?;
         self.start_history();
+        self.recover_own_runs().await;
+        self.start_running();
         let stop = self.control().stop.clone();
         for (_, store) in &self.inner.stores {
             if store.capabilities().change_notifications {
@@ -1262,11 +1269,9 @@ impl Scheduler {
         })?;
         let now = self.inner.clock.now();
         let alias = self.inner.stores[idx].0.clone();
-        executor.submit(JobRun {
-            job: job.clone(),
-            jobstore: alias.clone(),
-            run_times: vec![now],
-        })?;
+        let mut run = JobRun::new(job.clone(), alias.clone(), vec![now]);
+        run.slot = self.begin_run_now(idx, &job, now).await?;
+        executor.submit(run)?;
         self.inner.events.emit(Event::JobSubmitted {
             job_id: job.id.clone(),
             jobstore: alias,

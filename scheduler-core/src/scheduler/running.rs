@@ -1,0 +1,343 @@
+//! Runs in progress, recorded in shared stores: `max_instances` across every instance, the
+//! heartbeat that keeps a live instance's runs counted, and what happens to the runs of an
+//! instance that died (`crashed` in the history; run again for `recover = true` jobs, as
+//! Quartz's "requests recovery").
+//!
+//! For each store whose [`Capabilities`](crate::Capabilities) say `running_runs`:
+//! 1. while it holds the leases of a batch of due jobs, the engine counts their runs in
+//!    progress ([`JobStore::running_counts`]) — a job at `max_instances` is skipped — and
+//!    records the runs it starts ([`JobStore::begin_runs`], `expires = now + lease`);
+//! 2. when a run ends, its [`RunSlot`] is dropped and a background task ends the record
+//!    ([`JobStore::end_runs`], batched);
+//! 3. every `lease / 3` the same task renews the instance's records
+//!    ([`JobStore::heartbeat_runs`]) and looks for records nobody renewed
+//!    ([`JobStore::expired_runs`]): each is taken over by one instance
+//!    ([`JobStore::take_over_run`], a compare-and-set), reported as a `crashed` run, and, if its
+//!    job has `recover = true`, run again at once without the misfire check.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use super::{Inner, Scheduler, SchedulerState};
+use crate::error::Result;
+use crate::event::Event;
+use crate::executor::{JobRun, RunSlot};
+use crate::history::RunOutcome;
+use crate::job::random_id;
+use crate::store::{JobStore, RunningRun};
+
+/// Crashed runs handled per pass.
+const REAP_BATCH: usize = 100;
+
+/// The records of runs in progress this instance keeps in its stores.
+pub(crate) struct Running {
+    done: UnboundedSender<(usize, Arc<str>)>,
+    receiver: Mutex<Option<UnboundedReceiver<(usize, Arc<str>)>>>,
+    /// Per store (by index): the number of live slots, for stores that record runs.
+    live: Vec<Option<Arc<AtomicUsize>>>,
+}
+
+impl Running {
+    pub(crate) fn new(stores: &[(Arc<str>, Arc<dyn JobStore>)]) -> Running {
+        let (done, receiver) = unbounded_channel();
+        Running {
+            done,
+            receiver: Mutex::new(Some(receiver)),
+            live: stores
+                .iter()
+                .map(|(_, s)| {
+                    (s.capabilities().running_runs && s.capabilities().shared)
+                        .then(|| Arc::new(AtomicUsize::new(0)))
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether the store at `index` records runs in progress.
+    pub(crate) fn tracks(&self, index: usize) -> bool {
+        self.live.get(index).is_some_and(Option::is_some)
+    }
+
+    fn slot(&self, index: usize, run_id: Arc<str>) -> Option<RunSlot> {
+        let live = self.live.get(index)?.as_ref()?;
+        Some(RunSlot::new(run_id, index, self.done.clone(), live.clone()))
+    }
+
+    /// Records `runs` in the store at `index` as in progress on `owner`; one slot per run.
+    pub(crate) async fn begin(
+        &self,
+        owner: &Arc<str>,
+        index: usize,
+        store: &Arc<dyn JobStore>,
+        runs: &[&JobRun],
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Vec<RunSlot>> {
+        let expires = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        let records: Vec<RunningRun> = runs
+            .iter()
+            .map(|run| RunningRun {
+                run_id: Arc::from(random_id()),
+                job_id: run.job.id.clone(),
+                scheduled_run_time: run.run_times.first().copied().unwrap_or(now),
+                started: now,
+                owner: owner.clone(),
+                expires,
+            })
+            .collect();
+        store.begin_runs(&records).await?;
+        Ok(records
+            .into_iter()
+            .filter_map(|r| self.slot(index, r.run_id))
+            .collect())
+    }
+}
+
+impl Scheduler {
+    /// For `run_job` (run now): checks `max_instances` across instances and records the run,
+    /// in stores that record runs in progress. `None` elsewhere.
+    pub(super) async fn begin_run_now(
+        &self,
+        index: usize,
+        job: &crate::job::Job,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RunSlot>> {
+        let inner = &self.inner;
+        if !inner.running.tracks(index) {
+            return Ok(None);
+        }
+        let store = &inner.stores[index].1;
+        let counts = store
+            .running_counts(std::slice::from_ref(&job.id), now)
+            .await?;
+        if counts.first().is_some_and(|n| *n >= job.max_instances()) {
+            return Err(crate::Error::new(
+                crate::ErrorKind::MaxInstancesReached,
+                format!(
+                    "job {} already has {} run(s) executing on the instances sharing its store (max_instances = {})",
+                    job.id(),
+                    counts[0],
+                    job.max_instances()
+                ),
+            ));
+        }
+        let run = JobRun::new(job.clone(), inner.stores[index].0.clone(), vec![now]);
+        let mut slots = inner
+            .running
+            .begin(&inner.id, index, store, &[&run], now, inner.options.lease)
+            .await?;
+        Ok(slots.pop())
+    }
+
+    /// At start: runs recorded under this instance's id by an earlier process (a fixed
+    /// `[scheduler] id` restarted after a crash) cannot be running; handle them as crashed.
+    pub(super) async fn recover_own_runs(&self) {
+        let inner = &self.inner;
+        for (index, (alias, store)) in inner.stores.iter().enumerate() {
+            if !inner.running.tracks(index) {
+                continue;
+            }
+            reap(inner, index, alias, store, &inner.id).await;
+        }
+    }
+
+    /// Starts the background task (once per scheduler) that ends finished runs' records,
+    /// renews live ones and handles crashed ones.
+    pub(super) fn start_running(&self) {
+        let Some(receiver) = self
+            .inner
+            .running
+            .receiver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return;
+        };
+        if !self.inner.running.live.iter().any(Option::is_some) {
+            return;
+        }
+        tokio::spawn(maintain(Arc::downgrade(&self.inner), receiver));
+    }
+}
+
+/// The background task: ends records (batched), heartbeats, reaps. Ends with the scheduler.
+async fn maintain(inner: Weak<Inner>, mut receiver: UnboundedReceiver<(usize, Arc<str>)>) {
+    let mut ended: Vec<Vec<Arc<str>>> = Vec::new();
+    let mut next_tick: Option<DateTime<Utc>> = None;
+    loop {
+        let (clock, period) = {
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let period = (inner.options.lease / 3).max(Duration::from_millis(100));
+            (inner.clock.clone(), period)
+        };
+        let now = clock.now();
+        let tick_at =
+            *next_tick.get_or_insert(now + chrono::Duration::from_std(period).unwrap_or_default());
+        let mut tick = false;
+        tokio::select! {
+            message = receiver.recv() => match message {
+                Some((index, run_id)) => {
+                    add(&mut ended, index, run_id);
+                    while let Ok((index, run_id)) = receiver.try_recv() {
+                        add(&mut ended, index, run_id);
+                    }
+                }
+                None => return,
+            },
+            () = clock.sleep_until(tick_at) => tick = true,
+        }
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        for (index, ids) in ended.iter_mut().enumerate() {
+            if ids.is_empty() {
+                continue;
+            }
+            let (alias, store) = &inner.stores[index];
+            let mut written = true;
+            for chunk in ids.chunks(1000) {
+                if let Err(e) = store.end_runs(chunk).await {
+                    tracing::warn!(
+                        "Could not end {} run record(s) in job store {alias:?}, will retry: {e}",
+                        ids.len()
+                    );
+                    written = false;
+                    break;
+                }
+            }
+            // Kept only when the store failed; retried at the next message or tick.
+            if written {
+                ids.clear();
+            }
+        }
+        if !tick {
+            continue;
+        }
+        next_tick = None;
+        let now = inner.clock.now();
+        let expires = now + chrono::Duration::from_std(inner.options.lease).unwrap_or_default();
+        for (index, (alias, store)) in inner.stores.iter().enumerate() {
+            let Some(live) = inner.running.live[index].as_ref() else {
+                continue;
+            };
+            if live.load(Ordering::Relaxed) > 0 {
+                if let Err(e) = store.heartbeat_runs(&inner.id, expires).await {
+                    tracing::warn!(
+                        "Could not renew the runs in progress in job store {alias:?}: {e}"
+                    );
+                }
+            }
+            if SchedulerState::from_u8(inner.state.load(Ordering::Acquire))
+                == SchedulerState::Running
+            {
+                reap(&inner, index, alias, store, "").await;
+            }
+        }
+    }
+}
+
+fn add(ended: &mut Vec<Vec<Arc<str>>>, index: usize, run_id: Arc<str>) {
+    if ended.len() <= index {
+        ended.resize_with(index + 1, Vec::new);
+    }
+    ended[index].push(run_id);
+}
+
+/// Handles the runs nobody renewed (and those of `also_owner`): each taken over by this
+/// instance alone, reported as crashed, run again when its job has `recover = true`.
+async fn reap(
+    inner: &Arc<Inner>,
+    index: usize,
+    alias: &Arc<str>,
+    store: &Arc<dyn JobStore>,
+    also_owner: &str,
+) {
+    let now = inner.clock.now();
+    let expired = match store.expired_runs(now, also_owner, REAP_BATCH).await {
+        Ok(expired) => expired,
+        Err(e) => {
+            tracing::warn!("Could not look for crashed runs in job store {alias:?}: {e}");
+            return;
+        }
+    };
+    let expires = now + chrono::Duration::from_std(inner.options.lease).unwrap_or_default();
+    for run in expired {
+        match store.take_over_run(&run, &inner.id, expires).await {
+            Ok(true) => {}
+            Ok(false) => continue, // another instance took it
+            Err(e) => {
+                tracing::warn!("Could not take over crashed run {}: {e}", run.run_id);
+                continue;
+            }
+        }
+        // The record is ours now: it ends when this slot (or the recovery run) is dropped.
+        let Some(slot) = inner.running.slot(index, run.run_id.clone()) else {
+            continue;
+        };
+        let job = match store.lookup_job(&run.job_id).await {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::warn!(
+                    job_id = &*run.job_id,
+                    "Could not read job {} to recover its crashed run: {e}",
+                    run.job_id
+                );
+                None
+            }
+        };
+        let error = format!(
+            "the run was cut off: scheduler instance {} stopped renewing it (it crashed or was killed)",
+            run.owner
+        );
+        tracing::warn!(
+            job_id = &*run.job_id,
+            "Run of job \"{}\" (scheduled at {}) crashed: {error}",
+            run.job_id,
+            run.scheduled_run_time
+        );
+        inner.events.emit(Event::JobError {
+            job_id: run.job_id.clone(),
+            jobstore: alias.clone(),
+            scheduled_run_time: run.scheduled_run_time,
+            started: run.started,
+            duration: (now - run.started).to_std().unwrap_or_default(),
+            error,
+            outcome: RunOutcome::Crashed,
+        });
+        let Some(mut job) = job.filter(crate::job::Job::recover) else {
+            continue;
+        };
+        let Some(executor) = inner.executors.get(job.executor()).cloned() else {
+            continue;
+        };
+        if !inner.registry.contains(job.func()) {
+            continue;
+        }
+        job.jobstore = (&**alias != "default").then(|| alias.clone());
+        tracing::info!(
+            job_id = job.id(),
+            "Recovering job \"{job}\": running again its run scheduled at {}, cut off on instance {}",
+            run.scheduled_run_time,
+            run.owner
+        );
+        let mut job_run = JobRun::new(job, alias.clone(), vec![run.scheduled_run_time]);
+        job_run.slot = Some(slot);
+        job_run.recovery = true;
+        let id = job_run.job.id.clone();
+        match executor.submit(job_run) {
+            Ok(()) => inner.events.emit(Event::JobSubmitted {
+                job_id: id,
+                jobstore: alias.clone(),
+                run_times: vec![run.scheduled_run_time],
+            }),
+            Err(e) => tracing::error!(job_id = &*id, "Could not run recovered job {id} again: {e}"),
+        }
+    }
+}
