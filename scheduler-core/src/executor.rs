@@ -241,11 +241,24 @@ impl ExecutorRuntime {
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             biased;
             result = run => result,
             t = timeout => Err(timed_out(t)),
             () = self.cancel.cancelled() => Err(interrupted()),
+        };
+        match result {
+            // A task that gave up because the scheduler asked it to stop was interrupted.
+            Err(e) if e.outcome() == RunOutcome::Error && self.cancel.is_cancelled() => {
+                Err(TaskError::with_outcome(
+                    RunOutcome::Interrupted,
+                    format!(
+                        "interrupted: the scheduler shut down without waiting for the run ({})",
+                        e.message()
+                    ),
+                ))
+            }
+            other => other,
         }
     }
 

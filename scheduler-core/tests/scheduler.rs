@@ -8,8 +8,8 @@ use chrono::{DateTime, TimeZone as _, Utc};
 use scheduler_core::trigger::{CronSpec, DateSpec, IntervalSpec};
 use scheduler_core::{
     BackgroundScheduler, BlockingScheduler, BuiltinTrigger, ErrorKind, Event, EventMask,
-    JobChanges, JobContext, JobSpec, ManualClock, Scheduler, SchedulerState, TaskRegistry,
-    TimeZone,
+    JobChanges, JobContext, JobSpec, ManualClock, RunOutcome, Scheduler, SchedulerState,
+    TaskRegistry, TimeZone,
 };
 use store_memory::MemoryJobStore;
 use tokio::sync::{Notify, broadcast};
@@ -523,12 +523,67 @@ async fn shutdown_without_wait_cancels_running_runs() {
     clock.advance(Duration::from_secs(1));
     next_event(&mut events, |e| matches!(e, Event::JobSubmitted { .. })).await;
     sched.shutdown(false).await.unwrap();
-    let Event::JobError { error, .. } =
+    let Event::JobError { error, outcome, .. } =
         next_event(&mut events, |e| matches!(e, Event::JobError { .. })).await
     else {
         unreachable!()
     };
-    assert_eq!(error, "cancelled");
+    assert_eq!(outcome, RunOutcome::Interrupted);
+    assert!(error.starts_with("interrupted"), "{error}");
+}
+
+/// A run longer than its job's `timeout` is stopped and reported as timed out, on the async
+/// and the thread-pool executor alike; its `max_instances` slot is free again at once.
+#[tokio::test]
+async fn timeout_stops_the_run_and_frees_its_slot() {
+    for executor in ["default", "threads"] {
+        let clock = ManualClock::new(t0());
+        let sched = build(&clock);
+        let mut events = sched.subscribe();
+        sched
+            .add_job(
+                JobSpec::new("test:slow")
+                    .id("stuck")
+                    .executor(executor)
+                    .timeout(Duration::from_secs(1))
+                    .trigger(interval(60)),
+            )
+            .await
+            .unwrap();
+        sched.start().await.unwrap();
+        sched.run_job("stuck").await.unwrap();
+        next_event(&mut events, |e| matches!(e, Event::JobSubmitted { .. })).await;
+        // The run reads its start time when its task begins: advance until its timeout passes.
+        let error_event = async {
+            loop {
+                match events.recv().await {
+                    Ok(e @ Event::JobError { .. }) => return e,
+                    Ok(_) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        };
+        tokio::pin!(error_event);
+        let event = loop {
+            clock.advance(Duration::from_millis(500));
+            if let Ok(e) =
+                tokio::time::timeout(Duration::from_millis(100), error_event.as_mut()).await
+            {
+                break e;
+            }
+        };
+        let Event::JobError { error, outcome, .. } = event else {
+            unreachable!()
+        };
+        assert_eq!(outcome, RunOutcome::TimedOut, "{executor}");
+        assert_eq!(
+            error, "timed out: the run took longer than its timeout of 0:00:01",
+            "{executor}"
+        );
+        // max_instances = 1: the timed-out run no longer holds the slot.
+        sched.run_job("stuck").await.unwrap();
+        sched.shutdown(false).await.unwrap();
+    }
 }
 
 #[tokio::test]

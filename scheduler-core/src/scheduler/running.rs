@@ -33,10 +33,13 @@ use crate::store::{JobStore, RunningRun};
 /// Crashed runs handled per pass.
 const REAP_BATCH: usize = 100;
 
+/// A run that ended: (store index, run id).
+type Ended = (usize, Arc<str>);
+
 /// The records of runs in progress this instance keeps in its stores.
 pub(crate) struct Running {
-    done: UnboundedSender<(usize, Arc<str>)>,
-    receiver: Mutex<Option<UnboundedReceiver<(usize, Arc<str>)>>>,
+    done: UnboundedSender<Ended>,
+    receiver: Mutex<Option<UnboundedReceiver<Ended>>>,
     /// Per store (by index): the number of live slots, for stores that record runs.
     live: Vec<Option<Arc<AtomicUsize>>>,
 }
@@ -166,7 +169,7 @@ impl Scheduler {
 }
 
 /// The background task: ends records (batched), heartbeats, reaps. Ends with the scheduler.
-async fn maintain(inner: Weak<Inner>, mut receiver: UnboundedReceiver<(usize, Arc<str>)>) {
+async fn maintain(inner: Weak<Inner>, mut receiver: UnboundedReceiver<Ended>) {
     let mut ended: Vec<Vec<Arc<str>>> = Vec::new();
     let mut next_tick: Option<DateTime<Utc>> = None;
     loop {
