@@ -891,6 +891,15 @@ pub async fn running_runs(backend: &impl Backend) {
         "a run is taken over once"
     );
     assert_eq!(store.running_counts(&ids, at(20)).await.unwrap(), [2, 1, 0]);
+    // Many ids at once (stores may read all runs in progress then).
+    let many: Vec<Arc<str>> = (0..100)
+        .map(|i| Arc::from(format!("x{i}")))
+        .chain(ids.iter().cloned())
+        .collect();
+    let counts = store.running_counts(&many, at(20)).await.unwrap();
+    assert_eq!(counts.len(), 103);
+    assert_eq!(counts[100..], [2, 1, 0]);
+    assert!(counts[..100].iter().all(|n| *n == 0));
     store.heartbeat_runs("A", at(300)).await.unwrap();
     assert!(
         store
@@ -980,10 +989,25 @@ pub async fn max_instances_across_instances(backend: &impl Backend) {
     .unwrap();
     clock.advance(Duration::from_secs(5));
     next_event(&mut a_events, EventMask::JOB_SUBMITTED).await;
+    // The job fires again in 5 s: A records its run once it has lasted a second.
+    clock.advance(Duration::from_secs(1));
+    let id: Arc<str> = Arc::from("m");
+    let mut counted = Vec::new();
+    for _ in 0..200 {
+        counted = store
+            .running_counts(std::slice::from_ref(&id), clock.now())
+            .await
+            .unwrap();
+        if counted == [1] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(counted, [1], "A's run is recorded as in progress");
     // A holds its run; it stops taking jobs, B starts and reaches the next fire time.
     a.pause().unwrap();
     b.start().await.unwrap();
-    clock.advance(Duration::from_secs(5));
+    clock.advance(Duration::from_secs(4));
     match next_event(
         &mut b_events,
         EventMask::JOB_MAX_INSTANCES | EventMask::JOB_SUBMITTED,
@@ -996,7 +1020,6 @@ pub async fn max_instances_across_instances(backend: &impl Backend) {
     open.send(true).unwrap();
     next_event(&mut a_events, EventMask::JOB_EXECUTED).await;
     // A's record ends in the background; wait until the store shows it.
-    let id: Arc<str> = Arc::from("m");
     for _ in 0..200 {
         if store
             .running_counts(std::slice::from_ref(&id), clock.now())

@@ -58,13 +58,15 @@ impl JobRun {
 /// A run's record among its store's runs in progress: while any clone lives, the run counts
 /// against `max_instances` on every instance; dropping the last one ends the record.
 #[derive(Clone)]
-pub struct RunSlot(Arc<SlotInner>);
+pub struct RunSlot(pub(crate) Arc<SlotInner>);
 
-struct SlotInner {
-    run_id: Arc<str>,
+pub(crate) struct SlotInner {
+    pub(crate) run_id: Arc<str>,
     store: usize,
     done: tokio::sync::mpsc::UnboundedSender<(usize, Arc<str>)>,
     live: Arc<std::sync::atomic::AtomicUsize>,
+    /// Whether the record is in the store (it may be written later than the run starts).
+    pub(crate) written: std::sync::atomic::AtomicBool,
 }
 
 impl RunSlot {
@@ -73,6 +75,7 @@ impl RunSlot {
         store: usize,
         done: tokio::sync::mpsc::UnboundedSender<(usize, Arc<str>)>,
         live: Arc<std::sync::atomic::AtomicUsize>,
+        written: bool,
     ) -> Self {
         live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         RunSlot(Arc::new(SlotInner {
@@ -80,6 +83,7 @@ impl RunSlot {
             store,
             done,
             live,
+            written: std::sync::atomic::AtomicBool::new(written),
         }))
     }
 
@@ -92,7 +96,9 @@ impl RunSlot {
 impl Drop for SlotInner {
     fn drop(&mut self) {
         self.live.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.done.send((self.store, self.run_id.clone()));
+        if self.written.load(std::sync::atomic::Ordering::Acquire) {
+            let _ = self.done.send((self.store, self.run_id.clone()));
+        }
     }
 }
 

@@ -340,11 +340,18 @@ impl JobStore for MongoJobStore {
 
     async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
         let mut counts: HashMap<String, u32> = HashMap::new();
-        for chunk in job_ids.chunks(1000) {
+        // The collection holds only the runs executing now: for many ids, read them all.
+        let all = job_ids.len() > 50;
+        for chunk in job_ids.chunks(if all { usize::MAX } else { 1000 }) {
             let ids: Vec<&str> = chunk.iter().map(|id| &**id).collect();
+            let filter = if all {
+                doc! { "expires": { "$gt": us(now) } }
+            } else {
+                doc! { "job_id": { "$in": ids }, "expires": { "$gt": us(now) } }
+            };
             let documents: Vec<Document> = self
                 .running
-                .find(doc! { "job_id": { "$in": ids }, "expires": { "$gt": us(now) } })
+                .find(filter)
                 .projection(doc! { "job_id": 1 })
                 .await
                 .map_err(mongo_error)?

@@ -161,6 +161,7 @@ pub(crate) struct Statements {
     pub(crate) runs_table: String,
     pub(crate) running_table: String,
     pub(crate) heartbeat_running: String,
+    pub(crate) count_all_running: String,
     pub(crate) expired_running: String,
     pub(crate) take_over_running: String,
     pub(crate) select_runs: String,
@@ -201,6 +202,12 @@ impl Statements {
             ],
             runs_table: format!("{prefix}runs"),
             running_table: format!("{prefix}running"),
+            count_all_running: p(&|q| {
+                format!(
+                    "SELECT job_id, COUNT(*) FROM {prefix}running WHERE expires > {} GROUP BY job_id",
+                    q.next()
+                )
+            }),
             heartbeat_running: p(&|q| {
                 format!(
                     "UPDATE {prefix}running SET expires = {} WHERE owner = {}",

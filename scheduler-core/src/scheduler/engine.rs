@@ -204,27 +204,36 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
                 Vec::new()
             };
             let mut submissions = Vec::new();
+            let soon = now
+                + chrono::Duration::from_std(super::running::IMMEDIATE_WITHIN).unwrap_or_default();
             for (i, job) in runnable.into_iter().enumerate() {
                 let id = job.id.clone();
                 let (release, submission) =
                     dispatch(scheduler, alias, job, now, counts.get(i).copied());
+                let immediate = matches!(release,
+                    Release::Reschedule { next_run_time, .. } if next_run_time <= soon);
                 releases.push((id, release));
                 match submission {
-                    Some(s) if tracked => submissions.push(s),
+                    Some(s) if tracked => {
+                        let immediate = immediate || s.run.job.recover();
+                        submissions.push((s, immediate));
+                    }
                     Some(s) => submit(scheduler, s),
                     None => {}
                 }
             }
             if !submissions.is_empty() {
-                // Recorded before they start, so a quick run cannot end before its record.
-                let runs: Vec<&JobRun> = submissions.iter().map(|s| &s.run).collect();
+                // Recorded before they start (or, deferred, by the background task), so a quick
+                // run cannot end before its record.
+                let runs: Vec<(&JobRun, bool)> =
+                    submissions.iter().map(|(s, i)| (&s.run, *i)).collect();
                 match inner
                     .running
                     .begin(&inner.id, index, store, &runs, now, options.lease)
                     .await
                 {
                     Ok(slots) => {
-                        for (mut s, slot) in submissions.into_iter().zip(slots) {
+                        for ((mut s, _), slot) in submissions.into_iter().zip(slots) {
                             s.run.slot = Some(slot);
                             submit(scheduler, s);
                         }

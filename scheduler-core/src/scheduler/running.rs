@@ -6,7 +6,10 @@
 //! For each store whose [`Capabilities`](crate::Capabilities) say `running_runs`:
 //! 1. while it holds the leases of a batch of due jobs, the engine counts their runs in
 //!    progress ([`JobStore::running_counts`]) — a job at `max_instances` is skipped — and
-//!    records the runs it starts ([`JobStore::begin_runs`], `expires = now + lease`);
+//!    records the runs it starts ([`JobStore::begin_runs`], `expires = now + lease`): at once
+//!    when the job may fire again within [`IMMEDIATE_WITHIN`] or has `recover = true`, else
+//!    only once the run has lasted [`DEFER`] (most runs are shorter, and a run that ends
+//!    before its job's next fire time cannot collide with it);
 //! 2. when a run ends, its [`RunSlot`] is dropped and a background task ends the record
 //!    ([`JobStore::end_runs`], batched);
 //! 3. every `lease / 3` the same task renews the instance's records
@@ -25,7 +28,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use super::{Inner, Scheduler, SchedulerState};
 use crate::error::Result;
 use crate::event::Event;
-use crate::executor::{JobRun, RunSlot};
+use crate::executor::{JobRun, RunSlot, SlotInner};
 use crate::history::RunOutcome;
 use crate::job::random_id;
 use crate::store::{JobStore, RunningRun};
@@ -33,23 +36,46 @@ use crate::store::{JobStore, RunningRun};
 /// Crashed runs handled per pass.
 const REAP_BATCH: usize = 100;
 
+/// A run whose job fires again within this is recorded before it starts.
+pub(crate) const IMMEDIATE_WITHIN: Duration = Duration::from_secs(2);
+
+/// Other runs are recorded once they have lasted this long (still at least a second before
+/// their job's next fire time).
+pub(crate) const DEFER: Duration = Duration::from_secs(1);
+
+/// A run to record later, if it still runs then.
+struct Deferred {
+    at: DateTime<Utc>,
+    index: usize,
+    slot: Weak<SlotInner>,
+    record: RunningRun,
+}
+
 /// A run that ended: (store index, run id).
 type Ended = (usize, Arc<str>);
+
+struct Receivers {
+    ended: UnboundedReceiver<Ended>,
+    deferred: UnboundedReceiver<Deferred>,
+}
 
 /// The records of runs in progress this instance keeps in its stores.
 pub(crate) struct Running {
     done: UnboundedSender<Ended>,
-    receiver: Mutex<Option<UnboundedReceiver<Ended>>>,
+    defer: UnboundedSender<Deferred>,
+    receivers: Mutex<Option<Receivers>>,
     /// Per store (by index): the number of live slots, for stores that record runs.
     live: Vec<Option<Arc<AtomicUsize>>>,
 }
 
 impl Running {
     pub(crate) fn new(stores: &[(Arc<str>, Arc<dyn JobStore>)]) -> Running {
-        let (done, receiver) = unbounded_channel();
+        let (done, ended) = unbounded_channel();
+        let (defer, deferred) = unbounded_channel();
         Running {
             done,
-            receiver: Mutex::new(Some(receiver)),
+            defer,
+            receivers: Mutex::new(Some(Receivers { ended, deferred })),
             live: stores
                 .iter()
                 .map(|(_, s)| {
@@ -65,37 +91,66 @@ impl Running {
         self.live.get(index).is_some_and(Option::is_some)
     }
 
-    fn slot(&self, index: usize, run_id: Arc<str>) -> Option<RunSlot> {
+    fn slot(&self, index: usize, run_id: Arc<str>, written: bool) -> Option<RunSlot> {
         let live = self.live.get(index)?.as_ref()?;
-        Some(RunSlot::new(run_id, index, self.done.clone(), live.clone()))
+        Some(RunSlot::new(
+            run_id,
+            index,
+            self.done.clone(),
+            live.clone(),
+            written,
+        ))
     }
 
-    /// Records `runs` in the store at `index` as in progress on `owner`; one slot per run.
+    /// Records `runs` in the store at `index` as in progress on `owner`: those marked
+    /// immediate now, the others once they have lasted [`DEFER`]. One slot per run.
     pub(crate) async fn begin(
         &self,
         owner: &Arc<str>,
         index: usize,
         store: &Arc<dyn JobStore>,
-        runs: &[&JobRun],
+        runs: &[(&JobRun, bool)],
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Result<Vec<RunSlot>> {
         let expires = now + chrono::Duration::from_std(lease).unwrap_or_default();
-        let records: Vec<RunningRun> = runs
+        let records: Vec<(RunningRun, bool)> = runs
             .iter()
-            .map(|run| RunningRun {
-                run_id: Arc::from(random_id()),
-                job_id: run.job.id.clone(),
-                scheduled_run_time: run.run_times.first().copied().unwrap_or(now),
-                started: now,
-                owner: owner.clone(),
-                expires,
+            .map(|(run, immediate)| {
+                let record = RunningRun {
+                    run_id: Arc::from(random_id()),
+                    job_id: run.job.id.clone(),
+                    scheduled_run_time: run.run_times.first().copied().unwrap_or(now),
+                    started: now,
+                    owner: owner.clone(),
+                    expires,
+                };
+                (record, *immediate)
             })
             .collect();
-        store.begin_runs(&records).await?;
+        let now_records: Vec<RunningRun> = records
+            .iter()
+            .filter(|(_, immediate)| *immediate)
+            .map(|(r, _)| r.clone())
+            .collect();
+        if !now_records.is_empty() {
+            store.begin_runs(&now_records).await?;
+        }
+        let at = now + chrono::Duration::from_std(DEFER).unwrap_or_default();
         Ok(records
             .into_iter()
-            .filter_map(|r| self.slot(index, r.run_id))
+            .filter_map(|(record, immediate)| {
+                let slot = self.slot(index, record.run_id.clone(), immediate)?;
+                if !immediate {
+                    let _ = self.defer.send(Deferred {
+                        at,
+                        index,
+                        slot: Arc::downgrade(&slot.0),
+                        record,
+                    });
+                }
+                Some(slot)
+            })
             .collect())
     }
 }
@@ -131,7 +186,14 @@ impl Scheduler {
         let run = JobRun::new(job.clone(), inner.stores[index].0.clone(), vec![now]);
         let mut slots = inner
             .running
-            .begin(&inner.id, index, store, &[&run], now, inner.options.lease)
+            .begin(
+                &inner.id,
+                index,
+                store,
+                &[(&run, true)],
+                now,
+                inner.options.lease,
+            )
             .await?;
         Ok(slots.pop())
     }
@@ -151,10 +213,10 @@ impl Scheduler {
     /// Starts the background task (once per scheduler) that ends finished runs' records,
     /// renews live ones and handles crashed ones.
     pub(super) fn start_running(&self) {
-        let Some(receiver) = self
+        let Some(receivers) = self
             .inner
             .running
-            .receiver
+            .receivers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
@@ -164,12 +226,17 @@ impl Scheduler {
         if !self.inner.running.live.iter().any(Option::is_some) {
             return;
         }
-        tokio::spawn(maintain(Arc::downgrade(&self.inner), receiver));
+        tokio::spawn(maintain(Arc::downgrade(&self.inner), receivers));
     }
 }
 
 /// The background task: ends records (batched), heartbeats, reaps. Ends with the scheduler.
-async fn maintain(inner: Weak<Inner>, mut receiver: UnboundedReceiver<Ended>) {
+async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
+    let Receivers {
+        ended: mut receiver,
+        mut deferred,
+    } = receivers;
+    let mut queue: std::collections::VecDeque<Deferred> = std::collections::VecDeque::new();
     let mut ended: Vec<Vec<Arc<str>>> = Vec::new();
     let mut next_tick: Option<DateTime<Utc>> = None;
     loop {
@@ -184,7 +251,24 @@ async fn maintain(inner: Weak<Inner>, mut receiver: UnboundedReceiver<Ended>) {
         let tick_at =
             *next_tick.get_or_insert(now + chrono::Duration::from_std(period).unwrap_or_default());
         let mut tick = false;
+        let first_deferred = queue.front().map(|d| d.at);
+        let record_deferred = async {
+            match first_deferred {
+                Some(at) => clock.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut due_deferred = false;
         tokio::select! {
+            item = deferred.recv() => {
+                if let Some(item) = item {
+                    queue.push_back(item);
+                    while let Ok(item) = deferred.try_recv() {
+                        queue.push_back(item);
+                    }
+                }
+            }
+            () = record_deferred => due_deferred = true,
             message = receiver.recv() => match message {
                 Some((index, run_id)) => {
                     add(&mut ended, index, run_id);
@@ -199,6 +283,9 @@ async fn maintain(inner: Weak<Inner>, mut receiver: UnboundedReceiver<Ended>) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
+        if due_deferred {
+            record_deferred_runs(&inner, &mut queue).await;
+        }
         for (index, ids) in ended.iter_mut().enumerate() {
             if ids.is_empty() {
                 continue;
@@ -246,6 +333,57 @@ async fn maintain(inner: Weak<Inner>, mut receiver: UnboundedReceiver<Ended>) {
     }
 }
 
+/// Writes the records of deferred runs that are due and still running.
+async fn record_deferred_runs(
+    inner: &Arc<Inner>,
+    queue: &mut std::collections::VecDeque<Deferred>,
+) {
+    let now = inner.clock.now();
+    let expires = now + chrono::Duration::from_std(inner.options.lease).unwrap_or_default();
+    let mut by_store: Vec<(usize, Vec<(Arc<SlotInner>, Deferred)>)> = Vec::new();
+    while queue.front().is_some_and(|d| d.at <= now) {
+        let Some(item) = queue.pop_front() else {
+            break;
+        };
+        // A run that already ended leaves nothing to record.
+        let Some(slot) = item.slot.upgrade() else {
+            continue;
+        };
+        match by_store.iter_mut().find(|(i, _)| *i == item.index) {
+            Some((_, items)) => items.push((slot, item)),
+            None => by_store.push((item.index, vec![(slot, item)])),
+        }
+    }
+    for (index, items) in by_store {
+        let (alias, store) = &inner.stores[index];
+        let records: Vec<RunningRun> = items
+            .iter()
+            .map(|(_, d)| RunningRun {
+                expires,
+                ..d.record.clone()
+            })
+            .collect();
+        match store.begin_runs(&records).await {
+            Ok(()) => {
+                for (slot, _) in &items {
+                    slot.written.store(true, Ordering::Release);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "Could not record {} run(s) in progress in job store {alias:?}, will retry: {e}",
+                    records.len()
+                );
+                let retry = now + chrono::Duration::from_std(DEFER).unwrap_or_default();
+                for (_, mut item) in items {
+                    item.at = retry;
+                    queue.push_back(item);
+                }
+            }
+        }
+    }
+}
+
 fn add(ended: &mut Vec<Vec<Arc<str>>>, index: usize, run_id: Arc<str>) {
     if ended.len() <= index {
         ended.resize_with(index + 1, Vec::new);
@@ -281,7 +419,7 @@ async fn reap(
             }
         }
         // The record is ours now: it ends when this slot (or the recovery run) is dropped.
-        let Some(slot) = inner.running.slot(index, run.run_id.clone()) else {
+        let Some(slot) = inner.running.slot(index, run.run_id.clone(), true) else {
             continue;
         };
         let job = match store.lookup_job(&run.job_id).await {
