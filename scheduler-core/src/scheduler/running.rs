@@ -340,7 +340,8 @@ async fn record_deferred_runs(
 ) {
     let now = inner.clock.now();
     let expires = now + chrono::Duration::from_std(inner.options.lease).unwrap_or_default();
-    let mut by_store: Vec<(usize, Vec<(Arc<SlotInner>, Deferred)>)> = Vec::new();
+    type Live = (Arc<SlotInner>, Deferred);
+    let mut by_store: Vec<(usize, Vec<Live>)> = Vec::new();
     while queue.front().is_some_and(|d| d.at <= now) {
         let Some(item) = queue.pop_front() else {
             break;
