@@ -59,6 +59,8 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // A process-pool worker: the same binary, serving the same tasks on stdin/stdout.
+    rsched::process::run_worker_if_requested(rsched::registry_with_builtins);
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),

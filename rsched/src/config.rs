@@ -204,8 +204,14 @@ pub struct ExecutorConfig {
     /// `"asyncio"`), `"processpool"` (worker processes).
     #[serde(rename = "type")]
     pub kind: String,
-    /// Pool size for `threadpool` (default 10).
+    /// Pool size: threads for `threadpool` (default 10), worker processes for `processpool`
+    /// (default: the number of CPUs).
     pub max_workers: Option<usize>,
+    /// `processpool`: runs a worker serves before it is replaced (default: no limit).
+    pub max_tasks_per_child: Option<u32>,
+    /// `processpool`: address-space limit per worker, bytes (default: none); an allocation past
+    /// it crashes the run, not the scheduler.
+    pub memory_limit: Option<u64>,
 }
 
 /// `[job_defaults]`.

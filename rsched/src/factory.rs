@@ -109,12 +109,26 @@ pub fn executor_from_config(config: &ExecutorConfig) -> Result<Arc<dyn Executor>
                 .max_workers
                 .unwrap_or(executor_threads::DEFAULT_MAX_WORKERS),
         ))),
+        #[cfg(feature = "process")]
+        "processpool" | "process" => Ok(Arc::new(executor_process::ProcessPoolExecutor::new(
+            executor_process::ProcessPoolOptions {
+                max_workers: config.max_workers,
+                max_tasks_per_child: config.max_tasks_per_child,
+                memory_limit: config.memory_limit,
+                program: None,
+            },
+        ))),
         other => Err(Error::invalid(
             "type",
             format!(
-                "unknown executor type '{other}' (available: async{})",
+                "unknown executor type '{other}' (available: async{}{})",
                 if cfg!(feature = "threads") {
                     ", threadpool"
+                } else {
+                    ""
+                },
+                if cfg!(feature = "process") {
+                    ", processpool"
                 } else {
                     ""
                 }

@@ -36,6 +36,10 @@ pub use scheduler_http as http;
 #[cfg(feature = "threads")]
 pub use executor_threads as threads;
 
+/// The process-pool executor (feature `process`): crash isolation and timeouts.
+#[cfg(feature = "process")]
+pub use executor_process as process;
+
 /// A task registry with the built-in tasks (`rsched:exec`, `rsched:log`) registered.
 pub fn registry_with_builtins() -> TaskRegistry {
     let mut registry = TaskRegistry::new();

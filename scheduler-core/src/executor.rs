@@ -228,6 +228,35 @@ impl ExecutorRuntime {
         }
     }
 
+    /// Runs every run time of `run` in order, like [`ExecutorRuntime::run_job`], but hands
+    /// each run's context to `call` instead of calling the registered handler here: for
+    /// executors that run tasks elsewhere (worker processes). The misfire check, the timeout,
+    /// an interrupting shutdown, the events and the log lines are the same; on a timeout or an
+    /// interruption the future `call` returned is dropped, so it must clean up on drop (a
+    /// worker process is killed).
+    pub async fn run_job_with<F, Fut>(&self, run: &JobRun, mut call: F)
+    where
+        F: FnMut(JobContext) -> Fut,
+        Fut: std::future::Future<Output = TaskResult>,
+    {
+        for &run_time in &run.run_times {
+            let Some((ctx, _handler)) = self.begin(run, run_time) else {
+                continue;
+            };
+            let started = self.clock.now();
+            let clock = Instant::now();
+            let token = ctx.cancellation_token().clone();
+            let result = self.limit(&run.job, started, call(ctx)).await;
+            if result
+                .as_ref()
+                .is_err_and(|e| e.outcome() != RunOutcome::Error)
+            {
+                token.cancel();
+            }
+            self.finish(run, run_time, started, clock.elapsed(), result);
+        }
+    }
+
     /// Awaits `run` until the job's timeout (on the scheduler's clock) or an interrupting
     /// shutdown, whichever comes first.
     async fn limit(
