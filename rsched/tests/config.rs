@@ -177,7 +177,7 @@ fn structural_errors_are_located_too() {
         ),
         (
             "[executors.default]\ntype = \"quantum\"\n",
-            "line 2: executors.default.type: unknown executor type 'quantum' (available: async, threadpool)",
+            "line 2: executors.default.type: unknown executor type 'quantum' (available: async, threadpool",
         ),
         ("jobs = 3\n", "line 1: jobs: invalid type"),
         ("[scheduler\n", "line 1: "),
