@@ -216,12 +216,11 @@ impl ExecutorRuntime {
                 Handler::Blocking(f) => tokio::task::spawn_blocking(move || f(ctx)),
             };
             let abort = handle.abort_handle();
-            let result = self.limit(&run.job, started, join(handle)).await;
+            let result = self.limit(&run.job, started, &token, join(handle)).await;
             if result
                 .as_ref()
                 .is_err_and(|e| e.outcome() != RunOutcome::Error)
             {
-                token.cancel();
                 abort.abort();
             }
             self.finish(run, run_time, started, clock.elapsed(), result);
@@ -246,23 +245,18 @@ impl ExecutorRuntime {
             let started = self.clock.now();
             let clock = Instant::now();
             let token = ctx.cancellation_token().clone();
-            let result = self.limit(&run.job, started, call(ctx)).await;
-            if result
-                .as_ref()
-                .is_err_and(|e| e.outcome() != RunOutcome::Error)
-            {
-                token.cancel();
-            }
+            let result = self.limit(&run.job, started, &token, call(ctx)).await;
             self.finish(run, run_time, started, clock.elapsed(), result);
         }
     }
 
     /// Awaits `run` until the job's timeout (on the scheduler's clock) or an interrupting
-    /// shutdown, whichever comes first.
+    /// shutdown, whichever comes first; a run cut off so has its context's `token` cancelled.
     async fn limit(
         &self,
         job: &Job,
         started: DateTime<Utc>,
+        token: &CancellationToken,
         run: impl std::future::Future<Output = TaskResult>,
     ) -> TaskResult {
         let timeout = async {
@@ -282,7 +276,7 @@ impl ExecutorRuntime {
             t = timeout => Err(timed_out(t)),
             () = self.cancel.cancelled() => Err(interrupted()),
         };
-        match result {
+        let result = match result {
             // A task that gave up because the scheduler asked it to stop was interrupted.
             Err(e) if e.outcome() == RunOutcome::Error && self.cancel.is_cancelled() => {
                 Err(TaskError::with_outcome(
@@ -294,7 +288,14 @@ impl ExecutorRuntime {
                 ))
             }
             other => other,
+        };
+        if result
+            .as_ref()
+            .is_err_and(|e| e.outcome() != RunOutcome::Error)
+        {
+            token.cancel();
         }
+        result
     }
 
     /// Runs every run time of `run` in order on the current (pool) thread: blocking handlers
@@ -328,7 +329,7 @@ impl ExecutorRuntime {
                             let _ = tx.send(call());
                         });
                 match spawned {
-                    Ok(_) => handle.block_on(self.limit(&run.job, started, async {
+                    Ok(_) => handle.block_on(self.limit(&run.job, started, &token, async {
                         rx.await
                             .unwrap_or_else(|_| Err(TaskError::new("the run's thread ended")))
                     })),
@@ -337,12 +338,6 @@ impl ExecutorRuntime {
             } else {
                 call()
             };
-            if result
-                .as_ref()
-                .is_err_and(|e| e.outcome() != RunOutcome::Error)
-            {
-                token.cancel();
-            }
             self.finish(run, run_time, started, clock.elapsed(), result);
         }
     }

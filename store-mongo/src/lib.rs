@@ -339,29 +339,26 @@ impl JobStore for MongoJobStore {
     }
 
     async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
-        let mut counts: HashMap<String, u32> = HashMap::new();
         // The collection holds only the runs executing now: for many ids, read them all.
-        let all = job_ids.len() > 50;
-        for chunk in job_ids.chunks(if all { usize::MAX } else { 1000 }) {
-            let ids: Vec<&str> = chunk.iter().map(|id| &**id).collect();
-            let filter = if all {
-                doc! { "expires": { "$gt": us(now) } }
-            } else {
-                doc! { "job_id": { "$in": ids }, "expires": { "$gt": us(now) } }
-            };
-            let documents: Vec<Document> = self
-                .running
-                .find(filter)
-                .projection(doc! { "job_id": 1 })
-                .await
-                .map_err(mongo_error)?
-                .try_collect()
-                .await
-                .map_err(mongo_error)?;
-            for d in &documents {
-                if let Ok(id) = d.get_str("job_id") {
-                    *counts.entry(id.to_owned()).or_insert(0) += 1;
-                }
+        let filter = if job_ids.len() > 50 {
+            doc! { "expires": { "$gt": us(now) } }
+        } else {
+            let ids: Vec<&str> = job_ids.iter().map(|id| &**id).collect();
+            doc! { "job_id": { "$in": ids }, "expires": { "$gt": us(now) } }
+        };
+        let documents: Vec<Document> = self
+            .running
+            .find(filter)
+            .projection(doc! { "job_id": 1 })
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        let mut counts: HashMap<&str, u32> = HashMap::new();
+        for d in &documents {
+            if let Ok(id) = d.get_str("job_id") {
+                *counts.entry(id).or_insert(0) += 1;
             }
         }
         Ok(job_ids

@@ -586,34 +586,29 @@ impl JobStore for SqlJobStore {
     }
 
     async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
-        let mut counts: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut rows = Vec::new();
         if job_ids.len() > 50 {
             // The table holds only the runs executing now (long ones): one grouped read of
             // all of them beats many IN lists.
-            let rows = sqlx::query(&self.sql.count_all_running)
+            rows = sqlx::query(&self.sql.count_all_running)
                 .bind(micros(now))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_error)?;
-            for row in rows {
-                let n: i64 = row.try_get(1).map_err(db_error)?;
-                counts.insert(text(&row, 0)?, u32::try_from(n).unwrap_or(u32::MAX));
+        } else {
+            for chunk in job_ids.chunks(dialect::INSERT_CHUNK) {
+                let query = self.sql.count_running(chunk.len());
+                let mut q = sqlx::query(&query).bind(micros(now));
+                for id in chunk {
+                    q = q.bind(&**id);
+                }
+                rows.extend(q.fetch_all(&self.pool).await.map_err(db_error)?);
             }
-            return Ok(job_ids
-                .iter()
-                .map(|id| counts.get(&**id).copied().unwrap_or(0))
-                .collect());
         }
-        for chunk in job_ids.chunks(dialect::INSERT_CHUNK) {
-            let query = self.sql.count_running(chunk.len());
-            let mut q = sqlx::query(&query).bind(micros(now));
-            for id in chunk {
-                q = q.bind(&**id);
-            }
-            for row in q.fetch_all(&self.pool).await.map_err(db_error)? {
-                let n: i64 = row.try_get(1).map_err(db_error)?;
-                counts.insert(text(&row, 0)?, u32::try_from(n).unwrap_or(u32::MAX));
-            }
+        let mut counts = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let n: i64 = row.try_get(1).map_err(db_error)?;
+            counts.insert(text(row, 0)?, u32::try_from(n).unwrap_or(u32::MAX));
         }
         Ok(job_ids
             .iter()

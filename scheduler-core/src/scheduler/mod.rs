@@ -374,7 +374,7 @@ impl SchedulerBuilder {
             .entry(Arc::from("default"))
             .or_insert_with(|| Arc::new(AsyncExecutor::new()));
         let id = self.id.unwrap_or_else(default_instance_id);
-        let stores_for_running = stores.clone();
+        let running = running::Running::new(&stores);
         let scheduler = Scheduler {
             inner: Arc::new(Inner {
                 id: Arc::from(id),
@@ -396,7 +396,7 @@ impl SchedulerBuilder {
                     runs: CancellationToken::new(),
                 }),
                 lifecycle: tokio::sync::Mutex::new(()),
-                running: running::Running::new(&stores_for_running),
+                running,
             }),
         };
         for (alias, store) in &scheduler.inner.stores {
