@@ -9,6 +9,9 @@
 //! - `--idle N [--own-triggers]`: N hourly interval jobs that do not come due, sharing one
 //!   trigger value or each with its own. Reports the time to add them and the RSS per job.
 //!
+//! - `--executor NAME [--runs N] [--workers W]`: an executor's own overhead per run, submit →
+//!   result of a no-op task, one run at a time and all at once (see [`executor`]).
+//!
 //! The bench's jobs have `misfire_grace_time = None` (run however late): the harness measures
 //! how fast runs happen, so none may be dropped as misfired.
 
@@ -25,6 +28,8 @@ use rsched::{BuiltinTrigger, JobContext, JobSpec, Scheduler, TaskRegistry, isofo
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+pub mod executor;
+
 /// The table (or key) prefix of the bench's own jobs in a shared store.
 const BENCH_PREFIX: &str = "rsched_bench_";
 
@@ -32,12 +37,12 @@ const BENCH_PREFIX: &str = "rsched_bench_";
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Add this many jobs due at the same instant (no-op async task) and measure the dispatch.
-    #[arg(long, conflicts_with_all = ["interval_jobs", "idle"])]
+    #[arg(long, conflicts_with_all = ["interval_jobs", "idle", "executor"])]
     jobs: Option<u64>,
 
     /// Add this many idle interval jobs (not due during the bench) and measure add rate and
     /// memory per job.
-    #[arg(long, conflicts_with = "interval_jobs")]
+    #[arg(long, conflicts_with_all = ["interval_jobs", "executor"])]
     idle: Option<u64>,
 
     /// With --idle: give every job its own trigger (default: one trigger shared by all, as
@@ -46,8 +51,21 @@ pub struct BenchArgs {
     own_triggers: bool,
 
     /// Run this many interval jobs every 1 s and measure their lateness.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "executor")]
     interval_jobs: Option<u64>,
+
+    /// Measure this executor's overhead per run, submit → result of a no-op task: `async`,
+    /// `threadpool` or `processpool` (no job store involved).
+    #[arg(long, value_parser = ["async", "threadpool", "processpool"])]
+    executor: Option<String>,
+
+    /// With --executor: runs measured (one at a time, then as many all at once).
+    #[arg(long, default_value_t = 10_000, requires = "executor")]
+    runs: u64,
+
+    /// With --executor: the pool size, `max_workers` (default: the executor's default).
+    #[arg(long, requires = "executor")]
+    workers: Option<usize>,
 
     /// How long the interval jobs run, in seconds.
     #[arg(long, default_value_t = 30, requires = "interval_jobs")]
@@ -167,8 +185,14 @@ fn rss() -> (u64, u64) {
 
 /// Runs `rsched bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    if args.jobs.is_none() && args.interval_jobs.is_none() && args.idle.is_none() {
-        eprintln!("rsched bench: give --jobs N, --idle N or --interval-jobs N [--seconds D]");
+    if args.jobs.is_none()
+        && args.interval_jobs.is_none()
+        && args.idle.is_none()
+        && args.executor.is_none()
+    {
+        eprintln!(
+            "rsched bench: give --jobs N, --idle N, --interval-jobs N [--seconds D] or --executor NAME"
+        );
         return Ok(ExitCode::from(2));
     }
     if std::env::var_os("RUST_LOG").is_none() {
@@ -183,6 +207,21 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let Some(kind) = &args.executor {
+        let request = executor::Request {
+            kind,
+            runs: args.runs.max(1),
+            workers: args.workers,
+        };
+        let report = runtime.block_on(executor::bench(&request))?;
+        let out = if args.json {
+            format!("{}\n", serde_json::to_string(&report)?)
+        } else {
+            executor::table(&report)
+        };
+        crate::write_stdout(&out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = runtime.block_on(async {
         let recorder = Arc::new(Recorder::default());
         let mut registry = TaskRegistry::new();

@@ -60,7 +60,12 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     // A process-pool worker: the same binary, serving the same tasks on stdin/stdout.
-    rsched::process::run_worker_if_requested(rsched::registry_with_builtins);
+    // The bench's no-op tasks are there for `rsched bench --executor processpool`.
+    rsched::process::run_worker_if_requested(|| {
+        let mut registry = rsched::registry_with_builtins();
+        bench::executor::register_tasks(&mut registry);
+        registry
+    });
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),

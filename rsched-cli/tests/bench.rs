@@ -63,3 +63,29 @@ fn without_a_mode_it_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn every_executor_reports_its_overhead_per_run() {
+    // The process pool's workers are this binary in worker mode: the run fails unless they
+    // know the bench's task too.
+    for executor in ["async", "threadpool", "processpool"] {
+        let r = bench(&["--executor", executor, "--runs", "200", "--workers", "2"]);
+        assert_eq!(r["mode"], "executor");
+        assert_eq!(r["executor"], executor);
+        assert_eq!(r["runs"], 200);
+        let p50 = r["overhead_ms"]["p50"].as_f64().unwrap();
+        let max = r["overhead_ms"]["max"].as_f64().unwrap();
+        assert!(p50 > 0.0 && p50 <= max, "{r}");
+        assert!(r["all_at_once_runs_per_second"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn an_unknown_executor_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
+        .args(["bench", "--executor", "gevent"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("processpool"));
+}
