@@ -46,11 +46,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::{SinkExt as _, StreamExt as _};
-use scheduler_core::executor::{ExecutorRuntime, Instances};
+use scheduler_core::executor::{ExecutorRuntime, SpawnedRuns};
 use scheduler_core::registry::Handler;
-use scheduler_core::{
-    Error, ErrorKind, Executor, JobContext, JobRun, Result, RunOutcome, TaskError, TaskRegistry,
-};
+use scheduler_core::{Executor, JobContext, JobRun, Result, RunOutcome, TaskError, TaskRegistry};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -58,7 +56,6 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Set (to `1`) in a worker's environment: the process is a worker.
 pub const WORKER_ENV: &str = "RSCHED_WORKER";
@@ -234,14 +231,12 @@ pub struct ProcessPoolOptions {
 #[derive(Debug)]
 pub struct ProcessPoolExecutor {
     options: ProcessPoolOptions,
+    runs: SpawnedRuns,
     shared: Arc<Shared>,
 }
 
 #[derive(Debug)]
 struct Shared {
-    runtime: Mutex<Option<ExecutorRuntime>>,
-    instances: Instances,
-    tracker: Mutex<TaskTracker>,
     idle: Mutex<Vec<Worker>>,
     slots: Semaphore,
     max_workers: usize,
@@ -256,10 +251,8 @@ impl ProcessPoolExecutor {
             .max(1);
         ProcessPoolExecutor {
             options,
+            runs: SpawnedRuns::default(),
             shared: Arc::new(Shared {
-                runtime: Mutex::new(None),
-                instances: Instances::default(),
-                tracker: Mutex::new(TaskTracker::new()),
                 idle: Mutex::new(Vec::new()),
                 slots: Semaphore::new(max_workers),
                 max_workers,
@@ -436,67 +429,28 @@ fn request(ctx: &JobContext, func: &str) -> Request {
 #[async_trait]
 impl Executor for ProcessPoolExecutor {
     fn start(&self, runtime: ExecutorRuntime) -> Result<()> {
-        *self
-            .shared
-            .runtime
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(runtime);
-        *self
-            .shared
-            .tracker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = TaskTracker::new();
+        self.runs.start(runtime);
         Ok(())
     }
 
     fn submit(&self, run: JobRun) -> Result<()> {
-        let runtime = self
-            .shared
-            .runtime
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| Error::new(ErrorKind::Unavailable, "the executor is not started"))?;
-        let tracker = self
-            .shared
-            .tracker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if tracker.is_closed() {
-            return Err(Error::new(
-                ErrorKind::Unavailable,
-                "the executor is shut down",
-            ));
-        }
-        self.shared.instances.acquire(&run.job)?;
-        let shared = self.shared.clone();
-        let options = self.options.clone();
-        tracker.spawn(async move {
-            let func = run.job.func().to_owned();
-            runtime
-                .run_job_with(&run, |ctx| {
-                    let request = request(&ctx, &func);
-                    let (shared, options) = (shared.clone(), options.clone());
-                    async move { shared.run(&options, request).await }
-                })
-                .await;
-            shared.instances.release(run.job.id());
-        });
-        Ok(())
+        self.runs.spawn(run, |runtime, run| {
+            let (shared, options) = (self.shared.clone(), self.options.clone());
+            async move {
+                let func = run.job.func().to_owned();
+                runtime
+                    .run_job_with(&run, |ctx| {
+                        let request = request(&ctx, &func);
+                        let (shared, options) = (shared.clone(), options.clone());
+                        async move { shared.run(&options, request).await }
+                    })
+                    .await;
+            }
+        })
     }
 
     async fn shutdown(&self, wait: bool) {
-        let tracker = self
-            .shared
-            .tracker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        tracker.close();
-        if wait {
-            tracker.wait().await;
-        }
+        self.runs.shutdown(wait).await;
         // Idle workers end when their stdin closes (and are killed on drop).
         self.shared
             .idle

@@ -526,30 +526,35 @@ impl Instances {
     }
 }
 
-/// The default executor: each run is a tokio task (blocking tasks go to tokio's blocking pool).
+/// The bookkeeping of an executor whose runs are tokio tasks: the [`ExecutorRuntime`] it was
+/// started with, the tasks in flight and the `max_instances` slots. [`AsyncExecutor`] is this
+/// alone; the process pool uses it too (its tasks talk to worker processes).
 #[derive(Debug, Default)]
-pub struct AsyncExecutor {
+pub struct SpawnedRuns {
     runtime: Mutex<Option<ExecutorRuntime>>,
     instances: Arc<Instances>,
     tracker: Mutex<TaskTracker>,
 }
 
-impl AsyncExecutor {
-    /// A new executor (started by the scheduler).
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
-#[async_trait]
-impl Executor for AsyncExecutor {
-    fn start(&self, runtime: ExecutorRuntime) -> Result<()> {
+impl SpawnedRuns {
+    /// For [`Executor::start`]: keeps `runtime` and accepts runs again after a shutdown.
+    pub fn start(&self, runtime: ExecutorRuntime) {
         *self.runtime.lock().unwrap_or_else(|e| e.into_inner()) = Some(runtime);
         *self.tracker.lock().unwrap_or_else(|e| e.into_inner()) = TaskTracker::new();
-        Ok(())
     }
 
-    fn submit(&self, run: JobRun) -> Result<()> {
+    /// For [`Executor::submit`]: takes a `max_instances` slot of the run's job and spawns
+    /// `body(runtime, run)`; the slot is freed when the body ends.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unavailable`] before [`SpawnedRuns::start`] or after
+    /// [`SpawnedRuns::shutdown`]; [`ErrorKind::MaxInstancesReached`] when the job has
+    /// `max_instances` runs in flight here.
+    pub fn spawn<F, Fut>(&self, run: JobRun, body: F) -> Result<()>
+    where
+        F: FnOnce(ExecutorRuntime, JobRun) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let runtime = self
             .runtime
             .lock()
@@ -569,14 +574,18 @@ impl Executor for AsyncExecutor {
         }
         self.instances.acquire(&run.job)?;
         let instances = self.instances.clone();
+        let job_id = run.job.id_arc().clone();
+        let body = body(runtime, run);
         tracker.spawn(async move {
-            runtime.run_job(&run).await;
-            instances.release(run.job.id());
+            body.await;
+            instances.release(&job_id);
         });
         Ok(())
     }
 
-    async fn shutdown(&self, wait: bool) {
+    /// For [`Executor::shutdown`]: accepts no more runs; with `wait`, returns when the runs in
+    /// flight have ended.
+    pub async fn shutdown(&self, wait: bool) {
         let tracker = self
             .tracker
             .lock()
@@ -586,5 +595,37 @@ impl Executor for AsyncExecutor {
         if wait {
             tracker.wait().await;
         }
+    }
+}
+
+/// The default executor: each run is a tokio task (blocking tasks go to tokio's blocking pool).
+#[derive(Debug, Default)]
+pub struct AsyncExecutor {
+    runs: SpawnedRuns,
+}
+
+impl AsyncExecutor {
+    /// A new executor (started by the scheduler).
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Executor for AsyncExecutor {
+    fn start(&self, runtime: ExecutorRuntime) -> Result<()> {
+        self.runs.start(runtime);
+        Ok(())
+    }
+
+    fn submit(&self, run: JobRun) -> Result<()> {
+        self.runs.spawn(
+            run,
+            |runtime, run| async move { runtime.run_job(&run).await },
+        )
+    }
+
+    async fn shutdown(&self, wait: bool) {
+        self.runs.shutdown(wait).await;
     }
 }
