@@ -421,3 +421,20 @@ pub fn sort_jobs(jobs: &mut [Job]) {
         (None, None) => a.id().cmp(b.id()),
     });
 }
+
+/// [`JobStore::release_job`] for a store whose [`JobStore::release_jobs`] does the work: the one
+/// release, as a batch of one.
+///
+/// # Errors
+/// The store's error for the batch, or the release's own (`LeaseLost`, `NotFound`).
+pub async fn release_one<S: JobStore + ?Sized>(
+    store: &S,
+    owner: &str,
+    id: &str,
+    release: Release,
+) -> Result<()> {
+    let mut results = store
+        .release_jobs(owner, &[(Arc::from(id), release)])
+        .await?;
+    results.pop().unwrap_or(Ok(()))
+}

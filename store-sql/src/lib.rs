@@ -972,10 +972,7 @@ impl JobStore for SqlJobStore {
     }
 
     async fn release_job(&self, owner: &str, id: &str, release: Release) -> Result<()> {
-        let mut results = self
-            .release_jobs(owner, &[(Arc::from(id), release)])
-            .await?;
-        results.pop().unwrap_or(Ok(()))
+        scheduler_core::store::release_one(self, owner, id, release).await
     }
 
     async fn release_jobs(
