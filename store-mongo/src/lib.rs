@@ -50,6 +50,17 @@ impl std::fmt::Debug for MongoJobStore {
     }
 }
 
+/// Runs a `find` and reads every document its cursor returns.
+async fn all(
+    find: impl std::future::IntoFuture<Output = mongodb::error::Result<mongodb::Cursor<Document>>>,
+) -> Result<Vec<Document>> {
+    find.await
+        .map_err(mongo_error)?
+        .try_collect()
+        .await
+        .map_err(mongo_error)
+}
+
 fn mongo_error(e: mongodb::error::Error) -> Error {
     use mongodb::error::ErrorKind as K;
     let kind = match &*e.kind {
@@ -229,11 +240,7 @@ impl MongoJobStore {
         if let Some(sort) = sort {
             find = find.sort(sort);
         }
-        find.await
-            .map_err(mongo_error)?
-            .try_collect()
-            .await
-            .map_err(mongo_error)
+        all(find).await
     }
 
     /// Documents → jobs; undecodable ones are quarantined.
@@ -318,17 +325,13 @@ impl JobStore for MongoJobStore {
         // By count, once a job has written as many records as it may keep.
         let due = self.unpruned.due(runs, retention.per_job);
         for job_id in due {
-            let kept: Vec<Document> = self
+            let kept: Vec<Document> = all(self
                 .runs
                 .find(doc! { "job_id": &*job_id })
                 .sort(doc! { "scheduled_us": -1, "_id": -1 })
                 .limit(i64::try_from(retention.per_job).unwrap_or(i64::MAX))
-                .projection(doc! { "_id": 1 })
-                .await
-                .map_err(mongo_error)?
-                .try_collect()
-                .await
-                .map_err(mongo_error)?;
+                .projection(doc! { "_id": 1 }))
+            .await?;
             let ids: Vec<Bson> = kept.iter().filter_map(|d| d.get("_id").cloned()).collect();
             self.runs
                 .delete_many(doc! { "job_id": &*job_id, "_id": { "$nin": ids } })
@@ -346,15 +349,8 @@ impl JobStore for MongoJobStore {
             let ids: Vec<&str> = job_ids.iter().map(|id| &**id).collect();
             doc! { "job_id": { "$in": ids }, "expires": { "$gt": us(now) } }
         };
-        let documents: Vec<Document> = self
-            .running
-            .find(filter)
-            .projection(doc! { "job_id": 1 })
-            .await
-            .map_err(mongo_error)?
-            .try_collect()
-            .await
-            .map_err(mongo_error)?;
+        let documents: Vec<Document> =
+            all(self.running.find(filter).projection(doc! { "job_id": 1 })).await?;
         let mut counts: HashMap<&str, u32> = HashMap::new();
         for d in &documents {
             if let Ok(id) = d.get_str("job_id") {
@@ -419,16 +415,12 @@ impl JobStore for MongoJobStore {
         also_owner: &str,
         limit: usize,
     ) -> Result<Vec<RunningRun>> {
-        let documents: Vec<Document> = self
+        let documents: Vec<Document> = all(self
             .running
             .find(doc! { "$or": [ { "expires": { "$lt": us(now) } }, { "owner": also_owner } ] })
             .sort(doc! { "expires": 1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
-            .map_err(mongo_error)?
-            .try_collect()
-            .await
-            .map_err(mongo_error)?;
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX)))
+        .await?;
         Ok(documents
             .iter()
             .filter_map(|d| {
@@ -462,16 +454,12 @@ impl JobStore for MongoJobStore {
     }
 
     async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
-        let documents: Vec<Document> = self
+        let documents: Vec<Document> = all(self
             .runs
             .find(doc! { "job_id": job_id })
             .sort(doc! { "scheduled_us": -1, "_id": -1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
-            .map_err(mongo_error)?
-            .try_collect()
-            .await
-            .map_err(mongo_error)?;
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX)))
+        .await?;
         Ok(documents
             .iter()
             .filter_map(|d| {
@@ -651,16 +639,12 @@ impl JobStore for MongoJobStore {
         };
         // 1. the first `limit` due jobs, earliest first (the date orders by millisecond, the
         //    exact microseconds and the id break its ties);
-        let candidates: Vec<Document> = self
+        let candidates: Vec<Document> = all(self
             .jobs
             .find(due.clone())
             .sort(doc! { "next_run_time": 1, "next_run_us": 1, "_id": 1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
-            .map_err(mongo_error)?
-            .try_collect()
-            .await
-            .map_err(mongo_error)?;
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX)))
+        .await?;
         let Some(last) = candidates.last() else {
             return Ok(Vec::new());
         };
@@ -781,21 +765,17 @@ impl JobStore for MongoJobStore {
         };
         // Which of them this owner holds, and which were changed while leased.
         let ids: Vec<&str> = releases.iter().map(|(id, _)| &**id).collect();
-        let held: HashMap<String, bool> = self
+        let held: HashMap<String, bool> = all(self
             .jobs
             .find(scope(ids))
-            .projection(doc! { "_id": 1, "lease_modified": 1 })
-            .await
-            .map_err(mongo_error)?
-            .try_collect::<Vec<Document>>()
-            .await
-            .map_err(mongo_error)?
-            .iter()
-            .filter_map(|d| {
-                let id = d.get_str("_id").ok()?.to_owned();
-                Some((id, d.get_bool("lease_modified").unwrap_or(false)))
-            })
-            .collect();
+            .projection(doc! { "_id": 1, "lease_modified": 1 }))
+        .await?
+        .iter()
+        .filter_map(|d| {
+            let id = d.get_str("_id").ok()?.to_owned();
+            Some((id, d.get_bool("lease_modified").unwrap_or(false)))
+        })
+        .collect();
         // Group the releases that write the same values: one statement per group.
         let mut groups: HashMap<(Option<i64>, Option<i64>, u8), Vec<usize>> = HashMap::new();
         let mut results: Vec<Option<Result<()>>> = (0..releases.len()).map(|_| None).collect();
