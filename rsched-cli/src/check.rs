@@ -36,6 +36,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             .build()
             .map_err(|e| config.error("", e))?;
         runtime.block_on(config.scheduler_builder(registry.clone()))?;
+        if config.api.enabled {
+            // The exposure rule and the shape of [api.auth]; the secrets themselves are read
+            // only by `rsched run`.
+            config.api_options(None, |_| Some("not read by rsched check".to_owned()))?;
+        }
         Ok::<_, rsched::ConfigError>((zone, specs))
     })();
     let (zone, specs) = match checked {

@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use rsched::config::ApiConfig;
-use rsched::http::{ApiOptions, Auth, AuthConfig};
+use rsched::http::ApiOptions;
 
 use crate::config_file;
 
@@ -71,6 +70,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        // The listener and the API's options first: a configuration that would expose the API
+        // exits before any job runs.
+        let api = if config.api.enabled {
+            let listener = tokio::net::TcpListener::bind(&config.api.listen)
+                .await
+                .with_context(|| format!("api.listen: cannot listen on {}", config.api.listen))?;
+            let options =
+                match config.api_options(Some(listener.local_addr()?), |name| std::env::var(name).ok()) {
+                    Ok(options) => options,
+                    Err(e) => {
+                        eprintln!("rsched: {e}");
+                        return Ok(ExitCode::from(2));
+                    }
+                };
+            Some((listener, options))
+        } else {
+            None
+        };
         let scheduler = match config.build_scheduler(rsched::registry_with_builtins()).await {
             Ok(s) => s,
             Err(e) => {
@@ -78,27 +95,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         };
-        let options = match api_options(&config.api) {
-            Ok(options) => options,
-            Err(e) => {
-                eprintln!("rsched: {}: {e}", file.as_deref().map_or_else(|| "configuration".into(), |f| f.display().to_string()));
-                return Ok(ExitCode::from(2));
-            }
+        let allowed_hosts = ApiOptions {
+            allowed_hosts: config.api.allowed_hosts.clone(),
+            ..ApiOptions::default()
         };
-        if options.may_start() {
+        if allowed_hosts.may_start() {
             scheduler.start().await?;
         } else {
             tracing::warn!(
                 "Host name {} is not allowed to start the scheduler (allowed_hosts: {}): jobs will not run here",
-                options.host_name,
-                options.allowed_hosts.join(", ")
+                allowed_hosts.host_name,
+                allowed_hosts.allowed_hosts.join(", ")
             );
         }
-        if config.api.enabled {
-            let listener = tokio::net::TcpListener::bind(&config.api.listen)
-                .await
-                .with_context(|| format!("api.listen: cannot listen on {}", config.api.listen))?;
+        if let Some((listener, options)) = api {
             let prefix = config.api.prefix.trim_end_matches('/').to_owned();
+            // `api_options` validated the options: this is the API itself, not its 503 stand-in.
             let api = rsched::http::router(scheduler.clone(), options);
             // `/` leads to the dashboard (with no prefix, `/` is the API's info route).
             let app = if prefix.is_empty() {
@@ -112,7 +124,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             };
             tracing::info!("API on http://{}{prefix}", listener.local_addr()?);
             tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
+                // Client addresses, so failed sign-ins are throttled per address.
+                let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                if let Err(e) = axum::serve(listener, service).await {
                     tracing::error!("the API server stopped: {e}");
                 }
             });
@@ -127,25 +141,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// The API options from `[api]`; passwords and tokens named by `*_env` are read here.
-fn api_options(api: &ApiConfig) -> anyhow::Result<ApiOptions> {
-    let auth = match &api.auth {
-        None => None,
-        Some(value) => {
-            let config: AuthConfig = serde_json::from_value(value.clone())
-                .map_err(|e| anyhow::anyhow!("api.auth: {e}"))?;
-            Some(std::sync::Arc::new(Auth::from_config(&config, |name| {
-                std::env::var(name).ok()
-            })?))
-        }
-    };
-    Ok(ApiOptions {
-        allowed_hosts: api.allowed_hosts.clone(),
-        auth,
-        ..ApiOptions::default()
     })
 }
 

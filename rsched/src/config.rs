@@ -120,9 +120,27 @@ pub struct ApiConfig {
     /// Hostnames the scheduler may start on (`SCHEDULER_ALLOWED_HOSTS`, default `["*"]`).
     #[serde(default = "default_allowed_hosts")]
     pub allowed_hosts: Vec<String>,
-    /// Authentication (`SCHEDULER_AUTH`), as the HTTP crate reads it.
+    /// Authentication (`SCHEDULER_AUTH`), as the HTTP crate reads it. Required when `listen`
+    /// is not a loopback address, unless `allow_anonymous`.
     #[serde(default)]
     pub auth: Option<Value>,
+    /// Serve a non-loopback `listen` address without `[api.auth]` (default false): anyone who
+    /// can reach it may change jobs. Logged at WARN on every start.
+    #[serde(default)]
+    pub allow_anonymous: bool,
+    /// Origins (`https://ops.example.com`) whose web pages may change state through the API
+    /// besides the server's own; they also get CORS headers (default: none).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Host names served besides `localhost`, `127.0.0.1` and `[::1]` (e.g. the name a reverse
+    /// proxy forwards); on a non-loopback listener, when set, only these are served.
+    #[serde(default)]
+    pub server_names: Vec<String>,
+    /// Tasks that jobs added or changed through the API may name: names or globs
+    /// (`["reports:*", "rsched:log"]`). Default: every registered task except `rsched:exec`
+    /// and `rsched:http`. Jobs of this file are not affected.
+    #[serde(default)]
+    pub tasks: Option<Vec<String>>,
 }
 
 fn default_listen() -> String {
@@ -145,6 +163,10 @@ impl Default for ApiConfig {
             prefix: default_prefix(),
             allowed_hosts: default_allowed_hosts(),
             auth: None,
+            allow_anonymous: false,
+            allowed_origins: Vec::new(),
+            server_names: Vec::new(),
+            tasks: None,
         }
     }
 }
@@ -181,19 +203,87 @@ impl fmt::Debug for JobStoreConfig {
     }
 }
 
-/// `scheme://user:secret@host` becomes `scheme://user:***@host`.
+/// Query parameters whose values are secrets in store URLs (`?password=...`, as libpq and
+/// sqlx accept).
+const SECRET_PARAMS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "sslpassword",
+    "secret",
+    "token",
+];
+
+/// `scheme://user:secret@host/db?password=secret` becomes
+/// `scheme://user:***@host/db?password=***`: every log line, error and answer that shows a
+/// store URL shows it this way.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}{tail}")
+            format!("{user}:***@{host}")
         }
-        None => url.to_owned(),
+        _ => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        None => tail.to_owned(),
+        Some((path, query)) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _))
+                        if SECRET_PARAMS.contains(&key.to_ascii_lowercase().as_str()) =>
+                    {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", pairs.join("&"))
+        }
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// The secrets a store URL carries (its password and secret query values, as written and
+/// percent-decoded), to scrub from driver messages that might repeat them.
+pub(crate) fn url_secrets(url: &str) -> Vec<String> {
+    let mut secrets = Vec::new();
+    let Some((_, rest)) = url.split_once("://") else {
+        return secrets;
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    if let Some((userinfo, _)) = authority.rsplit_once('@') {
+        if let Some((_, password)) = userinfo.split_once(':') {
+            secrets.push(password.to_owned());
+        }
     }
+    if let Some((_, query)) = tail.split_once('?') {
+        for pair in query.split('&') {
+            if let Some((key, value)) = pair.split_once('=') {
+                if SECRET_PARAMS.contains(&key.to_ascii_lowercase().as_str()) {
+                    secrets.push(value.to_owned());
+                }
+            }
+        }
+    }
+    let decoded: Vec<String> = secrets
+        .iter()
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    secrets.extend(decoded);
+    secrets.retain(|s| !s.is_empty());
+    secrets.sort();
+    secrets.dedup();
+    secrets
 }
 
 /// `[executors.<alias>]`.
@@ -363,6 +453,80 @@ impl Config {
     }
 }
 
+#[cfg(feature = "http")]
+impl Config {
+    /// `[api]` as [`ApiOptions`](scheduler_http::ApiOptions), checked: the credentials of
+    /// `[api.auth]` (the `*_env` variables read through `env`), the origins, server names and
+    /// tasks, and the exposure rule (a non-loopback listener needs `[api.auth]` or
+    /// `allow_anonymous = true`). `listen` is the bound listener's address; `None` resolves
+    /// `[api] listen` (a name resolving to any non-loopback address counts as non-loopback).
+    ///
+    /// # Errors
+    /// A located [`ConfigError`] naming the `[api]` key at fault.
+    pub fn api_options(
+        &self,
+        listen: Option<std::net::SocketAddr>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<scheduler_http::ApiOptions, ConfigError> {
+        use scheduler_http::{ApiOptions, Auth, AuthConfig};
+        let api = &self.api;
+        let listen = match listen {
+            Some(addr) => addr,
+            None => {
+                use std::net::ToSocketAddrs as _;
+                let addrs: Vec<std::net::SocketAddr> = api
+                    .listen
+                    .to_socket_addrs()
+                    .map_err(|e| {
+                        self.error(
+                            "api.listen",
+                            format!("cannot resolve '{}' (host:port): {e}", api.listen),
+                        )
+                    })?
+                    .collect();
+                addrs
+                    .iter()
+                    .find(|a| !a.ip().is_loopback())
+                    .or(addrs.first())
+                    .copied()
+                    .ok_or_else(|| {
+                        self.error(
+                            "api.listen",
+                            format!("'{}' resolves to no address", api.listen),
+                        )
+                    })?
+            }
+        };
+        let auth = match &api.auth {
+            None => None,
+            Some(value) => {
+                let config: AuthConfig =
+                    serde_json::from_value(value.clone()).map_err(|e| self.error("api.auth", e))?;
+                let auth = Auth::from_config(&config, env).map_err(|e| ConfigError {
+                    file: self.file.clone(),
+                    line: lookup(&self.lines, "api.auth"),
+                    message: e.to_string(),
+                })?;
+                Some(std::sync::Arc::new(auth))
+            }
+        };
+        let options = ApiOptions {
+            allowed_hosts: api.allowed_hosts.clone(),
+            auth,
+            listen: Some(listen),
+            allow_anonymous: api.allow_anonymous,
+            allowed_origins: api.allowed_origins.clone(),
+            server_names: api.server_names.clone(),
+            tasks: api.tasks.clone(),
+            ..ApiOptions::default()
+        };
+        options
+            .validate()
+            .map_err(|e| self.error(&format!("api.{}", e.field()), e.message()))?;
+        Ok(options)
+    }
+}
+
 /// The line of `path`, or of its nearest enclosing key.
 fn lookup(lines: &HashMap<String, usize>, path: &str) -> Option<usize> {
     let mut path = path;
@@ -464,6 +628,22 @@ mod tests {
             "postgres://app:***@db:5432/jobs"
         );
         assert_eq!(redact_url("sqlite://rsched.db"), "sqlite://rsched.db");
+        assert_eq!(
+            redact_url("redis://:p%40ss@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/jobs?sslmode=require&Password=s3cret"),
+            "postgres://app@db/jobs?sslmode=require&Password=***"
+        );
+        assert_eq!(
+            redact_url("mongodb://a%3Ab@h1,h2/?replicaSet=rs"),
+            "mongodb://a%3Ab@h1,h2/?replicaSet=rs"
+        );
+        assert_eq!(
+            url_secrets("postgres://app:p%40ss@db/jobs?password=x%21"),
+            ["p%40ss", "p@ss", "x!", "x%21"]
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use scheduler_core::{
     AsyncExecutor, EngineOptions, Error, Result, Scheduler, SchedulerBuilder, TaskRegistry,
 };
 
-use crate::config::{Config, ConfigError, ExecutorConfig, JobStoreConfig, redact_url};
+use crate::config::{Config, ConfigError, ExecutorConfig, JobStoreConfig, redact_url, url_secrets};
 
 /// The URL schemes of the stores compiled into this build.
 pub fn url_schemes() -> Vec<&'static str> {
@@ -46,6 +46,38 @@ pub async fn store_from_url(url: &str) -> Result<Arc<dyn JobStore>> {
 /// # Errors
 /// As [`store_from_url`].
 pub async fn store_from_config(config: &JobStoreConfig) -> Result<Arc<dyn JobStore>> {
+    open_store(config)
+        .await
+        .map_err(|e| scrub_secrets(e, &config.url))
+}
+
+/// `error` without the secrets of `url`: a driver's message (or its cause) that repeats a
+/// password gets `***` in its place, and the cause is dropped.
+fn scrub_secrets(error: Error, url: &str) -> Error {
+    let secrets = url_secrets(url);
+    let mut causes = String::new();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        causes.push_str(&format!("{cause} {cause:?}"));
+        source = cause.source();
+    }
+    if !secrets
+        .iter()
+        .any(|s| error.message().contains(s.as_str()) || causes.contains(s.as_str()))
+    {
+        return error;
+    }
+    let mut message = error.message().to_owned();
+    // Longest first, so a decoded secret inside an encoded one is not left half-replaced.
+    let mut secrets = secrets;
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in &secrets {
+        message = message.replace(secret.as_str(), "***");
+    }
+    Error::new(error.kind(), message)
+}
+
+async fn open_store(config: &JobStoreConfig) -> Result<Arc<dyn JobStore>> {
     let url = config.url.as_str();
     let Some((scheme, _rest)) = url.split_once("://") else {
         return Err(Error::invalid(

@@ -4,13 +4,14 @@ pub mod auth;
 mod json;
 mod metrics;
 mod openapi;
+pub mod security;
 mod ui;
 
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,8 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use scheduler_core::{BuiltinTrigger, Job, JobChanges, JobSpec, Scheduler, Trigger, isoformat};
 use serde_json::{Map, Value, json};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -28,6 +31,9 @@ use crate::openapi::{ErrorBody, JobDefinition, JobDoc, PreviewRequest, Scheduler
 
 pub use auth::{Auth, AuthConfig, AuthError, Role};
 pub use json::{ApiError, JobJson, job_value};
+pub use security::ApiOptionsError;
+
+use crate::security::{Guard, TaskPolicy, Throttle};
 
 /// How the API behaves besides the scheduler it serves.
 #[derive(Debug, Clone)]
@@ -37,8 +43,31 @@ pub struct ApiOptions {
     pub allowed_hosts: Vec<String>,
     /// This machine's host name, lower-cased (default: the system's).
     pub host_name: String,
-    /// Credentials; `None` = no authentication (Flask-APScheduler's default).
+    /// Credentials; `None` = no authentication (Flask-APScheduler's default). Required when
+    /// [`listen`](Self::listen) is not a loopback address, unless
+    /// [`allow_anonymous`](Self::allow_anonymous).
     pub auth: Option<Arc<Auth>>,
+    /// The address the server listens on (`[api] listen`); `None` (the default) means a
+    /// loopback address. It decides which `Host` names are served (loopback listeners answer
+    /// only to `localhost`, `127.0.0.1`, `[::1]` and [`server_names`](Self::server_names)) and
+    /// whether anonymous access is allowed.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Serve a non-loopback [`listen`](Self::listen) address without [`auth`](Self::auth)
+    /// (`[api] allow_anonymous`, default false): anyone who can reach it may change jobs. A
+    /// WARN is logged each time such a router is built.
+    pub allow_anonymous: bool,
+    /// Origins (`https://ops.example.com`, scheme, host and optional port) whose pages may
+    /// change state through the API besides the server's own (`[api] allowed_origins`); they
+    /// also get CORS headers. Default: none.
+    pub allowed_origins: Vec<String>,
+    /// Host names served besides the loopback ones (`[api] server_names`), e.g. the name a
+    /// reverse proxy forwards; on a non-loopback listener, when set, only these are served.
+    pub server_names: Vec<String>,
+    /// The tasks jobs added or changed through the API may name (`[api] tasks`): names or
+    /// globs (`"reports:*"`). `None` (the default): every registered task except
+    /// [`security::DEFAULT_DENIED_TASKS`] (`rsched:exec`, `rsched:http`). Jobs added by the
+    /// application or the configuration file are not affected.
+    pub tasks: Option<Vec<String>>,
 }
 
 impl Default for ApiOptions {
@@ -47,6 +76,11 @@ impl Default for ApiOptions {
             allowed_hosts: vec!["*".to_owned()],
             host_name: gethostname::gethostname().to_string_lossy().to_lowercase(),
             auth: None,
+            listen: None,
+            allow_anonymous: false,
+            allowed_origins: Vec::new(),
+            server_names: Vec::new(),
+            tasks: None,
         }
     }
 }
@@ -59,12 +93,30 @@ impl ApiOptions {
             .iter()
             .any(|h| h == "*" || h.eq_ignore_ascii_case(&self.host_name))
     }
+
+    /// Checks these options as [`try_router`] does.
+    ///
+    /// # Errors
+    /// [`ApiOptionsError`] naming the field: a non-loopback `listen` without `auth` and without
+    /// `allow_anonymous`, an entry of `allowed_origins` that is not `scheme://host[:port]`, of
+    /// `server_names` that is not a host name, of `tasks` that is not a valid glob.
+    pub fn validate(&self) -> Result<(), ApiOptionsError> {
+        self.resolve().map(drop)
+    }
+
+    fn resolve(&self) -> Result<(Guard, TaskPolicy), ApiOptionsError> {
+        security::check_exposure(self)?;
+        Ok((Guard::new(self)?, TaskPolicy::new(self.tasks.as_deref())?))
+    }
 }
 
 #[derive(Clone)]
 struct Api {
     scheduler: Scheduler,
     options: Arc<ApiOptions>,
+    guard: Arc<Guard>,
+    tasks: Arc<TaskPolicy>,
+    throttle: Arc<Throttle>,
     metrics: Arc<metrics::Metrics>,
     openapi: Arc<utoipa::openapi::OpenApi>,
 }
@@ -96,7 +148,40 @@ struct Api {
 ///
 /// Every client mistake is a 400 (415 for a body that is not JSON) with
 /// `{"error_message": "..."}` naming the field; Flask-APScheduler answers 500 to most.
+///
+/// The router is safe by default ([`security`]): foreign `Host` names get 421, state changes
+/// from other origins 403, tasks outside [`ApiOptions::tasks`] 403, repeated failed sign-ins
+/// 429. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so sign-in
+/// failures are counted per client address.
+///
+/// Options that [`ApiOptions::validate`] refuses give a router that answers every request with
+/// 503 naming the problem (and an ERROR log line); use [`try_router`] to get the error instead.
 pub fn router(scheduler: Scheduler, options: ApiOptions) -> Router {
+    match try_router(scheduler, options) {
+        Ok(router) => router,
+        Err(e) => {
+            tracing::error!("The scheduler API is not served: {e}");
+            let message = format!("the scheduler API is not served: {e}");
+            Router::new().fallback(move || {
+                let message = message.clone();
+                async move { ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message) }
+            })
+        }
+    }
+}
+
+/// [`router`], or the reason `options` cannot be served.
+///
+/// # Errors
+/// As [`ApiOptions::validate`].
+pub fn try_router(scheduler: Scheduler, options: ApiOptions) -> Result<Router, ApiOptionsError> {
+    let (guard, task_policy) = options.resolve()?;
+    if let Some(listen) = security::anonymous_exposure(&options) {
+        tracing::warn!(
+            "The API on {listen} accepts anonymous requests from anyone who can reach it (allow_anonymous = true): add [api.auth] credentials to restrict it"
+        );
+    }
+    let cors = cors_layer(&options);
     let metrics = metrics::Metrics::attach(&scheduler);
     let (protected, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(info))
@@ -121,6 +206,9 @@ pub fn router(scheduler: Scheduler, options: ApiOptions) -> Router {
     let api = Api {
         scheduler,
         options: Arc::new(options),
+        guard: Arc::new(guard),
+        tasks: Arc::new(task_policy),
+        throttle: Arc::new(Throttle::new()),
         metrics,
         openapi: Arc::new(openapi),
     };
@@ -129,11 +217,66 @@ pub fn router(scheduler: Scheduler, options: ApiOptions) -> Router {
         .route("/ui/", get(ui::index))
         .route("/ui/{asset}", get(ui::asset))
         .route_layer(middleware::from_fn_with_state(api.clone(), authenticate));
-    Router::new()
+    let mut router = Router::new()
         .route("/openapi.json", get(openapi::document))
         .merge(protected)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
-        .with_state(api)
+        .layer(middleware::from_fn_with_state(api.clone(), guard_request));
+    if let Some(cors) = cors {
+        router = router.layer(cors);
+    }
+    Ok(router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(security::CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .with_state(api))
+}
+
+/// CORS answers for [`ApiOptions::allowed_origins`] (none without them: the browser then
+/// keeps other origins' scripts from reading answers).
+fn cors_layer(options: &ApiOptions) -> Option<CorsLayer> {
+    if options.allowed_origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = options
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PATCH,
+                Method::PUT,
+                Method::DELETE,
+            ])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]),
+    )
+}
+
+/// The `Host`, `Origin` and browser `Content-Type` rules ([`security`]), before anything else.
+async fn guard_request(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let events = request.uri().path() == "/events";
+    match api.guard.refusal(&request, events) {
+        Some(refused) => refused.into_response(),
+        None => next.run(request).await,
+    }
 }
 
 async fn authenticate(State(api): State<Api>, request: Request, next: Next) -> Response {
@@ -144,6 +287,11 @@ async fn authenticate(State(api): State<Api>, request: Request, next: Next) -> R
     if request.uri().path().ends_with("/healthz") {
         return next.run(request).await;
     }
+    // A locked-out address gets no answer about its credentials, right or wrong.
+    let client = Throttle::client(&request);
+    if let Some(wait) = api.throttle.locked_for(client) {
+        return Throttle::too_many(wait);
+    }
     match auth.check(request.headers()) {
         Some(role) if role.allows(request.method()) => next.run(request).await,
         Some(_) => ApiError::new(
@@ -152,6 +300,11 @@ async fn authenticate(State(api): State<Api>, request: Request, next: Next) -> R
         )
         .into_response(),
         None => {
+            if request.headers().contains_key(header::AUTHORIZATION) {
+                if let Some(wait) = api.throttle.failed(client) {
+                    return Throttle::too_many(wait);
+                }
+            }
             let mut response =
                 ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized access").into_response();
             response.headers_mut().insert(
@@ -213,6 +366,18 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                     _ => "null",
                 }
             ))),
+        }
+    }
+}
+
+impl Api {
+    /// 403 when jobs added or changed through the API may not name `func` ([`ApiOptions::tasks`]);
+    /// a task that is not registered is left to the scheduler's own 400.
+    fn check_task(&self, func: &str) -> Result<(), ApiError> {
+        if self.scheduler.registry().contains(func) {
+            self.tasks.check(func)
+        } else {
+            Ok(())
         }
     }
 }
@@ -293,10 +458,12 @@ async fn get_jobs(State(api): State<Api>) -> Result<Response, ApiError> {
 
 #[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = JobDefinition,
     responses((status = 200, description = "The job added", body = JobDoc), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody),
+        (status = 403, description = "The task may not be scheduled through the API ([api] tasks), or a cross-origin request", body = ErrorBody),
         (status = 409, description = "A job with this id exists", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody)))]
 async fn add_job(State(api): State<Api>, Body(body): Body) -> Result<Response, ApiError> {
     let spec = JobSpec::from_flat(body)?;
+    api.check_task(&spec.func)?;
     let id = spec.id.clone().unwrap_or_default();
     match api.scheduler.add_job(spec).await {
         Ok(job) => Ok(job_response(&job)),
@@ -330,7 +497,7 @@ async fn get_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Respo
 
 #[utoipa::path(patch, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
     request_body(content = Object, description = "Fields to change, flat as in POST /jobs, without id"),
-    responses((status = 200, description = "The changed job", body = JobDoc), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody), (status = 404, description = "No such job", body = ErrorBody),
+    responses((status = 200, description = "The changed job", body = JobDoc), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody), (status = 403, description = "The job's task may not be changed through the API ([api] tasks)", body = ErrorBody), (status = 404, description = "No such job", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody)))]
 async fn update_job(
     State(api): State<Api>,
@@ -338,6 +505,15 @@ async fn update_job(
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let changes = JobChanges::from_flat(body)?;
+    // A change to any field of a job whose task the API may not use would let it steer that
+    // task (a program's arguments, say): refused as a new job naming it would be.
+    match &changes.func {
+        Some(func) => api.check_task(func)?,
+        None => match api.scheduler.get_job(&id).await? {
+            Some(job) => api.check_task(job.func())?,
+            None => return Err(ApiError::job_not_found(&id)),
+        },
+    }
     let job = api
         .scheduler
         .modify_job(&id, changes)
@@ -402,7 +578,7 @@ async fn run_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Respo
 }
 
 #[utoipa::path(get, path = "/tasks", tag = "jobs",
-    description = "The registered task names a job's func may name.",
+    description = "The registered task names a job added or changed through the API may name ([api] tasks; by default every task but rsched:exec and rsched:http).",
     responses((status = 200, description = "Task names, sorted", body = Vec<String>)))]
 async fn tasks(State(api): State<Api>) -> Json<Vec<String>> {
     Json(
@@ -410,6 +586,7 @@ async fn tasks(State(api): State<Api>) -> Json<Vec<String>> {
             .registry()
             .names()
             .into_iter()
+            .filter(|name| api.tasks.allows(name))
             .map(str::to_owned)
             .collect(),
     )

@@ -6,32 +6,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use chrono::{TimeZone as _, Utc};
 use http_body_util::BodyExt as _;
-use scheduler_core::{JobContext, ManualClock, Scheduler, TaskRegistry};
+use scheduler_core::Scheduler;
 use scheduler_http::{ApiOptions, Auth, AuthConfig, Role};
 use serde_json::{Value, json};
-use store_memory::MemoryJobStore;
 use tower::ServiceExt as _;
 
-fn scheduler() -> Scheduler {
-    let mut registry = TaskRegistry::new();
-    registry.register("rsched:log", |_ctx: JobContext, _args: Value| async move {
-        Ok::<_, std::convert::Infallible>(())
-    });
-    registry.register("app:add", |_ctx: JobContext, (a, b): (i64, i64)| async move {
-        Ok::<_, std::convert::Infallible>(a + b)
-    });
-    Scheduler::builder()
-        .registry(registry)
-        .jobstore("default", MemoryJobStore::with_history())
-        .clock(ManualClock::new(
-            Utc.with_ymd_and_hms(2026, 11, 20, 9, 40, 0).unwrap(),
-        ))
-        .timezone(scheduler_core::TimeZone::utc())
-        .build()
-        .unwrap()
-}
+mod common;
+use common::scheduler;
 
 struct Client {
     app: Router,
@@ -133,7 +115,7 @@ async fn allowed_hosts_keep_the_scheduler_from_starting_elsewhere() {
     let options = ApiOptions {
         allowed_hosts: vec!["worker-1".into()],
         host_name: "worker-2".into(),
-        auth: None,
+        ..ApiOptions::default()
     };
     assert!(!options.may_start());
     let c = Client::new(&s, options);

@@ -1,0 +1,30 @@
+//! What the router tests share: a scheduler on a manual clock with a few tasks.
+
+use chrono::{TimeZone as _, Utc};
+use scheduler_core::{JobContext, ManualClock, Scheduler, TaskRegistry};
+use serde_json::Value;
+use store_memory::MemoryJobStore;
+
+/// A stopped scheduler at 2026-11-20 09:40 UTC with tasks `rsched:log`, `app:add` (two
+/// integers) and a stand-in named `rsched:exec` (the API must not schedule it by default).
+pub fn scheduler() -> Scheduler {
+    let mut registry = TaskRegistry::new();
+    registry.register("rsched:log", |_ctx: JobContext, _args: Value| async move {
+        Ok::<_, std::convert::Infallible>(())
+    });
+    registry.register("app:add", |_ctx: JobContext, (a, b): (i64, i64)| async move {
+        Ok::<_, std::convert::Infallible>(a + b)
+    });
+    registry.register("rsched:exec", |_ctx: JobContext, _args: Value| async move {
+        Ok::<_, std::convert::Infallible>(())
+    });
+    Scheduler::builder()
+        .registry(registry)
+        .jobstore("default", MemoryJobStore::with_history())
+        .clock(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 11, 20, 9, 40, 0).unwrap(),
+        ))
+        .timezone(scheduler_core::TimeZone::utc())
+        .build()
+        .unwrap()
+}
