@@ -161,17 +161,17 @@ async fn open_form(client: &Client, id: &str, trigger: &str) {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn dashboard_shows_pauses_adds_and_validates_jobs() {
+/// Headless Chromium through chromedriver; `None` (the test skips) when they are not installed
+/// and the run is not strict.
+async fn browser() -> Option<(Driver, Client)> {
     let (driver, port) = match chromedriver().await {
         Ok(d) => d,
         Err(why) if !integration_tests::strict() => {
             eprintln!("skipped: {why}");
-            return;
+            return None;
         }
         Err(why) => panic!("{why}"),
     };
-    let (base, scheduler) = serve().await;
     let capabilities = json!({
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
@@ -184,6 +184,15 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .unwrap();
+    Some((driver, client))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_shows_pauses_adds_and_validates_jobs() {
+    let Some((driver, client)) = browser().await else {
+        return;
+    };
+    let (base, scheduler) = serve().await;
 
     client.goto(&format!("{base}/scheduler/ui")).await.unwrap();
     let row = r#"tr[data-job-id="job1"]"#;
@@ -313,6 +322,95 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
         let png = client.screenshot().await.unwrap();
         std::fs::write(std::path::Path::new(&dir).join("dashboard.png"), png).unwrap();
     }
+    client.close().await.unwrap();
+    drop(driver);
+}
+
+/// A page of another origin (another port of the same host: same site, so only the `Origin`
+/// check stands between it and the API) tries what any web page can: a `no-cors` fetch with a
+/// JSON body and no type, HTML form posts (one that needs no body at all), and an iframe of
+/// the dashboard.
+const ATTACK_PAGE: &str = r#"<!doctype html>
+<html><head><title>attacking</title></head><body>
+<iframe name="sink-pause"></iframe>
+<iframe name="sink-add"></iframe>
+<form id="pause" method="POST" action="TARGET/scheduler/jobs/job1/pause" target="sink-pause"></form>
+<form id="add" method="POST" action="TARGET/scheduler/jobs" enctype="text/plain" target="sink-add">
+  <input name='{"id":"csrf-form","func":"rsched:log","trigger":"date","x":"' value='"}'>
+</form>
+<iframe id="dashboard" src="TARGET/scheduler/ui"></iframe>
+<script>
+  window.done = {fetch: false, pause: false, add: false, dashboard: false};
+  const mark = (what) => () => { window.done[what] = true; };
+  document.getElementById('dashboard').addEventListener('load', mark('dashboard'));
+  document.getElementsByName('sink-pause')[0].addEventListener('load', mark('pause'));
+  document.getElementsByName('sink-add')[0].addEventListener('load', mark('add'));
+  const job = JSON.stringify({id: 'csrf-fetch', func: 'rsched:log', trigger: 'date'});
+  fetch('TARGET/scheduler/jobs', {method: 'POST', mode: 'no-cors', body: new Blob([job])})
+    .then(mark('fetch'), mark('fetch'));
+  document.getElementById('pause').submit();
+  document.getElementById('add').submit();
+</script>
+</body></html>"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_origin_cannot_change_jobs_or_frame_the_dashboard() {
+    let Some((driver, client)) = browser().await else {
+        return;
+    };
+    let (base, scheduler) = serve().await;
+    let page = ATTACK_PAGE.replace("TARGET", &base);
+    let evil = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(page) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let evil_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, evil).await.unwrap();
+    });
+
+    client.goto(&format!("{evil_base}/")).await.unwrap();
+    eventually("the page made every attempt and its frames loaded", || async {
+        client
+            .execute(
+                "const d = window.done || {}; return !!(d.fetch && d.pause && d.add && d.dashboard);",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    })
+    .await;
+
+    // The API shows no new job, and job1 is still scheduled.
+    for id in ["csrf-fetch", "csrf-form"] {
+        assert!(
+            scheduler.get_job(id).await.unwrap().is_none(),
+            "{id} was added"
+        );
+    }
+    let job1 = scheduler.get_job("job1").await.unwrap().unwrap();
+    assert!(!job1.is_paused(), "the form post paused job1");
+
+    // The dashboard did not render inside the other origin's frame.
+    let frame = client.find(Locator::Id("dashboard")).await.unwrap();
+    frame.enter_frame().await.unwrap();
+    assert!(
+        client.find(Locator::Id("sched-state")).await.is_err(),
+        "the dashboard rendered inside another origin's frame"
+    );
+    client.enter_parent_frame().await.unwrap();
+
+    // The same dashboard opened directly renders (the frame was refused, not broken).
+    client.goto(&format!("{base}/scheduler/ui")).await.unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(r#"tr[data-job-id="job1"]"#))
+        .await
+        .unwrap();
     client.close().await.unwrap();
     drop(driver);
 }

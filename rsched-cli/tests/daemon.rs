@@ -266,3 +266,170 @@ fn migrate_applies_the_schema_and_reports_the_version() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid table prefix"));
 }
+
+/// An HTTP/1.1 request with exactly these headers (and `Content-Length`); returns the status
+/// line and the body.
+fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &str,
+) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(&format!("{header}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// The issue's attacks against the README's first command (the seed configuration, on a free
+/// port): a cross-origin simple request that would run a shell command, a foreign Host (DNS
+/// rebinding), and `rsched:exec` from a client the CSRF rules let through; a Flask-APScheduler
+/// client still works.
+#[test]
+fn the_seed_daemon_refuses_csrf_dns_rebinding_and_exec_from_the_api() {
+    let seed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/seed-jobs.toml"
+    ))
+    .unwrap();
+    let config = seed.replacen(
+        "enabled = true",
+        "enabled = true\nlisten = \"127.0.0.1:0\"",
+        1,
+    );
+    assert_ne!(config, seed, "the seed configuration enables the API");
+    let path = temp_config("seed-attacks", &config);
+    let owned = path.parent().unwrap().join("owned");
+    let _ = std::fs::remove_file(&owned);
+    let (mut child, rx) = spawn_run(&path);
+    let addr = api_addr(&rx);
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    let exec_job = format!(
+        r#"{{"id":"x","func":"rsched:exec","kwargs":{{"program":"sh","args":["-c","id > {}"]}},"trigger":"date"}}"#,
+        owned.display()
+    );
+
+    // (a) any web page: a cross-origin "simple" request, no Content-Type.
+    let (status, body) = http_with(
+        &addr,
+        "POST",
+        "/scheduler/jobs",
+        &[
+            format!("Host: localhost:{port}"),
+            "Origin: http://evil.example".into(),
+        ],
+        &exec_job,
+    );
+    assert!(status.contains("403"), "{status} {body}");
+    assert!(body.contains("allowed_origins"), "{body}");
+    // (b) DNS rebinding: a foreign Host.
+    let log_job = r#"{"id":"y","func":"rsched:log","trigger":"date"}"#;
+    let (status, body) = http_with(
+        &addr,
+        "POST",
+        "/scheduler/jobs",
+        &[
+            format!("Host: evil.example:{port}"),
+            "Content-Type: application/json".into(),
+        ],
+        log_job,
+    );
+    assert!(status.contains("421"), "{status} {body}");
+    // rsched:exec from a client without Origin: the task is not the API's to schedule.
+    let plain = [
+        format!("Host: 127.0.0.1:{port}"),
+        "Content-Type: application/json".into(),
+    ];
+    let (status, body) = http_with(&addr, "POST", "/scheduler/jobs", &plain, &exec_job);
+    assert!(status.contains("403"), "{status} {body}");
+    assert!(body.contains("[api] tasks"), "{body}");
+    // A Flask-APScheduler client (no Origin, no Content-Type) keeps working.
+    let (status, body) = http_with(
+        &addr,
+        "POST",
+        "/scheduler/jobs",
+        &[format!("Host: localhost:{port}")],
+        log_job,
+    );
+    assert!(status.contains("200"), "{status} {body}");
+    let (status, body) = http_with(
+        &addr,
+        "GET",
+        "/scheduler/jobs",
+        &[format!("Host: localhost:{port}")],
+        "",
+    );
+    assert!(status.contains("200"), "{status}");
+    let jobs: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"job1") && !ids.contains(&"x"), "{ids:?}");
+
+    signal(&child, "-TERM");
+    wait_for(&rx, "Scheduler has been shut down");
+    assert!(child.wait().unwrap().success());
+    assert!(!owned.exists(), "a shell command ran");
+}
+
+/// (c): the API on a non-loopback address without `[api.auth]` does not start unless
+/// `allow_anonymous = true`, which warns.
+#[test]
+fn an_api_off_loopback_needs_auth_or_allow_anonymous() {
+    let exposed = "[api]\nenabled = true\nlisten = \"0.0.0.0:0\"\n\n[[jobs]]\nid = \"a\"\nfunc = \"rsched:log\"\ntrigger = \"cron\"\nminute = \"*\"\n";
+    let path = temp_config("exposed", exposed);
+    for command in ["check", "run"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
+            .args([command, "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expect = format!("rsched: {}:3: api.listen: 0.0.0.0:", path.display());
+        assert!(stderr.contains(&expect), "{command}: {stderr}");
+        assert!(
+            stderr.contains("[api.auth]") && stderr.contains("allow_anonymous = true"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("Scheduler started"),
+            "{command} started anyway: {stderr}"
+        );
+    }
+
+    let allowed = exposed.replacen("[api]\n", "[api]\nallow_anonymous = true\n", 1);
+    let path = temp_config("exposed-allowed", &allowed);
+    let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut child, rx) = spawn_run(&path);
+    let warning = wait_for(&rx, "accepts anonymous requests");
+    assert!(warning.contains("WARN"), "{warning}");
+    wait_for(&rx, "Scheduler started");
+    signal(&child, "-TERM");
+    wait_for(&rx, "Scheduler has been shut down");
+    assert!(child.wait().unwrap().success());
+}
