@@ -336,7 +336,7 @@ const ATTACK_PAGE: &str = r#"<!doctype html>
 <iframe name="sink-add"></iframe>
 <form id="pause" method="POST" action="TARGET/scheduler/jobs/job1/pause" target="sink-pause"></form>
 <form id="add" method="POST" action="TARGET/scheduler/jobs" enctype="text/plain" target="sink-add">
-  <input name='{"id":"csrf-form","func":"rsched:log","trigger":"date","x":"' value='"}'>
+  <input name='{"id":"csrf-form","func":"rsched:log","trigger":"interval","hours":1,"x":"' value='"}'>
 </form>
 <iframe id="dashboard" src="TARGET/scheduler/ui"></iframe>
 <script>
@@ -345,7 +345,7 @@ const ATTACK_PAGE: &str = r#"<!doctype html>
   document.getElementById('dashboard').addEventListener('load', mark('dashboard'));
   document.getElementsByName('sink-pause')[0].addEventListener('load', mark('pause'));
   document.getElementsByName('sink-add')[0].addEventListener('load', mark('add'));
-  const job = JSON.stringify({id: 'csrf-fetch', func: 'rsched:log', trigger: 'date'});
+  const job = JSON.stringify({id: 'csrf-fetch', func: 'rsched:log', trigger: 'interval', hours: 1});
   fetch('TARGET/scheduler/jobs', {method: 'POST', mode: 'no-cors', body: new Blob([job])})
     .then(mark('fetch'), mark('fetch'));
   document.getElementById('pause').submit();

@@ -426,9 +426,9 @@ fn an_api_off_loopback_needs_auth_or_allow_anonymous() {
         String::from_utf8_lossy(&out.stderr)
     );
     let (mut child, rx) = spawn_run(&path);
+    wait_for(&rx, "Scheduler started");
     let warning = wait_for(&rx, "accepts anonymous requests");
     assert!(warning.contains("WARN"), "{warning}");
-    wait_for(&rx, "Scheduler started");
     signal(&child, "-TERM");
     wait_for(&rx, "Scheduler has been shut down");
     assert!(child.wait().unwrap().success());

@@ -96,22 +96,31 @@ async fn main() -> anyhow::Result<()> {
     }
     scheduler.start().await?;
 
-    // SCHEDULER_API_ENABLED = True: Flask-APScheduler's REST API under /scheduler.
+    // SCHEDULER_API_ENABLED = True: Flask-APScheduler's REST API under /scheduler. The API
+    // learns the address it listens on: loopback serves only loopback host names, any other
+    // address needs credentials (ApiOptions::auth) or allow_anonymous.
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let options = rsched::http::ApiOptions {
+        listen: Some(listener.local_addr()?),
+        ..Default::default()
+    };
     let app = Router::new()
         .route("/", get(|| async { "Hello World!" }))
         .nest(
             "/scheduler",
-            rsched::http::router(scheduler.clone(), Default::default()),
+            rsched::http::try_router(scheduler.clone(), options)?,
         );
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
     println!("seed-app on http://{listen}/");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     scheduler.shutdown(true).await?;
     Ok(())
 }
