@@ -70,6 +70,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let mut signals = ShutdownSignals::listen();
         // The listener and the API's options first: a configuration that would expose the API
         // exits before any job runs.
         let api = if config.api.enabled {
@@ -131,11 +132,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 }
             });
         }
-        let first = shutdown_signal().await;
+        let first = signals.recv().await;
         tracing::info!("Received {first}: shutting down after running jobs finish (send it again to stop at once)");
         tokio::select! {
             result = scheduler.shutdown(true) => result?,
-            second = shutdown_signal() => {
+            second = signals.recv() => {
                 tracing::warn!("Received {second} again: stopping at once");
                 return Ok(ExitCode::from(130));
             }
@@ -144,25 +145,41 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Waits for SIGINT or SIGTERM; returns its name.
-async fn shutdown_signal() -> &'static str {
+/// SIGINT and SIGTERM, listened for from the moment this is made: a signal that arrives while
+/// the daemon starts up is not lost (nor does it kill the process before the jobs are shut down).
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignals {
+    /// Must run inside the tokio runtime.
+    fn listen() -> ShutdownSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            ShutdownSignals {
+                streams: signal(SignalKind::interrupt())
+                    .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+                    .ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            ShutdownSignals {}
+        }
     }
-    #[cfg(not(unix))]
-    {
+
+    /// Waits for the next SIGINT or SIGTERM; returns its name.
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        if let Some((int, term)) = &mut self.streams {
+            return tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
         let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+        "SIGINT"
     }
 }

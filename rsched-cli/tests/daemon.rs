@@ -153,7 +153,7 @@ fn a_second_signal_stops_at_once() {
     assert_eq!(child.wait().unwrap().code(), Some(130));
 }
 
-/// A bare HTTP/1.1 request; returns the status line and the body.
+/// A bare HTTP/1.1 request with a JSON body; returns the status line and the body.
 fn http(
     addr: &str,
     method: &str,
@@ -161,25 +161,14 @@ fn http(
     auth: Option<&str>,
     body: Option<&str>,
 ) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut headers = vec![
+        format!("Host: {addr}"),
+        "Content-Type: application/json".to_owned(),
+    ];
     if let Some(auth) = auth {
-        request.push_str(&format!("Authorization: {auth}\r\n"));
+        headers.push(format!("Authorization: {auth}"));
     }
-    let body = body.unwrap_or("");
-    request.push_str(&format!(
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    ));
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (
-        head.lines().next().unwrap_or("").to_owned(),
-        body.to_owned(),
-    )
+    http_with(addr, method, path, &headers, body.unwrap_or(""))
 }
 
 #[test]
