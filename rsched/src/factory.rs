@@ -25,6 +25,28 @@ pub fn url_schemes() -> Vec<&'static str> {
     schemes
 }
 
+/// Every store URL scheme rsched knows, with the `rsched` feature that brings it.
+const SCHEME_FEATURES: &[(&str, &str)] = &[
+    ("memory", "memory"),
+    ("sqlite", "sqlite"),
+    ("postgres", "postgres"),
+    ("postgresql", "postgres"),
+    ("mysql", "mysql"),
+    ("mariadb", "mysql"),
+    ("redis", "redis"),
+    ("rediss", "redis"),
+    ("mongodb", "mongodb"),
+    ("mongodb+srv", "mongodb"),
+];
+
+/// The `rsched` feature that serves `scheme`, when rsched has a store for it.
+fn scheme_feature(scheme: &str) -> Option<&'static str> {
+    SCHEME_FEATURES
+        .iter()
+        .find(|(s, _)| *s == scheme)
+        .map(|(_, feature)| *feature)
+}
+
 /// Opens the job store a URL names (`memory://`, and the database URLs of the enabled store
 /// features), choosing the backend by scheme.
 ///
@@ -93,6 +115,7 @@ async fn open_store(config: &JobStoreConfig) -> Result<Arc<dyn JobStore>> {
         "memory" if url.contains("history=true") => {
             Ok(Arc::new(store_memory::MemoryJobStore::with_history()))
         }
+        #[cfg(feature = "memory")]
         "memory" => Ok(Arc::new(store_memory::MemoryJobStore::new())),
         #[cfg(feature = "mongodb")]
         "mongodb" | "mongodb+srv" => Ok(Arc::new(
@@ -117,7 +140,11 @@ async fn open_store(config: &JobStoreConfig) -> Result<Arc<dyn JobStore>> {
         other => Err(Error::invalid(
             "url",
             format!(
-                "no job store for '{other}://' in this build (available: {})",
+                "{} (this build serves: {})",
+                match scheme_feature(other) {
+                    Some(feature) => format!("{other}:// needs rsched's \"{feature}\" feature"),
+                    None => format!("no job store for '{other}://'"),
+                },
                 url_schemes()
                     .iter()
                     .map(|s| format!("{s}://"))
@@ -150,6 +177,16 @@ pub fn executor_from_config(config: &ExecutorConfig) -> Result<Arc<dyn Executor>
                 program: None,
             },
         ))),
+        #[cfg(not(feature = "threads"))]
+        "threadpool" | "thread" => Err(Error::invalid(
+            "type",
+            "threadpool needs rsched's \"threads\" feature",
+        )),
+        #[cfg(not(feature = "process"))]
+        "processpool" | "process" => Err(Error::invalid(
+            "type",
+            "processpool needs rsched's \"process\" feature",
+        )),
         other => Err(Error::invalid(
             "type",
             format!(
@@ -251,5 +288,38 @@ impl Config {
         }
         tracing::debug!("{count} job(s) loaded from the configuration");
         Ok(scheduler)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_compiled_scheme_names_its_feature() {
+        for scheme in url_schemes() {
+            assert!(scheme_feature(scheme).is_some(), "{scheme}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scheme_without_its_feature_or_unknown_is_an_error_naming_it() {
+        let e = store_from_url("ftp://x").await.err().unwrap();
+        assert!(
+            e.message().contains("no job store for 'ftp://'"),
+            "{}",
+            e.message()
+        );
+        let missing = SCHEME_FEATURES
+            .iter()
+            .find(|(scheme, _)| !url_schemes().contains(scheme));
+        if let Some((scheme, feature)) = missing {
+            let e = store_from_url(&format!("{scheme}://x"))
+                .await
+                .err()
+                .unwrap();
+            let expect = format!("{scheme}:// needs rsched's \"{feature}\" feature");
+            assert!(e.message().contains(&expect), "{}", e.message());
+        }
     }
 }

@@ -92,6 +92,8 @@ pub fn validate_prefix(prefix: &str) -> Result<()> {
 /// A job store in a SQL database (see the crate docs for the schema and per-dialect locking).
 #[derive(Clone)]
 pub struct SqlJobStore {
+    /// For PostgreSQL's LISTEN connection.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     url: Arc<str>,
     pool: AnyPool,
     dialect: Dialect,
