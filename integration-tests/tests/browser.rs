@@ -161,9 +161,14 @@ async fn open_form(client: &Client, id: &str, trigger: &str) {
         .unwrap();
 }
 
-/// Headless Chromium through chromedriver; `None` (the test skips) when they are not installed
-/// and the run is not strict.
-async fn browser() -> Option<(Driver, Client)> {
+/// One browser at a time: two chromedrivers starting Chromium together on two cores fail to
+/// create a session now and then.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Headless Chromium through chromedriver, held for the test; `None` (the test skips) when
+/// they are not installed and the run is not strict.
+async fn browser() -> Option<(tokio::sync::MutexGuard<'static, ()>, Driver, Client)> {
+    let turn = ONE_BROWSER.lock().await;
     let (driver, port) = match chromedriver().await {
         Ok(d) => d,
         Err(why) if !integration_tests::strict() => {
@@ -184,12 +189,12 @@ async fn browser() -> Option<(Driver, Client)> {
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .unwrap();
-    Some((driver, client))
+    Some((turn, driver, client))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dashboard_shows_pauses_adds_and_validates_jobs() {
-    let Some((driver, client)) = browser().await else {
+    let Some((_turn, driver, client)) = browser().await else {
         return;
     };
     let (base, scheduler) = serve().await;
@@ -208,10 +213,11 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
             .await
             .is_ok()
     );
-    assert_eq!(
-        text_of(&client, &format!("{row} td.state")).await,
-        "scheduled"
-    );
+    // The table re-renders on every event: read the cell until a render has settled.
+    eventually("the page shows job1 scheduled", || async {
+        text_of(&client, &format!("{row} td.state")).await == "scheduled"
+    })
+    .await;
 
     // Pause job1 from the page; the API reports it paused, and so does the page.
     let pause = format!("{row} button[data-action=\"pause\"]");
@@ -297,7 +303,10 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
         .for_element(Locator::Css(quarantined))
         .await
         .unwrap();
-    assert!(text_of(&client, quarantined).await.contains("app:gone"));
+    eventually("the quarantined job shows its reason", || async {
+        text_of(&client, quarantined).await.contains("app:gone")
+    })
+    .await;
     click(
         &client,
         Locator::Css(&format!(
@@ -355,7 +364,7 @@ const ATTACK_PAGE: &str = r#"<!doctype html>
 
 #[tokio::test(flavor = "multi_thread")]
 async fn another_origin_cannot_change_jobs_or_frame_the_dashboard() {
-    let Some((driver, client)) = browser().await else {
+    let Some((_turn, driver, client)) = browser().await else {
         return;
     };
     let (base, scheduler) = serve().await;
