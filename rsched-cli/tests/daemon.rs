@@ -1,8 +1,8 @@
 //! `rsched run` and `rsched check` as a user runs them: a real process, real signals.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -12,6 +12,31 @@ fn temp_config(name: &str, text: &str) -> PathBuf {
     let path = dir.join("rsched.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Runs `rsched COMMAND --config PATH` to the end.
+fn rsched_with(command: &str, path: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rsched"))
+        .args([command, "--config"])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
+/// `rsched check` and `rsched run` both exit 2 on `path` with `expect` on stderr, and start nothing.
+fn assert_check_and_run_refuse(path: &Path, expect: &[&str]) {
+    for command in ["check", "run"] {
+        let out = rsched_with(command, path);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for needle in expect {
+            assert!(stderr.contains(needle), "{command}: {stderr}");
+        }
+        assert!(
+            !stderr.contains("Scheduler started"),
+            "{command} started anyway: {stderr}"
+        );
+    }
 }
 
 const BAD: &str = "\
@@ -31,24 +56,11 @@ hour = 24
 #[test]
 fn check_and_run_reject_a_bad_config_with_file_line_and_key() {
     let path = temp_config("bad", BAD);
-    for command in ["check", "run"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
-            .args([command, "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{command}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let expect = format!(
-            "rsched: {}:11: jobs[1].hour: value 24 is out of range 0..=23",
-            path.display()
-        );
-        assert!(stderr.contains(&expect), "{command}: {stderr}");
-        assert!(
-            !stderr.contains("Scheduler started"),
-            "{command} started anyway: {stderr}"
-        );
-    }
+    let expect = format!(
+        "rsched: {}:11: jobs[1].hour: value 24 is out of range 0..=23",
+        path.display()
+    );
+    assert_check_and_run_refuse(&path, &[&expect]);
 }
 
 #[test]
@@ -57,11 +69,7 @@ fn check_prints_jobs_with_their_next_fire_times() {
         "good",
         "[scheduler]\ntimezone = \"Europe/London\"\n[[jobs]]\nid = \"daily\"\nfunc = \"rsched:log\"\ntrigger = \"cron\"\nhour = 9\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = rsched_with("check", &path);
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -382,33 +390,12 @@ fn the_seed_daemon_refuses_csrf_dns_rebinding_and_exec_from_the_api() {
 fn an_api_off_loopback_needs_auth_or_allow_anonymous() {
     let exposed = "[api]\nenabled = true\nlisten = \"0.0.0.0:0\"\n\n[[jobs]]\nid = \"a\"\nfunc = \"rsched:log\"\ntrigger = \"cron\"\nminute = \"*\"\n";
     let path = temp_config("exposed", exposed);
-    for command in ["check", "run"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
-            .args([command, "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{command}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let expect = format!("rsched: {}:3: api.listen: 0.0.0.0:", path.display());
-        assert!(stderr.contains(&expect), "{command}: {stderr}");
-        assert!(
-            stderr.contains("[api.auth]") && stderr.contains("allow_anonymous = true"),
-            "{command}: {stderr}"
-        );
-        assert!(
-            !stderr.contains("Scheduler started"),
-            "{command} started anyway: {stderr}"
-        );
-    }
+    let expect = format!("rsched: {}:3: api.listen: 0.0.0.0:", path.display());
+    assert_check_and_run_refuse(&path, &[&expect, "[api.auth]", "allow_anonymous = true"]);
 
     let allowed = exposed.replacen("[api]\n", "[api]\nallow_anonymous = true\n", 1);
     let path = temp_config("exposed-allowed", &allowed);
-    let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = rsched_with("check", &path);
     assert!(
         out.status.success(),
         "{}",

@@ -76,7 +76,7 @@ pub async fn store_from_config(config: &JobStoreConfig) -> Result<Arc<dyn JobSto
 /// `error` without the secrets of `url`: a driver's message (or its cause) that repeats a
 /// password gets `***` in its place, and the cause is dropped.
 fn scrub_secrets(error: Error, url: &str) -> Error {
-    let secrets = url_secrets(url);
+    let mut secrets = url_secrets(url);
     let mut causes = String::new();
     let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
@@ -91,7 +91,6 @@ fn scrub_secrets(error: Error, url: &str) -> Error {
     }
     let mut message = error.message().to_owned();
     // Longest first, so a decoded secret inside an encoded one is not left half-replaced.
-    let mut secrets = secrets;
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     for secret in &secrets {
         message = message.replace(secret.as_str(), "***");
