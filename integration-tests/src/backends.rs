@@ -8,7 +8,7 @@ use rsched::JobStore;
 use rsched::memory::MemoryJobStore;
 use rsched::sql::{SqlJobStore, SqlOptions};
 
-use crate::conformance::Backend;
+use crate::conformance::{Backend, Offers};
 use crate::strict;
 
 /// The in-process store. Nothing outlives the store value, so `reopen` hands back the store
@@ -20,6 +20,14 @@ pub struct Memory {
 
 #[async_trait::async_trait]
 impl Backend for Memory {
+    /// Opened `with_history`: run history, nothing else.
+    fn offers(&self) -> Offers {
+        Offers {
+            history: true,
+            ..Offers::default()
+        }
+    }
+
     async fn open(&self, ns: &str) -> Option<Arc<dyn JobStore>> {
         let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::with_history());
         self.stores
@@ -47,6 +55,7 @@ impl Backend for Memory {
 pub struct Sql {
     url: fn(&str) -> String,
     what: &'static str,
+    notifications: bool,
 }
 
 impl Sql {
@@ -54,16 +63,19 @@ impl Sql {
     pub const SQLITE: Sql = Sql {
         url: sqlite_url,
         what: "SQLite",
+        notifications: false,
     };
     /// PostgreSQL at `RSCHED_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
     pub const POSTGRES: Sql = Sql {
         url: postgres_url,
         what: "PostgreSQL",
+        notifications: true,
     };
     /// MySQL/MariaDB at `RSCHED_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`).
     pub const MYSQL: Sql = Sql {
         url: mysql_url,
         what: "MySQL/MariaDB",
+        notifications: false,
     };
 
     async fn connect(&self, ns: &str) -> Option<SqlJobStore> {
@@ -100,6 +112,18 @@ fn mysql_url(_ns: &str) -> String {
 
 #[async_trait::async_trait]
 impl Backend for Sql {
+    /// Persistent and shared, with run history and runs in progress; change notifications on
+    /// PostgreSQL only (`LISTEN`/`NOTIFY`).
+    fn offers(&self) -> Offers {
+        Offers {
+            persistent: true,
+            shared: true,
+            history: true,
+            running: true,
+            notifications: self.notifications,
+        }
+    }
+
     async fn open(&self, ns: &str) -> Option<Arc<dyn JobStore>> {
         let store = self.connect(ns).await?;
         Some(Arc::new(store))
@@ -162,6 +186,17 @@ impl Redis {
 
 #[async_trait::async_trait]
 impl Backend for Redis {
+    /// Everything: persistent, shared, history, runs in progress, notifications (pub/sub).
+    fn offers(&self) -> Offers {
+        Offers {
+            persistent: true,
+            shared: true,
+            history: true,
+            running: true,
+            notifications: true,
+        }
+    }
+
     async fn open(&self, ns: &str) -> Option<Arc<dyn JobStore>> {
         Some(Arc::new(self.connect(ns).await?))
     }
@@ -216,6 +251,18 @@ impl Mongo {
 
 #[async_trait::async_trait]
 impl Backend for Mongo {
+    /// Persistent and shared, with run history and runs in progress; polled (no change
+    /// streams: they need a replica set).
+    fn offers(&self) -> Offers {
+        Offers {
+            persistent: true,
+            shared: true,
+            history: true,
+            running: true,
+            notifications: false,
+        }
+    }
+
     async fn open(&self, ns: &str) -> Option<Arc<dyn JobStore>> {
         Some(Arc::new(self.connect(ns).await?))
     }

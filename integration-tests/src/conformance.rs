@@ -6,8 +6,10 @@
 //! ```
 //!
 //! Each case gets its own namespace (table prefix, database file) from the backend and drops
-//! only that, so cases run in parallel. Cases that need a capability the store lacks
-//! (persistence) say so and pass.
+//! only that, so cases run in parallel. Each backend declares what it [`Offers`]; the first
+//! case pins the store to that declaration, so a store that stops offering a capability fails
+//! instead of skipping the cases that need it. Cases for a capability the backend does not
+//! declare say so and pass.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,9 +23,27 @@ use rsched::{
 };
 use serde_json::{Value, json};
 
+/// What a backend declares its store offers; [`capabilities_are_pinned`] checks the store
+/// against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offers {
+    /// Jobs survive the store value (`Capabilities::persistent`).
+    pub persistent: bool,
+    /// Several processes may share it (`Capabilities::shared`).
+    pub shared: bool,
+    /// `JobStore::history` is `Some`.
+    pub history: bool,
+    /// `JobStore::running` is `Some`.
+    pub running: bool,
+    /// `JobStore::notifications` is `Some`.
+    pub notifications: bool,
+}
+
 /// A store backend under test.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
+    /// What its stores offer.
+    fn offers(&self) -> Offers;
     /// A fresh, empty store in the namespace `ns`; `None` skips the case (the reason printed),
     /// or fails it under `RSCHED_TEST_STRICT=1`.
     async fn open(&self, ns: &str) -> Option<Arc<dyn JobStore>>;
@@ -79,6 +99,20 @@ fn ids(jobs: &[Job]) -> Vec<String> {
 
 const LEASE: Duration = Duration::from_secs(30);
 
+/// The store's run history, which the backend declares it offers.
+fn history(store: &Arc<dyn JobStore>) -> &dyn rsched::RunHistory {
+    store
+        .history()
+        .expect("the backend declares run history, the store offers none")
+}
+
+/// The store's record of runs in progress, which the backend declares it offers.
+fn runs_of(store: &Arc<dyn JobStore>) -> &dyn rsched::RunningRuns {
+    store
+        .running()
+        .expect("the backend declares runs in progress, the store offers none")
+}
+
 macro_rules! store_or_skip {
     ($backend:expr, $ns:expr) => {
         match $backend.open(&$ns).await {
@@ -86,6 +120,27 @@ macro_rules! store_or_skip {
             None => return,
         }
     };
+}
+
+/// The store offers exactly what its backend declares: each capability by type, and the
+/// `persistent`/`shared` flags.
+pub async fn capabilities_are_pinned(backend: &impl Backend) {
+    let ns = namespace("caps");
+    let store = store_or_skip!(backend, ns);
+    let caps = store.capabilities();
+    let found = Offers {
+        persistent: caps.persistent,
+        shared: caps.shared,
+        history: store.history().is_some(),
+        running: store.running().is_some(),
+        notifications: store.notifications().is_some(),
+    };
+    assert_eq!(
+        found,
+        backend.offers(),
+        "the store offers what the backend declares"
+    );
+    backend.cleanup(&ns).await;
 }
 
 /// add / lookup / update / remove, and their errors.
@@ -542,7 +597,7 @@ pub async fn round_trip(backend: &impl Backend) {
 pub async fn persistence(backend: &impl Backend) {
     let ns = namespace("persist");
     let store = store_or_skip!(backend, ns);
-    if !store.capabilities().persistent {
+    if !backend.offers().persistent {
         eprintln!("persistence: skipped, the store is not persistent");
         backend.cleanup(&ns).await;
         return;
@@ -672,17 +727,50 @@ pub async fn new_scheduler_runs_persisted_jobs(backend: &impl Backend) {
     backend.cleanup(&ns).await;
 }
 
-/// Stores with change notifications wake other instances at once: B, polling only hourly,
-/// runs a job A added while B slept.
+/// Stores with change notifications wake other instances at once: a change through one store
+/// value reaches a listener on another, and B, polling only hourly (and its clock never
+/// reaching the poll), runs a job A added while B slept — only a notification can wake it.
 pub async fn change_notifications_wake_other_instances(backend: &impl Backend) {
     let ns = namespace("wake");
     let store = store_or_skip!(backend, ns);
-    if !store.capabilities().change_notifications {
+    if !backend.offers().notifications {
         eprintln!("change notifications: skipped, the store is polled");
         backend.cleanup(&ns).await;
         return;
     }
     let other = backend.reopen(&ns).await.expect("a shared store reopens");
+    // The notification itself: a change made through one store value reaches a listener on
+    // the other (another process, as far as the server knows).
+    let heard = Arc::new(tokio::sync::Notify::new());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let listener = heard.clone();
+    other
+        .notifications()
+        .expect("the backend declares change notifications, the store offers none")
+        .watch_changes(Arc::new(move || listener.notify_one()), stop.clone());
+    // The listener subscribes in the background: change the store until it hears (a permit
+    // is kept, so a wake-up between two checks is not lost).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut n = 0;
+    loop {
+        n += 1;
+        store
+            .add_job(&job(&format!("ping{n}"), None))
+            .await
+            .unwrap();
+        if tokio::time::timeout(Duration::from_millis(200), heard.notified())
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no change notification reached the other store value in 15 s"
+        );
+    }
+    stop.cancel();
+    store.remove_all_jobs().await.unwrap();
     let clock = ManualClock::new(at(0));
     let hourly = rsched::EngineOptions {
         max_poll_interval: Duration::from_secs(3600),
@@ -748,7 +836,7 @@ fn run(job: &str, secs: i64, outcome: RunOutcome, error: Option<&str>) -> RunRec
 pub async fn run_history(backend: &impl Backend) {
     let ns = namespace("history");
     let store = store_or_skip!(backend, ns);
-    if !store.capabilities().run_history {
+    if !backend.offers().history {
         eprintln!("run history: skipped, the store keeps none");
         backend.cleanup(&ns).await;
         return;
@@ -757,7 +845,7 @@ pub async fn run_history(backend: &impl Backend) {
         per_job: 2,
         max_age: Duration::from_secs(86_400),
     };
-    store
+    history(&store)
         .record_runs(
             &[
                 run("a", 1, RunOutcome::Success, None),
@@ -769,7 +857,7 @@ pub async fn run_history(backend: &impl Backend) {
         )
         .await
         .unwrap();
-    let a = store.job_runs("a", 10).await.unwrap();
+    let a = history(&store).job_runs("a", 10).await.unwrap();
     assert_eq!(
         a,
         [
@@ -778,22 +866,28 @@ pub async fn run_history(backend: &impl Backend) {
         ],
         "newest first, two kept"
     );
-    assert_eq!(store.job_runs("a", 1).await.unwrap().len(), 1);
+    assert_eq!(history(&store).job_runs("a", 1).await.unwrap().len(), 1);
     assert_eq!(
-        store.job_runs("b", 10).await.unwrap(),
+        history(&store).job_runs("b", 10).await.unwrap(),
         [run("b", 1, RunOutcome::Skipped, None)]
     );
-    assert!(store.job_runs("nope", 10).await.unwrap().is_empty());
+    assert!(
+        history(&store)
+            .job_runs("nope", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // A day later: the old records age out.
-    store
+    history(&store)
         .record_runs(
             &[run("c", 86_400 + 10, RunOutcome::Success, None)],
             retention,
         )
         .await
         .unwrap();
-    assert!(store.job_runs("a", 10).await.unwrap().is_empty());
-    assert_eq!(store.job_runs("c", 10).await.unwrap().len(), 1);
+    assert!(history(&store).job_runs("a", 10).await.unwrap().is_empty());
+    assert_eq!(history(&store).job_runs("c", 10).await.unwrap().len(), 1);
     backend.cleanup(&ns).await;
 }
 
@@ -801,7 +895,7 @@ pub async fn run_history(backend: &impl Backend) {
 pub async fn scheduler_writes_history(backend: &impl Backend) {
     let ns = namespace("writes");
     let store = store_or_skip!(backend, ns);
-    if !store.capabilities().run_history {
+    if !backend.offers().history {
         backend.cleanup(&ns).await;
         return;
     }
@@ -855,13 +949,13 @@ fn running(run_id: &str, job: &str, owner: &str, expires: i64) -> RunningRun {
 pub async fn running_runs(backend: &impl Backend) {
     let ns = namespace("running");
     let store = store_or_skip!(backend, ns);
-    if !store.capabilities().running_runs {
+    if !backend.offers().running {
         eprintln!("running runs: skipped, the store is not shared");
         backend.cleanup(&ns).await;
         return;
     }
     let ids: Vec<Arc<str>> = ["a", "b", "c"].into_iter().map(Arc::from).collect();
-    store
+    runs_of(&store)
         .begin_runs(&[
             running("r1", "a", "A", 100),
             running("r2", "a", "A", 100),
@@ -869,46 +963,52 @@ pub async fn running_runs(backend: &impl Backend) {
         ])
         .await
         .unwrap();
-    assert_eq!(store.running_counts(&ids, at(5)).await.unwrap(), [2, 1, 0]);
     assert_eq!(
-        store.running_counts(&ids, at(20)).await.unwrap(),
+        runs_of(&store).running_counts(&ids, at(5)).await.unwrap(),
+        [2, 1, 0]
+    );
+    assert_eq!(
+        runs_of(&store).running_counts(&ids, at(20)).await.unwrap(),
         [2, 0, 0],
         "an expired run does not count"
     );
-    let expired = store.expired_runs(at(20), "", 10).await.unwrap();
+    let expired = runs_of(&store).expired_runs(at(20), "", 10).await.unwrap();
     assert_eq!(expired, [running("r3", "b", "B", 10)]);
     assert!(
-        store
+        runs_of(&store)
             .take_over_run(&expired[0], "C", at(200))
             .await
             .unwrap()
     );
     assert!(
-        !store
+        !runs_of(&store)
             .take_over_run(&expired[0], "D", at(200))
             .await
             .unwrap(),
         "a run is taken over once"
     );
-    assert_eq!(store.running_counts(&ids, at(20)).await.unwrap(), [2, 1, 0]);
+    assert_eq!(
+        runs_of(&store).running_counts(&ids, at(20)).await.unwrap(),
+        [2, 1, 0]
+    );
     // Many ids at once (stores may read all runs in progress then).
     let many: Vec<Arc<str>> = (0..100)
         .map(|i| Arc::from(format!("x{i}")))
         .chain(ids.iter().cloned())
         .collect();
-    let counts = store.running_counts(&many, at(20)).await.unwrap();
+    let counts = runs_of(&store).running_counts(&many, at(20)).await.unwrap();
     assert_eq!(counts.len(), 103);
     assert_eq!(counts[100..], [2, 1, 0]);
     assert!(counts[..100].iter().all(|n| *n == 0));
-    store.heartbeat_runs("A", at(300)).await.unwrap();
+    runs_of(&store).heartbeat_runs("A", at(300)).await.unwrap();
     assert!(
-        store
+        runs_of(&store)
             .expired_runs(at(150), "", 10)
             .await
             .unwrap()
             .is_empty()
     );
-    let mut own: Vec<String> = store
+    let mut own: Vec<String> = runs_of(&store)
         .expired_runs(at(150), "A", 10)
         .await
         .unwrap()
@@ -924,11 +1024,14 @@ pub async fn running_runs(backend: &impl Backend) {
         .collect();
     own.sort();
     assert_eq!(own, ["r1:A:300", "r2:A:300"], "heartbeat renewed A's runs");
-    store
+    runs_of(&store)
         .end_runs(&[Arc::from("r1"), Arc::from("r3"), Arc::from("unknown")])
         .await
         .unwrap();
-    assert_eq!(store.running_counts(&ids, at(20)).await.unwrap(), [1, 0, 0]);
+    assert_eq!(
+        runs_of(&store).running_counts(&ids, at(20)).await.unwrap(),
+        [1, 0, 0]
+    );
     backend.cleanup(&ns).await;
 }
 
@@ -952,7 +1055,7 @@ fn hold_registry(gate: tokio::sync::watch::Receiver<bool>) -> TaskRegistry {
 pub async fn max_instances_across_instances(backend: &impl Backend) {
     let ns = namespace("maxinst");
     let store = store_or_skip!(backend, ns);
-    if !store.capabilities().running_runs {
+    if !backend.offers().running {
         backend.cleanup(&ns).await;
         return;
     }
@@ -994,7 +1097,7 @@ pub async fn max_instances_across_instances(backend: &impl Backend) {
     let id: Arc<str> = Arc::from("m");
     let mut counted = Vec::new();
     for _ in 0..200 {
-        counted = store
+        counted = runs_of(&store)
             .running_counts(std::slice::from_ref(&id), clock.now())
             .await
             .unwrap();
@@ -1021,7 +1124,7 @@ pub async fn max_instances_across_instances(backend: &impl Backend) {
     next_event(&mut a_events, EventMask::JOB_EXECUTED).await;
     // A's record ends in the background; wait until the store shows it.
     for _ in 0..200 {
-        if store
+        if runs_of(&store)
             .running_counts(std::slice::from_ref(&id), clock.now())
             .await
             .unwrap()
@@ -1054,7 +1157,7 @@ pub async fn max_instances_across_instances(backend: &impl Backend) {
 pub async fn crashed_runs_are_recovered(backend: &impl Backend) {
     let ns = namespace("recover");
     let store = store_or_skip!(backend, ns);
-    if !store.capabilities().running_runs {
+    if !backend.offers().running {
         backend.cleanup(&ns).await;
         return;
     }
@@ -1082,7 +1185,7 @@ pub async fn crashed_runs_are_recovered(backend: &impl Backend) {
     // Two runs that were in progress on "dead-instance" and were last renewed at 10 s.
     let mut crashed = running("c1", "again", "dead-instance", 10);
     crashed.scheduled_run_time = at(0);
-    store
+    runs_of(&store)
         .begin_runs(&[crashed, running("c2", "once", "dead-instance", 10)])
         .await
         .unwrap();
@@ -1135,13 +1238,21 @@ pub async fn crashed_runs_are_recovered(backend: &impl Backend) {
     // Both records were handled: nothing is counted as running any more.
     let ids: Vec<Arc<str>> = vec![Arc::from("again"), Arc::from("once")];
     for _ in 0..200 {
-        if store.running_counts(&ids, clock.now()).await.unwrap() == [0, 0] {
+        if runs_of(&store)
+            .running_counts(&ids, clock.now())
+            .await
+            .unwrap()
+            == [0, 0]
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(
-        store.running_counts(&ids, clock.now()).await.unwrap(),
+        runs_of(&store)
+            .running_counts(&ids, clock.now())
+            .await
+            .unwrap(),
         [0, 0]
     );
     scheduler.shutdown(true).await.unwrap();
@@ -1153,7 +1264,7 @@ pub async fn crashed_runs_are_recovered(backend: &impl Backend) {
 macro_rules! conformance_tests {
     ($backend:expr) => {
         $crate::conformance_tests!(@cases $backend;
-            crud_and_conflicts, ordering, due_selection, acquire_is_exclusive,
+            capabilities_are_pinned, crud_and_conflicts, ordering, due_selection, acquire_is_exclusive,
             lease_expiry_and_takeover, release_errors, modification_while_leased_wins,
             quarantine, round_trip, persistence, new_scheduler_runs_persisted_jobs,
             change_notifications_wake_other_instances, run_history, scheduler_writes_history,

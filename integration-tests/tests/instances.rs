@@ -106,7 +106,13 @@ fn history_missed(store: &str) -> HashSet<(String, DateTime<Utc>)> {
         let mut missed = HashSet::new();
         for i in 0..JOBS {
             let id = format!("j{i:03}");
-            for run in store.job_runs(&id, 1000).await.unwrap() {
+            for run in store
+                .history()
+                .expect("the store keeps history")
+                .job_runs(&id, 1000)
+                .await
+                .unwrap()
+            {
                 if run.outcome != rsched::RunOutcome::Missed {
                     continue;
                 }

@@ -84,6 +84,12 @@ impl Error {
         Error::new(ErrorKind::InvalidInput, message)
     }
 
+    /// The [`ErrorKind::NotFound`] error every store answers for a job id it does not hold:
+    /// `no job with id '{id}'`.
+    pub fn job_not_found(id: &str) -> Self {
+        Error::new(ErrorKind::NotFound, format!("no job with id '{id}'"))
+    }
+
     /// Attaches the underlying cause.
     pub fn with_source(
         mut self,

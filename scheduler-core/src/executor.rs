@@ -34,7 +34,7 @@ pub struct JobRun {
     /// Scheduled run times (UTC), oldest first.
     pub run_times: Vec<DateTime<Utc>>,
     /// The run's record in a shared store's runs in progress (see
-    /// [`JobStore::begin_runs`](crate::JobStore::begin_runs)); the record is dropped when the
+    /// [`RunningRuns::begin_runs`](crate::RunningRuns::begin_runs)); the record is dropped when the
     /// last clone of the `JobRun` is. `None` for stores that do not keep such records.
     pub slot: Option<RunSlot>,
     /// The run repeats one cut off by a crashed instance (`recover = true`, Quartz's

@@ -31,8 +31,8 @@ pub use scheduler::{
     SchedulerState,
 };
 pub use store::{
-    Capabilities, ChangeListener, JobStore, QuarantineListener, QuarantineSlot, QuarantinedJob,
-    Release, RunningRun,
+    Capabilities, ChangeListener, ChangeNotifications, JobStore, QuarantineListener,
+    QuarantineSlot, QuarantinedJob, Release, RunHistory, RunningRun, RunningRuns,
 };
 pub use trigger::{BuiltinTrigger, Trigger, isoformat};
 pub use tz::TimeZone;

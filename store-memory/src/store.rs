@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use scheduler_core::{
     Capabilities, Error, ErrorKind, Job, JobStore, QuarantinedJob, Release, Result, Retention,
-    RunRecord,
+    RunHistory, RunRecord,
 };
 
 /// An in-process job store. All methods are quick (a lock held for a few map operations).
@@ -175,62 +175,8 @@ impl State {
 #[async_trait]
 impl JobStore for MemoryJobStore {
     fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::in_memory();
-        caps.run_history = self.keeps_history;
+        let caps = Capabilities::in_memory();
         caps
-    }
-
-    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
-        let mut state = self.history.lock().unwrap_or_else(|e| e.into_inner());
-        let cutoff = runs
-            .iter()
-            .map(|r| r.scheduled_run_time)
-            .max()
-            .map(|newest| {
-                newest - chrono::Duration::from_std(retention.max_age).unwrap_or_default()
-            });
-        for run in runs {
-            let list = state.runs.entry(run.job_id.clone()).or_default();
-            list.push_back(run.clone());
-            while list.len() > retention.per_job {
-                list.pop_front();
-            }
-        }
-        // Sweeping every list by age is O(jobs): do it when the newest record has moved on by
-        // a hundredth of the maximum age (at least a minute) since the last sweep.
-        let newest = runs.iter().map(|r| r.scheduled_run_time).max();
-        let step = chrono::Duration::from_std(retention.max_age / 100)
-            .unwrap_or_default()
-            .max(chrono::Duration::minutes(1));
-        let sweep = match (state.swept, newest) {
-            (None, Some(_)) => true,
-            (Some(last), Some(newest)) => newest - last >= step,
-            _ => false,
-        };
-        if sweep {
-            state.swept = newest;
-        }
-        if let Some(cutoff) = cutoff.filter(|_| sweep) {
-            state.runs.retain(|_, list| {
-                while list.front().is_some_and(|r| r.scheduled_run_time < cutoff) {
-                    list.pop_front();
-                }
-                !list.is_empty()
-            });
-        }
-        Ok(())
-    }
-
-    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
-        let state = self.history.lock().unwrap_or_else(|e| e.into_inner());
-        let mut runs: Vec<RunRecord> = state
-            .runs
-            .get(job_id)
-            .map(|l| l.iter().cloned().collect())
-            .unwrap_or_default();
-        runs.sort_by_key(|r| std::cmp::Reverse(r.scheduled_run_time));
-        runs.truncate(limit);
-        Ok(runs)
     }
 
     async fn add_job(&self, job: &Job) -> Result<()> {
@@ -394,5 +340,65 @@ impl JobStore for MemoryJobStore {
             .iter()
             .map(|(id, release)| state.release(owner, id, *release))
             .collect())
+    }
+
+    fn history(&self) -> Option<&dyn RunHistory> {
+        self.keeps_history.then_some(self as &dyn RunHistory)
+    }
+}
+
+#[async_trait]
+impl RunHistory for MemoryJobStore {
+    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
+        let mut state = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let cutoff = runs
+            .iter()
+            .map(|r| r.scheduled_run_time)
+            .max()
+            .map(|newest| {
+                newest - chrono::Duration::from_std(retention.max_age).unwrap_or_default()
+            });
+        for run in runs {
+            let list = state.runs.entry(run.job_id.clone()).or_default();
+            list.push_back(run.clone());
+            while list.len() > retention.per_job {
+                list.pop_front();
+            }
+        }
+        // Sweeping every list by age is O(jobs): do it when the newest record has moved on by
+        // a hundredth of the maximum age (at least a minute) since the last sweep.
+        let newest = runs.iter().map(|r| r.scheduled_run_time).max();
+        let step = chrono::Duration::from_std(retention.max_age / 100)
+            .unwrap_or_default()
+            .max(chrono::Duration::minutes(1));
+        let sweep = match (state.swept, newest) {
+            (None, Some(_)) => true,
+            (Some(last), Some(newest)) => newest - last >= step,
+            _ => false,
+        };
+        if sweep {
+            state.swept = newest;
+        }
+        if let Some(cutoff) = cutoff.filter(|_| sweep) {
+            state.runs.retain(|_, list| {
+                while list.front().is_some_and(|r| r.scheduled_run_time < cutoff) {
+                    list.pop_front();
+                }
+                !list.is_empty()
+            });
+        }
+        Ok(())
+    }
+
+    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
+        let state = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let mut runs: Vec<RunRecord> = state
+            .runs
+            .get(job_id)
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default();
+        runs.sort_by_key(|r| std::cmp::Reverse(r.scheduled_run_time));
+        runs.truncate(limit);
+        Ok(runs)
     }
 }

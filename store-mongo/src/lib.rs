@@ -13,7 +13,8 @@ use mongodb::{Client, Collection, IndexModel};
 use scheduler_core::store::sort_jobs;
 use scheduler_core::{
     Capabilities, Error, ErrorKind, Job, JobStore, PruneCounter, QuarantineListener,
-    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunOutcome, RunRecord, RunningRun,
+    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunHistory, RunOutcome, RunRecord,
+    RunningRun, RunningRuns,
 };
 
 /// The URL schemes this store serves.
@@ -287,193 +288,7 @@ impl JobStore for MongoJobStore {
         let mut caps = Capabilities::in_memory();
         caps.persistent = true;
         caps.shared = true;
-        caps.run_history = true;
-        caps.running_runs = true;
         caps
-    }
-
-    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
-        if runs.is_empty() {
-            return Ok(());
-        }
-        let documents: Vec<Document> = runs
-            .iter()
-            .map(|r| {
-                doc! {
-                    "job_id": &*r.job_id,
-                    "scheduled_run_time": opt_date(Some(r.scheduled_run_time)),
-                    "scheduled_us": us(r.scheduled_run_time),
-                    "started_us": opt_us(r.started),
-                    "finished_us": opt_us(r.finished),
-                    "outcome": r.outcome.as_str(),
-                    "error": r.error.clone().map_or(Bson::Null, Bson::String),
-                    "scheduler_id": &*r.scheduler_id,
-                }
-            })
-            .collect();
-        self.runs
-            .insert_many(documents)
-            .await
-            .map_err(mongo_error)?;
-        if let Some(newest) = runs.iter().map(|r| r.scheduled_run_time).max() {
-            let age = i64::try_from(retention.max_age.as_micros()).unwrap_or(i64::MAX);
-            self.runs
-                .delete_many(doc! { "scheduled_us": { "$lt": us(newest).saturating_sub(age) } })
-                .await
-                .map_err(mongo_error)?;
-        }
-        // By count, once a job has written as many records as it may keep.
-        let due = self.unpruned.due(runs, retention.per_job);
-        for job_id in due {
-            let kept: Vec<Document> = all(self
-                .runs
-                .find(doc! { "job_id": &*job_id })
-                .sort(doc! { "scheduled_us": -1, "_id": -1 })
-                .limit(i64::try_from(retention.per_job).unwrap_or(i64::MAX))
-                .projection(doc! { "_id": 1 }))
-            .await?;
-            let ids: Vec<Bson> = kept.iter().filter_map(|d| d.get("_id").cloned()).collect();
-            self.runs
-                .delete_many(doc! { "job_id": &*job_id, "_id": { "$nin": ids } })
-                .await
-                .map_err(mongo_error)?;
-        }
-        Ok(())
-    }
-
-    async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
-        // The collection holds only the runs executing now: for many ids, read them all.
-        let filter = if job_ids.len() > 50 {
-            doc! { "expires": { "$gt": us(now) } }
-        } else {
-            let ids: Vec<&str> = job_ids.iter().map(|id| &**id).collect();
-            doc! { "job_id": { "$in": ids }, "expires": { "$gt": us(now) } }
-        };
-        let documents: Vec<Document> =
-            all(self.running.find(filter).projection(doc! { "job_id": 1 })).await?;
-        let mut counts: HashMap<&str, u32> = HashMap::new();
-        for d in &documents {
-            if let Ok(id) = d.get_str("job_id") {
-                *counts.entry(id).or_insert(0) += 1;
-            }
-        }
-        Ok(job_ids
-            .iter()
-            .map(|id| counts.get(&**id).copied().unwrap_or(0))
-            .collect())
-    }
-
-    async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
-        if runs.is_empty() {
-            return Ok(());
-        }
-        let documents: Vec<Document> = runs
-            .iter()
-            .map(|r| {
-                doc! {
-                    "_id": &*r.run_id,
-                    "job_id": &*r.job_id,
-                    "scheduled": us(r.scheduled_run_time),
-                    "started": us(r.started),
-                    "owner": &*r.owner,
-                    "expires": us(r.expires),
-                }
-            })
-            .collect();
-        self.running
-            .insert_many(documents)
-            .await
-            .map_err(mongo_error)?;
-        Ok(())
-    }
-
-    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
-        for chunk in run_ids.chunks(1000) {
-            let ids: Vec<&str> = chunk.iter().map(|id| &**id).collect();
-            self.running
-                .delete_many(doc! { "_id": { "$in": ids } })
-                .await
-                .map_err(mongo_error)?;
-        }
-        Ok(())
-    }
-
-    async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
-        self.running
-            .update_many(
-                doc! { "owner": owner },
-                doc! { "$set": { "expires": us(expires) } },
-            )
-            .await
-            .map_err(mongo_error)?;
-        Ok(())
-    }
-
-    async fn expired_runs(
-        &self,
-        now: DateTime<Utc>,
-        also_owner: &str,
-        limit: usize,
-    ) -> Result<Vec<RunningRun>> {
-        let documents: Vec<Document> = all(self
-            .running
-            .find(doc! { "$or": [ { "expires": { "$lt": us(now) } }, { "owner": also_owner } ] })
-            .sort(doc! { "expires": 1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX)))
-        .await?;
-        Ok(documents
-            .iter()
-            .filter_map(|d| {
-                Some(RunningRun {
-                    run_id: Arc::from(d.get_str("_id").ok()?),
-                    job_id: Arc::from(d.get_str("job_id").ok()?),
-                    scheduled_run_time: time(d.get("scheduled"))?,
-                    started: time(d.get("started"))?,
-                    owner: Arc::from(d.get_str("owner").ok()?),
-                    expires: time(d.get("expires"))?,
-                })
-            })
-            .collect())
-    }
-
-    async fn take_over_run(
-        &self,
-        run: &RunningRun,
-        owner: &str,
-        expires: DateTime<Utc>,
-    ) -> Result<bool> {
-        let result = self
-            .running
-            .update_one(
-                doc! { "_id": &*run.run_id, "owner": &*run.owner, "expires": us(run.expires) },
-                doc! { "$set": { "owner": owner, "expires": us(expires) } },
-            )
-            .await
-            .map_err(mongo_error)?;
-        Ok(result.modified_count == 1)
-    }
-
-    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
-        let documents: Vec<Document> = all(self
-            .runs
-            .find(doc! { "job_id": job_id })
-            .sort(doc! { "scheduled_us": -1, "_id": -1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX)))
-        .await?;
-        Ok(documents
-            .iter()
-            .filter_map(|d| {
-                Some(RunRecord {
-                    job_id: Arc::from(d.get_str("job_id").ok()?),
-                    scheduled_run_time: time(d.get("scheduled_us"))?,
-                    started: time(d.get("started_us")),
-                    finished: time(d.get("finished_us")),
-                    outcome: RunOutcome::parse(d.get_str("outcome").ok()?)?,
-                    error: d.get_str("error").ok().map(str::to_owned),
-                    scheduler_id: Arc::from(d.get_str("scheduler_id").unwrap_or_default()),
-                })
-            })
-            .collect())
     }
 
     async fn add_job(&self, job: &Job) -> Result<()> {
@@ -898,6 +713,204 @@ impl JobStore for MongoJobStore {
 
     fn set_quarantine_listener(&self, listener: QuarantineListener) {
         self.listener.set(listener);
+    }
+
+    fn history(&self) -> Option<&dyn RunHistory> {
+        Some(self)
+    }
+
+    fn running(&self) -> Option<&dyn RunningRuns> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl RunHistory for MongoJobStore {
+    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let documents: Vec<Document> = runs
+            .iter()
+            .map(|r| {
+                doc! {
+                    "job_id": &*r.job_id,
+                    "scheduled_run_time": opt_date(Some(r.scheduled_run_time)),
+                    "scheduled_us": us(r.scheduled_run_time),
+                    "started_us": opt_us(r.started),
+                    "finished_us": opt_us(r.finished),
+                    "outcome": r.outcome.as_str(),
+                    "error": r.error.clone().map_or(Bson::Null, Bson::String),
+                    "scheduler_id": &*r.scheduler_id,
+                }
+            })
+            .collect();
+        self.runs
+            .insert_many(documents)
+            .await
+            .map_err(mongo_error)?;
+        if let Some(newest) = runs.iter().map(|r| r.scheduled_run_time).max() {
+            let age = i64::try_from(retention.max_age.as_micros()).unwrap_or(i64::MAX);
+            self.runs
+                .delete_many(doc! { "scheduled_us": { "$lt": us(newest).saturating_sub(age) } })
+                .await
+                .map_err(mongo_error)?;
+        }
+        // By count, once a job has written as many records as it may keep.
+        let due = self.unpruned.due(runs, retention.per_job);
+        for job_id in due {
+            let kept: Vec<Document> = all(self
+                .runs
+                .find(doc! { "job_id": &*job_id })
+                .sort(doc! { "scheduled_us": -1, "_id": -1 })
+                .limit(i64::try_from(retention.per_job).unwrap_or(i64::MAX))
+                .projection(doc! { "_id": 1 }))
+            .await?;
+            let ids: Vec<Bson> = kept.iter().filter_map(|d| d.get("_id").cloned()).collect();
+            self.runs
+                .delete_many(doc! { "job_id": &*job_id, "_id": { "$nin": ids } })
+                .await
+                .map_err(mongo_error)?;
+        }
+        Ok(())
+    }
+
+    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
+        let documents: Vec<Document> = all(self
+            .runs
+            .find(doc! { "job_id": job_id })
+            .sort(doc! { "scheduled_us": -1, "_id": -1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX)))
+        .await?;
+        Ok(documents
+            .iter()
+            .filter_map(|d| {
+                Some(RunRecord {
+                    job_id: Arc::from(d.get_str("job_id").ok()?),
+                    scheduled_run_time: time(d.get("scheduled_us"))?,
+                    started: time(d.get("started_us")),
+                    finished: time(d.get("finished_us")),
+                    outcome: RunOutcome::parse(d.get_str("outcome").ok()?)?,
+                    error: d.get_str("error").ok().map(str::to_owned),
+                    scheduler_id: Arc::from(d.get_str("scheduler_id").unwrap_or_default()),
+                })
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl RunningRuns for MongoJobStore {
+    async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
+        // The collection holds only the runs executing now: for many ids, read them all.
+        let filter = if job_ids.len() > 50 {
+            doc! { "expires": { "$gt": us(now) } }
+        } else {
+            let ids: Vec<&str> = job_ids.iter().map(|id| &**id).collect();
+            doc! { "job_id": { "$in": ids }, "expires": { "$gt": us(now) } }
+        };
+        let documents: Vec<Document> =
+            all(self.running.find(filter).projection(doc! { "job_id": 1 })).await?;
+        let mut counts: HashMap<&str, u32> = HashMap::new();
+        for d in &documents {
+            if let Ok(id) = d.get_str("job_id") {
+                *counts.entry(id).or_insert(0) += 1;
+            }
+        }
+        Ok(job_ids
+            .iter()
+            .map(|id| counts.get(&**id).copied().unwrap_or(0))
+            .collect())
+    }
+
+    async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let documents: Vec<Document> = runs
+            .iter()
+            .map(|r| {
+                doc! {
+                    "_id": &*r.run_id,
+                    "job_id": &*r.job_id,
+                    "scheduled": us(r.scheduled_run_time),
+                    "started": us(r.started),
+                    "owner": &*r.owner,
+                    "expires": us(r.expires),
+                }
+            })
+            .collect();
+        self.running
+            .insert_many(documents)
+            .await
+            .map_err(mongo_error)?;
+        Ok(())
+    }
+
+    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
+        for chunk in run_ids.chunks(1000) {
+            let ids: Vec<&str> = chunk.iter().map(|id| &**id).collect();
+            self.running
+                .delete_many(doc! { "_id": { "$in": ids } })
+                .await
+                .map_err(mongo_error)?;
+        }
+        Ok(())
+    }
+
+    async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
+        self.running
+            .update_many(
+                doc! { "owner": owner },
+                doc! { "$set": { "expires": us(expires) } },
+            )
+            .await
+            .map_err(mongo_error)?;
+        Ok(())
+    }
+
+    async fn expired_runs(
+        &self,
+        now: DateTime<Utc>,
+        also_owner: &str,
+        limit: usize,
+    ) -> Result<Vec<RunningRun>> {
+        let documents: Vec<Document> = all(self
+            .running
+            .find(doc! { "$or": [ { "expires": { "$lt": us(now) } }, { "owner": also_owner } ] })
+            .sort(doc! { "expires": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX)))
+        .await?;
+        Ok(documents
+            .iter()
+            .filter_map(|d| {
+                Some(RunningRun {
+                    run_id: Arc::from(d.get_str("_id").ok()?),
+                    job_id: Arc::from(d.get_str("job_id").ok()?),
+                    scheduled_run_time: time(d.get("scheduled"))?,
+                    started: time(d.get("started"))?,
+                    owner: Arc::from(d.get_str("owner").ok()?),
+                    expires: time(d.get("expires"))?,
+                })
+            })
+            .collect())
+    }
+
+    async fn take_over_run(
+        &self,
+        run: &RunningRun,
+        owner: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<bool> {
+        let result = self
+            .running
+            .update_one(
+                doc! { "_id": &*run.run_id, "owner": &*run.owner, "expires": us(run.expires) },
+                doc! { "$set": { "owner": owner, "expires": us(expires) } },
+            )
+            .await
+            .map_err(mongo_error)?;
+        Ok(result.modified_count == 1)
     }
 }
 

@@ -11,8 +11,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value as RedisValue};
 use scheduler_core::store::sort_jobs;
 use scheduler_core::{
-    Capabilities, ChangeListener, Error, ErrorKind, Job, JobStore, QuarantineListener,
-    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunRecord, RunningRun,
+    Capabilities, ChangeListener, ChangeNotifications, Error, ErrorKind, Job, JobStore,
+    QuarantineListener, QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunHistory,
+    RunRecord, RunningRun, RunningRuns,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -312,9 +313,6 @@ impl JobStore for RedisJobStore {
         let mut caps = Capabilities::in_memory();
         caps.persistent = true;
         caps.shared = true;
-        caps.change_notifications = true;
-        caps.run_history = true;
-        caps.running_runs = true;
         caps
     }
 
@@ -524,6 +522,21 @@ impl JobStore for RedisJobStore {
         self.listener.set(listener);
     }
 
+    fn history(&self) -> Option<&dyn RunHistory> {
+        Some(self)
+    }
+
+    fn running(&self) -> Option<&dyn RunningRuns> {
+        Some(self)
+    }
+
+    fn notifications(&self) -> Option<&dyn ChangeNotifications> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl RunHistory for RedisJobStore {
     /// One list per job (`{prefix}runs:{id}`, newest first, JSON records, trimmed to
     /// `per_job`), and `{prefix}runs_index` (job → newest scheduled time) to drop the lists of
     /// jobs whose history aged out.
@@ -599,7 +612,10 @@ impl JobStore for RedisJobStore {
         runs.sort_by_key(|r| std::cmp::Reverse(r.scheduled_run_time));
         Ok(runs)
     }
+}
 
+#[async_trait]
+impl RunningRuns for RedisJobStore {
     async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
         let mut counts = Vec::with_capacity(job_ids.len());
         for chunk in job_ids.chunks(ADD_CHUNK) {
@@ -740,7 +756,9 @@ impl JobStore for RedisJobStore {
             .await?;
         Ok(text(&out) == "1")
     }
+}
 
+impl ChangeNotifications for RedisJobStore {
     /// Subscribes to `{prefix}changes` and calls `wake` for every message; resubscribes after
     /// a connection loss (waking once then, as changes may have been missed).
     fn watch_changes(&self, wake: ChangeListener, stop: CancellationToken) {

@@ -14,8 +14,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use scheduler_core::{
-    Capabilities, Error, ErrorKind, Job, JobStore, PruneCounter, QuarantineListener,
-    QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunOutcome, RunRecord, RunningRun,
+    Capabilities, ChangeNotifications, Error, ErrorKind, Job, JobStore, PruneCounter,
+    QuarantineListener, QuarantineSlot, QuarantinedJob, Release, Result, Retention, RunHistory,
+    RunOutcome, RunRecord, RunningRun, RunningRuns,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -502,245 +503,7 @@ impl JobStore for SqlJobStore {
         let mut caps = Capabilities::in_memory();
         caps.persistent = true;
         caps.shared = true;
-        caps.change_notifications = self.dialect == Dialect::Postgres;
-        caps.run_history = true;
-        caps.running_runs = true;
         caps
-    }
-
-    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
-        if runs.is_empty() {
-            return Ok(());
-        }
-        for chunk in runs.chunks(dialect::INSERT_CHUNK) {
-            let query = self.sql.insert_runs(chunk.len());
-            let mut q = sqlx::query(&query);
-            for run in chunk {
-                q = q
-                    .bind(&*run.job_id)
-                    .bind(micros(run.scheduled_run_time))
-                    .bind(run.started.map(micros))
-                    .bind(run.finished.map(micros))
-                    .bind(run.outcome.as_str())
-                    .bind(run.error.clone())
-                    .bind(&*run.scheduler_id);
-            }
-            q.execute(&self.pool).await.map_err(db_error)?;
-        }
-        // Retention: by age at every write; by count per job once a job has written as many
-        // records as it may keep (so the table holds at most about twice that per job).
-        if let Some(newest) = runs.iter().map(|r| r.scheduled_run_time).max() {
-            let cutoff = newest - chrono::Duration::from_std(retention.max_age).unwrap_or_default();
-            sqlx::query(&self.sql.delete_old_runs)
-                .bind(micros(cutoff))
-                .execute(&self.pool)
-                .await
-                .map_err(db_error)?;
-        }
-        let due = self.unpruned.due(runs, retention.per_job);
-        let keep = i64::try_from(retention.per_job).unwrap_or(i64::MAX);
-        for job_id in due {
-            let nth = sqlx::query(&self.sql.nth_newest_run)
-                .bind(&*job_id)
-                .bind(keep)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error)?;
-            if let Some(row) = nth {
-                let seq: i64 = row.try_get(0).map_err(db_error)?;
-                sqlx::query(&self.sql.delete_runs_upto)
-                    .bind(&*job_id)
-                    .bind(seq)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_error)?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
-        let rows = sqlx::query(&self.sql.select_runs)
-            .bind(job_id)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                let outcome = text(row, 4)?;
-                Ok(RunRecord {
-                    job_id: Arc::from(text(row, 0)?),
-                    scheduled_run_time: time(row.try_get(1).map_err(db_error)?).unwrap_or_default(),
-                    started: time(row.try_get(2).map_err(db_error)?),
-                    finished: time(row.try_get(3).map_err(db_error)?),
-                    outcome: RunOutcome::parse(&outcome).ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::Internal,
-                            format!("unknown run outcome '{outcome}'"),
-                        )
-                    })?,
-                    error: opt_text(row, 5)?,
-                    scheduler_id: Arc::from(text(row, 6)?),
-                })
-            })
-            .collect()
-    }
-
-    async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
-        let mut rows = Vec::new();
-        if job_ids.len() > 50 {
-            // The table holds only the runs executing now (long ones): one grouped read of
-            // all of them beats many IN lists.
-            rows = sqlx::query(&self.sql.count_all_running)
-                .bind(micros(now))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_error)?;
-        } else {
-            for chunk in job_ids.chunks(dialect::INSERT_CHUNK) {
-                let query = self.sql.count_running(chunk.len());
-                let mut q = sqlx::query(&query).bind(micros(now));
-                for id in chunk {
-                    q = q.bind(&**id);
-                }
-                rows.extend(q.fetch_all(&self.pool).await.map_err(db_error)?);
-            }
-        }
-        let mut counts = std::collections::HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let n: i64 = row.try_get(1).map_err(db_error)?;
-            counts.insert(text(row, 0)?, u32::try_from(n).unwrap_or(u32::MAX));
-        }
-        Ok(job_ids
-            .iter()
-            .map(|id| counts.get(&**id).copied().unwrap_or(0))
-            .collect())
-    }
-
-    async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
-        for chunk in runs.chunks(dialect::INSERT_CHUNK) {
-            let query = self.sql.insert_running(chunk.len());
-            let mut q = sqlx::query(&query);
-            for run in chunk {
-                q = q
-                    .bind(&*run.run_id)
-                    .bind(&*run.job_id)
-                    .bind(micros(run.scheduled_run_time))
-                    .bind(micros(run.started))
-                    .bind(&*run.owner)
-                    .bind(micros(run.expires));
-            }
-            q.execute(&self.pool).await.map_err(db_error)?;
-        }
-        Ok(())
-    }
-
-    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
-        for chunk in run_ids.chunks(dialect::INSERT_CHUNK) {
-            let query = self.sql.delete_running(chunk.len());
-            let mut q = sqlx::query(&query);
-            for id in chunk {
-                q = q.bind(&**id);
-            }
-            q.execute(&self.pool).await.map_err(db_error)?;
-        }
-        Ok(())
-    }
-
-    async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
-        sqlx::query(&self.sql.heartbeat_running)
-            .bind(micros(expires))
-            .bind(owner)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn expired_runs(
-        &self,
-        now: DateTime<Utc>,
-        also_owner: &str,
-        limit: usize,
-    ) -> Result<Vec<RunningRun>> {
-        let rows = sqlx::query(&self.sql.expired_running)
-            .bind(micros(now))
-            .bind(also_owner)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                let t = |i: usize| -> Result<DateTime<Utc>> {
-                    Ok(time(Some(row.try_get(i).map_err(db_error)?)).unwrap_or_default())
-                };
-                Ok(RunningRun {
-                    run_id: Arc::from(text(row, 0)?),
-                    job_id: Arc::from(text(row, 1)?),
-                    scheduled_run_time: t(2)?,
-                    started: t(3)?,
-                    owner: Arc::from(text(row, 4)?),
-                    expires: t(5)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn take_over_run(
-        &self,
-        run: &RunningRun,
-        owner: &str,
-        expires: DateTime<Utc>,
-    ) -> Result<bool> {
-        let done = sqlx::query(&self.sql.take_over_running)
-            .bind(owner)
-            .bind(micros(expires))
-            .bind(&*run.run_id)
-            .bind(&*run.owner)
-            .bind(micros(run.expires))
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    #[cfg(feature = "postgres")]
-    fn watch_changes(
-        &self,
-        wake: scheduler_core::ChangeListener,
-        stop: tokio_util::sync::CancellationToken,
-    ) {
-        if self.dialect != Dialect::Postgres {
-            return;
-        }
-        let (url, channel) = (self.url.clone(), self.channel());
-        tokio::spawn(async move {
-            loop {
-                match sqlx::postgres::PgListener::connect(&url).await {
-                    Ok(mut listener) => {
-                        if listener.listen(&channel).await.is_ok() {
-                            wake();
-                            loop {
-                                tokio::select! {
-                                    () = stop.cancelled() => return,
-                                    note = listener.recv() => match note {
-                                        Ok(_) => wake(),
-                                        Err(_) => break,
-                                    },
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => tracing::debug!("LISTEN {channel} unavailable: {e}"),
-                }
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        });
     }
 
     async fn add_job(&self, job: &Job) -> Result<()> {
@@ -1055,5 +818,261 @@ impl JobStore for SqlJobStore {
                 })
             })
             .collect()
+    }
+
+    fn history(&self) -> Option<&dyn RunHistory> {
+        Some(self)
+    }
+
+    fn running(&self) -> Option<&dyn RunningRuns> {
+        Some(self)
+    }
+
+    /// PostgreSQL only (`LISTEN`/`NOTIFY`); SQLite and MySQL are polled.
+    fn notifications(&self) -> Option<&dyn ChangeNotifications> {
+        (self.dialect == Dialect::Postgres).then_some(self as &dyn ChangeNotifications)
+    }
+}
+
+#[async_trait]
+impl RunHistory for SqlJobStore {
+    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        for chunk in runs.chunks(dialect::INSERT_CHUNK) {
+            let query = self.sql.insert_runs(chunk.len());
+            let mut q = sqlx::query(&query);
+            for run in chunk {
+                q = q
+                    .bind(&*run.job_id)
+                    .bind(micros(run.scheduled_run_time))
+                    .bind(run.started.map(micros))
+                    .bind(run.finished.map(micros))
+                    .bind(run.outcome.as_str())
+                    .bind(run.error.clone())
+                    .bind(&*run.scheduler_id);
+            }
+            q.execute(&self.pool).await.map_err(db_error)?;
+        }
+        // Retention: by age at every write; by count per job once a job has written as many
+        // records as it may keep (so the table holds at most about twice that per job).
+        if let Some(newest) = runs.iter().map(|r| r.scheduled_run_time).max() {
+            let cutoff = newest - chrono::Duration::from_std(retention.max_age).unwrap_or_default();
+            sqlx::query(&self.sql.delete_old_runs)
+                .bind(micros(cutoff))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+        }
+        let due = self.unpruned.due(runs, retention.per_job);
+        let keep = i64::try_from(retention.per_job).unwrap_or(i64::MAX);
+        for job_id in due {
+            let nth = sqlx::query(&self.sql.nth_newest_run)
+                .bind(&*job_id)
+                .bind(keep)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+            if let Some(row) = nth {
+                let seq: i64 = row.try_get(0).map_err(db_error)?;
+                sqlx::query(&self.sql.delete_runs_upto)
+                    .bind(&*job_id)
+                    .bind(seq)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
+        let rows = sqlx::query(&self.sql.select_runs)
+            .bind(job_id)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let outcome = text(row, 4)?;
+                Ok(RunRecord {
+                    job_id: Arc::from(text(row, 0)?),
+                    scheduled_run_time: time(row.try_get(1).map_err(db_error)?).unwrap_or_default(),
+                    started: time(row.try_get(2).map_err(db_error)?),
+                    finished: time(row.try_get(3).map_err(db_error)?),
+                    outcome: RunOutcome::parse(&outcome).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Internal,
+                            format!("unknown run outcome '{outcome}'"),
+                        )
+                    })?,
+                    error: opt_text(row, 5)?,
+                    scheduler_id: Arc::from(text(row, 6)?),
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl RunningRuns for SqlJobStore {
+    async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
+        let mut rows = Vec::new();
+        if job_ids.len() > 50 {
+            // The table holds only the runs executing now (long ones): one grouped read of
+            // all of them beats many IN lists.
+            rows = sqlx::query(&self.sql.count_all_running)
+                .bind(micros(now))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+        } else {
+            for chunk in job_ids.chunks(dialect::INSERT_CHUNK) {
+                let query = self.sql.count_running(chunk.len());
+                let mut q = sqlx::query(&query).bind(micros(now));
+                for id in chunk {
+                    q = q.bind(&**id);
+                }
+                rows.extend(q.fetch_all(&self.pool).await.map_err(db_error)?);
+            }
+        }
+        let mut counts = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let n: i64 = row.try_get(1).map_err(db_error)?;
+            counts.insert(text(row, 0)?, u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        Ok(job_ids
+            .iter()
+            .map(|id| counts.get(&**id).copied().unwrap_or(0))
+            .collect())
+    }
+
+    async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
+        for chunk in runs.chunks(dialect::INSERT_CHUNK) {
+            let query = self.sql.insert_running(chunk.len());
+            let mut q = sqlx::query(&query);
+            for run in chunk {
+                q = q
+                    .bind(&*run.run_id)
+                    .bind(&*run.job_id)
+                    .bind(micros(run.scheduled_run_time))
+                    .bind(micros(run.started))
+                    .bind(&*run.owner)
+                    .bind(micros(run.expires));
+            }
+            q.execute(&self.pool).await.map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
+        for chunk in run_ids.chunks(dialect::INSERT_CHUNK) {
+            let query = self.sql.delete_running(chunk.len());
+            let mut q = sqlx::query(&query);
+            for id in chunk {
+                q = q.bind(&**id);
+            }
+            q.execute(&self.pool).await.map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
+        sqlx::query(&self.sql.heartbeat_running)
+            .bind(micros(expires))
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn expired_runs(
+        &self,
+        now: DateTime<Utc>,
+        also_owner: &str,
+        limit: usize,
+    ) -> Result<Vec<RunningRun>> {
+        let rows = sqlx::query(&self.sql.expired_running)
+            .bind(micros(now))
+            .bind(also_owner)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let t = |i: usize| -> Result<DateTime<Utc>> {
+                    Ok(time(Some(row.try_get(i).map_err(db_error)?)).unwrap_or_default())
+                };
+                Ok(RunningRun {
+                    run_id: Arc::from(text(row, 0)?),
+                    job_id: Arc::from(text(row, 1)?),
+                    scheduled_run_time: t(2)?,
+                    started: t(3)?,
+                    owner: Arc::from(text(row, 4)?),
+                    expires: t(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn take_over_run(
+        &self,
+        run: &RunningRun,
+        owner: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(&self.sql.take_over_running)
+            .bind(owner)
+            .bind(micros(expires))
+            .bind(&*run.run_id)
+            .bind(&*run.owner)
+            .bind(micros(run.expires))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+impl ChangeNotifications for SqlJobStore {
+    #[cfg(feature = "postgres")]
+    fn watch_changes(
+        &self,
+        wake: scheduler_core::ChangeListener,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        if self.dialect != Dialect::Postgres {
+            return;
+        }
+        let (url, channel) = (self.url.clone(), self.channel());
+        tokio::spawn(async move {
+            loop {
+                match sqlx::postgres::PgListener::connect(&url).await {
+                    Ok(mut listener) => {
+                        if listener.listen(&channel).await.is_ok() {
+                            wake();
+                            loop {
+                                tokio::select! {
+                                    () = stop.cancelled() => return,
+                                    note = listener.recv() => match note {
+                                        Ok(_) => wake(),
+                                        Err(_) => break,
+                                    },
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!("LISTEN {channel} unavailable: {e}"),
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        });
     }
 }

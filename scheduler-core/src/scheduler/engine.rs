@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Scheduler, SchedulerState};
+use super::{Scheduler, SchedulerState, running};
 use crate::error::ErrorKind;
 use crate::event::Event;
 use crate::executor::{Executor, JobRun};
@@ -189,7 +189,7 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
             let tracked = inner.running.tracks(index) && !runnable.is_empty();
             let counts = if tracked {
                 let ids: Vec<Arc<str>> = runnable.iter().map(|j| j.id.clone()).collect();
-                match store.running_counts(&ids, now).await {
+                match running::runs(store).running_counts(&ids, now).await {
                     Ok(counts) => counts,
                     Err(e) => {
                         // Nothing ran: the leases expire and the jobs are taken again.

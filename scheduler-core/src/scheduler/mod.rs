@@ -13,6 +13,7 @@
 //! calling thread until shut down or Ctrl-C).
 
 mod engine;
+mod history;
 mod hosts;
 mod running;
 
@@ -587,9 +588,9 @@ impl Scheduler {
         self.start_running();
         let stop = self.control().stop.clone();
         for (_, store) in &self.inner.stores {
-            if store.capabilities().change_notifications {
+            if let Some(notifications) = store.notifications() {
                 let inner = Arc::downgrade(&self.inner);
-                store.watch_changes(
+                notifications.watch_changes(
                     Arc::new(move || {
                         if let Some(inner) = inner.upgrade() {
                             inner.wakeup.notify_one();
@@ -946,23 +947,23 @@ impl Scheduler {
     /// Starts writing run history (once per scheduler), when any store keeps it.
     fn start_history(&self) {
         let keeps = self.inner.options.history_per_job > 0
-            && self
-                .inner
-                .stores
-                .iter()
-                .any(|(_, s)| s.capabilities().run_history);
+            && self.inner.stores.iter().any(|(_, s)| s.history().is_some());
         let mut control = self.control();
         if !keeps || control.history.is_some() {
             return;
         }
-        let tx = crate::history::spawn_writer(Arc::downgrade(&self.inner));
+        let retention = crate::history::Retention {
+            per_job: self.inner.options.history_per_job,
+            max_age: self.inner.options.history_max_age,
+        };
+        let tx = history::spawn_writer(self.inner.stores.clone(), retention);
         control.history = Some(tx.clone());
         drop(control);
         let id = self.inner.id.clone();
         self.inner
             .events
-            .add_listener(crate::history::HISTORY_EVENTS, move |event| {
-                crate::history::records(event, &id, |alias, record| {
+            .add_listener(history::HISTORY_EVENTS, move |event| {
+                history::records(event, &id, |alias, record| {
                     let _ = tx.send((alias, record));
                 });
             });
@@ -976,7 +977,9 @@ impl Scheduler {
     pub async fn job_runs(&self, id: &str, limit: usize) -> Result<Vec<crate::history::RunRecord>> {
         let mut runs = Vec::new();
         for (_, store) in &self.inner.stores {
-            runs.extend(store.job_runs(id, limit).await?);
+            if let Some(history) = store.history() {
+                runs.extend(history.job_runs(id, limit).await?);
+            }
         }
         runs.sort_by_key(|r| std::cmp::Reverse(r.scheduled_run_time));
         runs.truncate(limit);
@@ -1315,7 +1318,7 @@ impl Scheduler {
 }
 
 fn not_found(id: &str) -> Error {
-    Error::new(ErrorKind::NotFound, format!("no job with id '{id}'"))
+    Error::job_not_found(id)
 }
 
 fn already_exists(id: &str) -> Error {

@@ -5,17 +5,17 @@
 //!
 //! For each store whose [`Capabilities`](crate::Capabilities) say `running_runs`:
 //! 1. while it holds the leases of a batch of due jobs, the engine counts their runs in
-//!    progress ([`JobStore::running_counts`]) — a job at `max_instances` is skipped — and
-//!    records the runs it starts ([`JobStore::begin_runs`], `expires = now + lease`): at once
+//!    progress ([`RunningRuns::running_counts`]) — a job at `max_instances` is skipped — and
+//!    records the runs it starts ([`RunningRuns::begin_runs`], `expires = now + lease`): at once
 //!    when the job may fire again within [`IMMEDIATE_WITHIN`] or has `recover = true`, else
 //!    only once the run has lasted [`DEFER`] (most runs are shorter, and a run that ends
 //!    before its job's next fire time cannot collide with it);
 //! 2. when a run ends, its [`RunSlot`] is dropped and a background task ends the record
-//!    ([`JobStore::end_runs`], batched);
+//!    ([`RunningRuns::end_runs`], batched);
 //! 3. every `lease / 3` the same task renews the instance's records
-//!    ([`JobStore::heartbeat_runs`]) and looks for records nobody renewed
-//!    ([`JobStore::expired_runs`]): each is taken over by one instance
-//!    ([`JobStore::take_over_run`], a compare-and-set), reported as a `crashed` run, and, if its
+//!    ([`RunningRuns::heartbeat_runs`]) and looks for records nobody renewed
+//!    ([`RunningRuns::expired_runs`]): each is taken over by one instance
+//!    ([`RunningRuns::take_over_run`], a compare-and-set), reported as a `crashed` run, and, if its
 //!    job has `recover = true`, run again at once without the misfire check.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,7 +31,7 @@ use crate::event::Event;
 use crate::executor::{JobRun, RunSlot, SlotInner};
 use crate::history::RunOutcome;
 use crate::job::random_id;
-use crate::store::{JobStore, RunningRun};
+use crate::store::{JobStore, RunningRun, RunningRuns};
 
 /// Crashed runs handled per pass.
 const REAP_BATCH: usize = 100;
@@ -79,7 +79,7 @@ impl Running {
             live: stores
                 .iter()
                 .map(|(_, s)| {
-                    (s.capabilities().running_runs && s.capabilities().shared)
+                    (s.running().is_some() && s.capabilities().shared)
                         .then(|| Arc::new(AtomicUsize::new(0)))
                 })
                 .collect(),
@@ -134,7 +134,7 @@ impl Running {
             .map(|(r, _)| r.clone())
             .collect();
         if !now_records.is_empty() {
-            store.begin_runs(&now_records).await?;
+            self::runs(store).begin_runs(&now_records).await?;
         }
         let at = now + chrono::Duration::from_std(DEFER).unwrap_or_default();
         Ok(records
@@ -169,7 +169,7 @@ impl Scheduler {
             return Ok(None);
         }
         let store = &inner.stores[index].1;
-        let counts = store
+        let counts = runs(store)
             .running_counts(std::slice::from_ref(&job.id), now)
             .await?;
         if counts.first().is_some_and(|n| *n >= job.max_instances()) {
@@ -293,7 +293,7 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
             let (alias, store) = &inner.stores[index];
             let mut written = true;
             for chunk in ids.chunks(1000) {
-                if let Err(e) = store.end_runs(chunk).await {
+                if let Err(e) = runs(store).end_runs(chunk).await {
                     tracing::warn!(
                         "Could not end {} run record(s) in job store {alias:?}, will retry: {e}",
                         ids.len()
@@ -318,7 +318,7 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
                 continue;
             };
             if live.load(Ordering::Relaxed) > 0 {
-                if let Err(e) = store.heartbeat_runs(&inner.id, expires).await {
+                if let Err(e) = runs(store).heartbeat_runs(&inner.id, expires).await {
                     tracing::warn!(
                         "Could not renew the runs in progress in job store {alias:?}: {e}"
                     );
@@ -364,7 +364,7 @@ async fn record_deferred_runs(
                 ..d.record.clone()
             })
             .collect();
-        match store.begin_runs(&records).await {
+        match runs(store).begin_runs(&records).await {
             Ok(()) => {
                 for (slot, _) in &items {
                     slot.written.store(true, Ordering::Release);
@@ -402,7 +402,7 @@ async fn reap(
     also_owner: &str,
 ) {
     let now = inner.clock.now();
-    let expired = match store.expired_runs(now, also_owner, REAP_BATCH).await {
+    let expired = match runs(store).expired_runs(now, also_owner, REAP_BATCH).await {
         Ok(expired) => expired,
         Err(e) => {
             tracing::warn!("Could not look for crashed runs in job store {alias:?}: {e}");
@@ -411,7 +411,7 @@ async fn reap(
     };
     let expires = now + chrono::Duration::from_std(inner.options.lease).unwrap_or_default();
     for run in expired {
-        match store.take_over_run(&run, &inner.id, expires).await {
+        match runs(store).take_over_run(&run, &inner.id, expires).await {
             Ok(true) => {}
             Ok(false) => continue, // another instance took it
             Err(e) => {
@@ -481,5 +481,43 @@ async fn reap(
             }),
             Err(e) => tracing::error!(job_id = &*id, "Could not run recovered job {id} again: {e}"),
         }
+    }
+}
+
+/// The runs-in-progress record of a store the engine tracks (see [`Running::tracks`]); a store
+/// without one answers every call with `Unsupported` (the engine never asks it).
+pub(crate) fn runs(store: &Arc<dyn JobStore>) -> &dyn RunningRuns {
+    store.running().unwrap_or(&Untracked)
+}
+
+#[derive(Debug)]
+struct Untracked;
+
+fn untracked() -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::Unsupported,
+        "this job store records no runs in progress",
+    )
+}
+
+#[async_trait::async_trait]
+impl RunningRuns for Untracked {
+    async fn running_counts(&self, _: &[Arc<str>], _: DateTime<Utc>) -> Result<Vec<u32>> {
+        Err(untracked())
+    }
+    async fn begin_runs(&self, _: &[RunningRun]) -> Result<()> {
+        Err(untracked())
+    }
+    async fn end_runs(&self, _: &[Arc<str>]) -> Result<()> {
+        Err(untracked())
+    }
+    async fn heartbeat_runs(&self, _: &str, _: DateTime<Utc>) -> Result<()> {
+        Err(untracked())
+    }
+    async fn expired_runs(&self, _: DateTime<Utc>, _: &str, _: usize) -> Result<Vec<RunningRun>> {
+        Err(untracked())
+    }
+    async fn take_over_run(&self, _: &RunningRun, _: &str, _: DateTime<Utc>) -> Result<bool> {
+        Err(untracked())
     }
 }

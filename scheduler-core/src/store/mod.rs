@@ -12,6 +12,18 @@
 //!
 //! A job whose stored state cannot be decoded is quarantined by the store: kept, reported,
 //! excluded from scheduling, never deleted.
+//!
+//! What a store offers beyond that is a capability trait it implements and hands out by type
+//! (as apalis 1.0's backends and opendal's services do), never a method that answers `Ok` for
+//! something the store cannot do:
+//!
+//! | capability | trait | getter |
+//! |---|---|---|
+//! | run history | [`RunHistory`] | [`JobStore::history`] |
+//! | runs in progress across instances | [`RunningRuns`] | [`JobStore::running`] |
+//! | change notifications | [`ChangeNotifications`] | [`JobStore::notifications`] |
+//!
+//! [`lease`] holds the arithmetic every store shares (lease expiry, the next wake-up).
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,13 +33,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
-use crate::history::{Retention, RunRecord};
 use crate::job::Job;
+
+mod capability;
+pub mod lease;
+
+pub use capability::{ChangeListener, ChangeNotifications, RunHistory, RunningRun, RunningRuns};
 
 #[allow(unused_imports)] // for the docs
 use crate::error::ErrorKind;
 
-/// What a job store offers; the conformance suite and the engine choose by it.
+/// What a job store is: persistent, shared. What it can do beyond the core contract is stated
+/// by type instead ([`JobStore::history`], [`JobStore::running`], [`JobStore::notifications`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Capabilities {
@@ -35,14 +52,6 @@ pub struct Capabilities {
     pub persistent: bool,
     /// Several processes (or hosts) may use the store at once; leases are atomic across them.
     pub shared: bool,
-    /// The store notifies other instances of changes (so they need not poll).
-    pub change_notifications: bool,
-    /// The store records run history.
-    pub run_history: bool,
-    /// The store records the runs in progress ([`JobStore::begin_runs`] and the calls after
-    /// it), so `max_instances` holds across every instance and a crashed instance's runs are
-    /// found (and, for `recover = true` jobs, run again).
-    pub running_runs: bool,
 }
 
 impl Capabilities {
@@ -51,9 +60,6 @@ impl Capabilities {
         Capabilities {
             persistent: false,
             shared: false,
-            change_notifications: false,
-            run_history: false,
-            running_runs: false,
         }
     }
 }
@@ -172,102 +178,24 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
         let _ = listener;
     }
 
-    /// Starts delivering change notifications (stores whose [`Capabilities`] say
-    /// `change_notifications`): `wake` is called whenever any instance changes the store, until
-    /// `stop` is cancelled. The scheduler calls it when it starts, inside its runtime, so a job
-    /// added on one instance is picked up by the others at once instead of at the next poll.
-    fn watch_changes(&self, wake: ChangeListener, stop: tokio_util::sync::CancellationToken) {
-        let _ = (wake, stop);
+    /// The store's run history, if it keeps one (see [`RunHistory`]). `None` by default.
+    fn history(&self) -> Option<&dyn RunHistory> {
+        None
     }
 
-    /// Appends run-history records (stores whose [`Capabilities`] say `run_history`), keeping
-    /// per job only the newest `retention.per_job` and none older than `retention.max_age`.
-    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
-        let _ = (runs, retention);
-        Ok(())
+    /// The store's record of runs in progress, if it keeps one (see [`RunningRuns`]): with
+    /// it `max_instances` holds across every instance, and a crashed instance's runs are found.
+    /// `None` by default.
+    fn running(&self) -> Option<&dyn RunningRuns> {
+        None
     }
 
-    /// A job's run history, newest first (by scheduled time), at most `limit` records.
-    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
-        let _ = (job_id, limit);
-        Ok(Vec::new())
-    }
-
-    /// How many runs of each job are in progress on any instance (records whose `expires` is
-    /// after `now`): one count per id, in order. Stores whose [`Capabilities`] say
-    /// `running_runs`; the engine calls it while it holds the jobs' leases, so no other
-    /// instance can start a run of them in between.
-    async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
-        let _ = now;
-        Ok(vec![0; job_ids.len()])
-    }
-
-    /// Records runs as in progress (before they start).
-    async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
-        let _ = runs;
-        Ok(())
-    }
-
-    /// Drops the records of runs that ended (unknown ids are ignored).
-    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
-        let _ = run_ids;
-        Ok(())
-    }
-
-    /// Renews every run record of `owner` until `expires`: the instance is alive.
-    async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
-        let _ = (owner, expires);
-        Ok(())
-    }
-
-    /// Up to `limit` run records whose `expires` is before `now`, or whose owner is
-    /// `also_owner` (an instance restarting under a fixed id finds its own old runs), oldest
-    /// first: runs cut off by a crash.
-    async fn expired_runs(
-        &self,
-        now: DateTime<Utc>,
-        also_owner: &str,
-        limit: usize,
-    ) -> Result<Vec<RunningRun>> {
-        let _ = (now, also_owner, limit);
-        Ok(Vec::new())
-    }
-
-    /// Takes over a crashed run's record for `owner` until `expires` if it is still exactly as
-    /// `run` read it (same owner, same `expires`): a compare-and-set, so one instance alone
-    /// handles each crashed run. `false` when someone else did, or the record is gone.
-    async fn take_over_run(
-        &self,
-        run: &RunningRun,
-        owner: &str,
-        expires: DateTime<Utc>,
-    ) -> Result<bool> {
-        let _ = (run, owner, expires);
-        Ok(false)
+    /// The store's change notifications, if it sends them (see [`ChangeNotifications`]):
+    /// other instances then need not poll. `None` by default.
+    fn notifications(&self) -> Option<&dyn ChangeNotifications> {
+        None
     }
 }
-
-/// A run in progress, as a shared store records it while it executes. Its instance renews
-/// `expires` ([`JobStore::heartbeat_runs`]) while it lives; a run whose `expires` has passed
-/// was cut off by a crash. Times are UTC.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunningRun {
-    /// A random id of this run (32 hex digits).
-    pub run_id: Arc<str>,
-    /// The job.
-    pub job_id: Arc<str>,
-    /// The fire time the run is for (the first, when missed runs run one after the other).
-    pub scheduled_run_time: DateTime<Utc>,
-    /// When it was submitted.
-    pub started: DateTime<Utc>,
-    /// The scheduler instance running it.
-    pub owner: Arc<str>,
-    /// Until when the record counts without a heartbeat.
-    pub expires: DateTime<Utc>,
-}
-
-/// Called when another instance changed a shared store (a job added, changed, released...).
-pub type ChangeListener = Arc<dyn Fn() + Send + Sync>;
 
 /// Called with `(job id, reason)` when a store quarantines a job on its own.
 pub type QuarantineListener = Arc<dyn Fn(&str, &str) + Send + Sync>;
@@ -331,50 +259,14 @@ macro_rules! forward_store {
             fn set_quarantine_listener(&self, listener: QuarantineListener) {
                 (**self).set_quarantine_listener(listener)
             }
-            fn watch_changes(
-                &self,
-                wake: ChangeListener,
-                stop: tokio_util::sync::CancellationToken,
-            ) {
-                (**self).watch_changes(wake, stop)
+            fn history(&self) -> Option<&dyn RunHistory> {
+                (**self).history()
             }
-            async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
-                (**self).record_runs(runs, retention).await
+            fn running(&self) -> Option<&dyn RunningRuns> {
+                (**self).running()
             }
-            async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
-                (**self).job_runs(job_id, limit).await
-            }
-            async fn running_counts(
-                &self,
-                job_ids: &[Arc<str>],
-                now: DateTime<Utc>,
-            ) -> Result<Vec<u32>> {
-                (**self).running_counts(job_ids, now).await
-            }
-            async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
-                (**self).begin_runs(runs).await
-            }
-            async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
-                (**self).end_runs(run_ids).await
-            }
-            async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
-                (**self).heartbeat_runs(owner, expires).await
-            }
-            async fn expired_runs(
-                &self,
-                now: DateTime<Utc>,
-                also_owner: &str,
-                limit: usize,
-            ) -> Result<Vec<RunningRun>> {
-                (**self).expired_runs(now, also_owner, limit).await
-            }
-            async fn take_over_run(
-                &self,
-                run: &RunningRun,
-                owner: &str,
-                expires: DateTime<Utc>,
-            ) -> Result<bool> {
-                (**self).take_over_run(run, owner, expires).await
+            fn notifications(&self) -> Option<&dyn ChangeNotifications> {
+                (**self).notifications()
             }
         }
     };

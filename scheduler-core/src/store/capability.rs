@@ -1,0 +1,100 @@
+//! The capabilities a store may offer beyond the core [`JobStore`](super::JobStore) contract.
+//! A store implements each trait it supports and hands it out from the matching getter
+//! ([`JobStore::history`](super::JobStore::history), [`JobStore::running`](super::JobStore::running),
+//! [`JobStore::notifications`](super::JobStore::notifications)); the engine and the conformance
+//! suite ask the getter, so a store that stops offering a capability is seen, not silently
+//! turned off.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+use crate::history::{Retention, RunRecord};
+
+/// A store that keeps run history: one [`RunRecord`] per run, or per run time that did not
+/// run, shared by every instance using the store.
+#[async_trait]
+pub trait RunHistory: Send + Sync + fmt::Debug {
+    /// Appends run-history records, keeping per job only the newest `retention.per_job` and
+    /// none older than `retention.max_age` (by scheduled time).
+    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()>;
+
+    /// A job's run history, newest first (by scheduled time), at most `limit` records; empty
+    /// for a job with none (or no such job).
+    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>>;
+}
+
+/// A store that records the runs in progress on every instance, so `max_instances` holds
+/// across instances and the runs of an instance that died are found (and, for `recover = true`
+/// jobs, run again). The engine's side of the protocol is in `scheduler::running`.
+#[async_trait]
+pub trait RunningRuns: Send + Sync + fmt::Debug {
+    /// How many runs of each job are in progress on any instance (records whose `expires` is
+    /// after `now`): one count per id, in order. The engine calls it while it holds the jobs'
+    /// leases, so no other instance can start a run of them in between.
+    async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>>;
+
+    /// Records runs as in progress (before they start).
+    async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()>;
+
+    /// Drops the records of runs that ended (unknown ids are ignored).
+    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()>;
+
+    /// Renews every run record of `owner` until `expires`: the instance is alive.
+    async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()>;
+
+    /// Up to `limit` run records whose `expires` is before `now`, or whose owner is
+    /// `also_owner` (an instance restarting under a fixed id finds its own old runs), oldest
+    /// first: runs cut off by a crash.
+    async fn expired_runs(
+        &self,
+        now: DateTime<Utc>,
+        also_owner: &str,
+        limit: usize,
+    ) -> Result<Vec<RunningRun>>;
+
+    /// Takes over a crashed run's record for `owner` until `expires` if it is still exactly as
+    /// `run` read it (same owner, same `expires`): a compare-and-set, so one instance alone
+    /// handles each crashed run. `false` when someone else did, or the record is gone.
+    async fn take_over_run(
+        &self,
+        run: &RunningRun,
+        owner: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<bool>;
+}
+
+/// A store that tells every instance using it when any of them changed it (a job added,
+/// changed, released...), so they need not wait for their next poll.
+pub trait ChangeNotifications: Send + Sync + fmt::Debug {
+    /// Starts delivering change notifications: `wake` is called whenever any instance changes
+    /// the store, until `stop` is cancelled. The scheduler calls it when it starts, inside its
+    /// runtime, so a job added on one instance is picked up by the others at once instead of
+    /// at the next poll.
+    fn watch_changes(&self, wake: ChangeListener, stop: tokio_util::sync::CancellationToken);
+}
+
+/// A run in progress, as a store with [`RunningRuns`] records it while it executes. Its
+/// instance renews `expires` ([`RunningRuns::heartbeat_runs`]) while it lives; a run whose
+/// `expires` has passed was cut off by a crash. Times are UTC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningRun {
+    /// A random id of this run (32 hex digits).
+    pub run_id: Arc<str>,
+    /// The job.
+    pub job_id: Arc<str>,
+    /// The fire time the run is for (the first, when missed runs run one after the other).
+    pub scheduled_run_time: DateTime<Utc>,
+    /// When it was submitted.
+    pub started: DateTime<Utc>,
+    /// The scheduler instance running it.
+    pub owner: Arc<str>,
+    /// Until when the record counts without a heartbeat.
+    pub expires: DateTime<Utc>,
+}
+
+/// Called when another instance changed a shared store (a job added, changed, released...).
+pub type ChangeListener = Arc<dyn Fn() + Send + Sync>;
