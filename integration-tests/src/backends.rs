@@ -173,7 +173,14 @@ fn redis_url() -> String {
 impl Redis {
     async fn connect(&self, ns: &str) -> Option<rsched::redis::RedisJobStore> {
         let url = redis_url();
-        match rsched::redis::RedisJobStore::open(&url, Some(&format!("{ns}:"))).await {
+        match rsched::redis::RedisJobStore::open(
+            &url,
+            rsched::redis::RedisOptions {
+                prefix: format!("{ns}:"),
+            },
+        )
+        .await
+        {
             Ok(store) => Some(store),
             Err(e) if !strict() => {
                 eprintln!("skipped: Redis is not reachable at {url}: {e}");
@@ -220,7 +227,7 @@ impl Backend for Redis {
 
     async fn cleanup(&self, ns: &str) {
         if let Some(store) = self.connect(ns).await {
-            store.delete_keys().await.unwrap();
+            store.destroy().await.unwrap();
         }
     }
 }
@@ -238,7 +245,14 @@ fn mongo_url() -> String {
 impl Mongo {
     async fn connect(&self, ns: &str) -> Option<rsched::mongo::MongoJobStore> {
         let url = mongo_url();
-        match rsched::mongo::MongoJobStore::open(&url, Some(&format!("{ns}jobs"))).await {
+        match rsched::mongo::MongoJobStore::open(
+            &url,
+            rsched::mongo::MongoOptions {
+                collection: format!("{ns}jobs"),
+            },
+        )
+        .await
+        {
             Ok(store) => Some(store),
             Err(e) if !strict() => {
                 eprintln!("skipped: MongoDB is not reachable at {url}: {e}");
@@ -286,7 +300,7 @@ impl Backend for Mongo {
 
     async fn cleanup(&self, ns: &str) {
         if let Some(store) = self.connect(ns).await {
-            store.drop_collection().await.unwrap();
+            store.destroy().await.unwrap();
         }
     }
 }

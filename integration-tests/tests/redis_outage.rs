@@ -102,9 +102,14 @@ async fn scheduler_survives_a_redis_restart_without_losing_or_repeating_runs() {
         async { Ok::<_, std::convert::Infallible>(()) }
     });
     let url = format!("redis://127.0.0.1:{port}/0");
-    let store = rsched::redis::RedisJobStore::open(&url, Some("outage:"))
-        .await
-        .unwrap();
+    let store = rsched::redis::RedisJobStore::open(
+        &url,
+        rsched::redis::RedisOptions {
+            prefix: "outage:".to_owned(),
+        },
+    )
+    .await
+    .unwrap();
     let options = EngineOptions {
         retry_interval: Duration::from_millis(200),
         max_poll_interval: Duration::from_millis(500),

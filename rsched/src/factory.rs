@@ -111,18 +111,35 @@ async fn open_store(config: &JobStoreConfig) -> Result<Arc<dyn JobStore>> {
     };
     match scheme {
         #[cfg(feature = "memory")]
-        "memory" if url.contains("history=true") => {
-            Ok(Arc::new(store_memory::MemoryJobStore::with_history()))
-        }
-        #[cfg(feature = "memory")]
-        "memory" => Ok(Arc::new(store_memory::MemoryJobStore::new())),
+        "memory" => Ok(Arc::new(store_memory::MemoryJobStore::open(
+            url,
+            store_memory::MemoryOptions::default(),
+        )?)),
         #[cfg(feature = "mongodb")]
         "mongodb" | "mongodb+srv" => Ok(Arc::new(
-            store_mongo::MongoJobStore::open(url, config.collection.as_deref()).await?,
+            store_mongo::MongoJobStore::open(
+                url,
+                store_mongo::MongoOptions {
+                    collection: config
+                        .collection
+                        .clone()
+                        .unwrap_or_else(|| store_mongo::DEFAULT_COLLECTION.to_owned()),
+                },
+            )
+            .await?,
         )),
         #[cfg(feature = "redis")]
         "redis" | "rediss" => Ok(Arc::new(
-            store_redis::RedisJobStore::open(url, config.prefix.as_deref()).await?,
+            store_redis::RedisJobStore::open(
+                url,
+                store_redis::RedisOptions {
+                    prefix: config
+                        .prefix
+                        .clone()
+                        .unwrap_or_else(|| store_redis::DEFAULT_PREFIX.to_owned()),
+                },
+            )
+            .await?,
         )),
         #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
         s if store_sql::URL_SCHEMES.contains(&s) => {

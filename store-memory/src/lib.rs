@@ -1,7 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+mod config;
+mod error;
+mod history;
+mod model;
 mod store;
 
+pub use config::MemoryOptions;
 pub use store::MemoryJobStore;
 
 /// The URL schemes this store serves.

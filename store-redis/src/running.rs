@@ -1,0 +1,157 @@
+//! Runs in progress: a hash of run records and a sorted set by expiry, changed only by the
+//! `running_*.lua` scripts.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use scheduler_core::{Result, RunningRun, RunningRuns};
+
+use crate::error::redis_error;
+use crate::model::{items, micros, text, time};
+use crate::store::ADD_CHUNK;
+use crate::store::RedisJobStore;
+
+#[async_trait]
+impl RunningRuns for RedisJobStore {
+    async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
+        let mut counts = Vec::with_capacity(job_ids.len());
+        for chunk in job_ids.chunks(ADD_CHUNK) {
+            let mut args = vec![micros(now)];
+            args.extend(chunk.iter().map(|id| id.to_string()));
+            let out = items(self.run_running(&self.scripts.running_count, &args).await?);
+            counts.extend(out.iter().map(|v| text(v).parse::<u32>().unwrap_or(0)));
+        }
+        counts.resize(job_ids.len(), 0);
+        Ok(counts)
+    }
+
+    async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
+        for chunk in runs.chunks(ADD_CHUNK) {
+            let mut args = Vec::with_capacity(chunk.len() * 5);
+            for run in chunk {
+                let json = serde_json::json!({
+                    "job_id": &*run.job_id,
+                    "owner": &*run.owner,
+                    "scheduled": run.scheduled_run_time.timestamp_micros(),
+                    "started": run.started.timestamp_micros(),
+                });
+                args.extend([
+                    run.run_id.to_string(),
+                    run.job_id.to_string(),
+                    run.owner.to_string(),
+                    micros(run.expires),
+                    json.to_string(),
+                ]);
+            }
+            self.run_running(&self.scripts.running_begin, &args).await?;
+        }
+        Ok(())
+    }
+
+    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
+        for chunk in run_ids.chunks(ADD_CHUNK) {
+            let args: Vec<String> = chunk.iter().map(|id| id.to_string()).collect();
+            self.run_running(&self.scripts.running_end, &args).await?;
+        }
+        Ok(())
+    }
+
+    async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
+        self.run_running(
+            &self.scripts.running_heartbeat,
+            &[owner.to_owned(), micros(expires)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn expired_runs(
+        &self,
+        now: DateTime<Utc>,
+        also_owner: &str,
+        limit: usize,
+    ) -> Result<Vec<RunningRun>> {
+        let mut conn = self.conn.clone();
+        let expires_key = format!("{}running_expires", self.prefix);
+        let mut ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&expires_key)
+            .arg("-inf")
+            .arg(format!("({}", now.timestamp_micros()))
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_error)?;
+        if !also_owner.is_empty() {
+            let own: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(format!("{}running_owner:{also_owner}", self.prefix))
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            ids.extend(own);
+            ids.sort();
+            ids.dedup();
+        }
+        let mut runs = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (json, expires): (Option<String>, Option<String>) = redis::pipe()
+                .cmd("HGET")
+                .arg(format!("{}running", self.prefix))
+                .arg(&id)
+                .cmd("ZSCORE")
+                .arg(&expires_key)
+                .arg(&id)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            let (Some(json), Some(expires)) = (json, expires) else {
+                continue;
+            };
+            let Ok(rec) = serde_json::from_str::<serde_json::Value>(&json) else {
+                continue;
+            };
+            let us = |key: &str| {
+                rec.get(key)
+                    .and_then(serde_json::Value::as_i64)
+                    .and_then(DateTime::from_timestamp_micros)
+                    .unwrap_or_default()
+            };
+            let field = |key: &str| rec.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+            runs.push(RunningRun {
+                run_id: Arc::from(id.as_str()),
+                job_id: Arc::from(field("job_id")),
+                scheduled_run_time: us("scheduled"),
+                started: us("started"),
+                owner: Arc::from(field("owner")),
+                expires: time(&expires).unwrap_or_default(),
+            });
+        }
+        runs.sort_by_key(|r| r.expires);
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
+    async fn take_over_run(
+        &self,
+        run: &RunningRun,
+        owner: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<bool> {
+        let out = self
+            .run_running(
+                &self.scripts.running_take_over,
+                &[
+                    run.run_id.to_string(),
+                    run.owner.to_string(),
+                    micros(run.expires),
+                    owner.to_owned(),
+                    micros(expires),
+                ],
+            )
+            .await?;
+        Ok(text(&out) == "1")
+    }
+}
