@@ -36,7 +36,21 @@
 //! past its job's `timeout` has its worker killed (SIGKILL) and is recorded `timed_out`; a run
 //! cut off by `shutdown(wait = false)` has its worker killed and is recorded `interrupted`. In
 //! every case the `max_instances` slot is freed at once.
+//!
+//! Portability: the pool builds and runs on every tokio target. On unix a worker's stdout is
+//! moved out of the tasks' reach (`dup2`), `memory_limit` is enforced (`setrlimit`) and a crash
+//! names its signal. Elsewhere (Windows) those three are not available: a task that prints to
+//! stdout corrupts the channel, so its run fails as `crashed` (write to stderr or use
+//! `tracing` instead), `memory_limit` is ignored with a warning from the worker, and a crash
+//! names the exit code.
 
+#[cfg(not(any(unix, windows)))]
+compile_error!(
+    "executor-process runs tasks in worker processes: it needs a unix or Windows target \
+     (use the threadpool executor, rsched's \"threads\" feature, elsewhere)"
+);
+
+#[cfg(unix)]
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -108,20 +122,10 @@ fn worker_main(registry: TaskRegistry) -> i32 {
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
-        let rlimit = rustix::process::Rlimit {
-            current: Some(limit),
-            maximum: Some(limit),
-        };
-        if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::As, rlimit) {
-            eprintln!("rsched worker: cannot set the memory limit: {e}");
-        }
+        set_memory_limit(limit);
     }
-    // The protocol gets the original stdout; fd 1 becomes stderr, so tasks that print cannot
-    // corrupt it.
-    let protocol = match rustix::io::dup(std::io::stdout())
-        .and_then(|fd| rustix::stdio::dup2_stdout(std::io::stderr()).map(|()| fd))
-    {
-        Ok(fd) => std::fs::File::from(fd),
+    let protocol = match protocol_channel() {
+        Ok(file) => file,
         Err(e) => {
             eprintln!("rsched worker: cannot set up its descriptors: {e}");
             return 70;
@@ -334,7 +338,7 @@ impl Worker {
     /// Why the worker is gone: its exit status or signal.
     async fn death(&mut self) -> String {
         match self.child.wait().await {
-            Ok(status) => match status.signal() {
+            Ok(status) => match exit_signal(status) {
                 Some(signal) => format!(
                     "the worker process {} was killed by signal {signal} ({})",
                     self.pid,
@@ -351,6 +355,56 @@ impl Worker {
     }
 }
 
+/// Limits the worker's address space to `limit` bytes (`setrlimit(RLIMIT_AS)`).
+#[cfg(unix)]
+fn set_memory_limit(limit: u64) {
+    let rlimit = rustix::process::Rlimit {
+        current: Some(limit),
+        maximum: Some(limit),
+    };
+    if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::As, rlimit) {
+        eprintln!("rsched worker: cannot set the memory limit: {e}");
+    }
+}
+
+/// No `setrlimit` here: the limit is not enforced (see the crate docs).
+#[cfg(not(unix))]
+fn set_memory_limit(limit: u64) {
+    eprintln!(
+        "rsched worker: memory_limit ({limit} bytes) is not enforced on this platform (unix only)"
+    );
+}
+
+/// The channel to the parent: the original stdout, with fd 1 moved to stderr so tasks that
+/// print cannot corrupt it.
+#[cfg(unix)]
+fn protocol_channel() -> std::io::Result<std::fs::File> {
+    let fd = rustix::io::dup(std::io::stdout())?;
+    rustix::stdio::dup2_stdout(std::io::stderr())?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// The channel to the parent: stdout as it is (see the crate docs on printing tasks).
+#[cfg(windows)]
+fn protocol_channel() -> std::io::Result<std::fs::File> {
+    use std::os::windows::io::{AsHandle as _, OwnedHandle};
+    let handle: OwnedHandle = std::io::stdout().as_handle().try_clone_to_owned()?;
+    Ok(std::fs::File::from(handle))
+}
+
+/// The signal that ended a worker, if any (unix only).
+#[cfg(unix)]
+fn exit_signal(status: std::process::ExitStatus) -> Option<i32> {
+    status.signal()
+}
+
+/// No signals here: workers end with exit codes.
+#[cfg(not(unix))]
+fn exit_signal(_status: std::process::ExitStatus) -> Option<i32> {
+    None
+}
+
+#[cfg(unix)]
 fn signal_name(signal: i32) -> &'static str {
     match signal {
         libc::SIGABRT => "SIGABRT: the task aborted, e.g. on an allocation failure",
@@ -362,6 +416,11 @@ fn signal_name(signal: i32) -> &'static str {
         libc::SIGTERM => "SIGTERM: terminated",
         _ => "a signal",
     }
+}
+
+#[cfg(not(unix))]
+fn signal_name(_signal: i32) -> &'static str {
+    "a signal"
 }
 
 impl Shared {

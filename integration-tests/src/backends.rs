@@ -150,7 +150,7 @@ impl Backend for Sql {
 
     async fn cleanup(&self, ns: &str) {
         if let Some(store) = self.connect(ns).await {
-            store.drop_tables().await.unwrap();
+            store.destroy().await.unwrap();
             store.close().await;
         }
         if (self.url)(ns).starts_with("sqlite://") {

@@ -454,6 +454,7 @@ impl Config {
 }
 
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 impl Config {
     /// `[api]` as [`ApiOptions`](scheduler_http::ApiOptions), checked: the credentials of
     /// `[api.auth]` (the `*_env` variables read through `env`), the origins, server names and

@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod builtin;
 pub mod config;
@@ -14,30 +15,40 @@ pub const DEFAULT_STORE_URL: &str = "memory://";
 
 /// The in-process job store (feature `memory`).
 #[cfg(feature = "memory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use store_memory as memory;
 
 /// The SQL job stores (features `sqlite`, `postgres`, `mysql`).
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql")))
+)]
 pub use store_sql as sql;
 
 /// The Redis job store (feature `redis`).
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store_redis as redis;
 
 /// The MongoDB job store (feature `mongodb`).
 #[cfg(feature = "mongodb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mongodb")))]
 pub use store_mongo as mongo;
 
 /// The REST API and dashboard as an axum router (feature `http`).
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use scheduler_http as http;
 
 /// The thread-pool executor (feature `threads`).
 #[cfg(feature = "threads")]
+#[cfg_attr(docsrs, doc(cfg(feature = "threads")))]
 pub use executor_threads as threads;
 
 /// The process-pool executor (feature `process`): crash isolation and timeouts.
 #[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub use executor_process as process;
 
 /// A task registry with the built-in tasks (`rsched:exec`, `rsched:log`) registered.

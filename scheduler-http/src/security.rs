@@ -9,6 +9,7 @@
 //! | repeated failed sign-ins from one address get 429 with `Retry-After` | password guessing | — |
 //! | every answer carries `Content-Security-Policy` (no inline script, `frame-ancestors 'none'`), `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer` | script injection and clickjacking of the dashboard | — |
 //! | a non-loopback listener without credentials is refused at start | an API anyone on the network can drive | [`ApiOptions::allow_anonymous`] |
+//! | without credentials, a client whose address (axum `ConnectInfo`) is not loopback gets 403, whatever `listen` says | a router built with the default `listen: None` but served on `0.0.0.0`, driven from the network with `Host: localhost` | [`ApiOptions::allow_anonymous`] |
 //!
 //! The server's own origin is the host and port the request was addressed to (its `Host`); the
 //! scheme is not compared, since one host and port serve one origin at a time and a
@@ -155,6 +156,17 @@ fn has_body(headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.trim() != "0")
 }
 
+/// A client on this host: a loopback address, or an IPv4 loopback mapped into IPv6 (a
+/// dual-stack `[::]` listener sees `127.0.0.1` as `::ffff:127.0.0.1`).
+fn is_loopback_client(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
 /// The `Host` and `Origin` rules, resolved from [`ApiOptions`].
 #[derive(Debug)]
 pub(crate) struct Guard {
@@ -162,6 +174,8 @@ pub(crate) struct Guard {
     loopback: bool,
     server_names: Vec<String>,
     allowed_origins: Vec<Origin>,
+    /// No credentials and no `allow_anonymous`: only loopback clients may use the API.
+    loopback_clients_only: bool,
 }
 
 impl Guard {
@@ -199,6 +213,7 @@ impl Guard {
             loopback: options.listen.is_none_or(|a| a.ip().is_loopback()),
             server_names,
             allowed_origins,
+            loopback_clients_only: options.auth.is_none() && !options.allow_anonymous,
         })
     }
 
@@ -215,6 +230,24 @@ impl Guard {
 
     /// The refusal for `request`, if any.
     pub(crate) fn refusal(&self, request: &Request, events_path: bool) -> Option<ApiError> {
+        // An API without credentials serves loopback clients only, whatever `listen` says:
+        // a router built with the default `listen: None` but served on 0.0.0.0 must not let
+        // the network in by sending `Host: localhost`.
+        if self.loopback_clients_only {
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| *addr);
+            if let Some(peer) = peer.filter(|p| !is_loopback_client(p.ip())) {
+                return Some(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "anonymous access from {} refused: this API has no credentials and serves only clients on this host; add [api.auth] users or tokens (ApiOptions::auth), or set [api] allow_anonymous = true (ApiOptions::allow_anonymous) to let anyone who can reach it use the API",
+                        peer.ip()
+                    ),
+                ));
+            }
+        }
         let hosts = addressed(request);
         if let Some((host, _)) = hosts.iter().find(|(h, _)| !self.serves_host(h)) {
             let served = if self.loopback {

@@ -567,6 +567,48 @@ async fn from(app: &Router, client: &str, token: Option<&str>) -> Answer {
 }
 
 #[tokio::test]
+async fn without_credentials_only_clients_on_this_host_are_served() {
+    // The library default (listen unknown, no auth), served on 0.0.0.0 by mistake: a client on
+    // the network says `Host: localhost` to pass the Host check.
+    let app = scheduler_http::router(scheduler(), ApiOptions::default());
+    let remote = from(&app, "192.0.2.7:40000", None).await;
+    assert_eq!(remote.status, StatusCode::FORBIDDEN);
+    for local in ["127.0.0.1:40000", "[::1]:40000", "[::ffff:127.0.0.1]:40000"] {
+        assert_eq!(
+            from(&app, local, None).await.status,
+            StatusCode::OK,
+            "{local}"
+        );
+    }
+    // With credentials, the network may sign in.
+    let app = scheduler_http::router(
+        scheduler(),
+        ApiOptions {
+            auth: Some(token_auth()),
+            ..ApiOptions::default()
+        },
+    );
+    assert_eq!(
+        from(&app, "192.0.2.7:40000", Some("right-token"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // allow_anonymous is the user's explicit choice.
+    let app = scheduler_http::router(
+        scheduler(),
+        ApiOptions {
+            allow_anonymous: true,
+            ..ApiOptions::default()
+        },
+    );
+    assert_eq!(
+        from(&app, "192.0.2.7:40000", None).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn failed_sign_ins_are_throttled_per_address() {
     let s = scheduler();
     let options = ApiOptions {

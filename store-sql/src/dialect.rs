@@ -1,12 +1,15 @@
 //! The SQL text of each dialect. Table names come from a validated prefix
-//! ([`crate::validate_prefix`]); every value is a bound parameter.
+//! ([`crate::validate_prefix`]); every value is a bound parameter. The schema itself (the
+//! migration steps) is in `migrations/<dialect>/*.sql` (see `migrations.rs`).
 
 use std::fmt::Write as _;
 
 use scheduler_core::{Error, Release, Result};
 use sqlx::{AnyConnection, Row};
 
-use crate::{db_error, release_values};
+use crate::error::db_error;
+use crate::migrations;
+use crate::model::release_values;
 
 /// Rows per multi-row statement (well under every driver's bind-parameter limit).
 pub(crate) const INSERT_CHUNK: usize = 500;
@@ -138,9 +141,10 @@ impl Params {
 pub(crate) struct Statements {
     dialect: Dialect,
     pub(crate) table: String,
+    /// `(version, statements)` of each migration step, oldest first.
     pub(crate) migrations: Vec<(i64, Vec<String>)>,
     pub(crate) drop: Vec<String>,
-    pub(crate) create_version_table: String,
+    pub(crate) create_version_table: Vec<String>,
     pub(crate) read_version: String,
     pub(crate) record_version: String,
     pub(crate) insert: String,
@@ -181,16 +185,10 @@ impl Statements {
         };
         let p = |f: &dyn Fn(&mut Params) -> String| f(&mut Params::new(dialect));
         let cols = "id, state, next_run_time, fire_time";
-        let migrations = match dialect {
-            #[cfg(feature = "sqlite")]
-            Dialect::Sqlite => crate::sqlite::migrations(prefix),
-            #[cfg(feature = "postgres")]
-            Dialect::Postgres => crate::postgres::migrations(prefix),
-            #[cfg(feature = "mysql")]
-            Dialect::MySql => crate::mysql::migrations(prefix),
-            #[allow(unreachable_patterns)]
-            _ => Vec::new(),
-        };
+        let migrations = migrations::of(dialect)
+            .iter()
+            .map(|m| (m.version, migrations::statements(m.sql, prefix)))
+            .collect();
         Statements {
             dialect,
             migrations,
@@ -263,9 +261,7 @@ impl Statements {
                     q.next()
                 )
             }),
-            create_version_table: format!(
-                "CREATE TABLE IF NOT EXISTS {v} (version BIGINT NOT NULL)"
-            ),
+            create_version_table: migrations::statements(migrations::VERSION_TABLE, prefix),
             read_version: format!("SELECT MAX(version) FROM {v}"),
             record_version: p(&|q| format!("INSERT INTO {v} (version) VALUES ({})", q.next())),
             insert: p(&|q| {

@@ -8,69 +8,16 @@
 //! several processes on one host can share one file. Releases run row by row inside one such
 //! transaction (SQLite is in-process: no round trips to save).
 //!
-//! Run history lives in `{prefix}runs` (one row per run, indexed by job and scheduled time).
+//! Run history lives in `{prefix}runs` (one row per run, indexed by job and scheduled time),
+//! the runs executing now in `{prefix}running`. The tables are created by the migration steps
+//! in the crate's `migrations/sqlite/` directory.
 //!
 //! Types: `next_run_time`, `fire_time`, `lease_expires` are `INTEGER` microseconds since the
 //! Unix epoch (UTC); `state` is `TEXT` JSON.
 
-/// The migrations, oldest first; each statement is idempotent.
-pub(crate) fn migrations(prefix: &str) -> Vec<(i64, Vec<String>)> {
-    let t = format!("{prefix}jobs");
-    let r = format!("{prefix}runs");
-    vec![
-        (
-            1,
-            vec![
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (\
-                 id TEXT NOT NULL PRIMARY KEY, \
-                 next_run_time INTEGER, \
-                 fire_time INTEGER, \
-                 state TEXT NOT NULL, \
-                 lease_owner TEXT, \
-                 lease_expires INTEGER, \
-                 lease_modified INTEGER NOT NULL DEFAULT 0, \
-                 quarantined TEXT)"
-                ),
-                format!("CREATE INDEX IF NOT EXISTS {t}_next_run_time ON {t} (next_run_time)"),
-            ],
-        ),
-        (
-            2,
-            vec![
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {r} (\
-                     seq INTEGER PRIMARY KEY AUTOINCREMENT, \
-                     job_id TEXT NOT NULL, \
-                     scheduled_run_time INTEGER NOT NULL, \
-                     started INTEGER, \
-                     finished INTEGER, \
-                     outcome TEXT NOT NULL, \
-                     error TEXT, \
-                     scheduler_id TEXT NOT NULL)"
-                ),
-                format!("CREATE INDEX IF NOT EXISTS {r}_job ON {r} (job_id, scheduled_run_time)"),
-            ],
-        ),
-        (
-            3,
-            vec![
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {prefix}running (\
-                     run_id TEXT NOT NULL PRIMARY KEY, \
-                     job_id TEXT NOT NULL, \
-                     scheduled_run_time INTEGER NOT NULL, \
-                     started INTEGER NOT NULL, \
-                     owner TEXT NOT NULL, \
-                     expires INTEGER NOT NULL)"
-                ),
-                format!(
-                    "CREATE INDEX IF NOT EXISTS {prefix}running_job ON {prefix}running (job_id)"
-                ),
-                format!(
-                    "CREATE INDEX IF NOT EXISTS {prefix}running_expires ON {prefix}running (expires)"
-                ),
-            ],
-        ),
-    ]
-}
+/// The migrations, oldest first: `migrations/sqlite/*.sql`; each statement is idempotent.
+pub(crate) const MIGRATIONS: &[crate::migrations::Migration] = crate::migrations::embed!("sqlite":
+    1 => "0001_jobs.sql",
+    2 => "0002_runs.sql",
+    3 => "0003_running.sql",
+);

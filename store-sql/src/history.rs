@@ -1,0 +1,94 @@
+//! [`RunHistory`] for [`SqlJobStore`]: one row per run in `{prefix}runs`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use scheduler_core::{Error, ErrorKind, Result, Retention, RunHistory, RunOutcome, RunRecord};
+use sqlx::Row;
+
+use crate::dialect;
+use crate::error::db_error;
+use crate::model::{micros, opt_text, text, time};
+use crate::store::SqlJobStore;
+
+#[async_trait]
+impl RunHistory for SqlJobStore {
+    async fn record_runs(&self, runs: &[RunRecord], retention: Retention) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        for chunk in runs.chunks(dialect::INSERT_CHUNK) {
+            let query = self.sql.insert_runs(chunk.len());
+            let mut q = sqlx::query(&query);
+            for run in chunk {
+                q = q
+                    .bind(&*run.job_id)
+                    .bind(micros(run.scheduled_run_time))
+                    .bind(run.started.map(micros))
+                    .bind(run.finished.map(micros))
+                    .bind(run.outcome.as_str())
+                    .bind(run.error.clone())
+                    .bind(&*run.scheduler_id);
+            }
+            q.execute(&self.pool).await.map_err(db_error)?;
+        }
+        // Retention: by age at every write; by count per job once a job has written as many
+        // records as it may keep (so the table holds at most about twice that per job).
+        if let Some(newest) = runs.iter().map(|r| r.scheduled_run_time).max() {
+            let cutoff = newest - chrono::Duration::from_std(retention.max_age).unwrap_or_default();
+            sqlx::query(&self.sql.delete_old_runs)
+                .bind(micros(cutoff))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+        }
+        let due = self.unpruned.due(runs, retention.per_job);
+        let keep = i64::try_from(retention.per_job).unwrap_or(i64::MAX);
+        for job_id in due {
+            let nth = sqlx::query(&self.sql.nth_newest_run)
+                .bind(&*job_id)
+                .bind(keep)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+            if let Some(row) = nth {
+                let seq: i64 = row.try_get(0).map_err(db_error)?;
+                sqlx::query(&self.sql.delete_runs_upto)
+                    .bind(&*job_id)
+                    .bind(seq)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {
+        let rows = sqlx::query(&self.sql.select_runs)
+            .bind(job_id)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let outcome = text(row, 4)?;
+                Ok(RunRecord {
+                    job_id: Arc::from(text(row, 0)?),
+                    scheduled_run_time: time(row.try_get(1).map_err(db_error)?).unwrap_or_default(),
+                    started: time(row.try_get(2).map_err(db_error)?),
+                    finished: time(row.try_get(3).map_err(db_error)?),
+                    outcome: RunOutcome::parse(&outcome).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Internal,
+                            format!("unknown run outcome '{outcome}'"),
+                        )
+                    })?,
+                    error: opt_text(row, 5)?,
+                    scheduler_id: Arc::from(text(row, 6)?),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,183 @@
+//! The schema migrations, as SQL files embedded with `include_str!`:
+//! `migrations/<dialect>/NNNN_name.sql` holds the statements that bring a database to schema
+//! version `NNNN`, and `migrations/schema_version.sql` the version table (created before the
+//! version is read, so not a numbered step). Each dialect module lists its steps
+//! (`MIGRATIONS`).
+//!
+//! The files use `{prefix}` for the table prefix, filled in at run time (the prefix is an
+//! identifier, see [`crate::validate_prefix`], so plain substitution is safe). How a file is
+//! read ([`statements`]):
+//! - lines starting with `--` and blank lines are left out;
+//! - a statement ends with the line that ends with `;` (the `;` is dropped);
+//! - the lines of a statement are trimmed and joined with one space, except after a line ending
+//!   with `(` and before a line starting with `)` (nothing there), so a statement laid out over
+//!   several lines reads exactly as the one-line text earlier builds ran (SQLite keeps that text
+//!   in `sqlite_master`).
+//!
+//! Every step is idempotent (`IF NOT EXISTS`): processes migrating at once do not trip over each
+//! other. A step, once released, never changes: a schema change is a new file and a new
+//! [`SCHEMA_VERSION`](crate::SCHEMA_VERSION).
+
+use crate::dialect::Dialect;
+
+/// One migration step of a dialect.
+#[derive(Debug)]
+pub(crate) struct Migration {
+    /// The schema version it reaches.
+    pub(crate) version: i64,
+    /// Its file name in `migrations/<dialect>/`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) file: &'static str,
+    /// The file's text.
+    pub(crate) sql: &'static str,
+}
+
+/// `Migration`s of one dialect from their files: `embed!("sqlite": 1 => "0001_jobs.sql", …)`.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(unused_macros)
+)]
+macro_rules! embed {
+    ($dialect:literal: $($version:literal => $file:literal),* $(,)?) => {
+        &[$(crate::migrations::Migration {
+            version: $version,
+            file: $file,
+            sql: include_str!(concat!("../migrations/", $dialect, "/", $file)),
+        }),*]
+    };
+}
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(unused_imports)
+)]
+pub(crate) use embed;
+
+/// The version table (`{prefix}schema_version`, one row per step applied), all dialects.
+pub(crate) const VERSION_TABLE: &str = include_str!("../migrations/schema_version.sql");
+
+/// The steps of `dialect`, oldest first.
+pub(crate) fn of(dialect: Dialect) -> &'static [Migration] {
+    match dialect {
+        #[cfg(feature = "sqlite")]
+        Dialect::Sqlite => crate::sqlite::MIGRATIONS,
+        #[cfg(feature = "postgres")]
+        Dialect::Postgres => crate::postgres::MIGRATIONS,
+        #[cfg(feature = "mysql")]
+        Dialect::MySql => crate::mysql::MIGRATIONS,
+        #[allow(unreachable_patterns)]
+        _ => &[],
+    }
+}
+
+/// The statements of a migration file, `{prefix}` replaced by `prefix` (see the module docs for
+/// how the file is read).
+pub(crate) fn statements(sql: &str, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with("--") {
+            continue;
+        }
+        if !current.is_empty() && !current.ends_with('(') && !line.starts_with(')') {
+            current.push(' ');
+        }
+        match line.strip_suffix(';') {
+            Some(last) => {
+                current.push_str(last.trim_end());
+                out.push(std::mem::take(&mut current).replace("{prefix}", prefix));
+            }
+            None => current.push_str(line),
+        }
+    }
+    if !current.is_empty() {
+        out.push(current.replace("{prefix}", prefix));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_split_joined_and_prefixed() {
+        let sql = "-- a comment\n\nCREATE TABLE {prefix}t (\n    a INT,\n    b TEXT\n) ENGINE = X;\n\
+                   CREATE INDEX {prefix}t_a ON {prefix}t (a);\n";
+        assert_eq!(
+            statements(sql, "p_"),
+            [
+                "CREATE TABLE p_t (a INT, b TEXT) ENGINE = X",
+                "CREATE INDEX p_t_a ON p_t (a)",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_version_table_is_one_statement() {
+        assert_eq!(
+            statements(VERSION_TABLE, "rsched_"),
+            ["CREATE TABLE IF NOT EXISTS rsched_schema_version (version BIGINT NOT NULL)"]
+        );
+    }
+
+    /// The steps are versions 1, 2, … up to this build's, each in a file `NNNN_name.sql` ending
+    /// its last statement with `;`.
+    fn check_steps(steps: &[Migration]) {
+        let versions: Vec<i64> = steps.iter().map(|m| m.version).collect();
+        assert_eq!(versions, (1..=crate::SCHEMA_VERSION).collect::<Vec<_>>());
+        for m in steps {
+            assert!(
+                m.file.starts_with(&format!("{:04}_", m.version)) && m.file.ends_with(".sql"),
+                "{}",
+                m.file
+            );
+            assert!(m.sql.trim_end().ends_with(';'), "{}", m.file);
+            assert!(!statements(m.sql, "p_").is_empty(), "{}", m.file);
+        }
+    }
+
+    /// The statements the files give, in the order `migrate` runs them from an empty database
+    /// (with the version rows it writes), are the ones `tests/fixtures/<name>_current.sql` pins:
+    /// the statements earlier builds ran, byte for byte. (The fixtures are not in the published
+    /// package, which skips this; integration-tests' `sql_migration` runs them on live servers.)
+    fn check_against_fixture(dialect: Dialect, name: &str) {
+        let path = format!(
+            "{}/tests/fixtures/{name}_current.sql",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let Ok(fixture) = std::fs::read_to_string(&path) else {
+            eprintln!("skipped: no {path}");
+            return;
+        };
+        let mut expected = statements(VERSION_TABLE, "{prefix}");
+        for m in of(dialect) {
+            expected.extend(statements(m.sql, "{prefix}"));
+            expected.push(format!(
+                "INSERT INTO {{prefix}}schema_version (version) VALUES ({})",
+                m.version
+            ));
+        }
+        let pinned: Vec<String> = statements(&fixture, "{prefix}")
+            .into_iter()
+            .take_while(|s| {
+                !s.starts_with("INSERT") || s.starts_with("INSERT INTO {prefix}schema_version")
+            })
+            .collect();
+        assert_eq!(expected, pinned, "{dialect:?}");
+    }
+
+    #[test]
+    fn the_steps_of_each_dialect_match_the_pinned_schema() {
+        for (dialect, name) in [
+            (Dialect::Sqlite, "sqlite"),
+            (Dialect::Postgres, "postgres"),
+            (Dialect::MySql, "mysql"),
+        ] {
+            if Dialect::from_url(&format!("{name}://")).is_err() {
+                continue; // not in this build
+            }
+            check_steps(of(dialect));
+            check_against_fixture(dialect, name);
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! [`RunningRuns`] for [`SqlJobStore`]: the runs executing now, one row each in
+//! `{prefix}running`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use scheduler_core::{Result, RunningRun, RunningRuns};
+use sqlx::Row;
+
+use crate::dialect;
+use crate::error::db_error;
+use crate::model::{micros, text, time};
+use crate::store::SqlJobStore;
+
+#[async_trait]
+impl RunningRuns for SqlJobStore {
+    async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>> {
+        let mut rows = Vec::new();
+        if job_ids.len() > 50 {
+            // The table holds only the runs executing now (long ones): one grouped read of
+            // all of them beats many IN lists.
+            rows = sqlx::query(&self.sql.count_all_running)
+                .bind(micros(now))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+        } else {
+            for chunk in job_ids.chunks(dialect::INSERT_CHUNK) {
+                let query = self.sql.count_running(chunk.len());
+                let mut q = sqlx::query(&query).bind(micros(now));
+                for id in chunk {
+                    q = q.bind(&**id);
+                }
+                rows.extend(q.fetch_all(&self.pool).await.map_err(db_error)?);
+            }
+        }
+        let mut counts = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let n: i64 = row.try_get(1).map_err(db_error)?;
+            counts.insert(text(row, 0)?, u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        Ok(job_ids
+            .iter()
+            .map(|id| counts.get(&**id).copied().unwrap_or(0))
+            .collect())
+    }
+
+    async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
+        for chunk in runs.chunks(dialect::INSERT_CHUNK) {
+            let query = self.sql.insert_running(chunk.len());
+            let mut q = sqlx::query(&query);
+            for run in chunk {
+                q = q
+                    .bind(&*run.run_id)
+                    .bind(&*run.job_id)
+                    .bind(micros(run.scheduled_run_time))
+                    .bind(micros(run.started))
+                    .bind(&*run.owner)
+                    .bind(micros(run.expires));
+            }
+            q.execute(&self.pool).await.map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
+        for chunk in run_ids.chunks(dialect::INSERT_CHUNK) {
+            let query = self.sql.delete_running(chunk.len());
+            let mut q = sqlx::query(&query);
+            for id in chunk {
+                q = q.bind(&**id);
+            }
+            q.execute(&self.pool).await.map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()> {
+        sqlx::query(&self.sql.heartbeat_running)
+            .bind(micros(expires))
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn expired_runs(
+        &self,
+        now: DateTime<Utc>,
+        also_owner: &str,
+        limit: usize,
+    ) -> Result<Vec<RunningRun>> {
+        let rows = sqlx::query(&self.sql.expired_running)
+            .bind(micros(now))
+            .bind(also_owner)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let t = |i: usize| -> Result<DateTime<Utc>> {
+                    Ok(time(Some(row.try_get(i).map_err(db_error)?)).unwrap_or_default())
+                };
+                Ok(RunningRun {
+                    run_id: Arc::from(text(row, 0)?),
+                    job_id: Arc::from(text(row, 1)?),
+                    scheduled_run_time: t(2)?,
+                    started: t(3)?,
+                    owner: Arc::from(text(row, 4)?),
+                    expires: t(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn take_over_run(
+        &self,
+        run: &RunningRun,
+        owner: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(&self.sql.take_over_running)
+            .bind(owner)
+            .bind(micros(expires))
+            .bind(&*run.run_id)
+            .bind(&*run.owner)
+            .bind(micros(run.expires))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
