@@ -30,7 +30,6 @@ struct Pool {
 struct Shared {
     runtime: ExecutorRuntime,
     handle: tokio::runtime::Handle,
-    instances: Arc<Instances>,
     /// Runs submitted and not finished (queued or running).
     outstanding: AtomicUsize,
     idle: Notify,
@@ -81,7 +80,9 @@ fn worker(receiver: Arc<Mutex<Receiver<JobRun>>>, shared: Arc<Shared>) {
         } else {
             shared.runtime.run_job_blocking(&run, &shared.handle);
         }
-        shared.instances.release(run.job.id());
+        if let Some(slot) = &run.instance {
+            slot.release();
+        }
         if shared.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
             shared.idle.notify_waiters();
         }
@@ -102,7 +103,6 @@ impl Executor for ThreadPoolExecutor {
         let shared = Arc::new(Shared {
             runtime,
             handle,
-            instances: self.instances.clone(),
             outstanding: AtomicUsize::new(0),
             idle: Notify::new(),
             abandon: AtomicBool::new(false),
@@ -139,12 +139,12 @@ impl Executor for ThreadPoolExecutor {
                 "the thread-pool executor is not started",
             )
         })?;
-        self.instances.acquire(&run.job)?;
+        let mut run = run;
+        // Freed before the run's last event, or when the run is dropped unsent.
+        run.instance = Some(self.instances.acquire_slot(&run.job)?);
         pool.shared.outstanding.fetch_add(1, Ordering::AcqRel);
-        let id = run.job.id_arc().clone();
         if pool.sender.send(run).is_err() {
             pool.shared.outstanding.fetch_sub(1, Ordering::AcqRel);
-            self.instances.release(&id);
             return Err(Error::new(
                 ErrorKind::Unavailable,
                 "the thread-pool executor is shut down",

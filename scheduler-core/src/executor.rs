@@ -40,6 +40,11 @@ pub struct JobRun {
     /// The run repeats one cut off by a crashed instance (`recover = true`, Quartz's
     /// "recovering" run): `misfire_grace_time` is not applied to it.
     pub recovery: bool,
+    /// The executor's `max_instances` slot the run holds ([`Instances::acquire_slot`]): freed
+    /// before the event of the run's last run time, as APScheduler's `BaseExecutor` frees it
+    /// before dispatching, so a listener that resubmits the job is not refused. `None` for
+    /// executors that count otherwise.
+    pub instance: Option<InstanceSlot>,
 }
 
 impl JobRun {
@@ -51,6 +56,7 @@ impl JobRun {
             run_times,
             slot: None,
             recovery: false,
+            instance: None,
         }
     }
 }
@@ -409,6 +415,11 @@ impl ExecutorRuntime {
         result: TaskResult,
     ) {
         let job = &run.job;
+        if run.run_times.last() == Some(&run_time) {
+            if let Some(slot) = &run.instance {
+                slot.release();
+            }
+        }
         match result {
             Ok(retval) => {
                 tracing::info!(job_id = job.id(), "Job \"{job}\" executed successfully");
@@ -504,6 +515,18 @@ impl Instances {
         Ok(())
     }
 
+    /// Takes a slot for `job` as an [`InstanceSlot`] (freed once: by
+    /// [`InstanceSlot::release`] or when the last clone is dropped), or fails with
+    /// [`ErrorKind::MaxInstancesReached`].
+    pub fn acquire_slot(self: &Arc<Self>, job: &Job) -> Result<InstanceSlot> {
+        self.acquire(job)?;
+        Ok(InstanceSlot(Arc::new(InstanceSlotInner {
+            instances: self.clone(),
+            job_id: job.id_arc().clone(),
+            released: std::sync::atomic::AtomicBool::new(false),
+        })))
+    }
+
     /// Frees a slot of `job_id`.
     pub fn release(&self, job_id: &str) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -523,6 +546,39 @@ impl Instances {
             .get(job_id)
             .copied()
             .unwrap_or(0)
+    }
+}
+
+/// A `max_instances` slot of one run ([`Instances::acquire_slot`]), freed exactly once: by
+/// [`InstanceSlot::release`] or when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct InstanceSlot(Arc<InstanceSlotInner>);
+
+#[derive(Debug)]
+struct InstanceSlotInner {
+    instances: Arc<Instances>,
+    job_id: Arc<str>,
+    released: std::sync::atomic::AtomicBool,
+}
+
+impl InstanceSlot {
+    /// Frees the slot (once; later calls do nothing).
+    pub fn release(&self) {
+        if !self
+            .0
+            .released
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.0.instances.release(&self.0.job_id);
+        }
+    }
+}
+
+impl Drop for InstanceSlotInner {
+    fn drop(&mut self) {
+        if !*self.released.get_mut() {
+            self.instances.release(&self.job_id);
+        }
     }
 }
 
@@ -572,13 +628,13 @@ impl SpawnedRuns {
                 "the executor is shut down",
             ));
         }
-        self.instances.acquire(&run.job)?;
-        let instances = self.instances.clone();
-        let job_id = run.job.id_arc().clone();
+        let slot = self.instances.acquire_slot(&run.job)?;
+        let mut run = run;
+        run.instance = Some(slot.clone());
         let body = body(runtime, run);
         tracker.spawn(async move {
             body.await;
-            instances.release(&job_id);
+            slot.release();
         });
         Ok(())
     }
