@@ -401,3 +401,44 @@ async fn postgres_migrates_from_the_current_schema() {
 async fn mysql_migrates_from_the_current_schema() {
     migrates_from_the_current_schema(Dialect::MySql, "MySQL/MariaDB").await;
 }
+
+/// A migration that fails says it is a migration failure and names the statement, and the
+/// configuration error names the store, not its URL (the URL was fine).
+#[tokio::test]
+async fn a_failed_migration_names_itself_and_its_statement_not_the_url() {
+    let path = std::env::temp_dir().join(format!(
+        "rsched-mig-fail-{}-{}.db",
+        std::process::id(),
+        fastrand::u32(..)
+    ));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    sqlx::any::install_default_drivers();
+    {
+        // A table in the way: `{prefix}jobs` exists without the columns the index needs.
+        let mut conn = AnyConnection::connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE mf_jobs (x INTEGER)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let config = rsched::Config::parse(&format!(
+        "[jobstores.default]\nurl = \"sqlite://{}\"\nprefix = \"mf_\"\n",
+        path.display()
+    ))
+    .unwrap();
+    let error = config
+        .build_scheduler(rsched::registry_with_builtins())
+        .await
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    assert!(error.contains("jobstores.default: "), "{error}");
+    assert!(!error.contains("jobstores.default.url"), "{error}");
+    assert!(
+        error.contains("migrating job store tables 'mf_*' to schema version 1: CREATE INDEX"),
+        "{error}"
+    );
+}

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use scheduler_core::executor::Executor;
 use scheduler_core::store::JobStore;
 use scheduler_core::{
-    AsyncExecutor, EngineOptions, Error, Result, Scheduler, SchedulerBuilder, TaskRegistry,
+    AsyncExecutor, EngineOptions, Error, ErrorKind, Result, Scheduler, SchedulerBuilder,
+    TaskRegistry,
 };
 
 use crate::config::{Config, ConfigError, ExecutorConfig, JobStoreConfig, redact_url, url_secrets};
@@ -253,10 +254,14 @@ impl Config {
         let mut has_default = false;
         for (alias, store) in &self.jobstores {
             let opened = store_from_config(store).await.map_err(|e| {
-                self.error(
-                    &format!("jobstores.{alias}.url"),
-                    e.message().trim_start_matches("url: "),
-                )
+                // A URL that cannot be parsed or reached names the URL; anything else (a
+                // failed migration, a newer schema) names the store, not its URL.
+                let key = if matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::Unavailable) {
+                    format!("jobstores.{alias}.url")
+                } else {
+                    format!("jobstores.{alias}")
+                };
+                self.error(&key, e.message().trim_start_matches("url: "))
             })?;
             has_default |= alias == "default";
             builder = builder.jobstore_arc(alias.clone(), opened);

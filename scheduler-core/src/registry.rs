@@ -288,6 +288,18 @@ impl TaskRegistry {
         self
     }
 
+    /// Adds the tasks and state values of `other` that this registry does not have (by task
+    /// name, by state type): what is here already wins.
+    pub fn merge_missing(&mut self, other: TaskRegistry) {
+        for (name, task) in other.tasks {
+            self.tasks.entry(name).or_insert(task);
+        }
+        let state = Arc::make_mut(&mut self.state.0);
+        for (ty, value) in other.state.0.iter() {
+            state.entry(*ty).or_insert_with(|| value.clone());
+        }
+    }
+
     /// Adds shared state of type `T` (replacing any earlier value of that type). Handlers read
     /// it with [`JobContext::state`].
     pub fn insert_state<T: Any + Send + Sync>(&mut self, value: T) -> &mut Self {

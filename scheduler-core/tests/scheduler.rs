@@ -925,6 +925,31 @@ fn decorator_style_jobs_take_the_handler_path_as_func() {
     );
 }
 
+/// `registry(...)` after `scheduled(...)` keeps the decorator-style task (it used to replace
+/// the builder's registry, and the job then named a task nobody had registered).
+#[test]
+fn a_registry_given_after_scheduled_jobs_keeps_their_tasks() {
+    async fn report(_ctx: JobContext, (): ()) -> Result<(), String> {
+        Ok(())
+    }
+    struct Pool(u8);
+    let mut mine = TaskRegistry::new();
+    mine.insert_state(Pool(7));
+    let sched = Scheduler::builder()
+        .jobstore("default", MemoryJobStore::new())
+        .scheduled(JobSpec::default().id("daily"), report)
+        .registry(mine)
+        .build()
+        .unwrap();
+    let func = "scheduler::a_registry_given_after_scheduled_jobs_keeps_their_tasks:report";
+    assert!(
+        sched.registry().contains(func),
+        "{:?}",
+        sched.registry().names()
+    );
+    assert_eq!(sched.registry().state().get::<Pool>().map(|p| p.0), Some(7));
+}
+
 /// Several instances starting with one configuration each re-add its jobs: a job identical to
 /// the stored one keeps its schedule (also an interval whose start the scheduler filled in);
 /// a changed one replaces it.

@@ -14,8 +14,9 @@
 //!   several lines reads exactly as the one-line text earlier builds ran (SQLite keeps that text
 //!   in `sqlite_master`).
 //!
-//! Every step is idempotent (`IF NOT EXISTS`): processes migrating at once do not trip over each
-//! other. A step, once released, never changes: a schema change is a new file and a new
+//! Every step is idempotent (`IF NOT EXISTS`), and steps run under a [`Lock`] per database and
+//! table prefix: processes migrating at once do not trip over each other (PostgreSQL's
+//! concurrent `CREATE TABLE IF NOT EXISTS` can fail on its catalog's unique index). A step, once released, never changes: a schema change is a new file and a new
 //! [`SCHEMA_VERSION`](crate::SCHEMA_VERSION).
 
 use crate::dialect::Dialect;
@@ -66,6 +67,54 @@ pub(crate) fn of(dialect: Dialect) -> &'static [Migration] {
         Dialect::MySql => crate::mysql::MIGRATIONS,
         #[allow(unreachable_patterns)]
         _ => &[],
+    }
+}
+
+/// The lock that serialises migrations of one table prefix in one database: statements to
+/// take it and to release it, run on the migrating connection.
+#[derive(Debug)]
+pub(crate) struct Lock {
+    dialect: Dialect,
+    /// PostgreSQL: the advisory lock key; MySQL: the lock name.
+    key: i64,
+    name: String,
+}
+
+impl Lock {
+    /// The lock of `prefix` (a validated identifier) in a `dialect` database.
+    pub(crate) fn new(dialect: Dialect, prefix: &str) -> Lock {
+        // FNV-1a, fixed across builds and processes (std's hasher is seeded per process).
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in format!("rsched:migrate:{prefix}").bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Lock {
+            dialect,
+            key: i64::from_ne_bytes(hash.to_ne_bytes()),
+            // MySQL lock names are at most 64 characters.
+            name: format!("rsched_migrate_{hash:016x}"),
+        }
+    }
+
+    /// The statements that take the lock (waiting for it).
+    pub(crate) fn take(&self) -> Vec<String> {
+        match self.dialect {
+            Dialect::Postgres => vec![format!("SELECT pg_advisory_lock({})", self.key)],
+            // Up to 10 minutes: the holder is migrating.
+            Dialect::MySql => vec![format!("SELECT GET_LOCK('{}', 600)", self.name)],
+            // The write lock of the whole file, until COMMIT (waits up to the busy timeout).
+            Dialect::Sqlite => vec!["BEGIN EXCLUSIVE".to_owned()],
+        }
+    }
+
+    /// The statements that release it; for SQLite, `ok` commits the steps, else rolls back.
+    pub(crate) fn release(&self, ok: bool) -> Vec<String> {
+        match self.dialect {
+            Dialect::Postgres => vec![format!("SELECT pg_advisory_unlock({})", self.key)],
+            Dialect::MySql => vec![format!("SELECT RELEASE_LOCK('{}')", self.name)],
+            Dialect::Sqlite if ok => vec!["COMMIT".to_owned()],
+            Dialect::Sqlite => vec!["ROLLBACK".to_owned()],
+        }
     }
 }
 

@@ -131,13 +131,52 @@ impl SqlJobStore {
     }
 
     /// Applies the embedded migrations (`migrations/<dialect>/NNNN_name.sql`) this database
-    /// lacks; returns the version reached. Safe to run from several processes at once (every
-    /// step is idempotent).
+    /// lacks; returns the version reached. Safe to run from several processes at once: the
+    /// steps run on one connection holding a lock per database and table prefix — PostgreSQL
+    /// `pg_advisory_lock`, MySQL/MariaDB `GET_LOCK`, SQLite an exclusive transaction — so
+    /// replicas started together (Kubernetes, `docker compose up --scale`) migrate one after
+    /// the other and the later ones find the work done.
     ///
     /// # Errors
-    /// Database errors; a schema newer than this build is [`ErrorKind::Unsupported`].
+    /// A schema newer than this build is [`ErrorKind::Unsupported`]; a database error while
+    /// migrating says so and names the statement (`migrating job store tables 'rsched_*' to
+    /// schema version 2: CREATE TABLE …: database error: …`), with the driver's kind.
     pub async fn migrate(&self) -> Result<i64> {
-        let current = self.schema_version().await?;
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let lock = crate::migrations::Lock::new(self.dialect, &self.prefix);
+        for statement in lock.take() {
+            sqlx::query(&statement)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| self.migration_error(None, &statement, e))?;
+        }
+        let result = self.migrate_locked(&mut conn).await;
+        for statement in lock.release(result.is_ok()) {
+            if let Err(e) = sqlx::query(&statement).execute(&mut *conn).await {
+                // The lock dies with the connection: make sure the pool does not keep it.
+                tracing::warn!("Could not release the migration lock ({statement}): {e}");
+                conn.detach();
+                break;
+            }
+        }
+        result
+    }
+
+    async fn migrate_locked(&self, conn: &mut sqlx::AnyConnection) -> Result<i64> {
+        for statement in &self.sql.create_version_table {
+            sqlx::query(statement)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| self.migration_error(None, statement, e))?;
+        }
+        let row = sqlx::query(&self.sql.read_version)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| self.migration_error(None, &self.sql.read_version, e))?;
+        let current: i64 = row
+            .try_get::<Option<i64>, _>(0)
+            .map_err(db_error)?
+            .unwrap_or(0);
         if current > SCHEMA_VERSION {
             return Err(newer_schema(current));
         }
@@ -147,21 +186,36 @@ impl SqlJobStore {
             }
             for statement in statements {
                 sqlx::query(statement)
-                    .execute(&self.pool)
+                    .execute(&mut *conn)
                     .await
-                    .map_err(db_error)?;
+                    .map_err(|e| self.migration_error(Some(*version), statement, e))?;
             }
             sqlx::query(&self.sql.record_version)
                 .bind(*version)
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await
-                .map_err(db_error)?;
+                .map_err(|e| self.migration_error(Some(*version), &self.sql.record_version, e))?;
             tracing::info!(
                 "Job store tables '{}*' migrated to schema version {version}",
                 self.prefix
             );
         }
         Ok(SCHEMA_VERSION.max(current))
+    }
+
+    /// A database error met while migrating: says so, names the statement, keeps the kind.
+    fn migration_error(&self, version: Option<i64>, statement: &str, e: sqlx::Error) -> Error {
+        let cause = db_error(e);
+        let step = version.map_or_else(String::new, |v| format!(" to schema version {v}"));
+        Error::new(
+            cause.kind(),
+            format!(
+                "migrating job store tables '{}*'{step}: {statement}: {}",
+                self.prefix,
+                cause.message()
+            ),
+        )
+        .with_source(cause)
     }
 
     /// Deletes everything this store keeps: drops its tables (`{prefix}jobs`, `{prefix}runs`,

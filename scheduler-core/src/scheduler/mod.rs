@@ -215,9 +215,12 @@ impl Default for SchedulerBuilder {
 }
 
 impl SchedulerBuilder {
-    /// Uses `registry` for the tasks (replacing the builder's own).
+    /// Uses `registry` for the tasks. Tasks (and state) registered on the builder before —
+    /// by [`scheduled`](Self::scheduled) or [`tasks`](Self::tasks) — are kept, so the order of
+    /// the builder calls does not matter; on a name clash `registry`'s task wins.
     #[must_use]
-    pub fn registry(mut self, registry: TaskRegistry) -> Self {
+    pub fn registry(mut self, mut registry: TaskRegistry) -> Self {
+        registry.merge_missing(std::mem::take(&mut self.registry));
         self.registry = registry;
         self
     }
