@@ -67,13 +67,13 @@ impl Sql {
     };
     /// PostgreSQL at `RSCHED_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
     pub const POSTGRES: Sql = Sql {
-        url: postgres_url,
+        url: |_| postgres_url(),
         what: "PostgreSQL",
         notifications: true,
     };
     /// MySQL/MariaDB at `RSCHED_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`).
     pub const MYSQL: Sql = Sql {
-        url: mysql_url,
+        url: |_| mysql_url(),
         what: "MySQL/MariaDB",
         notifications: false,
     };
@@ -100,12 +100,16 @@ fn sqlite_url(ns: &str) -> String {
     format!("sqlite://{}", path.display())
 }
 
-fn postgres_url(_ns: &str) -> String {
+/// The PostgreSQL server under test: `RSCHED_TEST_POSTGRES_URL`, default
+/// `postgres://postgres@127.0.0.1:5432/test`.
+pub fn postgres_url() -> String {
     std::env::var("RSCHED_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-fn mysql_url(_ns: &str) -> String {
+/// The MySQL/MariaDB server under test: `RSCHED_TEST_MYSQL_URL`, default
+/// `mysql://root@127.0.0.1:3306/test`.
+pub fn mysql_url() -> String {
     std::env::var("RSCHED_TEST_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
 }
@@ -166,7 +170,8 @@ impl Backend for Sql {
 #[derive(Debug, Default)]
 pub struct Redis;
 
-fn redis_url() -> String {
+/// The Redis server under test: `RSCHED_TEST_REDIS_URL`, default `redis://127.0.0.1:6379/0`.
+pub fn redis_url() -> String {
     std::env::var("RSCHED_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
 }
 
@@ -237,7 +242,9 @@ impl Backend for Redis {
 #[derive(Debug, Default)]
 pub struct Mongo;
 
-fn mongo_url() -> String {
+/// The MongoDB-protocol server under test: `RSCHED_TEST_MONGO_URL`, default
+/// `mongodb://127.0.0.1:27017/rsched_test`.
+pub fn mongo_url() -> String {
     std::env::var("RSCHED_TEST_MONGO_URL")
         .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/rsched_test".to_owned())
 }

@@ -100,15 +100,13 @@ async fn sql_replicas_start_together(url: String, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_replicas_start_together() {
-    let url = std::env::var("RSCHED_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let url = integration_tests::backends::postgres_url();
     sql_replicas_start_together(url, "PostgreSQL").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_replicas_start_together() {
-    let url = std::env::var("RSCHED_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+    let url = integration_tests::backends::mysql_url();
     sql_replicas_start_together(url, "MySQL/MariaDB").await;
 }
 
@@ -128,8 +126,7 @@ async fn sqlite_replicas_start_together() {
 /// MongoDB needs no lock: `createIndexes` with the same name and keys is idempotent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mongo_replicas_start_together() {
-    let url = std::env::var("RSCHED_TEST_MONGO_URL")
-        .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/rsched_test".to_owned());
+    let url = integration_tests::backends::mongo_url();
     let collection = format!("cs{}_{}_jobs", std::process::id(), fastrand::u32(..));
     let opened = open_together("MongoDB", || {
         let url = url.clone();

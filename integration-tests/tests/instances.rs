@@ -257,8 +257,7 @@ fn sqlite_file_shared_by_processes() {
 
 #[test]
 fn postgres() {
-    let url = std::env::var("RSCHED_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let url = integration_tests::backends::postgres_url();
     crash_test(
         "postgres",
         Some(format!("url = \"{url}\"\nprefix = \"{}\"", ns("pg"))),
@@ -268,8 +267,7 @@ fn postgres() {
 
 #[test]
 fn mariadb() {
-    let url = std::env::var("RSCHED_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+    let url = integration_tests::backends::mysql_url();
     crash_test(
         "mariadb",
         Some(format!("url = \"{url}\"\nprefix = \"{}\"", ns("my"))),
@@ -279,8 +277,7 @@ fn mariadb() {
 
 #[test]
 fn redis() {
-    let url = std::env::var("RSCHED_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned());
+    let url = integration_tests::backends::redis_url();
     crash_test(
         "redis",
         Some(format!("url = \"{url}\"\nprefix = \"{}:\"", ns("redis"))),
@@ -290,8 +287,7 @@ fn redis() {
 
 #[test]
 fn mongodb_protocol() {
-    let url = std::env::var("RSCHED_TEST_MONGO_URL")
-        .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/rsched_test".to_owned());
+    let url = integration_tests::backends::mongo_url();
     crash_test(
         "mongodb",
         Some(format!(

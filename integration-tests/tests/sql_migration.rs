@@ -139,15 +139,9 @@ fn target(dialect: Dialect, prefix: &str) -> (String, Option<PathBuf>) {
             let path = std::env::temp_dir().join(format!("rsched-{prefix}.db"));
             (format!("sqlite://{}?mode=rwc", path.display()), Some(path))
         }
-        Dialect::Postgres => (
-            std::env::var("RSCHED_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned()),
-            None,
-        ),
+        Dialect::Postgres => (integration_tests::backends::postgres_url(), None),
         Dialect::MySql => (
-            std::env::var("RSCHED_TEST_MYSQL_URL")
-                .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
-                .replacen("mariadb://", "mysql://", 1),
+            integration_tests::backends::mysql_url().replacen("mariadb://", "mysql://", 1),
             None,
         ),
     }

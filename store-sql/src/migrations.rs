@@ -70,8 +70,8 @@ pub(crate) fn of(dialect: Dialect) -> &'static [Migration] {
     }
 }
 
-/// The lock that serialises migrations of one table prefix in one database: statements to
-/// take it and to release it, run on the migrating connection.
+/// The lock that serialises migrations of one table prefix in one database: the statements
+/// that take it and release it, run on the migrating connection.
 #[derive(Debug)]
 pub(crate) struct Lock {
     dialect: Dialect,
@@ -96,24 +96,24 @@ impl Lock {
         }
     }
 
-    /// The statements that take the lock (waiting for it).
-    pub(crate) fn take(&self) -> Vec<String> {
+    /// The statement that takes the lock (waiting for it).
+    pub(crate) fn take(&self) -> String {
         match self.dialect {
-            Dialect::Postgres => vec![format!("SELECT pg_advisory_lock({})", self.key)],
+            Dialect::Postgres => format!("SELECT pg_advisory_lock({})", self.key),
             // Up to 10 minutes: the holder is migrating.
-            Dialect::MySql => vec![format!("SELECT GET_LOCK('{}', 600)", self.name)],
+            Dialect::MySql => format!("SELECT GET_LOCK('{}', 600)", self.name),
             // The write lock of the whole file, until COMMIT (waits up to the busy timeout).
-            Dialect::Sqlite => vec!["BEGIN EXCLUSIVE".to_owned()],
+            Dialect::Sqlite => "BEGIN EXCLUSIVE".to_owned(),
         }
     }
 
-    /// The statements that release it; for SQLite, `ok` commits the steps, else rolls back.
-    pub(crate) fn release(&self, ok: bool) -> Vec<String> {
+    /// The statement that releases it; for SQLite, `ok` commits the steps, else rolls back.
+    pub(crate) fn release(&self, ok: bool) -> String {
         match self.dialect {
-            Dialect::Postgres => vec![format!("SELECT pg_advisory_unlock({})", self.key)],
-            Dialect::MySql => vec![format!("SELECT RELEASE_LOCK('{}')", self.name)],
-            Dialect::Sqlite if ok => vec!["COMMIT".to_owned()],
-            Dialect::Sqlite => vec!["ROLLBACK".to_owned()],
+            Dialect::Postgres => format!("SELECT pg_advisory_unlock({})", self.key),
+            Dialect::MySql => format!("SELECT RELEASE_LOCK('{}')", self.name),
+            Dialect::Sqlite if ok => "COMMIT".to_owned(),
+            Dialect::Sqlite => "ROLLBACK".to_owned(),
         }
     }
 }

@@ -102,17 +102,30 @@ impl SqlJobStore {
     /// # Errors
     /// Database errors.
     pub async fn schema_version(&self) -> Result<i64> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        self.version_on(&mut conn)
+            .await
+            .map_err(|(_, e)| db_error(e))
+    }
+
+    /// Creates the version table if it is missing and reads the version (0: none yet), on
+    /// `conn`; on failure, the statement and the driver's error.
+    async fn version_on(
+        &self,
+        conn: &mut AnyConnection,
+    ) -> std::result::Result<i64, (&str, sqlx::Error)> {
         for statement in &self.sql.create_version_table {
             sqlx::query(statement)
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await
-                .map_err(db_error)?;
+                .map_err(|e| (statement.as_str(), e))?;
         }
-        let row = sqlx::query(&self.sql.read_version)
-            .fetch_one(&self.pool)
+        let read = self.sql.read_version.as_str();
+        let row = sqlx::query(read)
+            .fetch_one(&mut *conn)
             .await
-            .map_err(db_error)?;
-        let version: Option<i64> = row.try_get(0).map_err(db_error)?;
+            .map_err(|e| (read, e))?;
+        let version: Option<i64> = row.try_get(0).map_err(|e| (read, e))?;
         Ok(version.unwrap_or(0))
     }
 
@@ -144,39 +157,26 @@ impl SqlJobStore {
     pub async fn migrate(&self) -> Result<i64> {
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
         let lock = crate::migrations::Lock::new(self.dialect, &self.prefix);
-        for statement in lock.take() {
-            sqlx::query(&statement)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| self.migration_error(None, &statement, e))?;
-        }
+        let take = lock.take();
+        sqlx::query(&take)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| self.migration_error(None, &take, e))?;
         let result = self.migrate_locked(&mut conn).await;
-        for statement in lock.release(result.is_ok()) {
-            if let Err(e) = sqlx::query(&statement).execute(&mut *conn).await {
-                // The lock dies with the connection: make sure the pool does not keep it.
-                tracing::warn!("Could not release the migration lock ({statement}): {e}");
-                conn.detach();
-                break;
-            }
+        let release = lock.release(result.is_ok());
+        if let Err(e) = sqlx::query(&release).execute(&mut *conn).await {
+            // The lock dies with the connection: make sure the pool does not keep it.
+            tracing::warn!("Could not release the migration lock ({release}): {e}");
+            conn.detach();
         }
         result
     }
 
     async fn migrate_locked(&self, conn: &mut sqlx::AnyConnection) -> Result<i64> {
-        for statement in &self.sql.create_version_table {
-            sqlx::query(statement)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| self.migration_error(None, statement, e))?;
-        }
-        let row = sqlx::query(&self.sql.read_version)
-            .fetch_one(&mut *conn)
+        let current = self
+            .version_on(conn)
             .await
-            .map_err(|e| self.migration_error(None, &self.sql.read_version, e))?;
-        let current: i64 = row
-            .try_get::<Option<i64>, _>(0)
-            .map_err(db_error)?
-            .unwrap_or(0);
+            .map_err(|(statement, e)| self.migration_error(None, statement, e))?;
         if current > SCHEMA_VERSION {
             return Err(newer_schema(current));
         }

@@ -31,7 +31,7 @@ use crate::event::Event;
 use crate::executor::{JobRun, RunSlot, SlotInner};
 use crate::history::RunOutcome;
 use crate::job::random_id;
-use crate::store::{JobStore, RunningRun, RunningRuns};
+use crate::store::{JobStore, RunningRun, RunningRuns, lease};
 
 /// Crashed runs handled per pass.
 const REAP_BATCH: usize = 100;
@@ -113,7 +113,7 @@ impl Running {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Result<Vec<RunSlot>> {
-        let expires = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        let expires = lease::expiry(now, lease);
         let records: Vec<(RunningRun, bool)> = runs
             .iter()
             .map(|(run, immediate)| {
@@ -312,7 +312,7 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
         }
         next_tick = None;
         let now = inner.clock.now();
-        let expires = now + chrono::Duration::from_std(inner.options.lease).unwrap_or_default();
+        let expires = lease::expiry(now, inner.options.lease);
         for (index, (alias, store)) in inner.stores.iter().enumerate() {
             let Some(live) = inner.running.live[index].as_ref() else {
                 continue;
@@ -339,7 +339,7 @@ async fn record_deferred_runs(
     queue: &mut std::collections::VecDeque<Deferred>,
 ) {
     let now = inner.clock.now();
-    let expires = now + chrono::Duration::from_std(inner.options.lease).unwrap_or_default();
+    let expires = lease::expiry(now, inner.options.lease);
     type Live = (Arc<SlotInner>, Deferred);
     let mut by_store: Vec<(usize, Vec<Live>)> = Vec::new();
     while queue.front().is_some_and(|d| d.at <= now) {
@@ -409,7 +409,7 @@ async fn reap(
             return;
         }
     };
-    let expires = now + chrono::Duration::from_std(inner.options.lease).unwrap_or_default();
+    let expires = lease::expiry(now, inner.options.lease);
     for run in expired {
         match runs(store).take_over_run(&run, &inner.id, expires).await {
             Ok(true) => {}

@@ -23,11 +23,6 @@ pub fn expiry(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// Whether a lease expiring at `expires` (µs since the epoch) is free to take at `now`.
-pub fn is_expired_micros(expires: i64, now: DateTime<Utc>) -> bool {
-    expires <= now.timestamp_micros()
-}
-
 /// What [`JobStore::get_next_run_time`](super::JobStore::get_next_run_time) answers: the
 /// earlier of the first due time of a job nobody holds and the first lease expiry — a lease
 /// that expires must wake the engine, so it can take the job over.
@@ -52,8 +47,6 @@ mod tests {
             31_000_000
         );
         assert_eq!(expiry(now, Duration::MAX), DateTime::<Utc>::MAX_UTC);
-        assert!(is_expired_micros(1_000_000, now));
-        assert!(!is_expired_micros(1_000_001, now));
     }
 
     #[test]
