@@ -56,6 +56,7 @@ pub struct Sql {
     url: fn(&str) -> String,
     what: &'static str,
     notifications: bool,
+    server_clock: bool,
 }
 
 impl Sql {
@@ -64,18 +65,21 @@ impl Sql {
         url: sqlite_url,
         what: "SQLite",
         notifications: false,
+        server_clock: false,
     };
     /// PostgreSQL at `RSCHED_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
     pub const POSTGRES: Sql = Sql {
         url: |_| postgres_url(),
         what: "PostgreSQL",
         notifications: true,
+        server_clock: true,
     };
     /// MySQL/MariaDB at `RSCHED_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`).
     pub const MYSQL: Sql = Sql {
         url: |_| mysql_url(),
         what: "MySQL/MariaDB",
         notifications: false,
+        server_clock: true,
     };
 
     async fn connect(&self, ns: &str) -> Option<SqlJobStore> {
@@ -117,7 +121,7 @@ pub fn mysql_url() -> String {
 #[async_trait::async_trait]
 impl Backend for Sql {
     /// Persistent and shared, with run history and runs in progress; change notifications on
-    /// PostgreSQL only (`LISTEN`/`NOTIFY`).
+    /// PostgreSQL only (`LISTEN`/`NOTIFY`); a server clock except on SQLite.
     fn offers(&self) -> Offers {
         Offers {
             persistent: true,
@@ -125,6 +129,7 @@ impl Backend for Sql {
             history: true,
             running: true,
             notifications: self.notifications,
+            server_clock: self.server_clock,
         }
     }
 
@@ -206,6 +211,7 @@ impl Backend for Redis {
             history: true,
             running: true,
             notifications: true,
+            server_clock: true,
         }
     }
 
@@ -281,6 +287,7 @@ impl Backend for Mongo {
             history: true,
             running: true,
             notifications: false,
+            server_clock: true,
         }
     }
 

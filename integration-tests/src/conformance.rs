@@ -37,6 +37,8 @@ pub struct Offers {
     pub running: bool,
     /// `JobStore::notifications` is `Some`.
     pub notifications: bool,
+    /// `JobStore::server_time` is `Some` (the server has its own clock).
+    pub server_clock: bool,
 }
 
 /// A store backend under test.
@@ -122,18 +124,32 @@ macro_rules! store_or_skip {
     };
 }
 
-/// The store offers exactly what its backend declares: each capability by type, and the
-/// `persistent`/`shared` flags.
+/// The store offers exactly what its backend declares: each capability by type, the
+/// `persistent`/`shared` flags, and a server clock that reads the time (the servers under test
+/// share this host's clock).
 pub async fn capabilities_are_pinned(backend: &impl Backend) {
     let ns = namespace("caps");
     let store = store_or_skip!(backend, ns);
     let caps = store.capabilities();
+    let before = Utc::now();
+    let server_time = store.server_time().await.expect("the store's clock reads");
+    let after = Utc::now();
+    if let Some(server) = server_time {
+        // The test servers run on this host: their clock is this host's, within the round
+        // trip and the server's precision (MongoDB's is milliseconds).
+        let slack = chrono::Duration::milliseconds(5);
+        assert!(
+            server >= before - slack && server <= after + slack,
+            "the server's clock reads {server}, this host's read {before} .. {after}"
+        );
+    }
     let found = Offers {
         persistent: caps.persistent,
         shared: caps.shared,
         history: store.history().is_some(),
         running: store.running().is_some(),
         notifications: store.notifications().is_some(),
+        server_clock: server_time.is_some(),
     };
     assert_eq!(
         found,

@@ -11,3 +11,4 @@ pub fn strict() -> bool {
 
 pub mod backends;
 pub mod conformance;
+pub mod processes;

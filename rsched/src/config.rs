@@ -102,6 +102,12 @@ pub struct SchedulerConfig {
     pub lease: Option<DurationValue>,
     /// This instance's id (default `host-pid-random`).
     pub id: Option<String>,
+    /// Judge due times and leases by the shared store's clock (default true): the instance
+    /// measures how far its clock is from the store server's at start and every `lease / 3`
+    /// and corrects for it, so a host with a wrong clock runs nothing early (see
+    /// `SchedulerBuilder::follow_store_clock`). With `false`, every host must keep its clock
+    /// within a second of the others (NTP).
+    pub follow_store_clock: Option<bool>,
 }
 
 /// `[api]`: the HTTP API (served by `rsched run` when enabled).

@@ -251,6 +251,9 @@ impl Config {
             options.max_poll_interval = poll.0;
         }
         builder = builder.options(options);
+        if let Some(follow) = self.scheduler.follow_store_clock {
+            builder = builder.follow_store_clock(follow);
+        }
         let mut has_default = false;
         for (alias, store) in &self.jobstores {
             let opened = store_from_config(store).await.map_err(|e| {

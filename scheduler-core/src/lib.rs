@@ -27,7 +27,7 @@ pub use history::{PruneCounter, Retention, RunOutcome, RunRecord};
 pub use job::{Job, JobChanges, JobDefaults, JobSpec};
 pub use registry::{Call, JobContext, TaskError, TaskRegistry};
 pub use scheduler::{
-    BackgroundScheduler, BlockingScheduler, EngineOptions, Scheduler, SchedulerBuilder,
+    BackgroundScheduler, BlockingScheduler, ClockSkew, EngineOptions, Scheduler, SchedulerBuilder,
     SchedulerState,
 };
 pub use store::{

@@ -144,7 +144,7 @@ struct Api {
 /// | `POST /preview` | `{"trigger": {...}, "count": N, "after"?}` → the next fire times |
 /// | `GET /events` | server-sent events: the scheduler's event stream, as JSON |
 /// | `GET /metrics` | Prometheus text format |
-/// | `GET /healthz` | `{"status": "ok", "running": ...}` (no authentication) |
+/// | `GET /healthz` | `{"status": "ok", "running": ..., "clock": ..., "warnings": [...]}` (no authentication) |
 ///
 /// Every client mistake is a 400 (415 for a body that is not JSON) with
 /// `{"error_message": "..."}` naming the field; Flask-APScheduler answers 500 to most.
@@ -390,7 +390,46 @@ fn job_response(job: &Job) -> Response {
     description = "Liveness: 200 while the process serves requests; needs no credentials.",
     responses((status = 200, description = "Alive", body = Object)))]
 async fn healthz(State(api): State<Api>) -> Json<Value> {
-    Json(json!({"status": "ok", "running": api.scheduler.running()}))
+    let clock = clock_json(&api.scheduler);
+    let mut warnings = Vec::new();
+    if let Some(warning) = clock.get("warning") {
+        warnings.push(warning.clone());
+    }
+    Json(json!({
+        "status": "ok",
+        "running": api.scheduler.running(),
+        "clock": clock,
+        "warnings": warnings,
+    }))
+}
+
+/// How far this host's clock is from the store clock the scheduler follows: `null` when it
+/// follows none (memory/SQLite stores, or `follow_store_clock = false`), else
+/// `{"jobstore", "offset_seconds" (store minus host), "uncertainty_seconds", "measured_at",
+/// "warning"?}`; `warning` past 1 s.
+fn clock_json(scheduler: &Scheduler) -> Value {
+    let Some(skew) = scheduler.clock_skew() else {
+        return Value::Null;
+    };
+    let offset = skew.offset_seconds();
+    let mut clock = json!({
+        "jobstore": &*skew.jobstore,
+        "offset_seconds": offset,
+        "uncertainty_seconds": skew.uncertainty.as_secs_f64(),
+        "measured_at": skew.measured_at.to_rfc3339(),
+    });
+    if skew.offset.abs()
+        > chrono::Duration::from_std(scheduler_core::scheduler::CLOCK_SKEW_WARN_OFFSET)
+            .unwrap_or_default()
+    {
+        clock["warning"] = json!(format!(
+            "this host's clock is {:.3} s {} the clock of job store '{}'; jobs are scheduled by the store's clock: fix this host's clock (NTP)",
+            offset.abs(),
+            if offset < 0.0 { "ahead of" } else { "behind" },
+            skew.jobstore
+        ));
+    }
+    clock
 }
 
 #[utoipa::path(get, path = "/", tag = "scheduler",
@@ -407,6 +446,7 @@ async fn info(State(api): State<Api>) -> Json<Value> {
             scheduler_core::SchedulerState::Paused => "paused",
             scheduler_core::SchedulerState::Stopped => "stopped",
         },
+        "clock": clock_json(&api.scheduler),
     }))
 }
 

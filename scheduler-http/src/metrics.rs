@@ -3,7 +3,9 @@
 //! - `rsched_runs_submitted_total`, `rsched_runs_executed_total`, `rsched_runs_failed_total`,
 //!   `rsched_runs_missed_total`, `rsched_runs_skipped_max_instances_total` (counters);
 //! - `rsched_run_lateness_seconds` (histogram): from a run's scheduled time to its start;
-//! - `rsched_jobs{state="scheduled"|"paused"}` (gauge), `rsched_scheduler_running` (gauge).
+//! - `rsched_jobs{state="scheduled"|"paused"}` (gauge), `rsched_scheduler_running` (gauge);
+//! - `rsched_clock_offset_seconds{jobstore=...}` (gauge): each store server's clock minus this
+//!   host's, for stores with their own clock.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -150,6 +152,23 @@ pub(crate) async fn render(State(api): State<Api>) -> Result<impl IntoResponse, 
          # TYPE rsched_scheduler_running gauge\nrsched_scheduler_running {}",
         u8::from(api.scheduler.state() == SchedulerState::Running)
     );
+    let skews = api.scheduler.clock_skews();
+    if !skews.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP rsched_clock_offset_seconds A store server's clock minus this host's, as last \
+             measured (negative: this host is ahead). The scheduler follows the first store's.\n\
+             # TYPE rsched_clock_offset_seconds gauge"
+        );
+        for skew in skews {
+            let _ = writeln!(
+                out,
+                "rsched_clock_offset_seconds{{jobstore=\"{}\"}} {}",
+                skew.jobstore.replace(['\\', '"', '\n'], "_"),
+                skew.offset_seconds()
+            );
+        }
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -123,6 +123,7 @@
     else if (s.state === 1 || s.state === 'running') sched.paused = false;
     if (!sched.running) sched.paused = false;
     sched.host = s.current_host || '';
+    sched.clock = s.clock || null;
     renderStatus();
   }
 
@@ -133,6 +134,15 @@
     badge.textContent = label;
     badge.dataset.state = label;
     $('host').textContent = sched.host || '—';
+    // This host's clock is off from the store's (the scheduler follows the store's clock).
+    const skew = $('clock-skew');
+    const warning = sched.clock && sched.clock.warning;
+    skew.hidden = !warning;
+    if (warning) {
+      const off = sched.clock.offset_seconds;
+      skew.textContent = `clock ${off < 0 ? '+' : '−'}${Math.abs(off).toFixed(1)} s`;
+      skew.title = warning;
+    }
     // Pause state is only known from events/actions: keep both buttons usable when unsure.
     $('btn-start').disabled = sched.running === true;
     $('btn-shutdown').disabled = sched.running === false;

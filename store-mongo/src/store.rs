@@ -283,6 +283,23 @@ impl JobStore for MongoJobStore {
         Ok(jobs)
     }
 
+    /// The `localTime` of the server's `hello` answer (milliseconds); `None` from a
+    /// MongoDB-protocol server that gives none.
+    async fn server_time(&self) -> Result<Option<DateTime<Utc>>> {
+        let hello = self
+            .jobs
+            .client()
+            .database("admin")
+            .run_command(doc! { "hello": 1 })
+            .await
+            .map_err(mongo_error)?;
+        match hello.get("localTime") {
+            Some(Bson::DateTime(t)) => Ok(DateTime::from_timestamp_millis(t.timestamp_millis())),
+            // A MongoDB-protocol server without it: judged by this host's clock.
+            _ => Ok(None),
+        }
+    }
+
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
         let due = self
             .jobs

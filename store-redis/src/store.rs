@@ -309,6 +309,18 @@ impl JobStore for RedisJobStore {
         Ok(jobs)
     }
 
+    /// The server's `TIME`.
+    async fn server_time(&self) -> Result<Option<DateTime<Utc>>> {
+        let mut conn = self.conn.clone();
+        let (secs, micros): (i64, i64) = redis::cmd("TIME")
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_error)?;
+        Ok(DateTime::from_timestamp_micros(
+            secs.saturating_mul(1_000_000).saturating_add(micros),
+        ))
+    }
+
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
         let mut conn = self.conn.clone();
         let (due, lease): (Vec<(String, String)>, Vec<(String, String)>) = redis::pipe()

@@ -562,6 +562,26 @@ impl JobStore for SqlJobStore {
         Ok(time(next))
     }
 
+    /// PostgreSQL's `clock_timestamp()`, MySQL/MariaDB's `UTC_TIMESTAMP(6)`; `None` for
+    /// SQLite, whose file is read on this host's clock.
+    async fn server_time(&self) -> Result<Option<DateTime<Utc>>> {
+        let statement = match self.dialect {
+            Dialect::Sqlite => return Ok(None),
+            Dialect::Postgres => {
+                "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)"
+            }
+            Dialect::MySql => {
+                "SELECT CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) AS SIGNED)"
+            }
+        };
+        let row = sqlx::query(statement)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let us: i64 = row.try_get(0).map_err(db_error)?;
+        Ok(time(Some(us)))
+    }
+
     async fn acquire_due_jobs(
         &self,
         owner: &str,

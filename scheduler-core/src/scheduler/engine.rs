@@ -140,6 +140,7 @@ async fn release(
 async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<DateTime<Utc>> {
     let inner = &scheduler.inner;
     let options = &inner.options;
+    let ready = super::skew::refresh(inner, false).await;
     let now = inner.clock.now();
     let mut next: Option<DateTime<Utc>> = None;
     let mut earliest = |t: DateTime<Utc>| {
@@ -156,6 +157,11 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
                 continue;
             }
             tracing::info!("Job store {alias:?} is reachable again");
+        }
+        if !ready.get(index).copied().unwrap_or(true) {
+            // Its clock could not be read yet: no job is judged by this host's clock alone.
+            earliest(health.backoff(now, options.retry_interval));
+            continue;
         }
         let mut failed = false;
         loop {

@@ -16,6 +16,7 @@ mod engine;
 mod history;
 mod hosts;
 mod running;
+mod skew;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -41,6 +42,7 @@ use crate::trigger::{BuiltinTrigger, Trigger};
 use crate::tz::TimeZone;
 
 pub use hosts::{BackgroundScheduler, BlockingScheduler, ShutdownHandle};
+pub use skew::{ClockSkew, WARN_OFFSET as CLOCK_SKEW_WARN_OFFSET};
 
 /// The scheduler's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -113,7 +115,9 @@ pub(crate) struct Inner {
     executors: HashMap<Arc<str>, Arc<dyn Executor>>,
     defaults: JobDefaults,
     timezone: TimeZone,
+    /// The scheduler's clock: `store_clock`, the base clock plus the stores' offset.
     clock: Arc<dyn Clock>,
+    store_clock: Arc<skew::StoreClock>,
     events: EventBus,
     pub(crate) options: EngineOptions,
     state: AtomicU8,
@@ -168,6 +172,7 @@ pub struct SchedulerBuilder {
     defaults: JobDefaults,
     timezone: Option<TimeZone>,
     clock: Arc<dyn Clock>,
+    follow_store_clock: Option<bool>,
     options: EngineOptions,
     id: Option<String>,
     scheduled: Vec<JobSpec>,
@@ -207,6 +212,7 @@ impl Default for SchedulerBuilder {
             defaults: JobDefaults::default(),
             timezone: None,
             clock: Arc::new(SystemClock),
+            follow_store_clock: None,
             options: EngineOptions::default(),
             id: None,
             scheduled: Vec::new(),
@@ -272,10 +278,28 @@ impl SchedulerBuilder {
         self
     }
 
-    /// Sets the clock (tests use [`ManualClock`](crate::clock::ManualClock)).
+    /// Sets the clock (tests use [`ManualClock`](crate::clock::ManualClock)). A clock set here
+    /// is not corrected by the stores' clocks unless
+    /// [`follow_store_clock(true)`](Self::follow_store_clock) says so.
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        self.follow_store_clock.get_or_insert(false);
+        self
+    }
+
+    /// Whether the scheduler judges time by its shared stores' clocks (default: yes, unless a
+    /// clock was set with [`clock`](Self::clock)). When on, the scheduler reads the server
+    /// clock of each store that has one ([`JobStore::server_time`]) at start and every
+    /// `lease / 3`, and its clock becomes this host's clock plus the offset from the first
+    /// such store: due times, misfire checks, leases and run records are judged by the store's
+    /// clock, so an instance whose clock is wrong neither runs jobs early nor takes over leases
+    /// that have not expired. Offsets past 1 s are logged as WARN and reported by
+    /// [`Scheduler::clock_skew`]. Off, every instance must keep its clock right (Quartz's
+    /// "within a second").
+    #[must_use]
+    pub fn follow_store_clock(mut self, follow: bool) -> Self {
+        self.follow_store_clock = Some(follow);
         self
     }
 
@@ -379,6 +403,11 @@ impl SchedulerBuilder {
             .or_insert_with(|| Arc::new(AsyncExecutor::new()));
         let id = self.id.unwrap_or_else(default_instance_id);
         let running = running::Running::new(&stores);
+        let store_clock = Arc::new(skew::StoreClock::new(
+            self.clock,
+            self.follow_store_clock.unwrap_or(true),
+            stores.len(),
+        ));
         let scheduler = Scheduler {
             inner: Arc::new(Inner {
                 id: Arc::from(id),
@@ -387,7 +416,8 @@ impl SchedulerBuilder {
                 executors,
                 defaults: self.defaults,
                 timezone: self.timezone.unwrap_or_else(TimeZone::system),
-                clock: self.clock,
+                clock: store_clock.clone(),
+                store_clock,
                 events: EventBus::default(),
                 options: self.options,
                 state: AtomicU8::new(0),
@@ -505,9 +535,23 @@ impl Scheduler {
         self.state() != SchedulerState::Stopped
     }
 
-    /// The clock.
+    /// The scheduler's clock: the builder's (the system's by default), plus the offset
+    /// measured from the stores' clocks when it follows them
+    /// ([`SchedulerBuilder::follow_store_clock`]).
     pub fn clock(&self) -> &dyn Clock {
         &*self.inner.clock
+    }
+
+    /// How far this host's clock is from the clock the scheduler follows (its first store with
+    /// a server clock), as last measured; `None` before the first measurement, when no store
+    /// has its own clock (memory, SQLite) or when the scheduler does not follow store clocks.
+    pub fn clock_skew(&self) -> Option<ClockSkew> {
+        self.inner.store_clock.reference()
+    }
+
+    /// The latest clock measurement of every store that has a server clock, in store order.
+    pub fn clock_skews(&self) -> Vec<ClockSkew> {
+        self.inner.store_clock.all()
     }
 
     /// Counts of submitted, executed, failed, missed and skipped runs.
@@ -575,6 +619,8 @@ impl Scheduler {
                 )
             })?;
         }
+        // Before anything is scheduled: learn how far this host's clock is from the stores'.
+        skew::refresh(&self.inner, true).await;
         let now = self.inner.clock.now();
         for Pending {
             job,

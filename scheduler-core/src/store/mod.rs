@@ -195,6 +195,23 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     fn notifications(&self) -> Option<&dyn ChangeNotifications> {
         None
     }
+
+    /// The current time by the store server's clock (UTC), for stores whose server may run on
+    /// another host: PostgreSQL `clock_timestamp()`, MySQL/MariaDB `UTC_TIMESTAMP(6)`, Redis
+    /// `TIME`, MongoDB `hello`'s `localTime`. `Ok(None)` (the default) for stores that share
+    /// this host's clock (memory, SQLite).
+    ///
+    /// The scheduler measures its offset from this at start and every `lease / 3`, and judges
+    /// due times and lease expiry by the store's clock (see
+    /// [`SchedulerBuilder::follow_store_clock`](crate::SchedulerBuilder::follow_store_clock)),
+    /// so one instance with a wrong clock neither runs jobs early nor takes over leases that
+    /// have not expired.
+    ///
+    /// # Errors
+    /// As the store's other calls: `Unavailable` when the server cannot be reached.
+    async fn server_time(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(None)
+    }
 }
 
 /// Called with `(job id, reason)` when a store quarantines a job on its own.
@@ -267,6 +284,9 @@ macro_rules! forward_store {
             }
             fn notifications(&self) -> Option<&dyn ChangeNotifications> {
                 (**self).notifications()
+            }
+            async fn server_time(&self) -> Result<Option<DateTime<Utc>>> {
+                (**self).server_time().await
             }
         }
     };
