@@ -1,6 +1,7 @@
 //! A host whose clock is wrong schedules by its store's clock: it measures the offset at start
 //! and judges due times by the store's clock, so it runs nothing early; a store whose clock
-//! cannot be read is not used until it can. Time is a manual clock; the store's server clock is
+//! cannot be read is not used until it can; a process that stood still past its lease between
+//! taking due jobs and starting them starts none of them. Time is a manual clock; the store's server clock is
 //! that clock minus 45 s (this host 45 s ahead, as with libfaketime `+45s`).
 
 use std::sync::Arc;
@@ -33,6 +34,9 @@ struct ServerStore {
     clock: ManualClock,
     offset: chrono::Duration,
     down: AtomicBool,
+    /// The next `acquire_due_jobs` lets this much time pass before it answers (a process
+    /// stopped with SIGSTOP just after its store granted the leases).
+    stall: std::sync::Mutex<Option<Duration>>,
 }
 
 #[async_trait]
@@ -68,7 +72,21 @@ impl JobStore for ServerStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Job>> {
-        self.store.acquire_due_jobs(owner, now, lease, limit).await
+        let jobs = self
+            .store
+            .acquire_due_jobs(owner, now, lease, limit)
+            .await?;
+        let stall = self.stall.lock().unwrap().take();
+        if let Some(stall) = stall.filter(|_| !jobs.is_empty()) {
+            // Meanwhile the lease expired and another instance took the jobs.
+            self.clock.advance(stall);
+            let taken = self
+                .store
+                .acquire_due_jobs("other", self.clock.now(), lease, limit)
+                .await?;
+            assert_eq!(taken.len(), jobs.len());
+        }
+        Ok(jobs)
     }
     async fn release_job(&self, owner: &str, id: &str, release: Release) -> Result<()> {
         self.store.release_job(owner, id, release).await
@@ -112,6 +130,7 @@ fn ahead(clock: &ManualClock, down: bool) -> Arc<ServerStore> {
         clock: clock.clone(),
         offset: chrono::Duration::seconds(-45),
         down: AtomicBool::new(down),
+        stall: std::sync::Mutex::default(),
     })
 }
 
@@ -245,6 +264,42 @@ async fn a_store_whose_clock_cannot_be_read_is_not_used_until_it_can() {
     assert_eq!(
         sched.clock_skew().map(|s| s.offset),
         Some(chrono::Duration::seconds(-45))
+    );
+    sched.shutdown(true).await.unwrap();
+}
+
+#[tokio::test]
+async fn jobs_whose_lease_lapsed_before_they_started_are_not_started() {
+    let clock = ManualClock::new(t0());
+    let store = ahead(&clock, false);
+    let sched = build(&clock, store.clone(), false);
+    let mut events = sched.subscribe();
+    sched.start().await.unwrap();
+    add_jobs(&sched, 100).await;
+    // At 10 s the job is taken, then the process stands still for the whole lease (30 s),
+    // during which another instance takes the job over (and would run it): this one must not
+    // start it. The other instance then dies; its lease ends at 70 s and the job runs here.
+    *store.stall.lock().unwrap() = Some(Duration::from_secs(30));
+    clock.advance(Duration::from_secs(10));
+    while store.stall.lock().unwrap().is_some() {
+        tokio::task::yield_now().await;
+    }
+    clock.advance(Duration::from_secs(60));
+    let seen = until_executed(&mut events, "sentinel").await;
+    let submitted = seen
+        .iter()
+        .filter(|e| matches!(e, Event::JobSubmitted { job_id, .. } if &**job_id == "due"))
+        .count();
+    assert_eq!(submitted, 1, "{seen:?}");
+    let started = seen.iter().find_map(|e| match e {
+        Event::JobExecuted {
+            job_id, started, ..
+        } if &**job_id == "due" => Some(*started),
+        _ => None,
+    });
+    assert!(
+        started.is_some_and(|s| s >= at(70)),
+        "ran at {started:?}, while the other instance held it"
     );
     sched.shutdown(true).await.unwrap();
 }

@@ -78,9 +78,9 @@ pub(super) async fn run(scheduler: Scheduler, stop: CancellationToken) {
 /// What the engine remembers about a store between passes.
 #[derive(Default)]
 struct StoreHealth {
-    /// Releases the store could not take (it was unreachable): applied before anything else
-    /// once it answers again, so the runs already made are not made twice.
-    pending: Vec<(Arc<str>, Release)>,
+    /// Planned runs whose releases the store could not take (it was unreachable): the releases
+    /// are applied before anything else once it answers again, and only then do the runs start.
+    pending: Vec<Planned>,
     /// Consecutive failed passes, for the backoff.
     failures: u32,
 }
@@ -95,31 +95,64 @@ impl StoreHealth {
     }
 }
 
-/// Applies releases; returns false when the store could not take them (they are kept).
-async fn release(
+/// What one pass decided for a leased job: what to store (its next run time, removal...) and
+/// the run to start once the store has taken that.
+struct Planned {
+    id: Arc<str>,
+    release: Release,
+    run: Option<Submission>,
+}
+
+/// Commits a batch, then starts its runs: the store takes each job's release first (its next
+/// run time, or its removal) and a run starts only if its job's release was taken — as Quartz
+/// fires a trigger in the database before its job runs. A release refused with `LeaseLost`
+/// means the lease lapsed and another instance has the job (this process stood still past the
+/// lease: SIGSTOP, a paused VM, a store that slow): its run is not started here, so no fire
+/// time runs twice. Returns false when the store could not be reached: the batch is kept, to
+/// be committed (and its runs started) once it answers.
+async fn commit(
     scheduler: &Scheduler,
     alias: &Arc<str>,
     store: &Arc<dyn crate::store::JobStore>,
     health: &mut StoreHealth,
-    releases: Vec<(Arc<str>, Release)>,
+    planned: Vec<Planned>,
 ) -> bool {
     let inner = &scheduler.inner;
+    let releases: Vec<(Arc<str>, Release)> =
+        planned.iter().map(|p| (p.id.clone(), p.release)).collect();
     match store.release_jobs(&inner.id, &releases).await {
         Ok(results) => {
-            for ((id, release), result) in releases.into_iter().zip(results) {
+            for (Planned { id, release, run }, result) in planned.into_iter().zip(results) {
                 match result {
-                    Ok(()) if release == Release::Remove => scheduler.announce_removed(alias, id),
-                    Ok(()) => {}
+                    Ok(()) => {
+                        if let Some(run) = run {
+                            submit(scheduler, run);
+                        }
+                        if release == Release::Remove {
+                            scheduler.announce_removed(alias, id);
+                        }
+                    }
                     Err(e) if e.kind() == ErrorKind::LeaseLost => {
                         tracing::warn!(
                             job_id = &*id,
-                            "Lost the lease on job {id} before releasing it: {e}"
+                            "Lost the lease on job {id} before {} (this process stood still past its lease, or job store {alias:?} was that slow); another instance has it: {e}",
+                            if run.is_some() {
+                                "starting its run, which is not started here"
+                            } else {
+                                "releasing it"
+                            }
                         );
                     }
+                    // Removed meanwhile: its run is not started.
                     Err(e) if e.kind() == ErrorKind::NotFound => {}
                     Err(e) => tracing::error!(
                         job_id = &*id,
-                        "Could not update job {id} in job store {alias:?}: {e}"
+                        "Could not update job {id} in job store {alias:?}{}: {e}",
+                        if run.is_some() {
+                            "; its run is not started"
+                        } else {
+                            ""
+                        }
                     ),
                 }
             }
@@ -127,10 +160,10 @@ async fn release(
         }
         Err(e) => {
             tracing::warn!(
-                "Error releasing {} job(s) in job store {alias:?}, will retry: {e}",
-                releases.len()
+                "Error releasing {} job(s) in job store {alias:?}, will retry (their runs start once it answers): {e}",
+                planned.len()
             );
-            health.pending.extend(releases);
+            health.pending.extend(planned);
             false
         }
     }
@@ -152,7 +185,7 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
     {
         if !health.pending.is_empty() {
             let pending = std::mem::take(&mut health.pending);
-            if !release(scheduler, alias, store, health, pending).await {
+            if !commit(scheduler, alias, store, health, pending).await {
                 earliest(health.backoff(now, options.retry_interval));
                 continue;
             }
@@ -180,7 +213,6 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
                 }
             };
             let full = jobs.len() >= options.batch_size;
-            let mut releases = Vec::with_capacity(jobs.len());
             let mut runnable = Vec::with_capacity(jobs.len());
             for job in jobs {
                 if inner.registry.contains(job.func()) {
@@ -209,39 +241,41 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
             } else {
                 Vec::new()
             };
-            let mut submissions = Vec::new();
-            let soon = now
-                + chrono::Duration::from_std(super::running::IMMEDIATE_WITHIN).unwrap_or_default();
+            // A run whose job may fire again within a lease is recorded at once: a deferred
+            // record held up by a stall or a store error could then let another instance start
+            // the next fire time beside it (found by the lease model, docs/lease-model.md).
+            let soon = now + chrono::Duration::from_std(options.lease).unwrap_or_default();
+            let mut planned = Vec::with_capacity(runnable.len());
+            // For stores that record runs in progress: whether each run is recorded at once.
+            let mut immediate = Vec::new();
             for (i, job) in runnable.into_iter().enumerate() {
                 let id = job.id.clone();
-                let (release, submission) =
-                    dispatch(scheduler, alias, job, now, counts.get(i).copied());
-                let immediate = matches!(release,
-                    Release::Reschedule { next_run_time, .. } if next_run_time <= soon);
-                releases.push((id, release));
-                match submission {
-                    Some(s) if tracked => {
-                        let immediate = immediate || s.run.job.recover();
-                        submissions.push((s, immediate));
-                    }
-                    Some(s) => submit(scheduler, s),
-                    None => {}
+                let (release, run) = dispatch(scheduler, alias, job, now, counts.get(i).copied());
+                if let (true, Some(s)) = (tracked, &run) {
+                    let soon = matches!(release,
+                        Release::Reschedule { next_run_time, .. } if next_run_time <= soon);
+                    immediate.push(soon || s.run.job.recover());
                 }
+                planned.push(Planned { id, release, run });
             }
-            if !submissions.is_empty() {
+            if !immediate.is_empty() {
                 // Recorded before they start (or, deferred, by the background task), so a quick
                 // run cannot end before its record.
-                let runs: Vec<(&JobRun, bool)> =
-                    submissions.iter().map(|(s, i)| (&s.run, *i)).collect();
+                let runs: Vec<(&JobRun, bool)> = planned
+                    .iter()
+                    .filter_map(|p| p.run.as_ref())
+                    .map(|s| &s.run)
+                    .zip(immediate)
+                    .collect();
                 match inner
                     .running
                     .begin(&inner.id, index, store, &runs, now, options.lease)
                     .await
                 {
                     Ok(slots) => {
-                        for ((mut s, _), slot) in submissions.into_iter().zip(slots) {
+                        let runs = planned.iter_mut().filter_map(|p| p.run.as_mut());
+                        for (s, slot) in runs.zip(slots) {
                             s.run.slot = Some(slot);
-                            submit(scheduler, s);
                         }
                     }
                     Err(e) => {
@@ -253,7 +287,7 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
                     }
                 }
             }
-            if !releases.is_empty() && !release(scheduler, alias, store, health, releases).await {
+            if !planned.is_empty() && !commit(scheduler, alias, store, health, planned).await {
                 failed = true;
                 break;
             }

@@ -7,7 +7,7 @@
 //! 1. while it holds the leases of a batch of due jobs, the engine counts their runs in
 //!    progress ([`RunningRuns::running_counts`]) — a job at `max_instances` is skipped — and
 //!    records the runs it starts ([`RunningRuns::begin_runs`], `expires = now + lease`): at once
-//!    when the job may fire again within [`IMMEDIATE_WITHIN`] or has `recover = true`, else
+//!    when the job may fire again within a lease or has `recover = true`, else
 //!    only once the run has lasted [`DEFER`] (most runs are shorter, and a run that ends
 //!    before its job's next fire time cannot collide with it);
 //! 2. when a run ends, its [`RunSlot`] is dropped and a background task ends the record
@@ -35,9 +35,6 @@ use crate::store::{JobStore, RunningRun, RunningRuns, lease};
 
 /// Crashed runs handled per pass.
 const REAP_BATCH: usize = 100;
-
-/// A run whose job fires again within this is recorded before it starts.
-pub(crate) const IMMEDIATE_WITHIN: Duration = Duration::from_secs(2);
 
 /// Other runs are recorded once they have lasted this long (still at least a second before
 /// their job's next fire time).
