@@ -18,8 +18,9 @@ use rsched::{EngineOptions, JobContext, JobSpec, Scheduler, TaskRegistry};
 /// One outage at a time: each runs a server of its own.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// How long the server stays away.
-const OUTAGE: Duration = Duration::from_secs(10);
+/// How long the server stays away, in seconds.
+const OUTAGE_SECS: usize = 10;
+const OUTAGE: Duration = Duration::from_secs(OUTAGE_SECS as u64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -295,7 +296,7 @@ async fn outage(kind: Kind) {
     server.start();
     // The fire times of the outage run once the server is back, then the schedule goes on.
     wait_until("the outage's fire times and five more", || {
-        runs.lock().unwrap().len() >= down_at + OUTAGE.as_secs() as usize + 5
+        runs.lock().unwrap().len() >= down_at + OUTAGE_SECS + 5
     })
     .await;
     scheduler.shutdown(true).await.unwrap();
@@ -311,7 +312,7 @@ async fn outage(kind: Kind) {
     eprintln!(
         "{kind:?}: {} fire times ran once each across a {} s outage",
         runs.len(),
-        OUTAGE.as_secs()
+        OUTAGE_SECS
     );
 }
 
