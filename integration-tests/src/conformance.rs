@@ -961,7 +961,7 @@ fn running(run_id: &str, job: &str, owner: &str, expires: i64) -> RunningRun {
 }
 
 /// Runs in progress: counted per job until they expire, renewed by their owner, taken over by
-/// one instance alone once expired, ended by id.
+/// one instance alone once expired, ended by id and owner.
 pub async fn running_runs(backend: &impl Backend) {
     let ns = namespace("running");
     let store = store_or_skip!(backend, ns);
@@ -1040,8 +1040,21 @@ pub async fn running_runs(backend: &impl Backend) {
         .collect();
     own.sort();
     assert_eq!(own, ["r1:A:300", "r2:A:300"], "heartbeat renewed A's runs");
+    // An owner ends only its own records: r3 is C's since the takeover.
     runs_of(&store)
-        .end_runs(&[Arc::from("r1"), Arc::from("r3"), Arc::from("unknown")])
+        .end_runs(
+            "A",
+            &[Arc::from("r1"), Arc::from("r3"), Arc::from("unknown")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        runs_of(&store).running_counts(&ids, at(20)).await.unwrap(),
+        [1, 1, 0],
+        "A's end does not drop the record C took over"
+    );
+    runs_of(&store)
+        .end_runs("C", &[Arc::from("r3")])
         .await
         .unwrap();
     assert_eq!(

@@ -160,8 +160,9 @@ pub fn config(jobs: usize, scheduler: &str, store: &str, extra: &str) -> String 
     text
 }
 
-/// The run times of jobs `j000`… that the store's run history records as missed (a coalesced
-/// record stands for the count its message gives, one second apart).
+/// The run times of jobs `j000`… that the store's run history records as not run: `missed`
+/// (a coalesced record stands for the count its message gives, one second apart) or `skipped`
+/// for `max_instances` (a dead instance's run counts until a survivor has reaped its record).
 pub fn history_missed(store: &str, jobs: usize) -> HashSet<(String, DateTime<Utc>)> {
     let config: rsched::config::JobStoreConfig =
         toml::from_str(store).expect("the store's TOML lines");
@@ -180,6 +181,10 @@ pub fn history_missed(store: &str, jobs: usize) -> HashSet<(String, DateTime<Utc
                 .await
                 .expect("the history reads");
             for run in runs {
+                if run.outcome == rsched::RunOutcome::Skipped {
+                    missed.insert((id.clone(), run.scheduled_run_time));
+                    continue;
+                }
                 if run.outcome != rsched::RunOutcome::Missed {
                     continue;
                 }

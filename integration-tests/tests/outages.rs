@@ -237,6 +237,14 @@ async fn wait_until<F: Fn() -> bool>(what: &str, check: F) {
 
 async fn outage(kind: Kind) {
     let _serial = SERIAL.lock().await;
+    // The scheduler's log, shown when a test fails (`RUST_LOG` chooses the level).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_test_writer()
+        .try_init();
     let created = if installed(kind) {
         Server::create(kind)
     } else {

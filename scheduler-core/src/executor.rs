@@ -66,29 +66,69 @@ impl JobRun {
 #[derive(Clone)]
 pub struct RunSlot(pub(crate) Arc<SlotInner>);
 
+/// A run that ended here: (store index, run id, job id), for the record's deletion.
+pub(crate) type Ended = (usize, Arc<str>, Arc<str>);
+
+/// Per (store index, job id): records of runs that ended here but are still in the store (their
+/// deletion is batched by a background task). The engine subtracts them from the store's
+/// counts, so a job's next fire time is not skipped for a run that has already ended.
+#[derive(Debug, Default)]
+pub(crate) struct Ending(std::sync::Mutex<std::collections::HashMap<(usize, Arc<str>), u32>>);
+
+impl Ending {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<(usize, Arc<str>), u32>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, store: usize, job: &Arc<str>) {
+        *self.map().entry((store, job.clone())).or_insert(0) += 1;
+    }
+
+    /// The record of a run of `job` left the store.
+    pub(crate) fn remove(&self, store: usize, job: &Arc<str>) {
+        let mut map = self.map();
+        let key = (store, job.clone());
+        if let Some(n) = map.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&key);
+            }
+        }
+    }
+
+    /// How many ended runs of `job` the store may still count.
+    pub(crate) fn get(&self, store: usize, job: &Arc<str>) -> u32 {
+        self.map().get(&(store, job.clone())).copied().unwrap_or(0)
+    }
+}
+
 pub(crate) struct SlotInner {
     pub(crate) run_id: Arc<str>,
+    job_id: Arc<str>,
     store: usize,
-    done: tokio::sync::mpsc::UnboundedSender<(usize, Arc<str>)>,
+    done: tokio::sync::mpsc::UnboundedSender<Ended>,
     live: Arc<std::sync::atomic::AtomicUsize>,
+    ending: Arc<Ending>,
     /// Whether the record is in the store (it may be written later than the run starts).
     pub(crate) written: std::sync::atomic::AtomicBool,
 }
 
 impl RunSlot {
     pub(crate) fn new(
-        run_id: Arc<str>,
+        (run_id, job_id): (Arc<str>, Arc<str>),
         store: usize,
-        done: tokio::sync::mpsc::UnboundedSender<(usize, Arc<str>)>,
-        live: Arc<std::sync::atomic::AtomicUsize>,
+        done: tokio::sync::mpsc::UnboundedSender<Ended>,
+        (live, ending): (Arc<std::sync::atomic::AtomicUsize>, Arc<Ending>),
         written: bool,
     ) -> Self {
         live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         RunSlot(Arc::new(SlotInner {
             run_id,
+            job_id,
             store,
             done,
             live,
+            ending,
             written: std::sync::atomic::AtomicBool::new(written),
         }))
     }
@@ -103,7 +143,10 @@ impl Drop for SlotInner {
     fn drop(&mut self) {
         self.live.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if self.written.load(std::sync::atomic::Ordering::Acquire) {
-            let _ = self.done.send((self.store, self.run_id.clone()));
+            self.ending.add(self.store, &self.job_id);
+            let _ = self
+                .done
+                .send((self.store, self.run_id.clone(), self.job_id.clone()));
         }
     }
 }

@@ -63,12 +63,29 @@ struct Cfg {
     cas: bool,
     /// The code: `release_jobs` applies only for the lease holder (false: a broken variant).
     release_checks_owner: bool,
-    /// A fix: `end_runs` deletes only the caller's records, and a reaper takes over only
-    /// other instances' records (false: the code, by run id and every expired record).
+    /// The code: `end_runs` deletes only the caller's records, and the periodic reaper takes
+    /// over only other instances' records (false: the code before, by run id and every
+    /// expired record).
     own_records_only: bool,
-    /// A fix: `running_counts` counts every record, expired or not, until a reaper resolves
-    /// it (false: the code, only records with `expires > now`).
+    /// The code: `running_counts` counts every record, expired or not, until a reaper handles
+    /// it (false: the code before, only records with `expires > now`).
     count_expired: bool,
+    /// The code: the periodic reaper reaps only once its instance has reached the store
+    /// without a failure for a whole lease (`Running::may_reap`; false: the code before).
+    reap_after_contact: bool,
+    /// The code: an instance that starts reaps every expired record at once
+    /// (`recover_own_runs`), whatever its contact. False: a fix, it reaps only its own (none,
+    /// with a fresh id) and leaves the others to the periodic reaper.
+    start_reaps_all: bool,
+    /// A fix: an instance stopped for a while (SIGSTOP) counts its contact afresh when it
+    /// resumes, as after a failure (false: the code, whose contact counts from its first
+    /// success, pause or not).
+    contact_after_pause: bool,
+    /// A fault: `release_jobs` is applied but its answer is lost (a connection cut after the
+    /// commit); the engine retries at once (`engine::commit`). Counted as a disruption.
+    lost_answers: bool,
+    /// Instances may join up to this tick (the store answering: `Scheduler::start` reads it).
+    join_until: u8,
 }
 
 impl Cfg {
@@ -84,13 +101,18 @@ impl Cfg {
             max_pause: 3,
             max_outage: 3,
             fault_until: 4,
-            horizon: 10,
+            horizon: 12,
             immediate_within: 4,
             commit_first: true,
             cas: true,
             release_checks_owner: true,
-            own_records_only: false,
-            count_expired: false,
+            own_records_only: true,
+            count_expired: true,
+            reap_after_contact: true,
+            start_reaps_all: true,
+            contact_after_pause: false,
+            lost_answers: false,
+            join_until: 4,
         }
     }
 }
@@ -178,6 +200,11 @@ struct Inst {
     ended: Vec<(Rid, bool)>,
     /// Expired records read by the reaper, taken over one by one: (id, owner, expires).
     reap: Vec<(Rid, u8, u8)>,
+    /// How long it has reached the store without a failure (`Running::contact`), in ticks, at
+    /// most a lease; `None` after a failure.
+    contact: Option<u8>,
+    /// Started, reaping at start (`recover_own_runs`): the engine has not started yet.
+    starting: bool,
 }
 
 impl Inst {
@@ -225,6 +252,10 @@ struct Ghost {
     orphaned: bool,
     lease_lost: bool,
     cas_refused: bool,
+    /// Instances that were ever paused (a bit each).
+    paused: u8,
+    /// A reaper took over the record of an instance that is up and was never paused.
+    live_taken: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -249,6 +280,8 @@ enum Action {
     Dispatch(u8),
     /// `engine::commit`: `release_jobs`; `RetryPending` for the batches kept.
     Commit(u8),
+    /// `release_jobs` applied, its answer lost; the retry at once (`lost_answers`).
+    CommitLost(u8),
     RetryPending(u8),
     /// `engine::commit` after `release_jobs`: `submit` the runs whose release was taken.
     Start(u8),
@@ -319,10 +352,13 @@ impl LeaseModel {
                         || !n.backoff && (!n.pending.is_empty() || self.due(s).next().is_some())
                         || self.reapable(s, i).next().is_some()))
     }
-    /// The expired records instance `i`'s reaper reads (`expired_runs`).
+    /// The expired records instance `i`'s periodic reaper handles (`expired_runs`), none
+    /// until it may reap (`Running::may_reap`).
     fn reapable<'a>(&self, s: &'a State, i: usize) -> impl Iterator<Item = &'a Rec> {
         let all = !self.0.own_records_only;
-        let expired = s.recs.iter().filter(move |r| r.expires < s.now);
+        let contact = s.insts[i].contact.is_some_and(|k| k >= self.0.lease);
+        let may = contact || !self.0.reap_after_contact;
+        let expired = s.recs.iter().filter(move |r| may && r.expires < s.now);
         expired.filter(move |r| all || r.owner != id(i))
     }
     /// The end of a check: clock stopped, store up, nothing urgent, some instance up.
@@ -465,12 +501,17 @@ impl LeaseModel {
     /// `take_over_run` of the next record read, then the crashed run's handling.
     fn take_over(&self, s: &mut State, i: usize) {
         let (rid, owner, expires) = s.insts[i].reap.remove(0);
+        s.insts[i].starting &= !s.insts[i].reap.is_empty();
         let cas = self.0.cas;
         let same = |r: &&mut Rec| r.id == rid && (!cas || (r.owner, r.expires) == (owner, expires));
         let Some(rec) = s.recs.iter_mut().find(same) else {
             s.ghost.cas_refused = true; // another instance took it, or its owner renewed it
             return;
         };
+        let live = s.insts[usize::from(owner)].status == Status::Up;
+        if live && s.ghost.paused & (1 << owner) == 0 {
+            s.ghost.live_taken = true;
+        }
         (rec.owner, rec.expires) = (id(i), s.now + self.0.lease);
         let run = Run {
             id: rid,
@@ -498,6 +539,7 @@ impl Model for LeaseModel {
             } else {
                 Status::NotStarted
             },
+            contact: (i < c.started).then_some(0),
             ..Inst::default()
         };
         vec![State {
@@ -536,7 +578,7 @@ impl Model for LeaseModel {
         for (i, n) in s.insts.iter().enumerate() {
             let me = id(i);
             match n.status {
-                Status::NotStarted if faults => actions.push(Action::Join(me)),
+                Status::NotStarted if up && s.now <= c.join_until => actions.push(Action::Join(me)),
                 Status::Paused(since) if s.now > since => actions.push(Action::Resume(me)),
                 _ => {}
             }
@@ -556,9 +598,13 @@ impl Model for LeaseModel {
             actions.extend(n.runs.iter().map(|r| Action::Finish(me, r.id)));
             match &n.pass {
                 Pass::Acquired { .. } => actions.push(Action::Dispatch(me)),
+                Pass::Planned(_) if up && disrupt && c.lost_answers => {
+                    actions.push(Action::Commit(me));
+                    actions.push(Action::CommitLost(me));
+                }
                 Pass::Planned(_) => actions.push(Action::Commit(me)),
                 Pass::Committed(_) => actions.push(Action::Start(me)),
-                Pass::Idle if !up => {}
+                Pass::Idle if !up || n.starting => {}
                 Pass::Idle if !n.pending.is_empty() => actions.push(Action::RetryPending(me)),
                 Pass::Idle if self.due(s).next().is_some() => actions.push(Action::Acquire(me)),
                 Pass::Idle => {}
@@ -591,6 +637,13 @@ impl Model for LeaseModel {
                 for (i, n) in s.insts.iter_mut().enumerate() {
                     n.backoff = false;
                     n.hb_due = matches!(n.status, Status::Paused(_));
+                    // Contact: a live instance calls the store at least each tick (the engine
+                    // polls every `max_poll_interval`, the heartbeat or reaper every
+                    // `lease / 3`); a paused one calls nothing, but its time goes on.
+                    n.contact = n.contact.map(|k| (k + 1).min(lease));
+                    if n.status == Status::Up {
+                        n.contact = if up { n.contact.or(Some(0)) } else { None };
+                    }
                     // A live instance renews its records every `lease / 3`: here at each tick,
                     // before anything else (no other step could tell the difference).
                     if n.status == Status::Up && up && n.slots().next().is_some() {
@@ -604,10 +657,28 @@ impl Model for LeaseModel {
                 s.disruptions += 1;
             }
             Action::StoreUp => s.down = None,
-            Action::Join(i) | Action::Resume(i) => s.insts[usize::from(i)].status = Status::Up,
+            Action::Join(i) => {
+                // `Scheduler::start`: `recover_own_runs` reaps before the engine starts.
+                let all = self.0.start_reaps_all;
+                let expired = s
+                    .recs
+                    .iter()
+                    .filter(|r| (r.expires < now && all) || r.owner == i);
+                let reap: Vec<_> = expired.map(|r| (r.id, r.owner, r.expires)).collect();
+                let n = &mut s.insts[usize::from(i)];
+                (n.status, n.starting, n.reap) = (Status::Up, !reap.is_empty(), reap);
+            }
+            Action::Resume(i) => {
+                let n = &mut s.insts[usize::from(i)];
+                n.status = Status::Up;
+                if self.0.contact_after_pause {
+                    n.contact = None;
+                }
+            }
             Action::Pause(i) => {
                 s.insts[usize::from(i)].status = Status::Paused(now);
                 s.disruptions += 1;
+                s.ghost.paused |= 1 << i;
             }
             Action::Crash(i) => {
                 // The process dies with its runs; its leases and records stay in the store.
@@ -642,7 +713,9 @@ impl Model for LeaseModel {
                     sj.lease = Some((i, now + lease));
                     jobs.push((j, sj.next));
                 }
-                s.insts[usize::from(i)].pass = Pass::Acquired { now, jobs };
+                let n = &mut s.insts[usize::from(i)];
+                n.pass = Pass::Acquired { now, jobs };
+                n.contact = n.contact.or(Some(0));
             }
             Action::Dispatch(i) => {
                 let n = &mut s.insts[usize::from(i)];
@@ -673,6 +746,19 @@ impl Model for LeaseModel {
                     n.backoff = true;
                 }
             }
+            Action::CommitLost(i) => {
+                // The store takes the releases, the answer is lost; the retry at once finds
+                // every lease dropped (`LeaseLost`): no run starts, and their slots drop.
+                s.disruptions += 1;
+                let Pass::Planned(plans) = std::mem::take(&mut s.insts[usize::from(i)].pass) else {
+                    return None;
+                };
+                let runs = self.commit(&mut s, usize::from(i), plans);
+                let written = runs.iter().filter(|r| r.deferred.is_none());
+                let ids: Vec<Rid> = written.map(|r| r.id).collect();
+                self.end_records(&mut s, usize::from(i), &ids);
+                s.ghost.lease_lost = true;
+            }
             Action::Start(i) => {
                 let Pass::Committed(runs) = std::mem::take(&mut s.insts[usize::from(i)].pass)
                 else {
@@ -699,6 +785,9 @@ impl Model for LeaseModel {
             Action::Heartbeat(i) => {
                 let n = &mut s.insts[usize::from(i)];
                 n.hb_due = false;
+                if !up {
+                    n.contact = None; // its first calls fail
+                }
                 if up && n.slots().next().is_some() {
                     let mine = s.recs.iter_mut().filter(|r| r.owner == i);
                     mine.for_each(|r| r.expires = now + lease);
@@ -777,6 +866,19 @@ impl Model for LeaseModel {
                 let mut recoveries = live.flat_map(|n| &n.runs).filter(|r| r.recovery);
                 recoveries.all(|r| s.recs.iter().any(|rec| rec.id == r.id))
             }),
+            // (f) At the end, every record is held by a run of its live owner: none is left to
+            // count against `max_instances` for good.
+            Property::always(NO_STALE_RECORD, |m: &M, s: &State| {
+                let held = |r: &Rec| {
+                    let n = &s.insts[usize::from(r.owner)];
+                    matches!(n.status, Status::Up | Status::Paused(_))
+                        && n.slots().any(|x| x.id == r.id)
+                };
+                !m.settled(s) || s.recs.iter().all(held)
+            }),
+            // (g) No reaper takes over the record of an instance that is up and was never
+            // paused: its run goes on (a pause past the lease is a crash, by design).
+            Property::always(LIVE_NOT_TAKEN, |_, s: &State| !s.ghost.live_taken),
             // Examples: the faults do bite (the model is not vacuous).
             Property::sometimes(CUT_OFF, |_, s: &State| {
                 s.ghost.cut_off.iter().any(|&n| n > 0)
@@ -798,12 +900,16 @@ const NO_LOST_FIRE: &str = "(b) no fire time is lost";
 const MAX_INSTANCES: &str = "(c) max_instances across instances";
 const RECOVERED: &str = "(d) crashed runs of recover = true jobs run again";
 const RECORD_KEPT: &str = "(e) a recovery run keeps its record";
-const SAFETY: [&str; 5] = [
+const NO_STALE_RECORD: &str = "(f) no record is left behind";
+const LIVE_NOT_TAKEN: &str = "(g) no live instance's record is taken over";
+const SAFETY: [&str; 7] = [
     AT_MOST_ONCE,
     NO_LOST_FIRE,
     MAX_INSTANCES,
     RECOVERED,
     RECORD_KEPT,
+    NO_STALE_RECORD,
+    LIVE_NOT_TAKEN,
 ];
 const CUT_OFF: &str = "a run is cut off by a crash";
 const RERUN: &str = "a crashed run runs again";
@@ -826,7 +932,23 @@ fn verify(name: &str, cfg: &Cfg, fails: &[&'static str], seen: &[&'static str]) 
         .join();
     let (states, unique) = (checker.state_count(), checker.unique_state_count());
     let elapsed = start.elapsed();
+    let violated: Vec<&str> = SAFETY
+        .into_iter()
+        .filter(|p| checker.discovery(p).is_some())
+        .collect();
     println!("{name}: {states} states explored ({unique} unique) in {elapsed:.1?}");
+    println!("{name}: violated {violated:?}");
+    if std::env::var_os("LEASE_EXPLORE").is_some() {
+        for p in &violated {
+            println!("{name}: counterexample to \"{p}\":");
+            for (state, action) in checker.discovery(p).unwrap().into_vec() {
+                if let Some(action) = action.filter(|a| !matches!(a, Action::Heartbeat(_))) {
+                    println!("  t={} {action:?}", state.now);
+                }
+            }
+        }
+        return;
+    }
     for p in SAFETY.into_iter().filter(|p| !fails.contains(p)) {
         checker.assert_no_discovery(p);
     }
@@ -867,7 +989,8 @@ fn lease_protocol_holds() {
 /// An instance paused (SIGSTOP) past the lease resumes on stale state: its release gets
 /// `LeaseLost` and its planned run does not start, and with `recover = false` nothing runs
 /// twice. But its frozen run is presumed dead: the job runs beside it (c), and with
-/// `recover = true` it is run again (a). By design: such a pause looks like a crash.
+/// `recover = true` it is run again (a), and its end deletes the recovery's record (e:
+/// finding 5). By design: such a pause looks like a crash.
 #[test]
 fn paused_past_the_lease() {
     let mut c = Cfg::new(vec![job(&[1, 6], false)]);

@@ -60,11 +60,11 @@ impl RunningRuns for MongoJobStore {
         Ok(())
     }
 
-    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
+    async fn end_runs(&self, owner: &str, run_ids: &[Arc<str>]) -> Result<()> {
         for chunk in run_ids.chunks(1000) {
             let ids: Vec<&str> = chunk.iter().map(|id| &**id).collect();
             self.running
-                .delete_many(doc! { "_id": { "$in": ids } })
+                .delete_many(doc! { "_id": { "$in": ids }, "owner": owner })
                 .await
                 .map_err(mongo_error)?;
         }

@@ -49,9 +49,11 @@ impl RunningRuns for RedisJobStore {
         Ok(())
     }
 
-    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
+    async fn end_runs(&self, owner: &str, run_ids: &[Arc<str>]) -> Result<()> {
         for chunk in run_ids.chunks(ADD_CHUNK) {
-            let args: Vec<String> = chunk.iter().map(|id| id.to_string()).collect();
+            let args: Vec<String> = std::iter::once(owner.to_owned())
+                .chain(chunk.iter().map(|id| id.to_string()))
+                .collect();
             self.run_running(&self.scripts.running_end, &args).await?;
         }
         Ok(())

@@ -400,11 +400,12 @@ impl Statements {
         )
     }
 
-    /// Deletes `n` runs in progress by id.
+    /// Deletes `n` runs in progress by id, if they are still the given owner's.
     pub(crate) fn delete_running(&self, n: usize) -> String {
         let mut q = Params::new(self.dialect);
+        let owner = q.next();
         format!(
-            "DELETE FROM {} WHERE run_id IN ({})",
+            "DELETE FROM {} WHERE owner = {owner} AND run_id IN ({})",
             self.running_table,
             q.list(n)
         )

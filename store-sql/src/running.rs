@@ -64,10 +64,10 @@ impl RunningRuns for SqlJobStore {
         Ok(())
     }
 
-    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()> {
+    async fn end_runs(&self, owner: &str, run_ids: &[Arc<str>]) -> Result<()> {
         for chunk in run_ids.chunks(dialect::INSERT_CHUNK) {
             let query = self.sql.delete_running(chunk.len());
-            let mut q = sqlx::query(&query);
+            let mut q = sqlx::query(&query).bind(owner);
             for id in chunk {
                 q = q.bind(&**id);
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Scheduler, SchedulerState, running};
+use super::{Scheduler, SchedulerState};
 use crate::error::ErrorKind;
 use crate::event::Event;
 use crate::executor::{Executor, JobRun};
@@ -120,7 +120,14 @@ async fn commit(
     let inner = &scheduler.inner;
     let releases: Vec<(Arc<str>, Release)> =
         planned.iter().map(|p| (p.id.clone(), p.release)).collect();
-    match store.release_jobs(&inner.id, &releases).await {
+    let mut answer = store.release_jobs(&inner.id, &releases).await;
+    if let Err(e) = &answer {
+        // Once more at once: a pooled connection the server dropped is replaced, and the runs
+        // need not wait for the next pass (nor, then, miss their misfire_grace_time).
+        tracing::debug!("Releasing in job store {alias:?} failed, trying again: {e}");
+        answer = store.release_jobs(&inner.id, &releases).await;
+    }
+    match answer {
         Ok(results) => {
             for (Planned { id, release, run }, result) in planned.into_iter().zip(results) {
                 match result {
@@ -205,8 +212,12 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
                 .acquire_due_jobs(&inner.id, now, options.lease, options.batch_size)
                 .await
             {
-                Ok(jobs) => jobs,
+                Ok(jobs) => {
+                    inner.running.contact(index, true, now);
+                    jobs
+                }
                 Err(e) => {
+                    inner.running.contact(index, false, now);
                     tracing::warn!("Error getting due jobs from job store {alias:?}: {e}");
                     failed = true;
                     break;
@@ -227,7 +238,7 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
             let tracked = inner.running.tracks(index) && !runnable.is_empty();
             let counts = if tracked {
                 let ids: Vec<Arc<str>> = runnable.iter().map(|j| j.id.clone()).collect();
-                match running::runs(store).running_counts(&ids, now).await {
+                match inner.running.counts(index, store, &ids).await {
                     Ok(counts) => counts,
                     Err(e) => {
                         // Nothing ran: the leases expire and the jobs are taken again.

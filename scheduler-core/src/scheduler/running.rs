@@ -48,8 +48,7 @@ struct Deferred {
     record: RunningRun,
 }
 
-/// A run that ended: (store index, run id).
-type Ended = (usize, Arc<str>);
+use crate::executor::{Ended, Ending};
 
 struct Receivers {
     ended: UnboundedReceiver<Ended>,
@@ -63,6 +62,14 @@ pub(crate) struct Running {
     receivers: Mutex<Option<Receivers>>,
     /// Per store (by index): the number of live slots, for stores that record runs.
     live: Vec<Option<Arc<AtomicUsize>>>,
+    /// Records of runs that ended here, not yet deleted from their store.
+    pub(crate) ending: Arc<Ending>,
+    /// Per store: held while records are deleted and `ending` updated, and while the engine
+    /// counts runs and subtracts `ending`, so the two always agree.
+    ends: Vec<tokio::sync::Mutex<()>>,
+    /// Per store: since when (the scheduler's clock) this instance has reached it without a
+    /// failure; `None` after one. See [`Running::counted_from`].
+    contact: Vec<Mutex<Option<DateTime<Utc>>>>,
 }
 
 impl Running {
@@ -80,7 +87,37 @@ impl Running {
                         .then(|| Arc::new(AtomicUsize::new(0)))
                 })
                 .collect(),
+            contact: stores.iter().map(|_| Mutex::new(None)).collect(),
+            ending: Arc::default(),
+            ends: stores.iter().map(|_| tokio::sync::Mutex::new(())).collect(),
         }
+    }
+
+    /// Notes whether a call to the store at `index` succeeded at `now`.
+    pub(crate) fn contact(&self, index: usize, ok: bool, now: DateTime<Utc>) {
+        if let Some(contact) = self.contact.get(index) {
+            let mut since = contact.lock().unwrap_or_else(|e| e.into_inner());
+            match (ok, *since) {
+                (true, None) => *since = Some(now),
+                (false, _) => *since = None,
+                (true, Some(_)) => {}
+            }
+        }
+    }
+
+    /// Whether this instance may reap the store at `index`'s expired records at `now`: only
+    /// once it has reached the store without a failure for a whole lease. After an outage
+    /// every instance's records may have expired while their runs go on (nobody could renew
+    /// them); the live owners renew theirs within that lease, so only a dead instance's are
+    /// left to reap. Found by the lease model (docs/lease-model.md, finding 3).
+    pub(crate) fn may_reap(&self, index: usize, now: DateTime<Utc>, lease: Duration) -> bool {
+        let since = self
+            .contact
+            .get(index)
+            .and_then(|c| *c.lock().unwrap_or_else(|e| e.into_inner()));
+        since.is_some_and(|since| {
+            chrono::Duration::from_std(lease).is_ok_and(|lease| now - since >= lease)
+        })
     }
 
     /// Whether the store at `index` records runs in progress.
@@ -88,15 +125,39 @@ impl Running {
         self.live.get(index).is_some_and(Option::is_some)
     }
 
-    fn slot(&self, index: usize, run_id: Arc<str>, written: bool) -> Option<RunSlot> {
+    fn slot(&self, index: usize, ids: (Arc<str>, Arc<str>), written: bool) -> Option<RunSlot> {
         let live = self.live.get(index)?.as_ref()?;
         Some(RunSlot::new(
-            run_id,
+            ids,
             index,
             self.done.clone(),
-            live.clone(),
+            (live.clone(), self.ending.clone()),
             written,
         ))
+    }
+
+    /// The runs in progress of each job in `ids` on every instance, from the store at `index`
+    /// ([`RunningRuns::running_counts`]), less the records of runs that already ended here and
+    /// are about to be deleted. Every record counts, expired or not, until a reaper has handled
+    /// it: a run whose record expired may still be going on (a paused or cut-off instance) or
+    /// be about to be recovered (lease model, findings 4 and 6).
+    pub(crate) async fn counts(
+        &self,
+        index: usize,
+        store: &Arc<dyn JobStore>,
+        ids: &[Arc<str>],
+    ) -> Result<Vec<u32>> {
+        let _ends = match self.ends.get(index) {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let mut counts = runs(store)
+            .running_counts(ids, DateTime::<Utc>::MIN_UTC)
+            .await?;
+        for (id, count) in ids.iter().zip(counts.iter_mut()) {
+            *count = count.saturating_sub(self.ending.get(index, id));
+        }
+        Ok(counts)
     }
 
     /// Records `runs` in the store at `index` as in progress on `owner`: those marked
@@ -137,7 +198,8 @@ impl Running {
         Ok(records
             .into_iter()
             .filter_map(|(record, immediate)| {
-                let slot = self.slot(index, record.run_id.clone(), immediate)?;
+                let ids = (record.run_id.clone(), record.job_id.clone());
+                let slot = self.slot(index, ids, immediate)?;
                 if !immediate {
                     let _ = self.defer.send(Deferred {
                         at,
@@ -166,8 +228,9 @@ impl Scheduler {
             return Ok(None);
         }
         let store = &inner.stores[index].1;
-        let counts = runs(store)
-            .running_counts(std::slice::from_ref(&job.id), now)
+        let counts = inner
+            .running
+            .counts(index, store, std::slice::from_ref(&job.id))
             .await?;
         if counts.first().is_some_and(|n| *n >= job.max_instances()) {
             return Err(crate::Error::new(
@@ -234,7 +297,7 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
         mut deferred,
     } = receivers;
     let mut queue: std::collections::VecDeque<Deferred> = std::collections::VecDeque::new();
-    let mut ended: Vec<Vec<Arc<str>>> = Vec::new();
+    let mut ended: EndedRuns = Vec::new();
     let mut next_tick: Option<DateTime<Utc>> = None;
     loop {
         let (clock, period) = {
@@ -267,10 +330,10 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
             }
             () = record_deferred => due_deferred = true,
             message = receiver.recv() => match message {
-                Some((index, run_id)) => {
-                    add(&mut ended, index, run_id);
-                    while let Ok((index, run_id)) = receiver.try_recv() {
-                        add(&mut ended, index, run_id);
+                Some((index, run_id, job_id)) => {
+                    add(&mut ended, index, (run_id, job_id));
+                    while let Ok((index, run_id, job_id)) = receiver.try_recv() {
+                        add(&mut ended, index, (run_id, job_id));
                     }
                 }
                 None => return,
@@ -288,20 +351,21 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
                 continue;
             }
             let (alias, store) = &inner.stores[index];
-            let mut written = true;
-            for chunk in ids.chunks(1000) {
-                if let Err(e) = runs(store).end_runs(chunk).await {
+            let _ends = inner.running.ends[index].lock().await;
+            while !ids.is_empty() {
+                let n = ids.len().min(1000);
+                let run_ids: Vec<Arc<str>> = ids[..n].iter().map(|(run, _)| run.clone()).collect();
+                if let Err(e) = runs(store).end_runs(&inner.id, &run_ids).await {
+                    // Kept; retried at the next message or tick.
                     tracing::warn!(
                         "Could not end {} run record(s) in job store {alias:?}, will retry: {e}",
                         ids.len()
                     );
-                    written = false;
                     break;
                 }
-            }
-            // Kept only when the store failed; retried at the next message or tick.
-            if written {
-                ids.clear();
+                for (_, job) in ids.drain(..n) {
+                    inner.running.ending.remove(index, &job);
+                }
             }
         }
         if !tick {
@@ -315,14 +379,17 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
                 continue;
             };
             if live.load(Ordering::Relaxed) > 0 {
-                if let Err(e) = runs(store).heartbeat_runs(&inner.id, expires).await {
+                let renewed = runs(store).heartbeat_runs(&inner.id, expires).await;
+                inner.running.contact(index, renewed.is_ok(), now);
+                if let Err(e) = renewed {
                     tracing::warn!(
                         "Could not renew the runs in progress in job store {alias:?}: {e}"
                     );
                 }
             }
-            if SchedulerState::from_u8(inner.state.load(Ordering::Acquire))
-                == SchedulerState::Running
+            if inner.running.may_reap(index, now, inner.options.lease)
+                && SchedulerState::from_u8(inner.state.load(Ordering::Acquire))
+                    == SchedulerState::Running
             {
                 reap(&inner, index, alias, store, "").await;
             }
@@ -382,11 +449,14 @@ async fn record_deferred_runs(
     }
 }
 
-fn add(ended: &mut Vec<Vec<Arc<str>>>, index: usize, run_id: Arc<str>) {
+/// Per store: the (run id, job id) of runs that ended and whose records are to be deleted.
+type EndedRuns = Vec<Vec<(Arc<str>, Arc<str>)>>;
+
+fn add(ended: &mut EndedRuns, index: usize, run: (Arc<str>, Arc<str>)) {
     if ended.len() <= index {
         ended.resize_with(index + 1, Vec::new);
     }
-    ended[index].push(run_id);
+    ended[index].push(run);
 }
 
 /// Handles the runs nobody renewed (and those of `also_owner`): each taken over by this
@@ -402,12 +472,18 @@ async fn reap(
     let expired = match runs(store).expired_runs(now, also_owner, REAP_BATCH).await {
         Ok(expired) => expired,
         Err(e) => {
+            inner.running.contact(index, false, now);
             tracing::warn!("Could not look for crashed runs in job store {alias:?}: {e}");
             return;
         }
     };
     let expires = lease::expiry(now, inner.options.lease);
     for run in expired {
+        if also_owner.is_empty() && run.owner == inner.id {
+            // Ours, and this instance lives: it was stopped past the lease, or its heartbeat
+            // failed. The run goes on (or has ended) here; the heartbeat renews the record.
+            continue;
+        }
         match runs(store).take_over_run(&run, &inner.id, expires).await {
             Ok(true) => {}
             Ok(false) => continue, // another instance took it
@@ -417,7 +493,8 @@ async fn reap(
             }
         }
         // The record is ours now: it ends when this slot (or the recovery run) is dropped.
-        let Some(slot) = inner.running.slot(index, run.run_id.clone(), true) else {
+        let ids = (run.run_id.clone(), run.job_id.clone());
+        let Some(slot) = inner.running.slot(index, ids, true) else {
             continue;
         };
         let job = match store.lookup_job(&run.job_id).await {
@@ -505,7 +582,7 @@ impl RunningRuns for Untracked {
     async fn begin_runs(&self, _: &[RunningRun]) -> Result<()> {
         Err(untracked())
     }
-    async fn end_runs(&self, _: &[Arc<str>]) -> Result<()> {
+    async fn end_runs(&self, _: &str, _: &[Arc<str>]) -> Result<()> {
         Err(untracked())
     }
     async fn heartbeat_runs(&self, _: &str, _: DateTime<Utc>) -> Result<()> {

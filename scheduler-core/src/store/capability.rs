@@ -40,8 +40,10 @@ pub trait RunningRuns: Send + Sync + fmt::Debug {
     /// Records runs as in progress (before they start).
     async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()>;
 
-    /// Drops the records of runs that ended (unknown ids are ignored).
-    async fn end_runs(&self, run_ids: &[Arc<str>]) -> Result<()>;
+    /// Drops `owner`'s records of runs that ended. Unknown ids, and records another instance
+    /// has taken over since ([`RunningRuns::take_over_run`]), are left alone: a run that
+    /// outlived its lease must not end the record of the recovery that replaced it.
+    async fn end_runs(&self, owner: &str, run_ids: &[Arc<str>]) -> Result<()>;
 
     /// Renews every run record of `owner` until `expires`: the instance is alive.
     async fn heartbeat_runs(&self, owner: &str, expires: DateTime<Utc>) -> Result<()>;
