@@ -1,7 +1,8 @@
 //! A model of rsched's lease protocol for the `stateright` model checker (see
 //! `docs/lease-model.md`): a shared store, a logical clock, scheduler instances that crash,
 //! pause (SIGSTOP) or lose the store, checked by breadth-first search for at-most-once runs, no
-//! lost fire times, `max_instances` across instances and the recovery of crashed runs.
+//! lost fire times, `max_instances` across instances, the recovery of crashed runs, no record
+//! left behind, and no live run taken over as crashed.
 
 use stateright::{Checker, Model, Property};
 
@@ -50,7 +51,8 @@ struct Cfg {
     max_pause: u8,
     max_outage: u8,
     fault_until: u8,
-    /// The clock stops here.
+    /// The clock stops here: late enough, after the last fault, for a lease of contact, the
+    /// expiry of the records left and their reaping (12 for faults up to 4 and 3-tick outages).
     horizon: u8,
     /// The code: a run whose job fires again within this many ticks (or has `recover = true`)
     /// is recorded at once, the others after `DEFER`. The code has the lease (`engine::process`);
@@ -67,8 +69,9 @@ struct Cfg {
     /// over only other instances' records (false: the code before, by run id and every
     /// expired record).
     own_records_only: bool,
-    /// The code: `running_counts` counts every record, expired or not, until a reaper handles
-    /// it (false: the code before, only records with `expires > now`).
+    /// The code: `Running::counts` counts every record, expired or not, until a reaper
+    /// handles it, less this instance's ended runs whose records are still to be deleted
+    /// (false: the code before, only records with `expires > now`).
     count_expired: bool,
     /// The code: the periodic reaper reaps only once its instance has reached the store
     /// without a failure for a whole lease (`Running::may_reap`; false: the code before).
@@ -77,15 +80,23 @@ struct Cfg {
     /// (`recover_own_runs`), whatever its contact. False: a fix, it reaps only its own (none,
     /// with a fresh id) and leaves the others to the periodic reaper.
     start_reaps_all: bool,
+    /// A fix: before counting, the engine ends this instance's records of runs that ended
+    /// (false: the code, which subtracts them from the counts, `Ending`).
+    end_before_count: bool,
     /// A fix: an instance stopped for a while (SIGSTOP) counts its contact afresh when it
     /// resumes, as after a failure (false: the code, whose contact counts from its first
     /// success, pause or not).
     contact_after_pause: bool,
-    /// A fault: `release_jobs` is applied but its answer is lost (a connection cut after the
-    /// commit); the engine retries at once (`engine::commit`). Counted as a disruption.
+    /// Only an instance that holds no run, record or pass pauses (a standby, or a scheduler
+    /// paused by `pause()`): its own runs are not at stake.
+    pause_idle_only: bool,
+    /// A fault: `begin_runs` or `release_jobs` is applied but its answer is lost (a
+    /// connection cut after the commit). Counted as a disruption.
     lost_answers: bool,
-    /// Instances may join up to this tick (the store answering: `Scheduler::start` reads it).
+    /// Instances may join up to this tick (the store answering: `Scheduler::start` reads it);
+    /// only once an instance has crashed when `join_replaces` (a replacement, with a fresh id).
     join_until: u8,
+    join_replaces: bool,
 }
 
 impl Cfg {
@@ -110,9 +121,12 @@ impl Cfg {
             count_expired: true,
             reap_after_contact: true,
             start_reaps_all: true,
+            end_before_count: false,
             contact_after_pause: false,
+            pause_idle_only: false,
             lost_answers: false,
             join_until: 4,
+            join_replaces: true,
         }
     }
 }
@@ -254,8 +268,11 @@ struct Ghost {
     cas_refused: bool,
     /// Instances that were ever paused (a bit each).
     paused: u8,
-    /// A reaper took over the record of an instance that is up and was never paused.
+    /// A reaper took over the record of a run held by an instance that is up and was never
+    /// paused (planned, kept, executing, or ended with its record not yet deleted).
     live_taken: bool,
+    /// An instance took over a record as it started (`recover_own_runs`).
+    start_taken: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -280,6 +297,8 @@ enum Action {
     Dispatch(u8),
     /// `engine::commit`: `release_jobs`; `RetryPending` for the batches kept.
     Commit(u8),
+    /// `begin_runs` applied, its answer lost: the pass fails (`lost_answers`).
+    DispatchLost(u8),
     /// `release_jobs` applied, its answer lost; the retry at once (`lost_answers`).
     CommitLost(u8),
     RetryPending(u8),
@@ -423,6 +442,11 @@ impl LeaseModel {
     /// submitted the runs here.
     fn plan(&self, s: &mut State, i: usize, now: u8, jobs: Vec<(u8, u8)>) -> Vec<Plan> {
         let mut plans = vec![];
+        if self.0.end_before_count {
+            let ended = std::mem::take(&mut s.insts[i].ended);
+            let ids: Vec<Rid> = ended.into_iter().map(|(r, _)| r).collect();
+            self.end_records(s, i, &ids);
+        }
         for (j, first) in jobs {
             // Coalesced: the latest due fire time runs, the earlier ones are reported missed.
             let mut last = first;
@@ -431,9 +455,14 @@ impl LeaseModel {
             }
             (first..last).for_each(|f| s.ghost.accounted[slot(j, f)] = true);
             let next = last + 1;
-            // `running_counts` while holding the lease: a run in progress → skipped.
+            // `Running::counts` while holding the lease: a run in progress → skipped. With
+            // `count_expired`, every record counts, less this instance's ended runs whose
+            // records are still to be deleted (`Ending`).
             let counts = |r: &Rec| r.expires > now || self.0.count_expired;
-            if s.recs.iter().any(|r| r.id.job == j && counts(r)) {
+            let recs = s.recs.iter().filter(|r| r.id.job == j && counts(r)).count();
+            let ended = s.insts[i].ended.iter().filter(|(r, _)| r.job == j).count();
+            let ending = if self.0.count_expired { ended } else { 0 };
+            if recs > ending {
                 s.ghost.accounted[slot(j, last)] = true;
                 plans.push(Plan {
                     job: j,
@@ -501,6 +530,7 @@ impl LeaseModel {
     /// `take_over_run` of the next record read, then the crashed run's handling.
     fn take_over(&self, s: &mut State, i: usize) {
         let (rid, owner, expires) = s.insts[i].reap.remove(0);
+        let starting = s.insts[i].starting;
         s.insts[i].starting &= !s.insts[i].reap.is_empty();
         let cas = self.0.cas;
         let same = |r: &&mut Rec| r.id == rid && (!cas || (r.owner, r.expires) == (owner, expires));
@@ -508,10 +538,12 @@ impl LeaseModel {
             s.ghost.cas_refused = true; // another instance took it, or its owner renewed it
             return;
         };
-        let live = s.insts[usize::from(owner)].status == Status::Up;
-        if live && s.ghost.paused & (1 << owner) == 0 {
+        let n = &s.insts[usize::from(owner)];
+        let held = n.slots().any(|r| r.id == rid) || n.ended.iter().any(|e| e.0 == rid);
+        if n.status == Status::Up && held && s.ghost.paused & (1 << owner) == 0 {
             s.ghost.live_taken = true;
         }
+        s.ghost.start_taken |= starting;
         (rec.owner, rec.expires) = (id(i), s.now + self.0.lease);
         let run = Run {
             id: rid,
@@ -578,7 +610,11 @@ impl Model for LeaseModel {
         for (i, n) in s.insts.iter().enumerate() {
             let me = id(i);
             match n.status {
-                Status::NotStarted if up && s.now <= c.join_until => actions.push(Action::Join(me)),
+                Status::NotStarted
+                    if up && s.now <= c.join_until && (s.crashes > 0 || !c.join_replaces) =>
+                {
+                    actions.push(Action::Join(me));
+                }
                 Status::Paused(since) if s.now > since => actions.push(Action::Resume(me)),
                 _ => {}
             }
@@ -589,7 +625,11 @@ impl Model for LeaseModel {
             if n.status != Status::Up {
                 continue;
             }
-            if disrupt && c.max_pause > 0 {
+            let idle = n.pass == Pass::Idle
+                && n.pending.is_empty()
+                && n.ended.is_empty()
+                && n.slots().next().is_none();
+            if disrupt && c.max_pause > 0 && (idle || !c.pause_idle_only) {
                 actions.push(Action::Pause(me));
             }
             if n.hb_due {
@@ -597,6 +637,10 @@ impl Model for LeaseModel {
             }
             actions.extend(n.runs.iter().map(|r| Action::Finish(me, r.id)));
             match &n.pass {
+                Pass::Acquired { .. } if up && disrupt && c.lost_answers => {
+                    actions.push(Action::Dispatch(me));
+                    actions.push(Action::DispatchLost(me));
+                }
                 Pass::Acquired { .. } => actions.push(Action::Dispatch(me)),
                 Pass::Planned(_) if up && disrupt && c.lost_answers => {
                     actions.push(Action::Commit(me));
@@ -746,6 +790,17 @@ impl Model for LeaseModel {
                     n.backoff = true;
                 }
             }
+            Action::DispatchLost(i) => {
+                // The records are written, the answer is lost: `Running::begin` fails before
+                // it makes the slots. The pass ends; its leases expire.
+                s.disruptions += 1;
+                let n = &mut s.insts[usize::from(i)];
+                let Pass::Acquired { now, jobs } = std::mem::take(&mut n.pass) else {
+                    return None;
+                };
+                n.backoff = true;
+                self.plan(&mut s, usize::from(i), now, jobs);
+            }
             Action::CommitLost(i) => {
                 // The store takes the releases, the answer is lost; the retry at once finds
                 // every lease dropped (`LeaseLost`): no run starts, and their slots drop.
@@ -876,8 +931,8 @@ impl Model for LeaseModel {
                 };
                 !m.settled(s) || s.recs.iter().all(held)
             }),
-            // (g) No reaper takes over the record of an instance that is up and was never
-            // paused: its run goes on (a pause past the lease is a crash, by design).
+            // (g) No reaper takes over the record of a run held by an instance that is up and
+            // was never paused: the run goes on (a pause past the lease is a crash, by design).
             Property::always(LIVE_NOT_TAKEN, |_, s: &State| !s.ghost.live_taken),
             // Examples: the faults do bite (the model is not vacuous).
             Property::sometimes(CUT_OFF, |_, s: &State| {
@@ -890,6 +945,7 @@ impl Model for LeaseModel {
             }),
             Property::sometimes(LEASE_LOST, |_, s: &State| s.ghost.lease_lost),
             Property::sometimes(CAS_REFUSED, |_, s: &State| s.ghost.cas_refused),
+            Property::sometimes(START_TAKEN, |_, s: &State| s.ghost.start_taken),
             Property::sometimes(SETTLED, |m: &M, s: &State| m.settled(s)),
         ]
     }
@@ -917,6 +973,7 @@ const ORPHANED: &str = "a crash leaves the record of a run not yet released";
 const DROPPED: &str = "a crash drops a released run before it starts";
 const LEASE_LOST: &str = "a stale release gets LeaseLost";
 const CAS_REFUSED: &str = "a takeover loses the compare-and-set";
+const START_TAKEN: &str = "an instance takes over a record as it starts";
 const SETTLED: &str = "the clock stops with an instance up";
 
 /// Checks `cfg` by BFS on every core, printing the states explored and the time taken, then
@@ -938,7 +995,7 @@ fn verify(name: &str, cfg: &Cfg, fails: &[&'static str], seen: &[&'static str]) 
         .collect();
     println!("{name}: {states} states explored ({unique} unique) in {elapsed:.1?}");
     println!("{name}: violated {violated:?}");
-    if std::env::var_os("LEASE_EXPLORE").is_some() {
+    if std::env::var_os("LEASE_MODEL_EXPLORE").is_some() {
         for p in &violated {
             println!("{name}: counterexample to \"{p}\":");
             for (state, action) in checker.discovery(p).unwrap().into_vec() {
@@ -966,38 +1023,48 @@ fn verify(name: &str, cfg: &Cfg, fails: &[&'static str], seen: &[&'static str]) 
     }
 }
 
-/// The protocol as the code has it holds (a)–(e) within its assumptions (see the doc): two
-/// instances and a third that may join, up to two crashes, a pause or outage of up to 3 ticks
-/// (lease 4); a `recover = true` job firing every tick (recorded at once) with a job whose
-/// runs are recorded after `DEFER` (it fires again more than a lease later) or at once (it
-/// fires again within the lease). Crashes fall between recording and releasing and between
-/// releasing and starting.
+/// The protocol as the code has it, with the fix of finding 10, holds (a)–(g) within its
+/// assumptions (see the doc): two instances and a replacement that may join after a crash, up
+/// to two crashes, a pause or outage of up to 3 ticks (lease 4); a `recover = true` job firing
+/// every tick (recorded at once) with a job whose runs are recorded after `DEFER` (it fires
+/// again more than a lease later) or at once (it fires again within the lease). Crashes fall
+/// between recording and releasing and between releasing and starting.
 #[test]
 fn lease_protocol_holds() {
     let seen = [CUT_OFF, RERUN, CAS_REFUSED, SETTLED, ORPHANED, DROPPED];
+    let joined = [START_TAKEN];
     let mut c = Cfg::new(vec![job(&[1, 2, 3], true), job(&[1, 6], false)]);
-    (c.joiners, c.crashes) = (1, 2);
-    verify("deferred records, 3-tick disruption", &c, &[], &seen);
+    (c.joiners, c.crashes, c.join_until, c.end_before_count) = (1, 2, 6, true);
+    verify(
+        "deferred records, 3-tick disruption",
+        &c,
+        &[],
+        &[&seen[..], &joined].concat(),
+    );
     let mut c = Cfg::new(vec![job(&[1, 2, 3], true), job(&[1, 4], false)]);
-    (c.joiners, c.crashes) = (1, 2);
-    verify("records at once, 3-tick disruption", &c, &[], &seen);
+    (c.joiners, c.crashes, c.join_until, c.end_before_count) = (1, 2, 6, true);
+    verify(
+        "records at once, 3-tick disruption",
+        &c,
+        &[],
+        &[&seen[..], &joined].concat(),
+    );
     let mut c = Cfg::new(vec![job(&[1, 2, 3], true)]);
-    (c.started, c.crashes) = (3, 2);
+    (c.started, c.crashes, c.end_before_count) = (3, 2, true);
     verify("three instances, two crashes", &c, &[], &seen);
 }
 
 /// An instance paused (SIGSTOP) past the lease resumes on stale state: its release gets
 /// `LeaseLost` and its planned run does not start, and with `recover = false` nothing runs
-/// twice. But its frozen run is presumed dead: the job runs beside it (c), and with
-/// `recover = true` it is run again (a), and its end deletes the recovery's record (e:
-/// finding 5). By design: such a pause looks like a crash.
+/// twice. But its frozen run is presumed dead once reaped: the job runs beside it (c), and
+/// with `recover = true` it is run again (a). By design: such a pause looks like a crash.
 #[test]
 fn paused_past_the_lease() {
     let mut c = Cfg::new(vec![job(&[1, 6], false)]);
     (c.crashes, c.max_pause, c.max_outage, c.horizon) = (0, 6, 0, 14);
     verify("paused past the lease", &c, &[MAX_INSTANCES], &[LEASE_LOST]);
     c.jobs[0].recover = true;
-    let fails = [AT_MOST_ONCE, MAX_INSTANCES, RECORD_KEPT];
+    let fails = [AT_MOST_ONCE, MAX_INSTANCES];
     verify("paused past the lease, recover", &c, &fails, &[LEASE_LOST]);
 }
 
@@ -1028,8 +1095,9 @@ fn broken_release_without_lease_check_runs_twice() {
 /// Formerly finding 1: a run recorded after `DEFER` is not counted elsewhere until then. With
 /// the rule before (recorded at once only when the job fires again within 2 ticks), a pause or
 /// outage of 2 ticks lets the next fire time, 3 ticks later, start beside it. With the code's
-/// rule (within the lease) the same system holds; a job firing again more than a lease later
-/// breaks (c) only with a stall of a full lease, as runs recorded at once do.
+/// rule (within the lease) the same system holds. A job firing again more than a lease later
+/// still breaks (c) with a stall of a full lease that holds up the deferred write; a run
+/// recorded at once no longer does, since its expired record counts (it did before).
 #[test]
 fn deferred_records_within_the_lease() {
     let mut c = Cfg::new(vec![job(&[1, 4], false)]);
@@ -1044,17 +1112,14 @@ fn deferred_records_within_the_lease() {
         &[],
     );
     let mut c = Cfg::new(vec![job(&[1, 6], false)]);
-    (c.crashes, c.max_pause, c.max_outage, c.horizon) = (0, 3, 3, 12);
+    (c.crashes, c.max_pause, c.max_outage, c.horizon) = (0, 3, 3, 14);
     verify("fires 5 ticks apart, 3-tick disruption", &c, &[], &[]);
     (c.max_pause, c.max_outage) = (4, 4);
     verify("fires 5 ticks apart, 4-tick disruption", &c, &fails, &[]);
     c.immediate_within = u8::MAX;
-    verify(
-        "all at once, fires 5 ticks apart, 4-tick disruption",
-        &c,
-        &fails,
-        &[],
-    );
+    verify("all at once, 4-tick disruption", &c, &[], &[]);
+    c.count_expired = false;
+    verify("all at once, 4-tick disruption, expiry", &c, &fails, &[]);
 }
 
 /// Formerly finding 2: runs were submitted before their job's release; after a crash in
@@ -1073,15 +1138,17 @@ fn crash_before_release_runs_once() {
     let caught = [AT_MOST_ONCE];
     verify("run first, misfire_grace_time = None", &c, &caught, &[]);
     // After an outage past the lease: the batch kept for later gets `LeaseLost` if another
-    // instance took the job first, and its run does not start. (c) fails there (finding 3).
-    (c.crashes, c.disruptions, c.max_pause, c.max_outage) = (0, 1, 0, 5);
+    // instance took the job first, and its run does not start.
+    (
+        c.crashes,
+        c.disruptions,
+        c.max_pause,
+        c.max_outage,
+        c.horizon,
+    ) = (0, 1, 0, 5, 14);
     c.commit_first = true;
-    verify(
-        "misfire_grace_time = None, outage",
-        &c,
-        &[MAX_INSTANCES],
-        &[LEASE_LOST],
-    );
+    let seen = [LEASE_LOST];
+    verify("misfire_grace_time = None, outage", &c, &[], &seen);
     c.commit_first = false;
     let caught = [AT_MOST_ONCE, MAX_INSTANCES];
     verify(
@@ -1092,86 +1159,176 @@ fn crash_before_release_runs_once() {
     );
 }
 
-/// Finding 3: a store outage longer than the lease expires every record: runs still executing
-/// on live instances stop counting, and the first reaper after it takes them over as crashed
-/// (no crash, no pause).
+/// Formerly finding 3: a store outage longer than the lease expires every record, and the
+/// first reaper after it took live runs over as crashed (no crash, no pause), while the next
+/// fire time started beside them. Now an expired record counts until it is reaped, and an
+/// instance reaps only after a lease of contact: every live owner has renewed by then. The
+/// code before is caught, and so is each fix alone.
 #[test]
-fn finding_outage_past_the_lease_reruns_live_runs() {
+fn outage_past_the_lease_keeps_live_runs() {
     let mut c = Cfg::new(vec![job(&[1, 2, 3], true)]);
-    (c.max_pause, c.max_outage, c.horizon) = (0, 6, 13);
-    let fails = [AT_MOST_ONCE, MAX_INSTANCES, RECORD_KEPT];
-    verify("outage past the lease", &c, &fails, &[LEASE_LOST]);
-    // `recover = false`: the live run stops counting and the next fire time starts beside it.
+    (c.crashes, c.max_pause, c.max_outage, c.horizon) = (0, 0, 6, 16);
+    verify("outage past the lease", &c, &[], &[LEASE_LOST]);
+    c.reap_after_contact = false;
+    let fails = [AT_MOST_ONCE, MAX_INSTANCES, LIVE_NOT_TAKEN];
+    verify("outage past the lease, reaping at once", &c, &fails, &[]);
+    (c.count_expired, c.own_records_only) = (false, false);
+    let fails = [AT_MOST_ONCE, MAX_INSTANCES, RECORD_KEPT, LIVE_NOT_TAKEN];
+    verify("outage past the lease, code before", &c, &fails, &[]);
+    // `recover = false`, a record written at once: the live run counts, and the next fire
+    // time is skipped. Not counting expired records, it starts beside the live run.
     c.jobs = vec![job(&[1, 2, 9], false)];
+    (c.immediate_within, c.reap_after_contact) = (u8::MAX, true);
+    (c.count_expired, c.own_records_only) = (true, true);
+    verify("outage past the lease, no recover", &c, &[], &[]);
+    c.count_expired = false;
     verify(
-        "outage past the lease, no recover",
+        "outage past the lease, no recover, expiry",
         &c,
         &[MAX_INSTANCES],
         &[],
     );
 }
 
-/// Finding 4: a crashed run of a `recover = true` job is not run again when the job was
-/// removed (a one-shot job), or when the job started a run after the record expired and
-/// before a reaper took it: on that instance the executor refuses the recovery (dropped),
-/// on another the recovery runs beside it (the reaper checks no count). Counting expired
-/// records until they are reaped closes the second gap.
+/// Formerly finding 4 (second part): a job that started a run after a crashed run's record
+/// expired, and before a reaper took it, blocked the recovery (the executor refused it) or,
+/// on a third instance, ran beside it. Expired records now count until reaped: the fire time
+/// that meets one is skipped, and the recovery runs. Counting only live records is caught.
 #[test]
-fn finding_crashed_runs_recovery_gaps() {
+fn fire_time_after_the_expiry_waits_for_the_reaper() {
+    let mut c = Cfg::new(vec![job(&[1, 5], true)]);
+    c.disruptions = 0;
+    verify("fire time after the expiry", &c, &[], &[CUT_OFF, RERUN]);
+    c.started = 3;
+    verify("fire time after the expiry, 3 instances", &c, &[], &[RERUN]);
+    c.count_expired = false;
+    let fails = [MAX_INSTANCES, RECOVERED];
+    verify(
+        "fire time after the expiry, 3 instances, before",
+        &c,
+        &fails,
+        &[],
+    );
+    c.started = 2;
+    verify("fire time after the expiry, before", &c, &[RECOVERED], &[]);
+}
+
+/// Finding 4 (first part), remaining: a one-shot (date) job is removed by its release, so a
+/// reaper that takes over its crashed run finds no job (`lookup_job`) and cannot run it again.
+#[test]
+fn finding_one_shot_job_is_not_recovered() {
     let mut c = Cfg::new(vec![job(&[1], true)]);
     (c.jobs[0].one_shot, c.disruptions) = (true, 0);
     verify("one-shot job", &c, &[RECOVERED], &[CUT_OFF]);
-    c.jobs = vec![job(&[1, 5], true)];
-    verify("fire time after the expiry", &c, &[RECOVERED], &[CUT_OFF]);
-    c.started = 3;
-    let fails = [MAX_INSTANCES, RECOVERED];
-    verify("fire time after the expiry, 3 instances", &c, &fails, &[]);
-    c.count_expired = true;
-    verify("counting expired records, 3 instances", &c, &[], &[RERUN]);
 }
 
-/// Finding 5: `end_runs` deletes a record by run id, whoever owns it. When a run taken over
-/// as crashed (its instance was paused past the lease) ends, it deletes the record of the
-/// recovery run: that run then counts against no `max_instances` (e). Deleting only the
-/// caller's records (and reaping only others') keeps (e); (a) and (c) fail by design there
-/// (`paused_past_the_lease`).
+/// Formerly finding 5: `end_runs` deleted a record by run id, whoever owned it. When a run
+/// taken over as crashed (its instance was paused past the lease) ended, it deleted the record
+/// of the recovery run, which then counted against no `max_instances` (e). `end_runs` now
+/// deletes only the caller's records, and (e) holds; (a) and (c) fail there by design
+/// (`paused_past_the_lease`). Deleting by run id is caught.
 #[test]
-fn finding_end_runs_deletes_a_taken_over_record() {
+fn end_runs_keeps_a_taken_over_record() {
     let mut c = Cfg::new(vec![job(&[1, 6], true)]);
     (c.crashes, c.max_pause, c.max_outage, c.horizon) = (0, 6, 0, 14);
-    let fails = [AT_MOST_ONCE, MAX_INSTANCES, RECORD_KEPT];
-    verify("end_runs by run id", &c, &fails, &[]);
-    c.own_records_only = true;
     let fails = [AT_MOST_ONCE, MAX_INSTANCES];
     verify("end_runs of the caller's records", &c, &fails, &[]);
+    c.own_records_only = false;
+    let fails = [AT_MOST_ONCE, MAX_INSTANCES, RECORD_KEPT];
+    verify("end_runs by run id", &c, &fails, &[]);
 }
 
-/// Finding 6: a crash between `begin_runs` and `release_jobs` leaves the record of a run that
-/// never started, and the job's fire time still due. The lease and the record expire at the
-/// same tick: the instance taking the job over counts no run and runs the fire time, and a
-/// reaper recovers the record of a `recover = true` job, running it again. With
-/// `misfire_grace_time` < lease the first is reported missed, and (a) holds; so it does when
-/// expired records are counted until reaped.
+/// Formerly finding 6: a crash between `begin_runs` and `release_jobs` leaves the record of a
+/// run that never started, and the job's fire time still due. The lease and the record expire
+/// at the same tick: the instance taking the job over counted no run and ran the fire time,
+/// and a reaper recovered the record of a `recover = true` job, running it again (with no
+/// misfire limit). The expired record now counts: the fire time is skipped there, and the
+/// recovery runs it once. Counting only live records is caught.
 #[test]
-fn finding_orphaned_record_runs_twice_without_misfire_limit() {
+fn orphaned_record_runs_once() {
     let mut c = Cfg::new(vec![job(&[1, 2], true)]);
     (c.disruptions, c.grace) = (0, None);
+    let seen = [ORPHANED, RERUN];
+    verify("orphaned record, no misfire limit", &c, &[], &seen);
+    c.count_expired = false;
     // (d) fails too: the run of the next fire time blocks the recovery (finding 4).
     let fails = [AT_MOST_ONCE, RECOVERED];
-    verify("orphaned record, no misfire limit", &c, &fails, &[ORPHANED]);
-    c.count_expired = true;
-    let seen = [ORPHANED, RERUN];
+    verify("orphaned record, no misfire limit, before", &c, &fails, &[]);
+}
+
+/// Finding 7: an instance paused (SIGSTOP, or `pause()`) through a store outage saw no
+/// failure: its contact counts from before the pause, so it reaps as soon as it resumes,
+/// before the live owners renew the records the outage let expire. An instance that holds no
+/// run pauses (its own runs are not at stake): the code fails (a), (c) and (g); counting
+/// contact afresh after a pause holds.
+#[test]
+fn finding_pause_across_an_outage_reaps_live_runs() {
+    let mut c = Cfg::new(vec![job(&[1, 2, 3], true)]);
+    (c.crashes, c.disruptions, c.max_pause, c.max_outage) = (0, 2, 6, 5);
+    (c.pause_idle_only, c.horizon) = (true, 16);
+    let fails = [AT_MOST_ONCE, MAX_INSTANCES, LIVE_NOT_TAKEN];
+    verify("pause across an outage", &c, &fails, &[]);
+    c.contact_after_pause = true;
     verify(
-        "orphaned record, no misfire limit, counting expired",
+        "pause across an outage, contact after the pause",
         &c,
         &[],
-        &seen,
-    );
-    (c.grace, c.count_expired) = (Some(c.lease - 1), false);
-    verify(
-        "orphaned record, misfire_grace_time < lease",
-        &c,
         &[],
-        &seen,
     );
+}
+
+/// Finding 8: an instance that starts reaps every expired record at once
+/// (`recover_own_runs`), whatever its contact. Started just after an outage past the lease, it
+/// takes over the live runs whose records expired, before their owners renew them. Reaping
+/// only its own records at start (none, with a fresh id) holds.
+#[test]
+fn finding_start_after_an_outage_reaps_live_runs() {
+    let mut c = Cfg::new(vec![job(&[1, 2, 3], true)]);
+    (c.crashes, c.max_pause, c.max_outage, c.horizon) = (0, 0, 6, 16);
+    (c.joiners, c.join_replaces, c.join_until) = (1, false, 11);
+    let fails = [AT_MOST_ONCE, MAX_INSTANCES, LIVE_NOT_TAKEN];
+    verify("start after an outage", &c, &fails, &[START_TAKEN]);
+    c.start_reaps_all = false;
+    verify("start after an outage, own records at start", &c, &[], &[]);
+}
+
+/// Finding 9: a store call applied whose answer is lost. `release_jobs`: the retry finds the
+/// lease gone (`LeaseLost`), so the run does not start and the fire time is lost without a
+/// report (b). `begin_runs`: the pass fails, and the record it wrote belongs to no run; its
+/// owner never ends it and its own reaper skips it, so with one instance it blocks the job for
+/// good (f), each later fire time skipped. With two, the other instance reaps it.
+#[test]
+fn finding_lost_answers() {
+    let mut c = Cfg::new(vec![job(&[1, 2], true)]);
+    (c.crashes, c.lost_answers, c.horizon) = (0, true, 10);
+    verify("lost answers", &c, &[NO_LOST_FIRE], &[LEASE_LOST]);
+    c.started = 1;
+    verify(
+        "lost answers, one instance",
+        &c,
+        &[NO_LOST_FIRE, NO_STALE_RECORD],
+        &[],
+    );
+}
+
+/// Finding 10: the engine subtracts this instance's ended runs whose records are still to be
+/// deleted (`Ending`), so after a failed `end_runs` the job's next run starts while the
+/// ended run's record is still in the store. A crash before the retry leaves two records for
+/// one run at a time: a reaper recovers the ended run, and the executor refuses the one that
+/// was cut off (d); on two reapers the two recoveries run side by side (c). Ending the
+/// records before counting holds.
+#[test]
+fn finding_ended_record_beside_the_next_run() {
+    let mut c = Cfg::new(vec![job(&[1, 2, 3], true)]);
+    (c.max_pause, c.max_outage) = (0, 2);
+    verify("ended record", &c, &[RECOVERED], &[]);
+    c.started = 3;
+    verify(
+        "ended record, 3 instances",
+        &c,
+        &[MAX_INSTANCES, RECOVERED],
+        &[],
+    );
+    c.end_before_count = true;
+    verify("ended record, 3 instances, ended first", &c, &[], &[RERUN]);
 }
