@@ -1182,7 +1182,9 @@ pub async fn max_instances_across_instances(backend: &impl Backend) {
 
 /// A run in progress on an instance that died (its record expired): another instance reports
 /// it `crashed` and, for a `recover = true` job, runs it again (without the misfire check);
-/// a job without `recover` is not run again.
+/// a job without `recover` is not run again. The survivor does so only once it has reached
+/// the store for a whole lease (30 s here): not at start, when the record could belong to a
+/// live run whose owner could not renew it during an outage that just ended.
 pub async fn crashed_runs_are_recovered(backend: &impl Backend) {
     let ns = namespace("recover");
     let store = store_or_skip!(backend, ns);
@@ -1222,8 +1224,28 @@ pub async fn crashed_runs_are_recovered(backend: &impl Backend) {
     scheduler.start().await.unwrap();
     let mut crashed_jobs = HashSet::new();
     let mut recovered = None;
+    let mut steps = 0;
     while crashed_jobs.len() < 2 || recovered.is_none() {
-        match next_event(&mut events, EventMask::JOB_ERROR | EventMask::JOB_EXECUTED).await {
+        // Time moves in steps of 10 s (the heartbeat's period) until the survivor has been in
+        // touch for a lease and reaps; none of it happens before 30 s.
+        let wait = tokio::time::timeout(
+            Duration::from_millis(300),
+            next_event(&mut events, EventMask::JOB_ERROR | EventMask::JOB_EXECUTED),
+        );
+        let Ok(event) = wait.await else {
+            steps += 1;
+            assert!(
+                steps <= 12,
+                "the crashed runs were not handled within 120 s"
+            );
+            clock.advance(Duration::from_secs(10));
+            continue;
+        };
+        assert!(
+            clock.now() >= at(130),
+            "reaped before a lease of contact: {event:?}"
+        );
+        match event {
             Event::JobError {
                 job_id, outcome, ..
             } => {

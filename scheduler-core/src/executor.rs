@@ -66,47 +66,42 @@ impl JobRun {
 #[derive(Clone)]
 pub struct RunSlot(pub(crate) Arc<SlotInner>);
 
-/// A run that ended here: (store index, run id, job id), for the record's deletion.
-pub(crate) type Ended = (usize, Arc<str>, Arc<str>);
+/// A run that ended here: (store index, run id), for the record's deletion.
+pub(crate) type Ended = (usize, Arc<str>);
 
-/// Per (store index, job id): records of runs that ended here but are still in the store (their
-/// deletion is batched by a background task). The engine subtracts them from the store's
-/// counts, so a job's next fire time is not skipped for a run that has already ended.
+/// The records of runs that ended here and are still to be deleted from their store: (store
+/// index, run id). The background task deletes them in batches; the engine deletes them itself
+/// before it counts a store's runs in progress, so a run that has ended never makes its job's
+/// next fire time skip, and a record whose deletion failed is never mistaken for someone
+/// else's run (lease model, finding 10).
 #[derive(Debug, Default)]
-pub(crate) struct Ending(std::sync::Mutex<std::collections::HashMap<(usize, Arc<str>), u32>>);
+pub(crate) struct Ending(std::sync::Mutex<Vec<Ended>>);
 
 impl Ending {
-    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<(usize, Arc<str>), u32>> {
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Ended>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn add(&self, store: usize, job: &Arc<str>) {
-        *self.map().entry((store, job.clone())).or_insert(0) += 1;
+    /// Takes the run ids of the store at `index`.
+    pub(crate) fn take(&self, index: usize) -> Vec<Arc<str>> {
+        let mut list = self.list();
+        let (taken, kept): (Vec<Ended>, Vec<Ended>) = std::mem::take(&mut *list)
+            .into_iter()
+            .partition(|(i, _)| *i == index);
+        *list = kept;
+        taken.into_iter().map(|(_, run)| run).collect()
     }
 
-    /// The record of a run of `job` left the store.
-    pub(crate) fn remove(&self, store: usize, job: &Arc<str>) {
-        let mut map = self.map();
-        let key = (store, job.clone());
-        if let Some(n) = map.get_mut(&key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&key);
-            }
-        }
-    }
-
-    /// How many ended runs of `job` the store may still count.
-    pub(crate) fn get(&self, store: usize, job: &Arc<str>) -> u32 {
-        self.map().get(&(store, job.clone())).copied().unwrap_or(0)
+    /// Gives back run ids whose deletion failed.
+    pub(crate) fn put_back(&self, index: usize, runs: impl IntoIterator<Item = Arc<str>>) {
+        self.list().extend(runs.into_iter().map(|run| (index, run)));
     }
 }
 
 pub(crate) struct SlotInner {
     pub(crate) run_id: Arc<str>,
-    job_id: Arc<str>,
     store: usize,
-    done: tokio::sync::mpsc::UnboundedSender<Ended>,
+    done: tokio::sync::mpsc::UnboundedSender<usize>,
     live: Arc<std::sync::atomic::AtomicUsize>,
     ending: Arc<Ending>,
     /// Whether the record is in the store (it may be written later than the run starts).
@@ -115,16 +110,15 @@ pub(crate) struct SlotInner {
 
 impl RunSlot {
     pub(crate) fn new(
-        (run_id, job_id): (Arc<str>, Arc<str>),
+        run_id: Arc<str>,
         store: usize,
-        done: tokio::sync::mpsc::UnboundedSender<Ended>,
+        done: tokio::sync::mpsc::UnboundedSender<usize>,
         (live, ending): (Arc<std::sync::atomic::AtomicUsize>, Arc<Ending>),
         written: bool,
     ) -> Self {
         live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         RunSlot(Arc::new(SlotInner {
             run_id,
-            job_id,
             store,
             done,
             live,
@@ -143,10 +137,8 @@ impl Drop for SlotInner {
     fn drop(&mut self) {
         self.live.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if self.written.load(std::sync::atomic::Ordering::Acquire) {
-            self.ending.add(self.store, &self.job_id);
-            let _ = self
-                .done
-                .send((self.store, self.run_id.clone(), self.job_id.clone()));
+            self.ending.put_back(self.store, [self.run_id.clone()]);
+            let _ = self.done.send(self.store);
         }
     }
 }

@@ -238,7 +238,7 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
             let tracked = inner.running.tracks(index) && !runnable.is_empty();
             let counts = if tracked {
                 let ids: Vec<Arc<str>> = runnable.iter().map(|j| j.id.clone()).collect();
-                match inner.running.counts(index, store, &ids).await {
+                match inner.running.counts(&inner.id, index, store, &ids).await {
                     Ok(counts) => counts,
                     Err(e) => {
                         // Nothing ran: the leases expire and the jobs are taken again.

@@ -402,7 +402,7 @@ impl SchedulerBuilder {
             .entry(Arc::from("default"))
             .or_insert_with(|| Arc::new(AsyncExecutor::new()));
         let id = self.id.unwrap_or_else(default_instance_id);
-        let running = running::Running::new(&stores);
+        let running = running::Running::new(&stores, self.options.lease);
         let store_clock = Arc::new(skew::StoreClock::new(
             self.clock,
             self.follow_store_clock.unwrap_or(true),
@@ -738,6 +738,8 @@ impl Scheduler {
                 self.inner
                     .state
                     .store(SchedulerState::Running as u8, Ordering::Release);
+                // Stores may have been away meanwhile: no reaping until contact is proven.
+                self.inner.running.reset_contact();
                 tracing::info!("Resumed scheduler job processing");
                 self.inner.events.emit(Event::SchedulerResumed);
                 self.wakeup();

@@ -48,32 +48,35 @@ struct Deferred {
     record: RunningRun,
 }
 
-use crate::executor::{Ended, Ending};
+use crate::executor::Ending;
 
 struct Receivers {
-    ended: UnboundedReceiver<Ended>,
+    /// Wakes the background task when a run ended (its store's index).
+    ended: UnboundedReceiver<usize>,
     deferred: UnboundedReceiver<Deferred>,
 }
 
 /// The records of runs in progress this instance keeps in its stores.
 pub(crate) struct Running {
-    done: UnboundedSender<Ended>,
+    done: UnboundedSender<usize>,
     defer: UnboundedSender<Deferred>,
     receivers: Mutex<Option<Receivers>>,
     /// Per store (by index): the number of live slots, for stores that record runs.
     live: Vec<Option<Arc<AtomicUsize>>>,
     /// Records of runs that ended here, not yet deleted from their store.
     pub(crate) ending: Arc<Ending>,
-    /// Per store: held while records are deleted and `ending` updated, and while the engine
-    /// counts runs and subtracts `ending`, so the two always agree.
+    /// Per store: held while ended runs' records are deleted, and while the engine deletes them
+    /// and counts runs in progress.
     ends: Vec<tokio::sync::Mutex<()>>,
-    /// Per store: since when (the scheduler's clock) this instance has reached it without a
-    /// failure; `None` after one. See [`Running::counted_from`].
-    contact: Vec<Mutex<Option<DateTime<Utc>>>>,
+    /// Per store: (since when, last time) this instance has reached it without a failure or
+    /// a gap (the scheduler's clock); `None` after one. See [`Running::may_reap`].
+    contact: Vec<Mutex<Option<(DateTime<Utc>, DateTime<Utc>)>>>,
+    /// The lease: a gap of half of it between calls restarts the contact count.
+    lease: Duration,
 }
 
 impl Running {
-    pub(crate) fn new(stores: &[(Arc<str>, Arc<dyn JobStore>)]) -> Running {
+    pub(crate) fn new(stores: &[(Arc<str>, Arc<dyn JobStore>)], lease: Duration) -> Running {
         let (done, ended) = unbounded_channel();
         let (defer, deferred) = unbounded_channel();
         Running {
@@ -88,20 +91,33 @@ impl Running {
                 })
                 .collect(),
             contact: stores.iter().map(|_| Mutex::new(None)).collect(),
+            lease,
             ending: Arc::default(),
             ends: stores.iter().map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
 
-    /// Notes whether a call to the store at `index` succeeded at `now`.
+    /// Notes whether a call to the store at `index` succeeded at `now`. A success after a gap
+    /// of half a lease with no call (this process stood still, or the scheduler was paused)
+    /// starts the count again, as a failure does: the store may have been away meanwhile
+    /// without this instance noticing (lease model, finding 7).
     pub(crate) fn contact(&self, index: usize, ok: bool, now: DateTime<Utc>) {
-        if let Some(contact) = self.contact.get(index) {
-            let mut since = contact.lock().unwrap_or_else(|e| e.into_inner());
-            match (ok, *since) {
-                (true, None) => *since = Some(now),
-                (false, _) => *since = None,
-                (true, Some(_)) => {}
-            }
+        let Some(contact) = self.contact.get(index) else {
+            return;
+        };
+        let gap = chrono::Duration::from_std(self.lease / 2).unwrap_or(chrono::Duration::MAX);
+        let mut contact = contact.lock().unwrap_or_else(|e| e.into_inner());
+        *contact = match (ok, *contact) {
+            (false, _) => None,
+            (true, Some((since, last))) if now - last <= gap => Some((since, now.max(last))),
+            (true, _) => Some((now, now)),
+        };
+    }
+
+    /// Starts every store's contact count again (the scheduler resumes after a pause).
+    pub(crate) fn reset_contact(&self) {
+        for contact in &self.contact {
+            *contact.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
     }
 
@@ -114,7 +130,8 @@ impl Running {
         let since = self
             .contact
             .get(index)
-            .and_then(|c| *c.lock().unwrap_or_else(|e| e.into_inner()));
+            .and_then(|c| *c.lock().unwrap_or_else(|e| e.into_inner()))
+            .map(|(since, _)| since);
         since.is_some_and(|since| {
             chrono::Duration::from_std(lease).is_ok_and(|lease| now - since >= lease)
         })
@@ -125,10 +142,10 @@ impl Running {
         self.live.get(index).is_some_and(Option::is_some)
     }
 
-    fn slot(&self, index: usize, ids: (Arc<str>, Arc<str>), written: bool) -> Option<RunSlot> {
+    fn slot(&self, index: usize, run_id: Arc<str>, written: bool) -> Option<RunSlot> {
         let live = self.live.get(index)?.as_ref()?;
         Some(RunSlot::new(
-            ids,
+            run_id,
             index,
             self.done.clone(),
             (live.clone(), self.ending.clone()),
@@ -137,12 +154,13 @@ impl Running {
     }
 
     /// The runs in progress of each job in `ids` on every instance, from the store at `index`
-    /// ([`RunningRuns::running_counts`]), less the records of runs that already ended here and
-    /// are about to be deleted. Every record counts, expired or not, until a reaper has handled
-    /// it: a run whose record expired may still be going on (a paused or cut-off instance) or
-    /// be about to be recovered (lease model, findings 4 and 6).
+    /// ([`RunningRuns::running_counts`]), after deleting the records of runs that already ended
+    /// here (an error if that fails: nothing must start then). Every record counts, expired or
+    /// not, until a reaper has handled it: a run whose record expired may still be going on (a
+    /// paused or cut-off instance) or be about to be recovered (lease model, findings 4, 6, 10).
     pub(crate) async fn counts(
         &self,
+        owner: &str,
         index: usize,
         store: &Arc<dyn JobStore>,
         ids: &[Arc<str>],
@@ -151,13 +169,32 @@ impl Running {
             Some(lock) => Some(lock.lock().await),
             None => None,
         };
-        let mut counts = runs(store)
+        self.end_locked(owner, index, store).await?;
+        runs(store)
             .running_counts(ids, DateTime::<Utc>::MIN_UTC)
-            .await?;
-        for (id, count) in ids.iter().zip(counts.iter_mut()) {
-            *count = count.saturating_sub(self.ending.get(index, id));
+            .await
+    }
+
+    /// Deletes the records of runs that ended here from the store at `index`.
+    async fn end(&self, owner: &str, index: usize, store: &Arc<dyn JobStore>) -> Result<()> {
+        let Some(lock) = self.ends.get(index) else {
+            return Ok(());
+        };
+        let _ends = lock.lock().await;
+        self.end_locked(owner, index, store).await
+    }
+
+    async fn end_locked(&self, owner: &str, index: usize, store: &Arc<dyn JobStore>) -> Result<()> {
+        let mut ids = self.ending.take(index);
+        while !ids.is_empty() {
+            let n = ids.len().min(1000);
+            if let Err(e) = runs(store).end_runs(owner, &ids[..n]).await {
+                self.ending.put_back(index, ids);
+                return Err(e);
+            }
+            ids.drain(..n);
         }
-        Ok(counts)
+        Ok(())
     }
 
     /// Records `runs` in the store at `index` as in progress on `owner`: those marked
@@ -198,8 +235,7 @@ impl Running {
         Ok(records
             .into_iter()
             .filter_map(|(record, immediate)| {
-                let ids = (record.run_id.clone(), record.job_id.clone());
-                let slot = self.slot(index, ids, immediate)?;
+                let slot = self.slot(index, record.run_id.clone(), immediate)?;
                 if !immediate {
                     let _ = self.defer.send(Deferred {
                         at,
@@ -230,7 +266,7 @@ impl Scheduler {
         let store = &inner.stores[index].1;
         let counts = inner
             .running
-            .counts(index, store, std::slice::from_ref(&job.id))
+            .counts(&inner.id, index, store, std::slice::from_ref(&job.id))
             .await?;
         if counts.first().is_some_and(|n| *n >= job.max_instances()) {
             return Err(crate::Error::new(
@@ -297,7 +333,6 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
         mut deferred,
     } = receivers;
     let mut queue: std::collections::VecDeque<Deferred> = std::collections::VecDeque::new();
-    let mut ended: EndedRuns = Vec::new();
     let mut next_tick: Option<DateTime<Utc>> = None;
     loop {
         let (clock, period) = {
@@ -330,12 +365,7 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
             }
             () = record_deferred => due_deferred = true,
             message = receiver.recv() => match message {
-                Some((index, run_id, job_id)) => {
-                    add(&mut ended, index, (run_id, job_id));
-                    while let Ok((index, run_id, job_id)) = receiver.try_recv() {
-                        add(&mut ended, index, (run_id, job_id));
-                    }
-                }
+                Some(_) => while receiver.try_recv().is_ok() {},
                 None => return,
             },
             () = clock.sleep_until(tick_at) => tick = true,
@@ -346,26 +376,13 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
         if due_deferred {
             record_deferred_runs(&inner, &mut queue).await;
         }
-        for (index, ids) in ended.iter_mut().enumerate() {
-            if ids.is_empty() {
+        for (index, (alias, store)) in inner.stores.iter().enumerate() {
+            if !inner.running.tracks(index) {
                 continue;
             }
-            let (alias, store) = &inner.stores[index];
-            let _ends = inner.running.ends[index].lock().await;
-            while !ids.is_empty() {
-                let n = ids.len().min(1000);
-                let run_ids: Vec<Arc<str>> = ids[..n].iter().map(|(run, _)| run.clone()).collect();
-                if let Err(e) = runs(store).end_runs(&inner.id, &run_ids).await {
-                    // Kept; retried at the next message or tick.
-                    tracing::warn!(
-                        "Could not end {} run record(s) in job store {alias:?}, will retry: {e}",
-                        ids.len()
-                    );
-                    break;
-                }
-                for (_, job) in ids.drain(..n) {
-                    inner.running.ending.remove(index, &job);
-                }
+            if let Err(e) = inner.running.end(&inner.id, index, store).await {
+                // Kept; retried at the next message or tick (and before the engine counts).
+                tracing::warn!("Could not end run records in job store {alias:?}, will retry: {e}");
             }
         }
         if !tick {
@@ -387,9 +404,8 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
                     );
                 }
             }
-            if inner.running.may_reap(index, now, inner.options.lease)
-                && SchedulerState::from_u8(inner.state.load(Ordering::Acquire))
-                    == SchedulerState::Running
+            if SchedulerState::from_u8(inner.state.load(Ordering::Acquire))
+                == SchedulerState::Running
             {
                 reap(&inner, index, alias, store, "").await;
             }
@@ -449,16 +465,6 @@ async fn record_deferred_runs(
     }
 }
 
-/// Per store: the (run id, job id) of runs that ended and whose records are to be deleted.
-type EndedRuns = Vec<Vec<(Arc<str>, Arc<str>)>>;
-
-fn add(ended: &mut EndedRuns, index: usize, run: (Arc<str>, Arc<str>)) {
-    if ended.len() <= index {
-        ended.resize_with(index + 1, Vec::new);
-    }
-    ended[index].push(run);
-}
-
 /// Handles the runs nobody renewed (and those of `also_owner`): each taken over by this
 /// instance alone, reported as crashed, run again when its job has `recover = true`.
 async fn reap(
@@ -477,9 +483,21 @@ async fn reap(
             return;
         }
     };
+    // The look itself keeps the contact count going (every `lease / 3`).
+    inner.running.contact(index, true, now);
+    let at_start = !also_owner.is_empty();
+    if !at_start && !inner.running.may_reap(index, now, inner.options.lease) {
+        return;
+    }
     let expires = lease::expiry(now, inner.options.lease);
     for run in expired {
-        if also_owner.is_empty() && run.owner == inner.id {
+        if at_start && *run.owner != *also_owner {
+            // At start only this id's own old records: others' may belong to live runs whose
+            // owners could not renew them during an outage that just ended (lease model,
+            // finding 8); the periodic reaper handles them after a lease of contact.
+            continue;
+        }
+        if !at_start && run.owner == inner.id {
             // Ours, and this instance lives: it was stopped past the lease, or its heartbeat
             // failed. The run goes on (or has ended) here; the heartbeat renews the record.
             continue;
@@ -493,8 +511,7 @@ async fn reap(
             }
         }
         // The record is ours now: it ends when this slot (or the recovery run) is dropped.
-        let ids = (run.run_id.clone(), run.job_id.clone());
-        let Some(slot) = inner.running.slot(index, ids, true) else {
+        let Some(slot) = inner.running.slot(index, run.run_id.clone(), true) else {
             continue;
         };
         let job = match store.lookup_job(&run.job_id).await {
