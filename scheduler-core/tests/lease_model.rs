@@ -70,23 +70,25 @@ struct Cfg {
     /// expired record).
     own_records_only: bool,
     /// The code: `Running::counts` counts every record, expired or not, until a reaper
-    /// handles it, less this instance's ended runs whose records are still to be deleted
-    /// (false: the code before, only records with `expires > now`).
+    /// handles it (false: the code before, only records with `expires > now`).
     count_expired: bool,
     /// The code: the periodic reaper reaps only once its instance has reached the store
     /// without a failure for a whole lease (`Running::may_reap`; false: the code before).
     reap_after_contact: bool,
-    /// The code: an instance that starts reaps every expired record at once
-    /// (`recover_own_runs`), whatever its contact. False: a fix, it reaps only its own (none,
-    /// with a fresh id) and leaves the others to the periodic reaper.
+    /// The code before: an instance that starts reaps every expired record at once
+    /// (`recover_own_runs`), whatever its contact. False, the code: it takes over only the
+    /// records under its own id (none, with a fresh id) and leaves the others to the periodic
+    /// reaper (`reap`, `also_owner`).
     start_reaps_all: bool,
-    /// A fix: before counting, the engine ends this instance's records of runs that ended
-    /// (false: the code, which subtracts them from the counts, `Ending`).
+    /// The code: before counting, the engine deletes this instance's records of runs that
+    /// ended (`Running::counts` → `end_locked`; if that fails, the pass fails). False: the code
+    /// before, which subtracted them from the counts (`Ending`).
     end_before_count: bool,
-    /// A fix: an instance stopped for a while (SIGSTOP) counts its contact afresh when it
-    /// resumes, as after a failure (false: the code, whose contact counts from its first
-    /// success, pause or not).
-    contact_after_pause: bool,
+    /// The code: a success after a gap of more than half a lease since the instance's last
+    /// call restarts its contact count (`Running::contact`). Here: an instance paused
+    /// (SIGSTOP) for more than half a lease counts its contact afresh when it resumes. False:
+    /// the code before, whose contact counted from its first success, pause or not.
+    contact_gap: bool,
     /// Only an instance that holds no run, record or pass pauses (a standby, or a scheduler
     /// paused by `pause()`): its own runs are not at stake.
     pause_idle_only: bool,
@@ -120,9 +122,9 @@ impl Cfg {
             own_records_only: true,
             count_expired: true,
             reap_after_contact: true,
-            start_reaps_all: true,
-            end_before_count: false,
-            contact_after_pause: false,
+            start_reaps_all: false,
+            end_before_count: true,
+            contact_gap: true,
             pause_idle_only: false,
             lost_answers: false,
             join_until: 4,
@@ -443,6 +445,8 @@ impl LeaseModel {
     fn plan(&self, s: &mut State, i: usize, now: u8, jobs: Vec<(u8, u8)>) -> Vec<Plan> {
         let mut plans = vec![];
         if self.0.end_before_count {
+            // `Running::counts`: `end_locked` first (the store answers here; it fails with the
+            // store down, and so does the pass).
             let ended = std::mem::take(&mut s.insts[i].ended);
             let ids: Vec<Rid> = ended.into_iter().map(|(r, _)| r).collect();
             self.end_records(s, i, &ids);
@@ -456,8 +460,8 @@ impl LeaseModel {
             (first..last).for_each(|f| s.ghost.accounted[slot(j, f)] = true);
             let next = last + 1;
             // `Running::counts` while holding the lease: a run in progress → skipped. With
-            // `count_expired`, every record counts, less this instance's ended runs whose
-            // records are still to be deleted (`Ending`).
+            // `count_expired`, every record counts (the code before `end_before_count` less
+            // this instance's ended runs whose records were still to be deleted, `Ending`).
             let counts = |r: &Rec| r.expires > now || self.0.count_expired;
             let recs = s.recs.iter().filter(|r| r.id.job == j && counts(r)).count();
             let ended = s.insts[i].ended.iter().filter(|(r, _)| r.job == j).count();
@@ -702,7 +706,9 @@ impl Model for LeaseModel {
             }
             Action::StoreUp => s.down = None,
             Action::Join(i) => {
-                // `Scheduler::start`: `recover_own_runs` reaps before the engine starts.
+                // `Scheduler::start`: `recover_own_runs` reaps before the engine starts (only
+                // this id's records: none, with a fresh id). Its `expired_runs` call, then the
+                // engine's first acquire, start the contact count.
                 let all = self.0.start_reaps_all;
                 let expired = s
                     .recs
@@ -711,12 +717,21 @@ impl Model for LeaseModel {
                 let reap: Vec<_> = expired.map(|r| (r.id, r.owner, r.expires)).collect();
                 let n = &mut s.insts[usize::from(i)];
                 (n.status, n.starting, n.reap) = (Status::Up, !reap.is_empty(), reap);
+                n.contact = Some(0);
             }
             Action::Resume(i) => {
+                // `Running::contact`: its first call (the overdue `Heartbeat`, or the reaper's
+                // or the engine's) comes after a gap at least as long as the pause; more than
+                // half a lease restarts the count (if that call fails, `Heartbeat` drops it).
+                // A shorter pause may also restart it in the code, by the calls' phase: here
+                // it never does, which reaps sooner.
                 let n = &mut s.insts[usize::from(i)];
+                let Status::Paused(since) = n.status else {
+                    return None;
+                };
                 n.status = Status::Up;
-                if self.0.contact_after_pause {
-                    n.contact = None;
+                if self.0.contact_gap && 2 * (now - since) > lease {
+                    n.contact = Some(0);
                 }
             }
             Action::Pause(i) => {
@@ -1023,34 +1038,23 @@ fn verify(name: &str, cfg: &Cfg, fails: &[&'static str], seen: &[&'static str]) 
     }
 }
 
-/// The protocol as the code has it, with the fix of finding 10, holds (a)–(g) within its
-/// assumptions (see the doc): two instances and a replacement that may join after a crash, up
-/// to two crashes, a pause or outage of up to 3 ticks (lease 4); a `recover = true` job firing
-/// every tick (recorded at once) with a job whose runs are recorded after `DEFER` (it fires
-/// again more than a lease later) or at once (it fires again within the lease). Crashes fall
-/// between recording and releasing and between releasing and starting.
+/// The protocol as the code has it (commit `b907042`) holds (a)–(g) within its assumptions
+/// (see the doc): two instances and a replacement that may join after a crash, up to two
+/// crashes, a pause or outage of up to 3 ticks (lease 4); a `recover = true` job firing every
+/// tick (recorded at once) with a job whose runs are recorded after `DEFER` (it fires again
+/// more than a lease later) or at once (it fires again within the lease). Crashes fall between
+/// recording and releasing and between releasing and starting.
 #[test]
 fn lease_protocol_holds() {
     let seen = [CUT_OFF, RERUN, CAS_REFUSED, SETTLED, ORPHANED, DROPPED];
-    let joined = [START_TAKEN];
     let mut c = Cfg::new(vec![job(&[1, 2, 3], true), job(&[1, 6], false)]);
-    (c.joiners, c.crashes, c.join_until, c.end_before_count) = (1, 2, 6, true);
-    verify(
-        "deferred records, 3-tick disruption",
-        &c,
-        &[],
-        &[&seen[..], &joined].concat(),
-    );
+    (c.joiners, c.crashes, c.join_until) = (1, 2, 6);
+    verify("deferred records, 3-tick disruption", &c, &[], &seen);
     let mut c = Cfg::new(vec![job(&[1, 2, 3], true), job(&[1, 4], false)]);
-    (c.joiners, c.crashes, c.join_until, c.end_before_count) = (1, 2, 6, true);
-    verify(
-        "records at once, 3-tick disruption",
-        &c,
-        &[],
-        &[&seen[..], &joined].concat(),
-    );
+    (c.joiners, c.crashes, c.join_until) = (1, 2, 6);
+    verify("records at once, 3-tick disruption", &c, &[], &seen);
     let mut c = Cfg::new(vec![job(&[1, 2, 3], true)]);
-    (c.started, c.crashes, c.end_before_count) = (3, 2, true);
+    (c.started, c.crashes) = (3, 2);
     verify("three instances, two crashes", &c, &[], &seen);
 }
 
@@ -1092,8 +1096,8 @@ fn broken_release_without_lease_check_runs_twice() {
     verify("release without lease check", &c, &fails, &[]);
 }
 
-/// Formerly finding 1: a run recorded after `DEFER` is not counted elsewhere until then. With
-/// the rule before (recorded at once only when the job fires again within 2 ticks), a pause or
+/// Finding 1, fixed in part: a run recorded after `DEFER` is not counted elsewhere until then.
+/// With the rule before (recorded at once only when the job fires again within 2 ticks), a pause or
 /// outage of 2 ticks lets the next fire time, 3 ticks later, start beside it. With the code's
 /// rule (within the lease) the same system holds. A job firing again more than a lease later
 /// still breaks (c) with a stall of a full lease that holds up the deferred write; a run
@@ -1256,40 +1260,42 @@ fn orphaned_record_runs_once() {
     verify("orphaned record, no misfire limit, before", &c, &fails, &[]);
 }
 
-/// Finding 7: an instance paused (SIGSTOP, or `pause()`) through a store outage saw no
-/// failure: its contact counts from before the pause, so it reaps as soon as it resumes,
-/// before the live owners renew the records the outage let expire. An instance that holds no
-/// run pauses (its own runs are not at stake): the code fails (a), (c) and (g); counting
-/// contact afresh after a pause holds.
+/// Formerly finding 7: an instance paused (SIGSTOP, or `pause()`) through a store outage saw
+/// no failure: its contact counted from before the pause, so it reaped as soon as it resumed,
+/// before the live owners renewed the records the outage let expire. An instance that holds no
+/// run pauses (its own runs are not at stake). Now a gap of more than half a lease since the
+/// last call restarts the count (and `resume()` always does): (a)–(g) hold. The code before
+/// (`contact_gap: false`) fails (a), (c) and (g).
 #[test]
-fn finding_pause_across_an_outage_reaps_live_runs() {
+fn pause_across_an_outage_keeps_live_runs() {
     let mut c = Cfg::new(vec![job(&[1, 2, 3], true)]);
     (c.crashes, c.disruptions, c.max_pause, c.max_outage) = (0, 2, 6, 5);
     (c.pause_idle_only, c.horizon) = (true, 16);
+    verify("pause across an outage", &c, &[], &[]);
+    c.contact_gap = false;
     let fails = [AT_MOST_ONCE, MAX_INSTANCES, LIVE_NOT_TAKEN];
-    verify("pause across an outage", &c, &fails, &[]);
-    c.contact_after_pause = true;
-    verify(
-        "pause across an outage, contact after the pause",
-        &c,
-        &[],
-        &[],
-    );
+    verify("pause across an outage, code before", &c, &fails, &[]);
 }
 
-/// Finding 8: an instance that starts reaps every expired record at once
+/// Formerly finding 8: an instance that started reaped every expired record at once
 /// (`recover_own_runs`), whatever its contact. Started just after an outage past the lease, it
-/// takes over the live runs whose records expired, before their owners renew them. Reaping
-/// only its own records at start (none, with a fresh id) holds.
+/// took over the live runs whose records expired, before their owners renewed them. Now it
+/// takes over only the records under its own id at start (none, with a fresh id): (a)–(g)
+/// hold. The code before (`start_reaps_all`) is caught.
 #[test]
-fn finding_start_after_an_outage_reaps_live_runs() {
+fn start_after_an_outage_keeps_live_runs() {
     let mut c = Cfg::new(vec![job(&[1, 2, 3], true)]);
     (c.crashes, c.max_pause, c.max_outage, c.horizon) = (0, 0, 6, 16);
     (c.joiners, c.join_replaces, c.join_until) = (1, false, 11);
+    verify("start after an outage", &c, &[], &[]);
+    c.start_reaps_all = true;
     let fails = [AT_MOST_ONCE, MAX_INSTANCES, LIVE_NOT_TAKEN];
-    verify("start after an outage", &c, &fails, &[START_TAKEN]);
-    c.start_reaps_all = false;
-    verify("start after an outage, own records at start", &c, &[], &[]);
+    verify(
+        "start after an outage, code before",
+        &c,
+        &fails,
+        &[START_TAKEN],
+    );
 }
 
 /// Finding 9: a store call applied whose answer is lost. `release_jobs`: the retry finds the
@@ -1311,24 +1317,21 @@ fn finding_lost_answers() {
     );
 }
 
-/// Finding 10: the engine subtracts this instance's ended runs whose records are still to be
-/// deleted (`Ending`), so after a failed `end_runs` the job's next run starts while the
-/// ended run's record is still in the store. A crash before the retry leaves two records for
-/// one run at a time: a reaper recovers the ended run, and the executor refuses the one that
-/// was cut off (d); on two reapers the two recoveries run side by side (c). Ending the
-/// records before counting holds.
+/// Formerly finding 10: the engine subtracted this instance's ended runs whose records were
+/// still to be deleted (`Ending`), so after a failed `end_runs` the job's next run started
+/// while the ended run's record was still in the store. A crash before the retry left two
+/// records for one run at a time: a reaper recovered the ended run, and the executor refused
+/// the one that was cut off (d); on two reapers the two recoveries ran side by side (c). Now
+/// the engine deletes those records before it counts (and its pass fails if it cannot):
+/// (a)–(g) hold. The code before (`end_before_count: false`) is caught.
 #[test]
-fn finding_ended_record_beside_the_next_run() {
+fn ended_record_is_deleted_before_the_count() {
     let mut c = Cfg::new(vec![job(&[1, 2, 3], true)]);
-    (c.max_pause, c.max_outage) = (0, 2);
-    verify("ended record", &c, &[RECOVERED], &[]);
-    c.started = 3;
-    verify(
-        "ended record, 3 instances",
-        &c,
-        &[MAX_INSTANCES, RECOVERED],
-        &[],
-    );
-    c.end_before_count = true;
-    verify("ended record, 3 instances, ended first", &c, &[], &[RERUN]);
+    (c.started, c.max_pause, c.max_outage) = (3, 0, 2);
+    verify("ended record, 3 instances", &c, &[], &[RERUN]);
+    c.end_before_count = false;
+    let fails = [MAX_INSTANCES, RECOVERED];
+    verify("ended record, 3 instances, code before", &c, &fails, &[]);
+    c.started = 2;
+    verify("ended record, code before", &c, &[RECOVERED], &[]);
 }

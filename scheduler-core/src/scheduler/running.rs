@@ -56,6 +56,9 @@ struct Receivers {
     deferred: UnboundedReceiver<Deferred>,
 }
 
+/// (since when, last time) of an unbroken contact with a store.
+type Contact = (DateTime<Utc>, DateTime<Utc>);
+
 /// The records of runs in progress this instance keeps in its stores.
 pub(crate) struct Running {
     done: UnboundedSender<usize>,
@@ -70,7 +73,7 @@ pub(crate) struct Running {
     ends: Vec<tokio::sync::Mutex<()>>,
     /// Per store: (since when, last time) this instance has reached it without a failure or
     /// a gap (the scheduler's clock); `None` after one. See [`Running::may_reap`].
-    contact: Vec<Mutex<Option<(DateTime<Utc>, DateTime<Utc>)>>>,
+    contact: Vec<Mutex<Option<Contact>>>,
     /// The lease: a gap of half of it between calls restarts the contact count.
     lease: Duration,
 }
