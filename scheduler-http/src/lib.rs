@@ -411,23 +411,14 @@ fn clock_json(scheduler: &Scheduler) -> Value {
     let Some(skew) = scheduler.clock_skew() else {
         return Value::Null;
     };
-    let offset = skew.offset_seconds();
     let mut clock = json!({
         "jobstore": &*skew.jobstore,
-        "offset_seconds": offset,
+        "offset_seconds": skew.offset_seconds(),
         "uncertainty_seconds": skew.uncertainty.as_secs_f64(),
         "measured_at": skew.measured_at.to_rfc3339(),
     });
-    if skew.offset.abs()
-        > chrono::Duration::from_std(scheduler_core::scheduler::CLOCK_SKEW_WARN_OFFSET)
-            .unwrap_or_default()
-    {
-        clock["warning"] = json!(format!(
-            "this host's clock is {:.3} s {} the clock of job store '{}'; jobs are scheduled by the store's clock: fix this host's clock (NTP)",
-            offset.abs(),
-            if offset < 0.0 { "ahead of" } else { "behind" },
-            skew.jobstore
-        ));
+    if let Some(warning) = skew.warning() {
+        clock["warning"] = json!(warning);
     }
     clock
 }

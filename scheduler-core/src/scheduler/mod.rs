@@ -42,7 +42,7 @@ use crate::trigger::{BuiltinTrigger, Trigger};
 use crate::tz::TimeZone;
 
 pub use hosts::{BackgroundScheduler, BlockingScheduler, ShutdownHandle};
-pub use skew::{ClockSkew, WARN_OFFSET as CLOCK_SKEW_WARN_OFFSET};
+pub use skew::ClockSkew;
 
 /// The scheduler's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

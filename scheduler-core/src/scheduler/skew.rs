@@ -25,7 +25,7 @@ use super::Inner;
 use crate::clock::{Clock, Sleep};
 
 /// An offset from a store's clock larger than this is logged as a WARN.
-pub const WARN_OFFSET: Duration = Duration::from_secs(1);
+pub(crate) const WARN_OFFSET: Duration = Duration::from_secs(1);
 
 /// A measurement whose round trip took longer than this is not trusted (it is kept from
 /// replacing a better one).
@@ -52,6 +52,25 @@ impl ClockSkew {
             || self.offset.num_seconds() as f64,
             |us| us as f64 / 1_000_000.0,
         )
+    }
+
+    /// Whether the offset is past [`WARN_OFFSET`].
+    fn is_off(&self) -> bool {
+        self.offset.abs() > chrono::Duration::from_std(WARN_OFFSET).unwrap_or_default()
+    }
+
+    /// What to tell the user when the offset is past 1 s (the scheduler's WARN log, the API's
+    /// `healthz`), else `None`.
+    pub fn warning(&self) -> Option<String> {
+        let offset = self.offset_seconds();
+        self.is_off().then(|| {
+            format!(
+                "this host's clock is {:.3} s {} the clock of job store '{}'; jobs are scheduled by the store's clock: fix this host's clock (NTP)",
+                offset.abs(),
+                if offset < 0.0 { "ahead of" } else { "behind" },
+                self.jobstore
+            )
+        })
     }
 }
 
@@ -214,24 +233,15 @@ pub(super) async fn refresh(inner: &Inner, force: bool) -> Vec<bool> {
                 );
             }
         }
-        let over = offset.abs() > chrono::Duration::from_std(WARN_OFFSET).unwrap_or_default();
+        let warning = reference.warning();
         let jobstore = reference.jobstore.clone();
         let changed = state
             .warned
             .is_none_or(|w| (w - offset).abs() > chrono::Duration::seconds(1));
-        if over && changed {
-            tracing::warn!(
-                clock_offset = offset.num_milliseconds() as f64 / 1000.0,
-                "This host's clock is {:.3} s {} the clock of job store {jobstore:?}; scheduling by the store's clock (fix the host's clock: NTP)",
-                offset.abs().num_milliseconds() as f64 / 1000.0,
-                if offset < chrono::Duration::zero() {
-                    "ahead of"
-                } else {
-                    "behind"
-                },
-            );
+        if let (Some(warning), true) = (&warning, changed) {
+            tracing::warn!(clock_offset = reference.offset_seconds(), "{warning}");
             state.warned = Some(offset);
-        } else if !over && state.warned.is_some() {
+        } else if warning.is_none() && state.warned.is_some() {
             tracing::info!(
                 "This host's clock agrees with the clock of job store {jobstore:?} again (within {:.3} s)",
                 offset.abs().num_milliseconds() as f64 / 1000.0
