@@ -261,3 +261,44 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .unwrap_or_default();
     Some((status, body))
 }
+
+/// A shared store server the multi-process tests run on, each test in a namespace of its own
+/// (a table prefix, a key prefix or a collection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shared {
+    /// PostgreSQL at [`crate::backends::postgres_url`].
+    Postgres,
+    /// MySQL/MariaDB at [`crate::backends::mysql_url`].
+    MariaDb,
+    /// Redis at [`crate::backends::redis_url`].
+    Redis,
+    /// The MongoDB protocol at [`crate::backends::mongo_url`].
+    Mongo,
+}
+
+impl Shared {
+    /// The `[jobstores.default]` lines of namespace `ns`, and the cleanup that drops it.
+    pub fn namespace(self, ns: &str) -> (String, impl FnOnce() + use<>) {
+        use crate::backends::{Mongo, Redis, Sql, mongo_url, mysql_url, postgres_url, redis_url};
+        use crate::conformance::Backend as _;
+        let store = match self {
+            Shared::Postgres => format!("url = \"{}\"\nprefix = \"{ns}\"", postgres_url()),
+            Shared::MariaDb => format!("url = \"{}\"\nprefix = \"{ns}\"", mysql_url()),
+            Shared::Redis => format!("url = \"{}\"\nprefix = \"{ns}:\"", redis_url()),
+            Shared::Mongo => format!("url = \"{}\"\ncollection = \"{ns}jobs\"", mongo_url()),
+        };
+        let ns = ns.to_owned();
+        let cleanup = move || {
+            let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+            runtime.block_on(async {
+                match self {
+                    Shared::Postgres => Sql::POSTGRES.cleanup(&ns).await,
+                    Shared::MariaDb => Sql::MYSQL.cleanup(&ns).await,
+                    Shared::Redis => Redis.cleanup(&ns).await,
+                    Shared::Mongo => Mongo.cleanup(&ns).await,
+                }
+            });
+        };
+        (store, cleanup)
+    }
+}

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use integration_tests::processes::{
-    Lines, config, free_port, history_missed, http_get, log_runs, lost, rsched_binary_or_skip,
-    run_counts, spawn, stop, whole_second,
+    Lines, Shared, config, free_port, history_missed, http_get, log_runs, lost,
+    rsched_binary_or_skip, run_counts, spawn, stop, whole_second,
 };
 
 /// One at a time: two instances each, on a 2-core machine.
@@ -26,7 +26,7 @@ const JOBS: usize = 20;
 
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
-fn skew_test(name: &str, store: Option<String>, cleanup: impl FnOnce()) {
+fn skew_test(name: &str, store: String, cleanup: impl FnOnce()) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(binary) = rsched_binary_or_skip() else {
         return;
@@ -39,9 +39,6 @@ fn skew_test(name: &str, store: Option<String>, cleanup: impl FnOnce()) {
         eprintln!("skipped: {LIBFAKETIME} is missing");
         return;
     }
-    let Some(store) = store else {
-        return;
-    };
     let dir = std::env::temp_dir().join(format!("rsched-skew-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let scheduler = "lease = \"6s\"\nmax_poll_interval = \"1s\"";
@@ -147,55 +144,26 @@ fn ns(name: &str) -> String {
     format!("skew{}_{name}_", std::process::id())
 }
 
-fn drop_namespace(
-    backend: impl integration_tests::conformance::Backend,
-    ns: String,
-) -> impl FnOnce() {
-    move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(backend.cleanup(&ns));
-    }
-}
-
 #[test]
 fn postgres() {
-    let url = integration_tests::backends::postgres_url();
-    skew_test(
-        "postgres",
-        Some(format!("url = \"{url}\"\nprefix = \"{}\"", ns("pg"))),
-        drop_namespace(integration_tests::backends::Sql::POSTGRES, ns("pg")),
-    );
+    let (store, cleanup) = Shared::Postgres.namespace(&ns("pg"));
+    skew_test("postgres", store, cleanup);
 }
 
 #[test]
 fn mariadb() {
-    let url = integration_tests::backends::mysql_url();
-    skew_test(
-        "mariadb",
-        Some(format!("url = \"{url}\"\nprefix = \"{}\"", ns("my"))),
-        drop_namespace(integration_tests::backends::Sql::MYSQL, ns("my")),
-    );
+    let (store, cleanup) = Shared::MariaDb.namespace(&ns("my"));
+    skew_test("mariadb", store, cleanup);
 }
 
 #[test]
 fn redis() {
-    let url = integration_tests::backends::redis_url();
-    skew_test(
-        "redis",
-        Some(format!("url = \"{url}\"\nprefix = \"{}:\"", ns("redis"))),
-        drop_namespace(integration_tests::backends::Redis, ns("redis")),
-    );
+    let (store, cleanup) = Shared::Redis.namespace(&ns("redis"));
+    skew_test("redis", store, cleanup);
 }
 
 #[test]
 fn mongodb_protocol() {
-    let url = integration_tests::backends::mongo_url();
-    skew_test(
-        "mongodb",
-        Some(format!(
-            "url = \"{url}\"\ncollection = \"{}jobs\"",
-            ns("mongo")
-        )),
-        drop_namespace(integration_tests::backends::Mongo, ns("mongo")),
-    );
+    let (store, cleanup) = Shared::Mongo.namespace(&ns("mongo"));
+    skew_test("mongodb", store, cleanup);
 }

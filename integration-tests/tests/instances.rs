@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use integration_tests::processes::{
-    Lines, config, history_missed, log_runs, lost, rsched_binary_or_skip, run_counts, signal,
-    spawn, stop, whole_second,
+    Lines, Shared, config, history_missed, log_runs, lost, rsched_binary_or_skip, run_counts,
+    signal, spawn, stop, whole_second,
 };
 
 /// One crash test at a time: they are heavy for a 2-core machine.
@@ -25,12 +25,9 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 const JOBS: usize = 100;
 
-fn crash_test(name: &str, store: Option<String>, cleanup: impl FnOnce()) {
+fn crash_test(name: &str, store: String, cleanup: impl FnOnce()) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(binary) = rsched_binary_or_skip() else {
-        return;
-    };
-    let Some(store) = store else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("rsched-instances-{}-{name}", std::process::id()));
@@ -101,13 +98,10 @@ fn crash_test(name: &str, store: Option<String>, cleanup: impl FnOnce()) {
 /// come back `LeaseLost`, so its runs are not started). Asserted: no (job, fire time) ran
 /// twice, every fire time in the window ran or is recorded missed, and the paused instance goes
 /// on after it wakes.
-fn pause_test(name: &str, store: Option<String>, cleanup: impl FnOnce()) {
+fn pause_test(name: &str, store: String, cleanup: impl FnOnce()) {
     const PAUSED_JOBS: usize = 50;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(binary) = rsched_binary_or_skip() else {
-        return;
-    };
-    let Some(store) = store else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("rsched-pause-{}-{name}", std::process::id()));
@@ -177,45 +171,26 @@ fn pause_test(name: &str, store: Option<String>, cleanup: impl FnOnce()) {
 
 #[test]
 fn postgres_instance_paused_past_its_lease() {
-    let url = integration_tests::backends::postgres_url();
-    pause_test(
-        "postgres",
-        Some(format!("url = \"{url}\"\nprefix = \"{}\"", ns("pgp"))),
-        drop_namespace(integration_tests::backends::Sql::POSTGRES, ns("pgp")),
-    );
+    let (store, cleanup) = Shared::Postgres.namespace(&ns("pgp"));
+    pause_test("postgres", store, cleanup);
 }
 
 #[test]
 fn mariadb_instance_paused_past_its_lease() {
-    let url = integration_tests::backends::mysql_url();
-    pause_test(
-        "mariadb",
-        Some(format!("url = \"{url}\"\nprefix = \"{}\"", ns("myp"))),
-        drop_namespace(integration_tests::backends::Sql::MYSQL, ns("myp")),
-    );
+    let (store, cleanup) = Shared::MariaDb.namespace(&ns("myp"));
+    pause_test("mariadb", store, cleanup);
 }
 
 #[test]
 fn redis_instance_paused_past_its_lease() {
-    let url = integration_tests::backends::redis_url();
-    pause_test(
-        "redis",
-        Some(format!("url = \"{url}\"\nprefix = \"{}:\"", ns("redisp"))),
-        drop_namespace(integration_tests::backends::Redis, ns("redisp")),
-    );
+    let (store, cleanup) = Shared::Redis.namespace(&ns("redisp"));
+    pause_test("redis", store, cleanup);
 }
 
 #[test]
 fn mongodb_protocol_instance_paused_past_its_lease() {
-    let url = integration_tests::backends::mongo_url();
-    pause_test(
-        "mongodb",
-        Some(format!(
-            "url = \"{url}\"\ncollection = \"{}jobs\"",
-            ns("mongop")
-        )),
-        drop_namespace(integration_tests::backends::Mongo, ns("mongop")),
-    );
+    let (store, cleanup) = Shared::Mongo.namespace(&ns("mongop"));
+    pause_test("mongodb", store, cleanup);
 }
 
 #[test]
@@ -223,22 +198,11 @@ fn sqlite_instance_paused_past_its_lease() {
     let path = std::env::temp_dir().join(format!("rsched-pause-{}.db", std::process::id()));
     pause_test(
         "sqlite",
-        Some(format!("url = \"sqlite://{}\"", path.display())),
+        format!("url = \"sqlite://{}\"", path.display()),
         || {},
     );
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-}
-
-/// Drops a namespace through the conformance backends.
-fn drop_namespace(
-    backend: impl integration_tests::conformance::Backend,
-    ns: String,
-) -> impl FnOnce() {
-    move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(backend.cleanup(&ns));
     }
 }
 
@@ -251,7 +215,7 @@ fn sqlite_file_shared_by_processes() {
     let path = std::env::temp_dir().join(format!("rsched-crash-{}.db", std::process::id()));
     crash_test(
         "sqlite",
-        Some(format!("url = \"sqlite://{}\"", path.display())),
+        format!("url = \"sqlite://{}\"", path.display()),
         || {},
     );
     for suffix in ["", "-wal", "-shm"] {
@@ -261,43 +225,24 @@ fn sqlite_file_shared_by_processes() {
 
 #[test]
 fn postgres() {
-    let url = integration_tests::backends::postgres_url();
-    crash_test(
-        "postgres",
-        Some(format!("url = \"{url}\"\nprefix = \"{}\"", ns("pg"))),
-        drop_namespace(integration_tests::backends::Sql::POSTGRES, ns("pg")),
-    );
+    let (store, cleanup) = Shared::Postgres.namespace(&ns("pg"));
+    crash_test("postgres", store, cleanup);
 }
 
 #[test]
 fn mariadb() {
-    let url = integration_tests::backends::mysql_url();
-    crash_test(
-        "mariadb",
-        Some(format!("url = \"{url}\"\nprefix = \"{}\"", ns("my"))),
-        drop_namespace(integration_tests::backends::Sql::MYSQL, ns("my")),
-    );
+    let (store, cleanup) = Shared::MariaDb.namespace(&ns("my"));
+    crash_test("mariadb", store, cleanup);
 }
 
 #[test]
 fn redis() {
-    let url = integration_tests::backends::redis_url();
-    crash_test(
-        "redis",
-        Some(format!("url = \"{url}\"\nprefix = \"{}:\"", ns("redis"))),
-        drop_namespace(integration_tests::backends::Redis, ns("redis")),
-    );
+    let (store, cleanup) = Shared::Redis.namespace(&ns("redis"));
+    crash_test("redis", store, cleanup);
 }
 
 #[test]
 fn mongodb_protocol() {
-    let url = integration_tests::backends::mongo_url();
-    crash_test(
-        "mongodb",
-        Some(format!(
-            "url = \"{url}\"\ncollection = \"{}jobs\"",
-            ns("mongo")
-        )),
-        drop_namespace(integration_tests::backends::Mongo, ns("mongo")),
-    );
+    let (store, cleanup) = Shared::Mongo.namespace(&ns("mongo"));
+    crash_test("mongodb", store, cleanup);
 }
