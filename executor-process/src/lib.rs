@@ -95,6 +95,9 @@ pub struct Request {
     pub kwargs: Map<String, Value>,
     /// The scheduler instance.
     pub scheduler_id: String,
+    /// Which attempt at the run time this is (1 = the first run; absent from older parents).
+    #[serde(default = "scheduler_core::history::first_attempt")]
+    pub attempt: u32,
 }
 
 /// One result, worker to parent.
@@ -198,7 +201,8 @@ async fn run_here(registry: &TaskRegistry, request: Request) -> Response {
         registry.state().clone(),
         CancellationToken::new(),
         Arc::from(request.scheduler_id),
-    );
+    )
+    .with_attempt(request.attempt);
     let joined = match task.handler().clone() {
         Handler::Async(f) => tokio::spawn(f(ctx)).await,
         Handler::Blocking(f) => tokio::task::spawn_blocking(move || f(ctx)).await,
@@ -482,6 +486,7 @@ fn request(ctx: &JobContext, func: &str) -> Request {
         args: ctx.args().to_vec(),
         kwargs: ctx.kwargs().clone(),
         scheduler_id: ctx.scheduler_id().to_owned(),
+        attempt: ctx.attempt(),
     }
 }
 

@@ -845,6 +845,9 @@ fn run(job: &str, secs: i64, outcome: RunOutcome, error: Option<&str>) -> RunRec
         outcome,
         error: error.map(str::to_owned),
         scheduler_id: Arc::from("host-1-abcd"),
+        attempt: 1,
+        backfill: false,
+        result: None,
     }
 }
 
@@ -907,6 +910,82 @@ pub async fn run_history(backend: &impl Backend) {
     backend.cleanup(&ns).await;
 }
 
+/// Run history keeps each record's attempt, backfill flag and return value: a small JSON
+/// object (keys and numbers JSON allows but BSON or SQL might not take as they are), a string
+/// whose JSON text is exactly the cap (64 KiB: more than MySQL's `TEXT` holds), and the marker
+/// `cap_result` leaves of a longer one.
+pub async fn run_history_keeps_attempts_and_results(backend: &impl Backend) {
+    let ns = namespace("results");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().history {
+        eprintln!("run history: skipped, the store keeps none");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let max = rsched::history::MAX_RESULT_BYTES;
+    let small = json!({
+        "rows": 3,
+        "ok": true,
+        "ratio": 1.5,
+        "big": u64::MAX,
+        "names": ["a", "ünïcode", "quote \" and \\"],
+        "nested": {"$key": null, "a.b": -7, "": []},
+    });
+    let at_cap = rsched::history::cap_result(&json!("x".repeat(max - 2))).unwrap();
+    assert_eq!(at_cap.to_string().len(), max, "kept whole at the cap");
+    let capped = rsched::history::cap_result(&json!("ü\"\n".repeat(40_000))).unwrap();
+    assert_eq!(capped["truncated"], json!(true));
+    assert!(capped.to_string().len() <= max);
+    let with = |secs: i64, attempt: u32, backfill: bool, result: Option<Value>| RunRecord {
+        attempt,
+        backfill,
+        result,
+        ..run("r", secs, RunOutcome::Success, None)
+    };
+    let records = [
+        with(1, 1, false, Some(small)),
+        RunRecord {
+            attempt: 3,
+            backfill: true,
+            ..run("r", 2, RunOutcome::Error, Some("third try failed"))
+        },
+        with(3, 2, true, Some(at_cap)),
+        with(4, 1, false, Some(capped)),
+        with(5, 7, false, Some(json!("plain"))),
+    ];
+    history(&store)
+        .record_runs(
+            &records,
+            Retention {
+                per_job: 10,
+                max_age: Duration::from_secs(86_400),
+            },
+        )
+        .await
+        .unwrap();
+    let read = history(&store).job_runs("r", 10).await.unwrap();
+    let mut expected = records.to_vec();
+    expected.reverse();
+    assert_eq!(read.len(), expected.len());
+    for (read, expected) in read.iter().zip(&expected) {
+        assert_eq!(
+            (read.attempt, read.backfill),
+            (expected.attempt, expected.backfill),
+            "at {}",
+            read.scheduled_run_time
+        );
+        assert!(
+            read.result == expected.result,
+            "the result at {} did not round-trip: {} JSON bytes read, {} written",
+            read.scheduled_run_time,
+            read.result.as_ref().map_or(0, |v| v.to_string().len()),
+            expected.result.as_ref().map_or(0, |v| v.to_string().len()),
+        );
+    }
+    assert!(read == expected, "the records round-trip whole");
+    backend.cleanup(&ns).await;
+}
+
 /// A running scheduler writes the history of what it ran.
 pub async fn scheduler_writes_history(backend: &impl Backend) {
     let ns = namespace("writes");
@@ -957,6 +1036,7 @@ fn running(run_id: &str, job: &str, owner: &str, expires: i64) -> RunningRun {
         started: at(0),
         owner: Arc::from(owner),
         expires: at(expires),
+        attempt: 1,
     }
 }
 
@@ -1061,6 +1141,182 @@ pub async fn running_runs(backend: &impl Backend) {
         runs_of(&store).running_counts(&ids, at(20)).await.unwrap(),
         [1, 0, 0]
     );
+    backend.cleanup(&ns).await;
+}
+
+/// Runs in progress keep their attempt (and times to the microsecond) through `begin_runs`,
+/// `expired_runs` and `take_over_run`.
+pub async fn running_runs_keep_attempts(backend: &impl Backend) {
+    let ns = namespace("attempts");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().running {
+        eprintln!("running runs: skipped, the store is not shared");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let us = |t: DateTime<Utc>, micros: i64| t + chrono::Duration::microseconds(micros);
+    let first = RunningRun {
+        scheduled_run_time: us(at(0), 123_456),
+        started: us(at(1), 654_321),
+        ..running("r1", "a", "A", 10)
+    };
+    let third = RunningRun {
+        attempt: 3,
+        ..running("r2", "a", "A", 20)
+    };
+    runs_of(&store)
+        .begin_runs(&[first.clone(), third.clone()])
+        .await
+        .unwrap();
+    let expired = runs_of(&store).expired_runs(at(30), "", 10).await.unwrap();
+    assert_eq!(expired, [first.clone(), third.clone()]);
+    assert!(
+        runs_of(&store)
+            .take_over_run(&expired[1], "B", at(100))
+            .await
+            .unwrap()
+    );
+    assert!(
+        runs_of(&store)
+            .take_over_run(&expired[0], "B", at(100))
+            .await
+            .unwrap()
+    );
+    let mut taken = runs_of(&store).expired_runs(at(30), "B", 10).await.unwrap();
+    taken.sort_by(|x, y| x.run_id.cmp(&y.run_id));
+    let as_b = |r: &RunningRun| RunningRun {
+        owner: Arc::from("B"),
+        expires: at(100),
+        ..r.clone()
+    };
+    assert_eq!(
+        taken,
+        [as_b(&first), as_b(&third)],
+        "a takeover changes the owner and expiry only"
+    );
+    backend.cleanup(&ns).await;
+}
+
+/// A run that failed and will be retried becomes a pending retry (`reschedule_run`): owned by
+/// `RETRY_OWNER`, due at its new `expires`, with the retry's attempt. It counts against
+/// `max_instances`, is not the original owner's (heartbeat and end leave it alone), comes back
+/// from `expired_runs` once due, and one instance takes it over.
+pub async fn reschedule_run_makes_a_pending_retry(backend: &impl Backend) {
+    let ns = namespace("retry");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().running {
+        eprintln!("running runs: skipped, the store is not shared");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let runs = runs_of(&store);
+    let a: Vec<Arc<str>> = vec![Arc::from("a")];
+    let r1 = RunningRun {
+        scheduled_run_time: at(0) + chrono::Duration::microseconds(7),
+        ..running("r1", "a", "A", 100)
+    };
+    runs.begin_runs(&[r1.clone(), running("r2", "a", "A", 100)])
+        .await
+        .unwrap();
+    assert!(runs.reschedule_run("A", "r1", 2, at(50)).await.unwrap());
+    let retry = RunningRun {
+        owner: Arc::from(rsched::RETRY_OWNER),
+        started: at(50),
+        expires: at(50),
+        attempt: 2,
+        ..r1.clone()
+    };
+    assert!(retry.is_retry());
+    assert_eq!(
+        runs.running_counts(&a, at(40)).await.unwrap(),
+        [2],
+        "a pending retry counts"
+    );
+    assert!(
+        runs.expired_runs(at(40), "", 10).await.unwrap().is_empty(),
+        "not before it is due"
+    );
+    let own: Vec<Arc<str>> = runs
+        .expired_runs(at(40), "A", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(own, [Arc::from("r2")], "no longer A's");
+
+    // The original owner's heartbeat and end leave it alone.
+    runs.heartbeat_runs("A", at(300)).await.unwrap();
+    runs.end_runs("A", &[Arc::from("r1")]).await.unwrap();
+    assert_eq!(runs.running_counts(&a, at(40)).await.unwrap(), [2]);
+    assert_eq!(
+        runs.expired_runs(at(60), "", 10).await.unwrap(),
+        std::slice::from_ref(&retry),
+        "due at 50, not renewed by A's heartbeat"
+    );
+    assert_eq!(
+        runs.running_counts(&a, at(60)).await.unwrap(),
+        [1],
+        "once due, it counts no more than an expired run does"
+    );
+
+    // A compare-and-set on the owner.
+    assert!(!runs.reschedule_run("A", "r1", 3, at(70)).await.unwrap());
+    assert!(!runs.reschedule_run("B", "r2", 2, at(70)).await.unwrap());
+    assert!(
+        !runs
+            .reschedule_run("A", "unknown", 2, at(70))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        runs.expired_runs(at(60), "", 10).await.unwrap(),
+        std::slice::from_ref(&retry)
+    );
+    let r2 = runs.expired_runs(at(40), "A", 10).await.unwrap();
+    assert_eq!(
+        r2.iter()
+            .map(|r| (&*r.run_id, &*r.owner, r.expires, r.attempt))
+            .collect::<Vec<_>>(),
+        [("r2", "A", at(300), 1)],
+        "r2 untouched by B's attempt"
+    );
+
+    // One instance takes the due retry over, keeping its attempt.
+    assert!(runs.take_over_run(&retry, "C", at(200)).await.unwrap());
+    assert!(
+        !runs.take_over_run(&retry, "D", at(200)).await.unwrap(),
+        "a pending retry is taken over once"
+    );
+    let taken = RunningRun {
+        owner: Arc::from("C"),
+        expires: at(200),
+        ..retry.clone()
+    };
+    assert_eq!(runs.expired_runs(at(60), "C", 10).await.unwrap(), [taken]);
+    assert!(runs.expired_runs(at(60), "", 10).await.unwrap().is_empty());
+    // Its run fails again: the next retry.
+    assert!(runs.reschedule_run("C", "r1", 3, at(250)).await.unwrap());
+    assert_eq!(
+        runs.expired_runs(at(260), "", 10).await.unwrap(),
+        [RunningRun {
+            started: at(250),
+            expires: at(250),
+            attempt: 3,
+            ..retry.clone()
+        }],
+        "r2 (renewed to 300) is not due yet"
+    );
+    runs.end_runs("C", &[Arc::from("r1")]).await.unwrap();
+    assert_eq!(
+        runs.running_counts(&a, at(240)).await.unwrap(),
+        [2],
+        "C no longer owns it"
+    );
+    runs.end_runs(rsched::RETRY_OWNER, &[Arc::from("r1")])
+        .await
+        .unwrap();
+    assert_eq!(runs.running_counts(&a, at(240)).await.unwrap(), [1]);
     backend.cleanup(&ns).await;
 }
 
@@ -1318,8 +1574,10 @@ macro_rules! conformance_tests {
             capabilities_are_pinned, crud_and_conflicts, ordering, due_selection, acquire_is_exclusive,
             lease_expiry_and_takeover, release_errors, modification_while_leased_wins,
             quarantine, round_trip, persistence, new_scheduler_runs_persisted_jobs,
-            change_notifications_wake_other_instances, run_history, scheduler_writes_history,
-            running_runs, max_instances_across_instances, crashed_runs_are_recovered);
+            change_notifications_wake_other_instances, run_history,
+            run_history_keeps_attempts_and_results, scheduler_writes_history, running_runs,
+            running_runs_keep_attempts, reschedule_run_makes_a_pending_retry,
+            max_instances_across_instances, crashed_runs_are_recovered);
     };
     (@cases $backend:expr; $($case:ident),*) => {
         $(

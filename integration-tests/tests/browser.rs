@@ -62,6 +62,10 @@ async fn serve() -> (String, Scheduler) {
         [jobstores.default]
         url = "memory://?history=true"
 
+        [calendars.holidays]
+        type = "dates"
+        dates = ["2030-12-25"]
+
         [[jobs]]
         id = "job1"
         func = "rsched:log"
@@ -238,14 +242,25 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
     // Add a job through the form.
     open_form(&client, "from-form", "cron").await;
     fill(&client, "minute", "*/5").await;
+    fill(&client, "retries", "3").await;
+    fill(&client, "retry_delay", "30").await;
+    fill(&client, "calendars", "holidays").await;
     click(&client, Locator::Id("job-submit")).await;
-    eventually("the form's job exists", || async {
-        scheduler
-            .get_job("from-form")
-            .await
-            .unwrap()
-            .is_some_and(|j| j.trigger().to_string() == "cron[minute='*/5']")
-    })
+    eventually(
+        "the form's job exists, with its retries and calendar",
+        || async {
+            scheduler
+                .get_job("from-form")
+                .await
+                .unwrap()
+                .is_some_and(|j| {
+                    j.trigger().to_string() == "cron[minute='*/5']"
+                        && j.retry().retries == 3
+                        && j.retry().delay == Duration::from_secs(30)
+                        && j.calendars().iter().map(|c| &**c).eq(["holidays"])
+                })
+        },
+    )
     .await;
     client
         .wait()
@@ -262,6 +277,29 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
         text_of(&client, error).await.contains("out of range")
     })
     .await;
+    assert!(scheduler.get_job("bad").await.unwrap().is_none());
+
+    // A retry setting out of range, and an unknown calendar: each error by its field.
+    open_form(&client, "bad", "cron").await;
+    fill(&client, "retry_backoff", "0.5").await;
+    click(&client, Locator::Id("job-submit")).await;
+    eventually("the retry_backoff field shows the error", || async {
+        text_of(&client, r#"span.field-error[data-field="retry_backoff"]"#)
+            .await
+            .contains("at least 1.0")
+    })
+    .await;
+    click(&client, Locator::Id("job-cancel")).await;
+    open_form(&client, "bad", "cron").await;
+    fill(&client, "calendars", "no-such").await;
+    click(&client, Locator::Id("job-submit")).await;
+    eventually("the calendars field shows the error", || async {
+        text_of(&client, r#"span.field-error[data-field="calendars"]"#)
+            .await
+            .contains("no calendar named 'no-such'")
+    })
+    .await;
+    click(&client, Locator::Id("job-cancel")).await;
     assert!(scheduler.get_job("bad").await.unwrap().is_none());
 
     // Run a job now, then read its history.
@@ -286,6 +324,14 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
         .for_element(Locator::Css(r#"#history tbody tr[data-outcome="success"]"#))
         .await
         .unwrap();
+    assert_eq!(
+        text_of(
+            &client,
+            r#"#history tbody tr[data-outcome="success"] td.attempt"#
+        )
+        .await,
+        "1"
+    );
     click(&client, Locator::Id("history-close")).await;
 
     // A quarantined job is listed apart, and can be deleted from there.

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use integration_tests::conformance::{at, job};
 use integration_tests::strict;
 use rsched::sql::{SCHEMA_VERSION, SqlJobStore, SqlOptions};
-use rsched::{JobStore, Release, RunOutcome, RunRecord};
+use rsched::{JobStore, Release, Retention, RunOutcome, RunRecord};
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Connection as _, Row as _};
@@ -279,6 +279,10 @@ async fn check(
             outcome: RunOutcome::Error,
             error: Some("it's broken".to_owned()),
             scheduler_id: Arc::from("old-scheduler"),
+            // Columns schema version 4 added, read as their defaults.
+            attempt: 1,
+            backfill: false,
+            result: None,
         }]
     );
     let running = store.running().expect("SQL stores keep runs in progress");
@@ -293,6 +297,43 @@ async fn check(
     assert_eq!(expired.len(), 1);
     assert_eq!(&*expired[0].run_id, "0123456789abcdef0123456789abcdef");
     assert_eq!(expired[0].expires, at(91));
+    assert_eq!(expired[0].attempt, 1);
+
+    // The columns schema version 4 added take values.
+    let retried = RunRecord {
+        scheduled_run_time: at(30),
+        outcome: RunOutcome::Success,
+        error: None,
+        attempt: 2,
+        backfill: true,
+        result: Some(json!({"rows": 3})),
+        ..history.job_runs("alpha", 1).await.unwrap().remove(0)
+    };
+    history
+        .record_runs(
+            std::slice::from_ref(&retried),
+            Retention {
+                per_job: 10,
+                max_age: Duration::from_secs(86_400),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(history.job_runs("alpha", 1).await.unwrap(), [retried]);
+    assert!(
+        running
+            .reschedule_run("old-scheduler", &expired[0].run_id, 2, at(95))
+            .await
+            .unwrap()
+    );
+    let retry = running.expired_runs(at(100), "nobody", 10).await.unwrap();
+    assert_eq!(
+        retry
+            .iter()
+            .map(|r| (&*r.owner, r.expires, r.attempt))
+            .collect::<Vec<_>>(),
+        [(rsched::RETRY_OWNER, at(95), 2)]
+    );
 
     // And the store works on: a job added, acquired (with the expired lease and the due job),
     // released.

@@ -30,6 +30,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let registry = rsched::registry_with_builtins();
     let checked = (|| {
         let zone = config.timezone()?.unwrap_or_else(TimeZone::system);
+        let calendars = config.exclusion_calendars()?;
         let specs = config.job_specs(&registry)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -41,10 +42,19 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             // only by `rsched run`.
             config.api_options(None, |_| Some("not read by rsched check".to_owned()))?;
         }
-        Ok::<_, rsched::ConfigError>((zone, specs))
+        Ok::<_, rsched::ConfigError>((zone, specs, calendars))
     })();
-    let (zone, specs) = match checked {
-        Ok(ok) => ok,
+    let (zone, specs, calendars) = match checked {
+        Ok((zone, specs, calendars)) => (
+            zone,
+            specs,
+            rsched::Calendars::new(
+                calendars
+                    .into_iter()
+                    .map(|(name, c)| (name, std::sync::Arc::new(c)))
+                    .collect(),
+            ),
+        ),
         Err(e) => {
             eprintln!("rsched: {e}");
             return Ok(ExitCode::from(2));
@@ -67,11 +77,16 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         });
         trigger.set_default_timezone(&zone);
         trigger.anchor(now);
-        let fires: Vec<String> = trigger
-            .fire_times(now)
-            .take(3)
-            .map(|f| isoformat(&f))
+        let names: Vec<std::sync::Arc<str>> = spec
+            .calendars
+            .iter()
+            .map(|n| std::sync::Arc::from(n.as_str()))
             .collect();
+        let fires: Vec<String> =
+            rsched::calendar::allowed_fire_times(&trigger, &names, &calendars, now)
+                .take(3)
+                .map(|f| isoformat(&trigger.localize(f)))
+                .collect();
         let _ = writeln!(out);
         let _ = writeln!(out, "{}  ({})", spec.id.unwrap_or_default(), spec.func);
         let _ = writeln!(out, "  trigger: {trigger}");

@@ -31,9 +31,20 @@ pub struct NextArgs {
     #[arg(long, value_parser = parse_instant, conflicts_with = "batch")]
     after: Option<DateTime<Utc>>,
 
-    /// How many fire times to print.
-    #[arg(long, default_value_t = 10, conflicts_with = "batch")]
-    count: usize,
+    /// Print only fire times before this instant (RFC 3339, exclusive): the fire times a
+    /// backfill of [--after, --until) would run.
+    #[arg(long, value_parser = parse_instant, conflicts_with = "batch")]
+    until: Option<DateTime<Utc>>,
+
+    /// How many fire times to print (default 10; with --until, up to the backfill limit of
+    /// 10,000).
+    #[arg(long, conflicts_with = "batch")]
+    count: Option<usize>,
+
+    /// Skip the periods of an exclusion calendar defined in a configuration file, as
+    /// FILE:NAME (the table [calendars.NAME] of FILE); may be repeated.
+    #[arg(long = "calendar", value_name = "FILE:NAME", conflicts_with = "batch")]
+    calendars: Vec<String>,
 
     /// Read JSON lines {"id", "trigger", "after", "count"} on stdin and write one JSON line per
     /// request: {"id", "fires": [...]} or {"id", "error": "..."}.
@@ -71,13 +82,51 @@ pub fn run(args: NextArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    let calendars = match load_calendars(&args.calendars) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rsched next: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let names: Vec<std::sync::Arc<str>> =
+        calendars.iter().map(|(n, _)| n.as_str().into()).collect();
     let after = args.after.unwrap_or_else(Utc::now);
+    if let Some(until) = args.until.filter(|u| *u <= after) {
+        eprintln!("rsched next: --until ({until}) must be after --after ({after})");
+        return Ok(ExitCode::from(2));
+    }
+    let count = args
+        .count
+        .unwrap_or(if args.until.is_some() { 10_000 } else { 10 });
     let mut out = BufWriter::new(std::io::stdout().lock());
-    for fire in trigger.fire_times(after).take(args.count) {
-        writeln!(out, "{}", isoformat(&fire))?;
+    for fire in rsched::calendar::allowed_fire_times(&trigger, &names, &calendars, after)
+        .take_while(|f| args.until.is_none_or(|u| *f < u))
+        .take(count)
+    {
+        writeln!(out, "{}", isoformat(&trigger.localize(fire)))?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The calendars of `--calendar FILE:NAME` arguments.
+fn load_calendars(args: &[String]) -> anyhow::Result<rsched::Calendars> {
+    let mut set = std::collections::BTreeMap::new();
+    for arg in args {
+        let (file, name) = arg.rsplit_once(':').with_context(|| {
+            format!("--calendar {arg}: expected FILE:NAME, e.g. rsched.toml:holidays")
+        })?;
+        let config = rsched::Config::load(file.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut calendars = config
+            .exclusion_calendars()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let calendar = calendars
+            .remove(name)
+            .with_context(|| format!("--calendar {arg}: {file} has no [calendars.{name}]"))?;
+        set.insert(name.to_owned(), std::sync::Arc::new(calendar));
+    }
+    Ok(rsched::Calendars::new(set))
 }
 
 fn parse_trigger(text: &str, zone: &TimeZone) -> rsched::Result<BuiltinTrigger> {

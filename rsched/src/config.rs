@@ -81,6 +81,11 @@ pub struct Config {
     /// `[[jobs]]` (`JOBS`), each a table: job options plus flat trigger fields.
     #[serde(default)]
     pub jobs: Vec<Map<String, Value>>,
+    /// `[calendars.<name>]`: exclusion calendars jobs name in `calendars = [...]` (see
+    /// [`scheduler_core::calendar`]); written to the job store at start, replacing stored
+    /// calendars of the same name.
+    #[serde(default)]
+    pub calendars: BTreeMap<String, Map<String, Value>>,
     /// Where each key path (`jobs[1].hour`) stands: 1-based lines.
     #[serde(skip)]
     lines: HashMap<String, usize>,
@@ -421,8 +426,34 @@ impl Config {
         }
     }
 
+    /// The `[calendars.<name>]` tables, parsed.
+    ///
+    /// # Errors
+    /// The first bad calendar, located: `rsched.toml:3: calendars.holidays.dates[0]:
+    /// '2026-13-01' is not a date (YYYY-MM-DD)`.
+    pub fn exclusion_calendars(
+        &self,
+    ) -> Result<BTreeMap<String, scheduler_core::ExclusionCalendar>, ConfigError> {
+        let mut out = BTreeMap::new();
+        for (name, table) in &self.calendars {
+            scheduler_core::calendar::validate_name(name)
+                .map_err(|e| self.error(&format!("calendars.{name}"), e.message()))?;
+            let calendar =
+                scheduler_core::ExclusionCalendar::from_value(Value::Object(table.clone()))
+                    .map_err(|e| match e.message().split_once(": ") {
+                        Some((key, message)) if !key.contains(' ') => {
+                            self.error(&format!("calendars.{name}.{key}"), message)
+                        }
+                        _ => self.error(&format!("calendars.{name}"), e.message()),
+                    })?;
+            out.insert(name.clone(), calendar);
+        }
+        Ok(out)
+    }
+
     /// The `[[jobs]]` as job specs (with `replace_existing` on unless a job says otherwise), the
-    /// triggers parsed and each task and its arguments checked against `registry`.
+    /// triggers parsed, each task and its arguments checked against `registry`, and each
+    /// calendar a job names defined under `[calendars]`.
     ///
     /// # Errors
     /// The first bad job, located: `rsched.toml:14: jobs[1].hour: value 24 is out of range
@@ -453,6 +484,14 @@ impl Config {
             registry
                 .check(&spec.func, &spec.args, &spec.kwargs)
                 .map_err(located)?;
+            for (k, name) in spec.calendars.iter().enumerate() {
+                if !self.calendars.contains_key(name) {
+                    return Err(self.error(
+                        &format!("jobs[{i}].calendars[{k}]"),
+                        format!("no calendar named '{name}' (define it under [calendars.{name}])"),
+                    ));
+                }
+            }
             specs.push(spec);
         }
         Ok(specs)

@@ -297,12 +297,19 @@ impl Config {
         &self,
         registry: TaskRegistry,
     ) -> std::result::Result<Scheduler, ConfigError> {
+        let calendars = self.exclusion_calendars()?;
         let specs = self.job_specs(&registry)?;
         let scheduler = self
             .scheduler_builder(registry)
             .await?
             .build()
             .map_err(|e| self.error("jobstores", e))?;
+        for (name, calendar) in calendars {
+            scheduler
+                .put_calendar(&name, calendar)
+                .await
+                .map_err(|e| self.error(&format!("calendars.{name}"), e))?;
+        }
         let count = specs.len();
         for (i, spec) in specs.into_iter().enumerate() {
             scheduler.add_job(spec).await.map_err(|e| {

@@ -42,8 +42,10 @@ bitflags::bitflags! {
         const JOB_MAX_INSTANCES = 1 << 12;
         /// A stored job was quarantined: kept, but excluded from scheduling.
         const JOB_QUARANTINED = 1 << 13;
+        /// A run failed and will be retried (see [`RetryPolicy`](crate::RetryPolicy)).
+        const JOB_RETRY = 1 << 14;
         /// Every event.
-        const ALL = (1 << 14) - 1;
+        const ALL = (1 << 15) - 1;
     }
 }
 
@@ -119,6 +121,9 @@ pub enum Event {
         duration: Duration,
         /// The task's return value.
         retval: Value,
+        /// Which attempt at the run time this was (1 = the first; see
+        /// [`RetryPolicy`](crate::RetryPolicy)).
+        attempt: u32,
     },
     /// A run failed.
     JobError {
@@ -137,6 +142,32 @@ pub enum Event {
         error: String,
         /// `error`, or how the run was cut off: `timed_out`, `interrupted`, `crashed`.
         outcome: crate::history::RunOutcome,
+        /// Which attempt at the run time this was: for a job with retries, the last one
+        /// (`job_error` comes only once no retry is left; earlier failures are `job_retry`).
+        attempt: u32,
+    },
+    /// A run failed and will be run again at `retry_at` (the job's
+    /// [`RetryPolicy`](crate::RetryPolicy) has retries left): Dkron's and Temporal's retries.
+    JobRetry {
+        /// Job id.
+        job_id: Arc<str>,
+        /// Job store alias.
+        jobstore: Arc<str>,
+        /// The run time the failed run was for (UTC); the retry is for it too.
+        scheduled_run_time: DateTime<Utc>,
+        /// When the failed run started (UTC).
+        started: DateTime<Utc>,
+        /// How long it took.
+        #[serde(with = "crate::event::secs")]
+        duration: Duration,
+        /// Its error.
+        error: String,
+        /// How it failed: `error`, `timed_out` or `crashed`.
+        outcome: crate::history::RunOutcome,
+        /// The failed attempt (1 = the first run); the retry is `attempt + 1`.
+        attempt: u32,
+        /// When the retry is due (UTC).
+        retry_at: DateTime<Utc>,
     },
     /// A run time was missed.
     JobMissed {
@@ -183,6 +214,7 @@ impl Event {
             Event::JobMissed { .. } => EventMask::JOB_MISSED,
             Event::JobMaxInstances { .. } => EventMask::JOB_MAX_INSTANCES,
             Event::JobQuarantined { .. } => EventMask::JOB_QUARANTINED,
+            Event::JobRetry { .. } => EventMask::JOB_RETRY,
         }
     }
 
@@ -196,6 +228,7 @@ impl Event {
             | Event::JobMaxInstances { job_id, .. }
             | Event::JobExecuted { job_id, .. }
             | Event::JobError { job_id, .. }
+            | Event::JobRetry { job_id, .. }
             | Event::JobMissed { job_id, .. }
             | Event::JobQuarantined { job_id, .. } => Some(job_id),
             _ => None,
@@ -218,8 +251,10 @@ pub struct EventCounters {
     pub submitted: AtomicU64,
     /// Runs that finished successfully.
     pub executed: AtomicU64,
-    /// Runs that failed.
+    /// Runs that failed (after their last attempt).
     pub errors: AtomicU64,
+    /// Failed runs that will be retried.
+    pub retries: AtomicU64,
     /// Run times missed (late beyond `misfire_grace_time`, or coalesced away).
     pub missed: AtomicU64,
     /// Submissions refused for `max_instances`.
@@ -232,6 +267,7 @@ impl EventCounters {
             Event::JobSubmitted { .. } => &self.submitted,
             Event::JobExecuted { .. } => &self.executed,
             Event::JobError { .. } => &self.errors,
+            Event::JobRetry { .. } => &self.retries,
             Event::JobMissed { count, .. } => {
                 self.missed.fetch_add(*count, Ordering::Relaxed);
                 return;

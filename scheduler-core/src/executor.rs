@@ -45,6 +45,11 @@ pub struct JobRun {
     /// before dispatching, so a listener that resubmits the job is not refused. `None` for
     /// executors that count otherwise.
     pub instance: Option<InstanceSlot>,
+    /// Which attempt at its run times this is: 1, or the retry's number (see
+    /// [`RetryPolicy`](crate::RetryPolicy)).
+    pub attempt: u32,
+    /// The run was requested by a backfill, not by the job's own schedule.
+    pub backfill: bool,
 }
 
 impl JobRun {
@@ -57,6 +62,8 @@ impl JobRun {
             slot: None,
             recovery: false,
             instance: None,
+            attempt: 1,
+            backfill: false,
         }
     }
 }
@@ -75,7 +82,10 @@ pub(crate) type Ended = (usize, Arc<str>);
 /// next fire time skip, and a record whose deletion failed is never mistaken for someone
 /// else's run (lease model, finding 10).
 #[derive(Debug, Default)]
-pub(crate) struct Ending(std::sync::Mutex<Vec<Ended>>);
+pub(crate) struct Ending(
+    std::sync::Mutex<Vec<Ended>>,
+    std::sync::Mutex<Vec<Retrying>>,
+);
 
 impl Ending {
     fn list(&self) -> std::sync::MutexGuard<'_, Vec<Ended>> {
@@ -96,6 +106,46 @@ impl Ending {
     pub(crate) fn put_back(&self, index: usize, runs: impl IntoIterator<Item = Arc<str>>) {
         self.list().extend(runs.into_iter().map(|run| (index, run)));
     }
+
+    fn retrying(&self) -> std::sync::MutexGuard<'_, Vec<Retrying>> {
+        self.1.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the failed runs of the store at `index` whose records are to become retries.
+    pub(crate) fn take_retrying(&self, index: usize) -> Vec<Retrying> {
+        let mut list = self.retrying();
+        let (taken, kept): (Vec<Retrying>, Vec<Retrying>) = std::mem::take(&mut *list)
+            .into_iter()
+            .partition(|r| r.store == index);
+        *list = kept;
+        taken
+    }
+
+    /// Gives back failed runs whose retries could not be stored.
+    pub(crate) fn put_back_retrying(&self, items: impl IntoIterator<Item = Retrying>) {
+        self.retrying().extend(items);
+    }
+}
+
+/// A retry to keep in the store, asked for by a failed run (see [`RunSlot`]).
+#[derive(Debug, Clone)]
+pub(crate) struct PendingRetry {
+    pub(crate) job_id: Arc<str>,
+    pub(crate) scheduled_run_time: DateTime<Utc>,
+    /// The retry's attempt number.
+    pub(crate) attempt: u32,
+    pub(crate) due: DateTime<Utc>,
+}
+
+/// A run that ended here with retries to store: its record (if written) becomes the first
+/// retry ([`RunningRuns::reschedule_run`](crate::RunningRuns::reschedule_run)); other retries
+/// (a run of several missed run times) become new records.
+#[derive(Debug)]
+pub(crate) struct Retrying {
+    pub(crate) store: usize,
+    /// The run's record, when it was written to the store.
+    pub(crate) run_id: Option<Arc<str>>,
+    pub(crate) retries: Vec<PendingRetry>,
 }
 
 pub(crate) struct SlotInner {
@@ -106,6 +156,9 @@ pub(crate) struct SlotInner {
     ending: Arc<Ending>,
     /// Whether the record is in the store (it may be written later than the run starts).
     pub(crate) written: std::sync::atomic::AtomicBool,
+    /// Retries the run's failures asked for: the record becomes a pending retry instead of
+    /// ending.
+    retries: std::sync::Mutex<Vec<PendingRetry>>,
 }
 
 impl RunSlot {
@@ -124,7 +177,18 @@ impl RunSlot {
             live,
             ending,
             written: std::sync::atomic::AtomicBool::new(written),
+            retries: std::sync::Mutex::new(Vec::new()),
         }))
+    }
+
+    /// Asks that the run's record become a pending retry of `scheduled_run_time` (attempt
+    /// `attempt`, due at `due`) when the run ends, instead of being deleted.
+    pub(crate) fn retry_later(&self, retry: PendingRetry) {
+        self.0
+            .retries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(retry);
     }
 
     /// The run's id in the store.
@@ -136,7 +200,16 @@ impl RunSlot {
 impl Drop for SlotInner {
     fn drop(&mut self) {
         self.live.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        if self.written.load(std::sync::atomic::Ordering::Acquire) {
+        let retries = std::mem::take(self.retries.get_mut().unwrap_or_else(|e| e.into_inner()));
+        let written = self.written.load(std::sync::atomic::Ordering::Acquire);
+        if !retries.is_empty() {
+            self.ending.put_back_retrying([Retrying {
+                store: self.store,
+                run_id: written.then(|| self.run_id.clone()),
+                retries,
+            }]);
+            let _ = self.done.send(self.store);
+        } else if written {
             self.ending.put_back(self.store, [self.run_id.clone()]);
             let _ = self.done.send(self.store);
         }
@@ -188,6 +261,16 @@ pub struct ExecutorRuntime {
     clock: Arc<dyn Clock>,
     scheduler_id: Arc<str>,
     cancel: CancellationToken,
+    /// Where retries of runs without a store record go (jobs in stores that record no runs
+    /// in progress): the scheduler keeps them in memory.
+    local_retries: Option<tokio::sync::mpsc::UnboundedSender<LocalRetry>>,
+}
+
+/// A retry the scheduler keeps in memory: the job as it ran, and the retry.
+pub(crate) struct LocalRetry {
+    pub(crate) job: Job,
+    pub(crate) jobstore: Arc<str>,
+    pub(crate) retry: PendingRetry,
 }
 
 impl fmt::Debug for ExecutorRuntime {
@@ -215,7 +298,17 @@ impl ExecutorRuntime {
             clock,
             scheduler_id,
             cancel,
+            local_retries: None,
         }
+    }
+
+    /// Sends retries of runs without a store record to `to`.
+    pub(crate) fn with_local_retries(
+        mut self,
+        to: tokio::sync::mpsc::UnboundedSender<LocalRetry>,
+    ) -> Self {
+        self.local_retries = Some(to);
+        self
     }
 
     /// The task registry.
@@ -420,14 +513,25 @@ impl ExecutorRuntime {
                 duration: Duration::ZERO,
                 error,
                 outcome: RunOutcome::Error,
+                attempt: run.attempt,
             });
             return None;
         };
-        tracing::info!(
-            job_id = job.id(),
-            "Running job \"{job}\" (scheduled at {})",
-            crate::fmt::py_datetime(&job.trigger().localize(run_time))
-        );
+        if run.attempt > 1 {
+            tracing::info!(
+                job_id = job.id(),
+                "Running job \"{job}\" (scheduled at {}), attempt {} of {}",
+                crate::fmt::py_datetime(&job.trigger().localize(run_time)),
+                run.attempt,
+                job.retry().retries.saturating_add(1).max(run.attempt)
+            );
+        } else {
+            tracing::info!(
+                job_id = job.id(),
+                "Running job \"{job}\" (scheduled at {})",
+                crate::fmt::py_datetime(&job.trigger().localize(run_time))
+            );
+        }
         let ctx = JobContext::new(
             job.id_arc().clone(),
             Arc::from(job.name()),
@@ -437,7 +541,8 @@ impl ExecutorRuntime {
             self.registry.state().clone(),
             self.cancel.child_token(),
             self.scheduler_id.clone(),
-        );
+        )
+        .with_attempt(run.attempt);
         Some((ctx, task.handler().clone()))
     }
 
@@ -465,21 +570,72 @@ impl ExecutorRuntime {
                     started,
                     duration,
                     retval,
+                    attempt: run.attempt,
                 });
             }
             Err(error) => {
-                tracing::error!(
+                let outcome = error.outcome();
+                let policy = job.retry();
+                let retryable = matches!(
+                    outcome,
+                    RunOutcome::Error | RunOutcome::TimedOut | RunOutcome::Crashed
+                ) && policy.retries_after(run.attempt);
+                if !retryable {
+                    tracing::error!(
+                        job_id = job.id(),
+                        "Job \"{job}\" raised an exception: {error}"
+                    );
+                    self.events.emit(Event::JobError {
+                        job_id: job.id_arc().clone(),
+                        jobstore: run.jobstore.clone(),
+                        scheduled_run_time: run_time,
+                        started,
+                        duration,
+                        error: error.message().to_owned(),
+                        outcome,
+                        attempt: run.attempt,
+                    });
+                    return;
+                }
+                let delay = policy.delay(run.attempt, fastrand::f64());
+                let retry_at =
+                    self.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                tracing::warn!(
                     job_id = job.id(),
-                    "Job \"{job}\" raised an exception: {error}"
+                    "Job \"{job}\" raised an exception: {error}; retrying in {} (attempt {} of {})",
+                    crate::fmt::timedelta(delay),
+                    run.attempt + 1,
+                    policy.retries.saturating_add(1)
                 );
-                self.events.emit(Event::JobError {
+                // Stores that record runs in progress keep the retry (the run's record becomes
+                // it when the run ends); the scheduler keeps the others' in memory.
+                let retry = PendingRetry {
+                    job_id: job.id_arc().clone(),
+                    scheduled_run_time: run_time,
+                    attempt: run.attempt + 1,
+                    due: retry_at,
+                };
+                match (&run.slot, &self.local_retries) {
+                    (Some(slot), _) => slot.retry_later(retry),
+                    (None, Some(local)) => {
+                        let _ = local.send(LocalRetry {
+                            job: job.clone(),
+                            jobstore: run.jobstore.clone(),
+                            retry,
+                        });
+                    }
+                    (None, None) => {}
+                }
+                self.events.emit(Event::JobRetry {
                     job_id: job.id_arc().clone(),
                     jobstore: run.jobstore.clone(),
                     scheduled_run_time: run_time,
                     started,
                     duration,
                     error: error.message().to_owned(),
-                    outcome: error.outcome(),
+                    outcome,
+                    attempt: run.attempt,
+                    retry_at,
                 });
             }
         }

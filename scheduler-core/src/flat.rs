@@ -36,6 +36,12 @@ pub const JOB_KEYS: &[&str] = &[
     "misfire_grace_time",
     "timeout",
     "recover",
+    "retries",
+    "retry_delay",
+    "retry_backoff",
+    "retry_max_delay",
+    "retry_jitter",
+    "calendars",
     "replace_existing",
     "next_run_time",
 ];
@@ -113,6 +119,70 @@ fn timeout(value: &Value) -> Result<Option<std::time::Duration>> {
             "must be more than 0 seconds (null for no limit)",
         )),
         other => Ok(other),
+    }
+}
+
+/// `retries`: a whole number from 0 to [`MAX_RETRIES`](crate::retry::MAX_RETRIES).
+fn retries(value: &Value) -> Result<u32> {
+    value
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n <= crate::retry::MAX_RETRIES)
+        .ok_or_else(|| {
+            Error::invalid(
+                "retries",
+                format!(
+                    "expected a whole number from 0 to {}, got {value}",
+                    crate::retry::MAX_RETRIES
+                ),
+            )
+        })
+}
+
+/// `retry_delay`, `retry_max_delay`: seconds or a duration string (`"1s"`, `"1h30m"`).
+fn retry_duration(key: &str, value: &Value) -> Result<std::time::Duration> {
+    let d = crate::duration::DurationValue::parse_value(value)
+        .map_err(|e| Error::invalid(key, e))?
+        .0;
+    if d.is_zero() {
+        return Err(Error::invalid(key, "must be more than 0 seconds"));
+    }
+    Ok(d)
+}
+
+/// `retry_backoff`: a number of at least 1.
+fn backoff(value: &Value) -> Result<f64> {
+    value
+        .as_f64()
+        .filter(|b| b.is_finite() && *b >= 1.0)
+        .ok_or_else(|| {
+            Error::invalid(
+                "retry_backoff",
+                format!("expected a number of at least 1.0, got {value}"),
+            )
+        })
+}
+
+/// `calendars`: a list of calendar names (a single name is accepted too).
+fn calendars(value: Value) -> Result<Vec<String>> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => Ok(vec![s]),
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s),
+                other => Err(Error::invalid(
+                    &format!("calendars[{i}]"),
+                    format!("expected a calendar name, got {}", kind(&other)),
+                )),
+            })
+            .collect(),
+        other => Err(Error::invalid(
+            "calendars",
+            format!("expected a list of calendar names, got {}", kind(&other)),
+        )),
     }
 }
 
@@ -254,6 +324,25 @@ impl JobSpec {
         if let Some(v) = take("recover") {
             spec.recover = boolean("recover", &v)?;
         }
+        if let Some(v) = take("retries") {
+            spec.retry.retries = retries(&v)?;
+        }
+        if let Some(v) = take("retry_delay") {
+            spec.retry.delay = retry_duration("retry_delay", &v)?;
+        }
+        if let Some(v) = take("retry_backoff") {
+            spec.retry.backoff = backoff(&v)?;
+        }
+        if let Some(v) = take("retry_max_delay") {
+            spec.retry.max_delay = retry_duration("retry_max_delay", &v)?;
+        }
+        if let Some(v) = take("retry_jitter") {
+            spec.retry.jitter = boolean("retry_jitter", &v)?;
+        }
+        spec.retry.validate()?;
+        if let Some(v) = take("calendars") {
+            spec.calendars = calendars(v)?;
+        }
         if let Some(v) = take("replace_existing") {
             spec.replace_existing = boolean("replace_existing", &v)?;
         }
@@ -315,6 +404,24 @@ impl JobChanges {
         }
         if let Some(v) = take("recover") {
             changes.recover = Some(boolean("recover", &v)?);
+        }
+        if let Some(v) = take("retries") {
+            changes.retries = Some(retries(&v)?);
+        }
+        if let Some(v) = take("retry_delay") {
+            changes.retry_delay = Some(retry_duration("retry_delay", &v)?);
+        }
+        if let Some(v) = take("retry_backoff") {
+            changes.retry_backoff = Some(backoff(&v)?);
+        }
+        if let Some(v) = take("retry_max_delay") {
+            changes.retry_max_delay = Some(retry_duration("retry_max_delay", &v)?);
+        }
+        if let Some(v) = take("retry_jitter") {
+            changes.retry_jitter = Some(boolean("retry_jitter", &v)?);
+        }
+        if let Some(v) = take("calendars") {
+            changes.calendars = Some(calendars(v)?);
         }
         if let Some(v) = take("next_run_time") {
             changes.next_run_time = Some(next_run_time(v)?);
@@ -381,6 +488,33 @@ mod tests {
         );
         assert!(
             err(json!({"id": "a", "func": "f", "max_instances": 0})).starts_with("max_instances:")
+        );
+        assert!(err(json!({"id": "a", "func": "f", "retries": -1})).starts_with("retries:"));
+        assert!(
+            err(json!({"id": "a", "func": "f", "retry_delay": "soon"})).starts_with("retry_delay:")
+        );
+        assert!(
+            err(json!({"id": "a", "func": "f", "retry_backoff": 0.5}))
+                .starts_with("retry_backoff:")
+        );
+        assert!(
+            err(json!({"id": "a", "func": "f", "retry_delay": "2h", "retry_max_delay": "1h"}))
+                .starts_with("retry_max_delay:")
+        );
+        let spec = JobSpec::from_flat(obj(json!({
+            "id": "a", "func": "f", "retries": 3, "retry_delay": "30s", "retry_backoff": 1.5,
+            "retry_max_delay": 600, "retry_jitter": false
+        })))
+        .unwrap();
+        assert_eq!(
+            spec.retry,
+            crate::RetryPolicy {
+                retries: 3,
+                delay: std::time::Duration::from_secs(30),
+                backoff: 1.5,
+                max_delay: std::time::Duration::from_secs(600),
+                jitter: false,
+            }
         );
         assert!(
             err(json!({"id": "a", "func": "f", "next_run_time": "soon"}))

@@ -81,6 +81,63 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// The scheduler instance that ran it (or found it missed).
     pub scheduler_id: Arc<str>,
+    /// Which attempt at this fire time the record is for: 1 for the first run, 2 for the first
+    /// retry (see [`RetryPolicy`](crate::RetryPolicy)), and so on.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    /// The run was requested by a backfill (Temporal's `BackfillRequest`), not by the job's
+    /// own schedule.
+    #[serde(default)]
+    pub backfill: bool,
+    /// The task's return value (APScheduler 4's `JobResult.return_value`), as JSON; `None`
+    /// for a run that failed, did not run, or returned `null`/`()`. At most
+    /// [`MAX_RESULT_BYTES`] of JSON text: a longer value is replaced by [`cap_result`]'s marker.
+    #[serde(default)]
+    pub result: Option<serde_json::Value>,
+}
+
+/// The default `attempt` of a record: the first.
+pub fn first_attempt() -> u32 {
+    1
+}
+
+/// The most JSON text of a return value kept in a run's history record: 64 KiB.
+pub const MAX_RESULT_BYTES: usize = 64 * 1024;
+
+/// A return value as history keeps it: `None` for `null`; the value itself when its JSON text
+/// is at most [`MAX_RESULT_BYTES`]; else a marker object holding the start of that text:
+/// `{"truncated": true, "bytes": <full length>, "head": "<the first 64 KiB, cut at a character
+/// boundary>"}`.
+pub fn cap_result(value: &serde_json::Value) -> Option<serde_json::Value> {
+    if value.is_null() {
+        return None;
+    }
+    let text = value.to_string();
+    if text.len() <= MAX_RESULT_BYTES {
+        return Some(value.clone());
+    }
+    // Room for the marker's own keys, so the stored text stays within the cap too.
+    let mut end = MAX_RESULT_BYTES - 1024;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut head = text;
+    head.truncate(end);
+    let marker =
+        serde_json::json!({"truncated": true, "bytes": value.to_string().len(), "head": head});
+    // Escaping can grow the head (quotes, control characters): shrink until it fits.
+    if marker.to_string().len() <= MAX_RESULT_BYTES {
+        return Some(marker);
+    }
+    let mut head = marker["head"].as_str().unwrap_or_default().to_owned();
+    while serde_json::Value::String(head.clone()).to_string().len() > MAX_RESULT_BYTES - 1024 {
+        let mut cut = head.len() / 2;
+        while !head.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        head.truncate(cut);
+    }
+    Some(serde_json::json!({"truncated": true, "bytes": marker["bytes"], "head": head}))
 }
 
 /// Retention of a store's run history.

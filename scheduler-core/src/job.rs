@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::calendar::Calendars;
 use crate::error::{Error, Result};
+use crate::retry::RetryPolicy;
 use crate::trigger::{BuiltinTrigger, DateSpec, Trigger};
 
 /// The longest job id accepted (the longest string a MySQL utf8mb4 unique index holds).
@@ -64,6 +66,8 @@ pub struct Job {
     pub(crate) max_instances: u32,
     pub(crate) timeout: Option<Duration>,
     pub(crate) recover: bool,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) calendars: Vec<Arc<str>>,
     pub(crate) next_run_time: Option<DateTime<Utc>>,
     /// The trigger's fire time behind `next_run_time` (they differ by the jitter).
     pub(crate) fire_time: Option<DateTime<Utc>>,
@@ -146,6 +150,52 @@ impl Job {
         self.recover
     }
 
+    /// How failed runs are retried (`retries`, `retry_delay`, `retry_backoff`,
+    /// `retry_max_delay`, `retry_jitter`); see [`RetryPolicy`].
+    pub fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// The names of the exclusion calendars whose periods the job's fire times skip (see
+    /// [`crate::calendar`]).
+    pub fn calendars(&self) -> &[Arc<str>] {
+        &self.calendars
+    }
+
+    /// The trigger's next fire time (as [`Trigger::next_fire_time`]) that none of the job's
+    /// calendars excludes: an excluded fire time is passed over and the trigger moves on from
+    /// the end of the excluded period. `None` when the trigger has finished, or after
+    /// [`MAX_EXCLUDED_SKIPS`](crate::calendar::MAX_EXCLUDED_SKIPS) excluded periods in a row
+    /// (logged: the calendars exclude every fire time the trigger has).
+    pub fn next_fire_time(
+        &self,
+        previous: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        calendars: &Calendars,
+    ) -> Option<DateTime<Utc>> {
+        let mut fire = self.trigger.next_fire_time(previous, now)?;
+        if self.calendars.is_empty() {
+            return Some(fire);
+        }
+        for _ in 0..crate::calendar::MAX_EXCLUDED_SKIPS {
+            let Some(until) = calendars.excluded_until(&self.calendars, &self.trigger, fire) else {
+                return Some(fire);
+            };
+            let next = self.trigger.next_fire_time(None, until)?;
+            if next <= fire {
+                return None; // a trigger that starts over (a date trigger): finished
+            }
+            fire = next;
+        }
+        tracing::warn!(
+            job_id = &*self.id,
+            "The calendars of job {} exclude every fire time of its trigger that rsched looked at ({} excluded periods in a row)",
+            self.id,
+            crate::calendar::MAX_EXCLUDED_SKIPS
+        );
+        None
+    }
+
     /// The next instant the job is due (UTC); `None` when paused.
     pub fn next_run_time(&self) -> Option<DateTime<Utc>> {
         self.next_run_time
@@ -179,9 +229,15 @@ impl Job {
     }
 
     /// The run times due at `now`, APScheduler's `Job._get_run_times`: the next run time and
-    /// every following fire time up to `now`, at most `limit` of them (the latest ones are kept
-    /// when there are more; the count of all of them is returned too).
-    pub fn run_times(&self, now: DateTime<Utc>, limit: usize) -> (Vec<DateTime<Utc>>, u64) {
+    /// every following fire time up to `now` that `calendars` do not exclude, at most `limit`
+    /// of them (the latest ones are kept when there are more; the count of all of them is
+    /// returned too).
+    pub fn run_times(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        calendars: &Calendars,
+    ) -> (Vec<DateTime<Utc>>, u64) {
         let mut times = std::collections::VecDeque::new();
         let mut total = 0u64;
         let Some(first) = self.next_run_time.filter(|t| *t <= now) else {
@@ -190,7 +246,10 @@ impl Job {
         times.push_back(first);
         total += 1;
         let mut fire = self.fire_time();
-        while let Some(next) = self.trigger.next_fire_time(fire, now).filter(|t| *t <= now) {
+        while let Some(next) = self
+            .next_fire_time(fire, now, calendars)
+            .filter(|t| *t <= now)
+        {
             if Some(next) <= fire {
                 break; // a trigger that does not move forward (never with the built-in ones)
             }
@@ -208,11 +267,13 @@ impl Job {
     }
 
     /// The fire time that follows the last of `run_times` (APScheduler:
-    /// `trigger.get_next_fire_time(run_times[-1], now)`), before jitter.
+    /// `trigger.get_next_fire_time(run_times[-1], now)`) that `calendars` do not exclude,
+    /// before jitter.
     pub fn following_fire_time(
         &self,
         last_run: DateTime<Utc>,
         now: DateTime<Utc>,
+        calendars: &Calendars,
     ) -> Option<DateTime<Utc>> {
         // The first run time may be jittered; the trigger continues from its own fire time.
         let previous = if Some(last_run) == self.next_run_time {
@@ -220,7 +281,7 @@ impl Job {
         } else {
             Some(last_run)
         };
-        self.trigger.next_fire_time(previous, now)
+        self.next_fire_time(previous, now, calendars)
     }
 }
 
@@ -243,6 +304,8 @@ impl fmt::Debug for Job {
             .field("max_instances", &self.max_instances)
             .field("timeout", &self.timeout)
             .field("recover", &self.recover)
+            .field("retry", &self.retry)
+            .field("calendars", &self.calendars)
             .field("next_run_time", &self.next_run_time)
             .finish()
     }
@@ -323,6 +386,11 @@ pub struct JobSpec {
     pub timeout: Option<Duration>,
     /// Run again a run cut off by a crashed instance (see [`Job::recover`]).
     pub recover: bool,
+    /// Retries of failed runs (see [`RetryPolicy`]); none by default.
+    pub retry: RetryPolicy,
+    /// Names of exclusion calendars whose periods the job's fire times skip (see
+    /// [`crate::calendar`]); each must be known to the scheduler when the job is added.
+    pub calendars: Vec<String>,
     /// `Some(None)`: add the job paused; `Some(Some(t))`: first run at `t`; `None`: from the
     /// trigger.
     pub next_run_time: Option<Option<DateTime<Utc>>>,
@@ -423,6 +491,28 @@ impl JobSpec {
         self
     }
 
+    /// Sets how many times a failed run is retried (`retries`; see [`RetryPolicy`]).
+    #[must_use]
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retry.retries = retries;
+        self
+    }
+
+    /// Sets the whole retry policy (`retries`, `retry_delay`, `retry_backoff`,
+    /// `retry_max_delay`, `retry_jitter`).
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Adds an exclusion calendar by name (see [`crate::calendar`]).
+    #[must_use]
+    pub fn calendar(mut self, name: impl Into<String>) -> Self {
+        self.calendars.push(name.into());
+        self
+    }
+
     /// Adds the job paused (no next run time).
     #[must_use]
     pub fn paused(mut self) -> Self {
@@ -455,6 +545,7 @@ impl JobSpec {
         if self.timeout == Some(Duration::ZERO) {
             return Err(Error::invalid("timeout", "must be more than 0 seconds"));
         }
+        self.retry.validate()?;
         let trigger = match self.trigger {
             Some(t) => t,
             None => BuiltinTrigger::Date(DateSpec::default().build()?),
@@ -475,6 +566,8 @@ impl JobSpec {
             max_instances,
             timeout: self.timeout,
             recover: self.recover,
+            retry: self.retry,
+            calendars: calendar_names(self.calendars)?,
             next_run_time: None,
             fire_time: None,
             jobstore: self.jobstore.filter(|s| s != "default").map(Arc::from),
@@ -539,6 +632,27 @@ impl Job {
     }
 }
 
+/// Checks calendar names (each valid, none twice).
+fn calendar_names(names: Vec<String>) -> Result<Vec<Arc<str>>> {
+    let mut out: Vec<Arc<str>> = Vec::with_capacity(names.len());
+    for (i, name) in names.into_iter().enumerate() {
+        crate::calendar::validate_name(&name).map_err(|e| {
+            Error::invalid(
+                &format!("calendars[{i}]"),
+                e.message().trim_start_matches("calendar: "),
+            )
+        })?;
+        if out.iter().any(|n| **n == *name) {
+            return Err(Error::invalid(
+                &format!("calendars[{i}]"),
+                format!("'{name}' is listed twice"),
+            ));
+        }
+        out.push(Arc::from(name));
+    }
+    Ok(out)
+}
+
 /// A random job id: 32 hex digits, like APScheduler's `uuid4().hex`.
 pub(crate) fn random_id() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
@@ -569,6 +683,18 @@ pub struct JobChanges {
     pub timeout: Option<Option<Duration>>,
     /// New `recover`.
     pub recover: Option<bool>,
+    /// New `retries`.
+    pub retries: Option<u32>,
+    /// New `retry_delay`.
+    pub retry_delay: Option<Duration>,
+    /// New `retry_backoff`.
+    pub retry_backoff: Option<f64>,
+    /// New `retry_max_delay`.
+    pub retry_max_delay: Option<Duration>,
+    /// New `retry_jitter`.
+    pub retry_jitter: Option<bool>,
+    /// New exclusion calendars (names).
+    pub calendars: Option<Vec<String>>,
     /// New next run time (`Some(None)` pauses the job).
     pub next_run_time: Option<Option<DateTime<Utc>>>,
 }
@@ -615,6 +741,27 @@ impl JobChanges {
         if let Some(recover) = self.recover {
             job.recover = recover;
         }
+        let mut retry = job.retry;
+        if let Some(n) = self.retries {
+            retry.retries = n;
+        }
+        if let Some(d) = self.retry_delay {
+            retry.delay = d;
+        }
+        if let Some(b) = self.retry_backoff {
+            retry.backoff = b;
+        }
+        if let Some(d) = self.retry_max_delay {
+            retry.max_delay = d;
+        }
+        if let Some(j) = self.retry_jitter {
+            retry.jitter = j;
+        }
+        retry.validate()?;
+        job.retry = retry;
+        if let Some(names) = &self.calendars {
+            job.calendars = calendar_names(names.clone())?;
+        }
         Ok(())
     }
 }
@@ -643,9 +790,25 @@ struct JobState {
     timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     recover: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    retries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_seconds")]
+    retry_delay: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_backoff: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_seconds")]
+    retry_max_delay: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_jitter: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    calendars: Vec<Arc<str>>,
     next_run_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fire_time: Option<DateTime<Utc>>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Serialize for Job {
@@ -664,6 +827,15 @@ impl Serialize for Job {
             max_instances: self.max_instances,
             timeout: self.timeout,
             recover: self.recover,
+            // Only what differs from the default policy is written.
+            retries: self.retry.retries,
+            retry_delay: Some(self.retry.delay).filter(|d| *d != RetryPolicy::default().delay),
+            retry_backoff: Some(self.retry.backoff)
+                .filter(|b| *b != RetryPolicy::default().backoff),
+            retry_max_delay: Some(self.retry.max_delay)
+                .filter(|d| *d != RetryPolicy::default().max_delay),
+            retry_jitter: Some(self.retry.jitter).filter(|j| !*j),
+            calendars: self.calendars.clone(),
             next_run_time: self.next_run_time,
             fire_time: self.fire_time,
         }
@@ -683,6 +855,15 @@ impl<'de> Deserialize<'de> for Job {
             )));
         }
         validate_id(&state.id).map_err(serde::de::Error::custom)?;
+        let defaults = RetryPolicy::default();
+        let retry = RetryPolicy {
+            retries: state.retries,
+            delay: state.retry_delay.unwrap_or(defaults.delay),
+            backoff: state.retry_backoff.unwrap_or(defaults.backoff),
+            max_delay: state.retry_max_delay.unwrap_or(defaults.max_delay),
+            jitter: state.retry_jitter.unwrap_or(defaults.jitter),
+        };
+        retry.validate().map_err(serde::de::Error::custom)?;
         Ok(Job {
             id: state.id,
             name: state.name,
@@ -696,6 +877,8 @@ impl<'de> Deserialize<'de> for Job {
             max_instances: state.max_instances.max(1),
             timeout: state.timeout.filter(|t| !t.is_zero()),
             recover: state.recover,
+            retry,
+            calendars: state.calendars,
             next_run_time: state.next_run_time,
             fire_time: state.fire_time,
             jobstore: None,

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod calendar;
 mod civil;
 pub mod clock;
 mod datespec;
@@ -12,11 +13,13 @@ mod fmt;
 pub mod history;
 pub mod job;
 pub mod registry;
+pub mod retry;
 pub mod scheduler;
 pub mod store;
 pub mod trigger;
 mod tz;
 
+pub use calendar::{Calendars, ExclusionCalendar};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{DurationValue, GraceTime};
 pub use error::{Error, ErrorKind, Result};
@@ -26,13 +29,14 @@ pub use fmt::{py_datetime, timedelta as format_timedelta};
 pub use history::{PruneCounter, Retention, RunOutcome, RunRecord};
 pub use job::{Job, JobChanges, JobDefaults, JobSpec};
 pub use registry::{Call, JobContext, TaskError, TaskRegistry};
+pub use retry::RetryPolicy;
 pub use scheduler::{
     BackgroundScheduler, BlockingScheduler, ClockSkew, EngineOptions, Scheduler, SchedulerBuilder,
     SchedulerState,
 };
 pub use store::{
-    Capabilities, ChangeListener, ChangeNotifications, JobStore, QuarantineListener,
-    QuarantineSlot, QuarantinedJob, Release, RunHistory, RunningRun, RunningRuns,
+    CalendarStore, Capabilities, ChangeListener, ChangeNotifications, JobStore, QuarantineListener,
+    QuarantineSlot, QuarantinedJob, RETRY_OWNER, Release, RunHistory, RunningRun, RunningRuns,
 };
 pub use trigger::{BuiltinTrigger, Trigger, isoformat};
 pub use tz::TimeZone;

@@ -388,6 +388,7 @@ struct ContextInner {
     state: StateMap,
     cancel: CancellationToken,
     scheduler_id: Arc<str>,
+    attempt: u32,
 }
 
 impl JobContext {
@@ -413,8 +414,38 @@ impl JobContext {
                 state,
                 cancel,
                 scheduler_id,
+                attempt: 1,
             }),
         }
+    }
+
+    /// The context of attempt `attempt` (1 = the first run; see
+    /// [`RetryPolicy`](crate::RetryPolicy)) at the run time.
+    #[must_use]
+    pub fn with_attempt(mut self, attempt: u32) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.attempt = attempt.max(1),
+            None => {
+                let i = &self.inner;
+                self.inner = Arc::new(ContextInner {
+                    job_id: i.job_id.clone(),
+                    job_name: i.job_name.clone(),
+                    scheduled_run_time: i.scheduled_run_time,
+                    args: i.args.clone(),
+                    kwargs: i.kwargs.clone(),
+                    state: i.state.clone(),
+                    cancel: i.cancel.clone(),
+                    scheduler_id: i.scheduler_id.clone(),
+                    attempt: attempt.max(1),
+                });
+            }
+        }
+        self
+    }
+
+    /// Which attempt at the run time this run is: 1 for the first, 2 for the first retry...
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
     }
 
     /// The job's id.

@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 /// A job as Flask-APScheduler's `job_to_dict` renders it, keys in its order: `id, name, func,
 /// args, kwargs`, the trigger's fields (`trigger`, then e.g. `start_date`, `seconds`), then
 /// `misfire_grace_time` (seconds, or `null` for no limit), `max_instances`, `next_run_time`
-/// (`null` when paused). rsched adds `coalesce`, `timeout` (seconds or `null`), `recover`, `executor`, `jobstore` and
+/// (`null` when paused). rsched adds `coalesce`, `timeout` (seconds or `null`), `recover`, the retry policy
+/// (`retries`, `retry_delay` and `retry_max_delay` in seconds, `retry_backoff`, `retry_jitter`),
+/// `calendars` (names), `executor`, `jobstore` and
 /// `trigger_description` (APScheduler's `str(trigger)`). Datetimes are Python `isoformat()`
 /// strings in the trigger's zone.
 #[derive(Debug)]
@@ -46,6 +48,13 @@ impl Serialize for JobJson<'_> {
         map.serialize_entry("coalesce", &job.coalesce())?;
         map.serialize_entry("timeout", &job.timeout().map(|d| seconds(d.as_secs_f64())))?;
         map.serialize_entry("recover", &job.recover())?;
+        let retry = job.retry();
+        map.serialize_entry("retries", &retry.retries)?;
+        map.serialize_entry("retry_delay", &seconds(retry.delay.as_secs_f64()))?;
+        map.serialize_entry("retry_backoff", &retry.backoff)?;
+        map.serialize_entry("retry_max_delay", &seconds(retry.max_delay.as_secs_f64()))?;
+        map.serialize_entry("retry_jitter", &retry.jitter)?;
+        map.serialize_entry("calendars", job.calendars())?;
         map.serialize_entry("executor", job.executor())?;
         map.serialize_entry("jobstore", job.jobstore())?;
         map.serialize_entry("trigger_description", &job.trigger().to_string())?;

@@ -27,7 +27,9 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::openapi::{ErrorBody, JobDefinition, JobDoc, PreviewRequest, SchedulerInfo};
+use crate::openapi::{
+    CalendarDoc, ErrorBody, JobDefinition, JobDoc, PreviewRequest, SchedulerInfo,
+};
 
 pub use auth::{Auth, AuthConfig, AuthError, Role};
 pub use json::{ApiError, JobJson, job_value};
@@ -199,6 +201,8 @@ pub fn try_router(scheduler: Scheduler, options: ApiOptions) -> Result<Router, A
         .routes(routes!(quarantine))
         .routes(routes!(timeline))
         .routes(routes!(preview))
+        .routes(routes!(list_calendars))
+        .routes(routes!(get_calendar, put_calendar, delete_calendar))
         .routes(routes!(events))
         .routes(routes!(metrics::render))
         .routes(routes!(healthz))
@@ -686,7 +690,7 @@ async fn timeline(
 #[utoipa::path(get, path = "/jobs/{id}/runs", tag = "jobs",
     params(("id" = String, Path, description = "Job id"),
         ("limit" = Option<u32>, Query, description = "Most records returned, 1..=1000 (default 50)")),
-    description = "The job's run history, newest first: each run (success, error) and each run time that did not run (missed, skipped for max_instances), with the instance involved.",
+    description = "The job's run history, newest first: each run (success, error, timed_out, crashed) and each run time that did not run (missed, skipped for max_instances), with the instance involved. `attempt` numbers the tries at one fire time (1 = the first run, 2 = the first retry); `result` is the task's return value as JSON (at most 64 KiB of JSON text, else `{\"truncated\": true, \"bytes\": n, \"head\": \"...\"}`); `backfill` marks runs a backfill asked for.",
     responses((status = 200, description = "Run records", body = Vec<Object>),
         (status = 400, description = "Bad limit", body = ErrorBody),
         (status = 404, description = "No such job and no history", body = ErrorBody)))]
@@ -712,6 +716,96 @@ async fn job_runs(
         return Err(ApiError::job_not_found(&id));
     }
     Ok(Json(serde_json::to_value(runs).unwrap_or_default()))
+}
+
+#[utoipa::path(get, path = "/calendars", tag = "calendars",
+    description = "The exclusion calendars, by name: `{\"holidays\": {\"type\": \"dates\", ...}, ...}`.",
+    responses((status = 200, description = "Calendars by name", body = Object)))]
+async fn list_calendars(State(api): State<Api>) -> Json<Value> {
+    let calendars = api.scheduler.calendars();
+    let map: Map<String, Value> = calendars
+        .iter()
+        .map(|(name, c)| (name.clone(), c.to_value()))
+        .collect();
+    Json(Value::Object(map))
+}
+
+#[utoipa::path(get, path = "/calendars/{name}", tag = "calendars",
+    params(("name" = String, Path, description = "Calendar name")),
+    responses((status = 200, description = "The calendar", body = CalendarDoc),
+        (status = 404, description = "No such calendar", body = ErrorBody)))]
+async fn get_calendar(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    api.scheduler
+        .get_calendar(&name)
+        .map(|c| Json(c.to_value()))
+        .ok_or_else(|| calendar_not_found(&name))
+}
+
+fn calendar_not_found(name: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("Calendar {name} not found"))
+}
+
+#[utoipa::path(put, path = "/calendars/{name}", tag = "calendars", request_body = CalendarDoc,
+    params(("name" = String, Path, description = "Calendar name")),
+    description = "Adds or replaces an exclusion calendar, kept in the job store so every instance sees it. Jobs naming it skip its periods from their next fire time on.",
+    responses((status = 200, description = "The calendar as stored", body = CalendarDoc),
+        (status = 400, description = "Bad definition, naming the field", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody)))]
+async fn put_calendar(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    Body(body): Body,
+) -> Result<Json<Value>, ApiError> {
+    let calendar = scheduler_core::ExclusionCalendar::from_value(Value::Object(body))?;
+    let value = calendar.to_value();
+    api.scheduler.put_calendar(&name, calendar).await?;
+    Ok(Json(value))
+}
+
+#[utoipa::path(delete, path = "/calendars/{name}", tag = "calendars",
+    params(("name" = String, Path, description = "Calendar name")),
+    responses((status = 204, description = "Removed"),
+        (status = 400, description = "Jobs still name it (they are listed)", body = ErrorBody),
+        (status = 404, description = "No such calendar", body = ErrorBody)))]
+async fn delete_calendar(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    api.scheduler
+        .remove_calendar(&name)
+        .await
+        .map_err(|e| match e.kind() {
+            scheduler_core::ErrorKind::NotFound => calendar_not_found(&name),
+            _ => ApiError::from(e),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `calendars` of a preview: names the scheduler knows.
+fn calendar_names(
+    value: Option<Value>,
+    known: &scheduler_core::Calendars,
+) -> Result<Vec<Arc<str>>, ApiError> {
+    let names: Vec<String> = match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => serde_json::from_value(v)
+            .map_err(|_| ApiError::bad_request("calendars: expected a list of calendar names"))?,
+    };
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            if known.get(&name).is_none() {
+                return Err(ApiError::bad_request(format!(
+                    "calendars[{i}]: no calendar named '{name}'"
+                )));
+            }
+            Ok(Arc::from(name))
+        })
+        .collect()
 }
 
 /// At most this many fire times per preview.
@@ -753,18 +847,20 @@ async fn preview(State(api): State<Api>, Body(mut body): Body) -> Result<Json<Va
             )));
         }
     };
+    let names = calendar_names(body.remove("calendars"), &api.scheduler.calendars())?;
     if let Some(key) = body.keys().next() {
         return Err(ApiError::bad_request(format!(
-            "{key}: unknown field (expected trigger, count, after)"
+            "{key}: unknown field (expected trigger, count, after, calendars)"
         )));
     }
     trigger.anchor(after);
     let limit = usize::try_from(count).unwrap_or(usize::MAX);
-    let fires: Vec<String> = trigger
-        .fire_times(after)
-        .take(limit)
-        .map(|t| isoformat(&t))
-        .collect();
+    let calendars = api.scheduler.calendars();
+    let fires: Vec<String> =
+        scheduler_core::calendar::allowed_fire_times(&trigger, &names, &calendars, after)
+            .take(limit)
+            .map(|t| isoformat(&trigger.localize(t)))
+            .collect();
     Ok(Json(json!({
         "trigger": trigger.flask_fields(),
         "description": trigger.to_string(),

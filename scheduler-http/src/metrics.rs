@@ -1,7 +1,8 @@
 //! `GET /metrics`: Prometheus text format.
 //!
 //! - `rsched_runs_submitted_total`, `rsched_runs_executed_total`, `rsched_runs_failed_total`,
-//!   `rsched_runs_missed_total`, `rsched_runs_skipped_max_instances_total` (counters);
+//!   `rsched_runs_retried_total`, `rsched_runs_missed_total`, `rsched_runs_skipped_max_instances_total`
+//!   (counters);
 //! - `rsched_run_lateness_seconds` (histogram): from a run's scheduled time to its start;
 //! - `rsched_jobs{state="scheduled"|"paused"}` (gauge), `rsched_scheduler_running` (gauge);
 //! - `rsched_clock_offset_seconds{jobstore=...}` (gauge): each store server's clock minus this
@@ -104,8 +105,13 @@ pub(crate) async fn render(State(api): State<Api>) -> Result<impl IntoResponse, 
     );
     counter(
         "rsched_runs_failed_total",
-        "Runs that failed (error or panic).",
+        "Runs that failed (error or panic) after their last attempt.",
         c.errors.load(Ordering::Relaxed),
+    );
+    counter(
+        "rsched_runs_retried_total",
+        "Failed runs that were retried (their job has retries left).",
+        c.retries.load(Ordering::Relaxed),
     );
     counter(
         "rsched_runs_missed_total",

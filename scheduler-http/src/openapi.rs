@@ -15,10 +15,11 @@ use crate::Api;
         title = "rsched",
         description = "Flask-APScheduler's REST API, plus events, metrics, previews and a dashboard."
     ),
-    components(schemas(ErrorBody, SchedulerInfo, JobDoc, JobDefinition, PreviewRequest)),
+    components(schemas(ErrorBody, SchedulerInfo, JobDoc, JobDefinition, PreviewRequest, CalendarDoc)),
     tags(
         (name = "scheduler", description = "The scheduler's state"),
         (name = "jobs", description = "Jobs, Flask-APScheduler's wire format"),
+        (name = "calendars", description = "Exclusion calendars jobs name to skip periods"),
         (name = "ops", description = "Health, metrics and events")
     )
 )]
@@ -65,6 +66,18 @@ pub(crate) struct JobDoc {
     timeout: Option<f64>,
     /// Whether a run cut off by a crashed instance is run again elsewhere.
     recover: bool,
+    /// How many times a failed run is retried (0 = never).
+    retries: u32,
+    /// Seconds before the first retry.
+    retry_delay: f64,
+    /// Each further retry waits this many times longer.
+    retry_backoff: f64,
+    /// Longest wait between attempts, in seconds.
+    retry_max_delay: f64,
+    /// Whether waits are shortened by a random 0–20 %.
+    retry_jitter: bool,
+    /// Exclusion calendars whose periods the job's fire times skip.
+    calendars: Vec<String>,
     executor: String,
     jobstore: String,
     /// APScheduler's `str(trigger)`: `cron[minute='*/5']`.
@@ -98,6 +111,22 @@ pub(crate) struct JobDefinition {
     timeout: Option<Value>,
     /// Run again a run cut off by a crashed instance (default false).
     recover: Option<bool>,
+    /// Retries of a failed run (error, timed out, crashed), 0..=1000 (default 0).
+    #[schema(minimum = 0, maximum = 1000)]
+    retries: Option<u32>,
+    /// Wait before the first retry: seconds or a duration string (default `"1s"`).
+    #[schema(value_type = Object)]
+    retry_delay: Option<Value>,
+    /// Multiplier of the wait for each further retry, at least 1.0 (default 2.0).
+    #[schema(minimum = 1.0)]
+    retry_backoff: Option<f64>,
+    /// Longest wait between attempts: seconds or a duration string (default `"1h"`).
+    #[schema(value_type = Object)]
+    retry_max_delay: Option<Value>,
+    /// Shorten waits by a random 0–20 % (default true).
+    retry_jitter: Option<bool>,
+    /// Names of exclusion calendars (`GET /calendars`) whose periods the job's fire times skip.
+    calendars: Option<Vec<String>>,
     executor: Option<String>,
     jobstore: Option<String>,
     replace_existing: Option<bool>,
@@ -116,6 +145,32 @@ pub(crate) struct PreviewRequest {
     count: Option<u32>,
     /// RFC 3339 start (default now).
     after: Option<String>,
+    /// Names of exclusion calendars whose periods the fire times skip.
+    calendars: Option<Vec<String>>,
+}
+
+/// An exclusion calendar: `{"type": "dates", "dates": ["2026-12-25"]}`, `{"type": "annual",
+/// "days": ["12-25"]}`, `{"type": "cron", "expr": "* 0-8 * * mon-fri"}` (5-field crontab,
+/// minutes matching it are excluded), `{"type": "daily", "start": "22:00", "end": "06:00",
+/// "invert": false}`; each may have a `description`. Judged in each job's trigger zone.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CalendarDoc {
+    /// `dates`, `annual`, `cron` or `daily`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// `dates`: the excluded days, `YYYY-MM-DD`.
+    dates: Option<Vec<String>>,
+    /// `annual`: the excluded month-days, `MM-DD`.
+    days: Option<Vec<String>>,
+    /// `cron`: a 5-field crontab expression.
+    expr: Option<String>,
+    /// `daily`: start of the excluded time-of-day range (`HH:MM[:SS]`).
+    start: Option<String>,
+    /// `daily`: its end (exclusive; before `start` = across midnight).
+    end: Option<String>,
+    /// `daily`: exclude everything outside the range instead.
+    invert: Option<bool>,
+    description: Option<String>,
 }
 
 /// Serves the document for where this router is mounted: every path carries the mount prefix

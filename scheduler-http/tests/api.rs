@@ -601,3 +601,128 @@ async fn openapi_tasks_timeline_and_bodies_without_content_type() {
     assert_eq!(status, StatusCode::OK);
     assert!(!page.contains("__BASE__"));
 }
+
+#[tokio::test]
+async fn calendars_through_the_api() {
+    let s = scheduler();
+    s.start().await.unwrap();
+    let c = Client::new(&s, ApiOptions::default());
+    // A bad definition names its field.
+    let (status, body) = c
+        .call(
+            "PUT",
+            "/calendars/holidays",
+            Some(r#"{"type": "dates", "dates": ["2026-02-30"]}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("dates[0]:"),
+        "{body}"
+    );
+    let (status, body) = c
+        .call(
+            "PUT",
+            "/calendars/holidays",
+            Some(r#"{"type": "dates", "dates": ["2026-11-21"], "description": "a day off"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["dates"], json!(["2026-11-21"]));
+    let (status, body) = c.call("GET", "/calendars", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["holidays"]["description"], "a day off");
+    let (status, _) = c.call("GET", "/calendars/nope", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A job naming it skips the excluded day (the clock is 2026-11-20 09:40 UTC).
+    let (status, job) = c
+        .call(
+            "POST",
+            "/jobs",
+            Some(
+                r#"{"id": "daily", "func": "app:add", "args": [1, 2], "trigger": "cron",
+                    "hour": 9, "minute": 0, "calendars": ["holidays"], "retries": 2,
+                    "retry_delay": "30s"}"#,
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["next_run_time"], "2026-11-22T09:00:00+00:00");
+    assert_eq!(job["calendars"], json!(["holidays"]));
+    assert_eq!(
+        (
+            &job["retries"],
+            &job["retry_delay"],
+            &job["retry_backoff"],
+            &job["retry_jitter"]
+        ),
+        (&json!(2), &json!(30), &json!(2.0), &json!(true))
+    );
+    let (status, body) = c
+        .call(
+            "POST",
+            "/jobs",
+            Some(r#"{"id": "x", "func": "app:add", "args": [1, 2], "calendars": ["nope"]}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("calendars[0]: no calendar named 'nope'"),
+        "{body}"
+    );
+    let (status, body) = c
+        .call(
+            "POST",
+            "/jobs",
+            Some(r#"{"id": "x", "func": "app:add", "args": [1, 2], "retries": -1}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("retries:"),
+        "{body}"
+    );
+
+    // The preview honours calendars.
+    let (status, body) = c
+        .call(
+            "POST",
+            "/preview",
+            Some(
+                r#"{"trigger": {"type": "cron", "hour": 9, "minute": 0, "timezone": "UTC"},
+                    "count": 2, "after": "2026-11-20T10:00:00+00:00", "calendars": ["holidays"]}"#,
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["fire_times"],
+        json!(["2026-11-22T09:00:00+00:00", "2026-11-23T09:00:00+00:00"])
+    );
+
+    // In use: not removed. Then removed once no job names it.
+    let (status, body) = c.call("DELETE", "/calendars/holidays", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error_message"].as_str().unwrap().contains("daily"),
+        "{body}"
+    );
+    let (status, _) = c
+        .call("PATCH", "/jobs/daily", Some(r#"{"calendars": []}"#))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = c.call("DELETE", "/calendars/holidays", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = c.call("DELETE", "/calendars/holidays", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

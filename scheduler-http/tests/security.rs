@@ -98,6 +98,15 @@ async fn cross_origin_requests_change_nothing() {
     let s = scheduler();
     s.start().await.unwrap();
     add(&s, "job1", "rsched:log").await;
+    s.put_calendar(
+        "kept",
+        scheduler_core::ExclusionCalendar::from_value(
+            json!({"type": "dates", "dates": ["2030-01-01"]}),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
     let app = scheduler_http::router(s.clone(), ApiOptions::default());
 
     // (a) of the issue: a "simple" cross-origin POST with no Content-Type.
@@ -123,6 +132,12 @@ async fn cross_origin_requests_change_nothing() {
         ("POST", "/shutdown", None),
         ("POST", "/preview", Some(r#"{"trigger": {"type": "date"}}"#)),
         ("PUT", "/jobs/job1", Some("{}")),
+        (
+            "PUT",
+            "/calendars/all-days",
+            Some(r#"{"type": "daily", "start": "00:00", "end": "23:59"}"#),
+        ),
+        ("DELETE", "/calendars/kept", None),
     ] {
         let a = send(&app, method, uri, &with(&evil_origin, &[JSON]), body).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{method} {uri}");
@@ -145,6 +160,10 @@ async fn cross_origin_requests_change_nothing() {
     assert!(
         job.args().is_empty(),
         "PATCH from another origin changed the job"
+    );
+    assert!(
+        s.get_calendar("all-days").is_none() && s.get_calendar("kept").is_some(),
+        "a calendar was changed from another origin"
     );
     assert_eq!(
         s.state(),

@@ -7,7 +7,8 @@
     ? location.pathname.replace(/\/ui\/?(index\.html)?$/, '')
     : rawBase).replace(/\/+$/, '');
 
-  const NUMERIC = new Set(['weeks', 'days', 'hours', 'minutes', 'seconds', 'jitter', 'misfire_grace_time', 'max_instances', 'timeout']);
+  const NUMERIC = new Set(['weeks', 'days', 'hours', 'minutes', 'seconds', 'jitter', 'misfire_grace_time', 'max_instances', 'timeout',
+    'retries', 'retry_delay', 'retry_backoff', 'retry_max_delay']);
   const TRIGGER_FIELDS = {
     cron: ['year', 'month', 'day', 'week', 'day_of_week', 'hour', 'minute', 'second', 'start_date', 'end_date'],
     interval: ['weeks', 'days', 'hours', 'minutes', 'seconds', 'start_date', 'end_date'],
@@ -17,10 +18,10 @@
   const COMMON_TRIGGER = ['timezone', 'jitter'];
   const PREVIEW_NAMES = new Set(['trigger', ...COMMON_TRIGGER, ...Object.values(TRIGGER_FIELDS).flat()]);
   const EVENT_NAMES = ['job_added', 'job_removed', 'job_modified', 'job_quarantined', 'job_submitted', 'job_executed', 'job_error',
-    'job_missed', 'job_max_instances', 'scheduler_started', 'scheduler_shutdown', 'scheduler_paused',
+    'job_retry', 'job_missed', 'job_max_instances', 'scheduler_started', 'scheduler_shutdown', 'scheduler_paused',
     'scheduler_resumed', 'all_jobs_removed', 'lagged', 'event'];
   const MAX_ACTIVITY = 20;
-  const HISTORY_EVENTS = new Set(['job_executed', 'job_error', 'job_missed', 'job_max_instances']);
+  const HISTORY_EVENTS = new Set(['job_executed', 'job_error', 'job_retry', 'job_missed', 'job_max_instances']);
   const HISTORY_LIMIT = 50;
   const TIMELINE_SECONDS = 3600;
 
@@ -243,17 +244,28 @@
     return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
   }
 
+  // A return value in one short line (the whole value is in the cell's title).
+  function shortJson(v) {
+    const text = JSON.stringify(v);
+    return text.length > 120 ? `${text.slice(0, 117)}…` : text;
+  }
+
   function historyRow(r) {
     const outcome = String(r.outcome || 'unknown');
     return el('tr', { dataset: { outcome } },
       el('td', { class: 'when', title: r.scheduled_run_time == null ? null : String(r.scheduled_run_time) },
         r.scheduled_run_time == null ? '—' : fmtLocal(r.scheduled_run_time)),
-      el('td', {}, el('span', { class: `badge outcome-${outcome}` }, outcome)),
+      el('td', { class: 'attempt' }, r.attempt == null ? '1' : String(r.attempt)),
+      el('td', {}, el('span', { class: `badge outcome-${outcome}` }, outcome),
+        r.backfill ? el('span', { class: 'badge muted' }, 'backfill') : null),
       el('td', { class: 'duration' }, fmtDuration(r.started, r.finished)),
       el('td', { class: 'mono' }, r.scheduler_id == null ? '—' : String(r.scheduler_id)),
       r.error == null || r.error === ''
         ? el('td', { class: 'muted' }, '—')
-        : el('td', { class: 'run-error' }, String(r.error)));
+        : el('td', { class: 'run-error' }, String(r.error)),
+      r.result == null
+        ? el('td', { class: 'muted' }, '—')
+        : el('td', { class: 'run-result mono', title: JSON.stringify(r.result) }, shortJson(r.result)));
   }
 
   async function loadHistory() {
@@ -577,6 +589,13 @@
     if (timeout !== undefined) body.timeout = timeout;
     else if (mode === 'edit') body.timeout = null; // cleared: no limit
     body.recover = form.elements.recover.checked;
+    for (const name of ['retries', 'retry_delay', 'retry_backoff', 'retry_max_delay']) {
+      const v = readValue(name);
+      if (v !== undefined) body[name] = v;
+    }
+    body.retry_jitter = form.elements.retry_jitter.checked;
+    const calendars = form.elements.calendars.value.split(',').map((c) => c.trim()).filter((c) => c !== '');
+    if (calendars.length > 0 || mode === 'edit') body.calendars = calendars;
     return { body, errors };
   }
 
@@ -587,6 +606,7 @@
       const v = job[name];
       if (input.type === 'checkbox') input.checked = !!v;
       else if (name === 'args' || name === 'kwargs') input.value = JSON.stringify(v ?? (name === 'args' ? [] : {}));
+      else if (name === 'calendars') input.value = Array.isArray(v) ? v.join(', ') : '';
       else if (v == null) input.value = '';
       else input.value = typeof v === 'object' ? JSON.stringify(v) : String(v);
     }
@@ -610,8 +630,19 @@
     updateTriggerVisibility();
   }
 
+  // The known calendar names, offered in the form's calendars field.
+  async function loadCalendarNames() {
+    try {
+      const calendars = await api('GET', '/calendars');
+      $('calendar-names').replaceChildren(...Object.keys(calendars || {}).map((name) => el('option', { value: name })));
+    } catch (e) {
+      // The field still takes names typed by hand.
+    }
+  }
+
   function openForm(mode, job) {
     resetForm();
+    loadCalendarNames();
     form.dataset.mode = mode;
     if (mode === 'edit' && job) {
       fillForm(job);

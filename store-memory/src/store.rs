@@ -22,6 +22,8 @@ pub struct MemoryJobStore {
     state: Mutex<State>,
     /// Run history, under a lock of its own so that writing it never holds up scheduling.
     pub(crate) history: Mutex<History>,
+    /// Exclusion calendars: name to definition (JSON text).
+    pub(crate) calendars: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl MemoryJobStore {
@@ -60,6 +62,10 @@ impl MemoryJobStore {
     pub async fn destroy(&self) -> Result<()> {
         *self.lock() = State::default();
         *self.history.lock().unwrap_or_else(|e| e.into_inner()) = History::default();
+        self.calendars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         Ok(())
     }
 
@@ -249,5 +255,9 @@ impl JobStore for MemoryJobStore {
 
     fn history(&self) -> Option<&dyn RunHistory> {
         self.keeps_history.then_some(self as &dyn RunHistory)
+    }
+
+    fn calendar_store(&self) -> Option<&dyn scheduler_core::CalendarStore> {
+        Some(self)
     }
 }

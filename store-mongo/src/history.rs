@@ -7,7 +7,7 @@ use mongodb::bson::{Bson, Document, doc};
 use scheduler_core::{Result, Retention, RunHistory, RunOutcome, RunRecord};
 
 use crate::error::mongo_error;
-use crate::model::{all, opt_date, opt_us, time, us};
+use crate::model::{all, attempt, opt_date, opt_us, result_text, result_value, time, us};
 use crate::store::MongoJobStore;
 
 #[async_trait]
@@ -28,6 +28,9 @@ impl RunHistory for MongoJobStore {
                     "outcome": r.outcome.as_str(),
                     "error": r.error.clone().map_or(Bson::Null, Bson::String),
                     "scheduler_id": &*r.scheduler_id,
+                    "attempt": i64::from(r.attempt),
+                    "backfill": r.backfill,
+                    "result": result_text(r.result.as_ref()),
                 }
             })
             .collect();
@@ -79,6 +82,10 @@ impl RunHistory for MongoJobStore {
                     outcome: RunOutcome::parse(d.get_str("outcome").ok()?)?,
                     error: d.get_str("error").ok().map(str::to_owned),
                     scheduler_id: Arc::from(d.get_str("scheduler_id").unwrap_or_default()),
+                    // Records written before retries lack these: attempt 1, no backfill, no result.
+                    attempt: attempt(d.get("attempt")),
+                    backfill: d.get_bool("backfill").unwrap_or(false),
+                    result: result_value(d.get("result")),
                 })
             })
             .collect())

@@ -45,6 +45,35 @@ pub(crate) fn time(value: Option<&Bson>) -> Option<DateTime<Utc>> {
     }
 }
 
+/// A stored attempt number back (missing, as in records written before retries, or out of
+/// range: the first attempt).
+pub(crate) fn attempt(value: Option<&Bson>) -> u32 {
+    let n = match value {
+        Some(Bson::Int64(v)) => *v,
+        Some(Bson::Int32(v)) => i64::from(*v),
+        _ => 1,
+    };
+    u32::try_from(n).ok().filter(|n| *n > 0).unwrap_or(1)
+}
+
+/// A run's return value as stored: its JSON text (null for none). Text, not a sub-document:
+/// JSON keys such as `$x` or `a.b`, and integers past `i64`, have no faithful BSON form.
+pub(crate) fn result_text(result: Option<&serde_json::Value>) -> Bson {
+    result
+        .filter(|v| !v.is_null())
+        .map_or(Bson::Null, |v| Bson::String(v.to_string()))
+}
+
+/// A stored return value back: `None` when missing, null, or not JSON text.
+pub(crate) fn result_value(value: Option<&Bson>) -> Option<serde_json::Value> {
+    match value {
+        Some(Bson::String(text)) => serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .filter(|v| !v.is_null()),
+        _ => None,
+    }
+}
+
 /// The fields a job's run times occupy: an exact `next_run_us` (µs, what queries use) and a
 /// BSON date `next_run_time` (ms, for people and tools), plus `fire_us`.
 pub(crate) fn run_time_fields(

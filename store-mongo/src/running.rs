@@ -6,10 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Document, doc};
-use scheduler_core::{Result, RunningRun, RunningRuns};
+use scheduler_core::{RETRY_OWNER, Result, RunningRun, RunningRuns};
 
 use crate::error::mongo_error;
-use crate::model::{all, time, us};
+use crate::model::{all, attempt, time, us};
 use crate::store::MongoJobStore;
 
 #[async_trait]
@@ -50,6 +50,7 @@ impl RunningRuns for MongoJobStore {
                     "started": us(r.started),
                     "owner": &*r.owner,
                     "expires": us(r.expires),
+                    "attempt": i64::from(r.attempt),
                 }
             })
             .collect();
@@ -104,6 +105,7 @@ impl RunningRuns for MongoJobStore {
                     started: time(d.get("started"))?,
                     owner: Arc::from(d.get_str("owner").ok()?),
                     expires: time(d.get("expires"))?,
+                    attempt: attempt(d.get("attempt")),
                 })
             })
             .collect())
@@ -124,5 +126,28 @@ impl RunningRuns for MongoJobStore {
             .await
             .map_err(mongo_error)?;
         Ok(result.modified_count == 1)
+    }
+
+    async fn reschedule_run(
+        &self,
+        owner: &str,
+        run_id: &str,
+        attempt: u32,
+        due: DateTime<Utc>,
+    ) -> Result<bool> {
+        let result = self
+            .running
+            .update_one(
+                doc! { "_id": run_id, "owner": owner },
+                doc! { "$set": {
+                    "owner": RETRY_OWNER,
+                    "expires": us(due),
+                    "started": us(due),
+                    "attempt": i64::from(attempt),
+                } },
+            )
+            .await
+            .map_err(mongo_error)?;
+        Ok(result.matched_count == 1)
     }
 }

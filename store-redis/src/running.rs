@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use scheduler_core::{Result, RunningRun, RunningRuns};
+use scheduler_core::{RETRY_OWNER, Result, RunningRun, RunningRuns};
 
 use crate::error::redis_error;
 use crate::model::{items, micros, text, time};
@@ -35,6 +35,7 @@ impl RunningRuns for RedisJobStore {
                     "owner": &*run.owner,
                     "scheduled": run.scheduled_run_time.timestamp_micros(),
                     "started": run.started.timestamp_micros(),
+                    "attempt": run.attempt,
                 });
                 args.extend([
                     run.run_id.to_string(),
@@ -115,9 +116,18 @@ impl RunningRuns for RedisJobStore {
             let Ok(rec) = serde_json::from_str::<serde_json::Value>(&json) else {
                 continue;
             };
+            // Integers; records an older build's take-over rewrote hold floats (`1.7e+15`).
+            let number = |key: &str| {
+                let value = rec.get(key)?;
+                value.as_i64().or_else(|| {
+                    let f = value.as_f64().filter(|f| f.is_finite())?;
+                    #[allow(clippy::cast_possible_truncation)]
+                    let n = f.round() as i64;
+                    Some(n)
+                })
+            };
             let us = |key: &str| {
-                rec.get(key)
-                    .and_then(serde_json::Value::as_i64)
+                number(key)
                     .and_then(DateTime::from_timestamp_micros)
                     .unwrap_or_default()
             };
@@ -129,6 +139,11 @@ impl RunningRuns for RedisJobStore {
                 started: us("started"),
                 owner: Arc::from(field("owner")),
                 expires: time(&expires).unwrap_or_default(),
+                // Records written before retries have none: the first attempt.
+                attempt: number("attempt")
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| *n > 0)
+                    .unwrap_or(1),
             });
         }
         runs.sort_by_key(|r| r.expires);
@@ -151,6 +166,28 @@ impl RunningRuns for RedisJobStore {
                     micros(run.expires),
                     owner.to_owned(),
                     micros(expires),
+                ],
+            )
+            .await?;
+        Ok(text(&out) == "1")
+    }
+
+    async fn reschedule_run(
+        &self,
+        owner: &str,
+        run_id: &str,
+        attempt: u32,
+        due: DateTime<Utc>,
+    ) -> Result<bool> {
+        let out = self
+            .run_running(
+                &self.scripts.running_reschedule,
+                &[
+                    run_id.to_owned(),
+                    owner.to_owned(),
+                    RETRY_OWNER.to_owned(),
+                    attempt.to_string(),
+                    micros(due),
                 ],
             )
             .await?;

@@ -32,6 +32,7 @@ pub(crate) struct Scripts {
     pub(crate) running_count: Script,
     pub(crate) running_heartbeat: Script,
     pub(crate) running_take_over: Script,
+    pub(crate) running_reschedule: Script,
 }
 
 impl Scripts {
@@ -50,6 +51,7 @@ impl Scripts {
             running_count: Script::new(include_str!("../lua/running_count.lua")),
             running_heartbeat: Script::new(include_str!("../lua/running_heartbeat.lua")),
             running_take_over: Script::new(include_str!("../lua/running_take_over.lua")),
+            running_reschedule: Script::new(include_str!("../lua/running_reschedule.lua")),
         }
     }
 }

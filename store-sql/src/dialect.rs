@@ -168,6 +168,7 @@ pub(crate) struct Statements {
     pub(crate) count_all_running: String,
     pub(crate) expired_running: String,
     pub(crate) take_over_running: String,
+    pub(crate) reschedule_running: String,
     pub(crate) select_runs: String,
     pub(crate) delete_old_runs: String,
     pub(crate) nth_newest_run: String,
@@ -215,7 +216,7 @@ impl Statements {
             }),
             expired_running: p(&|q| {
                 format!(
-                    "SELECT run_id, job_id, scheduled_run_time, started, owner, expires \
+                    "SELECT run_id, job_id, scheduled_run_time, started, owner, expires, attempt \
                      FROM {prefix}running WHERE expires < {} OR owner = {} ORDER BY expires LIMIT {}",
                     q.next(),
                     q.next(),
@@ -233,10 +234,24 @@ impl Statements {
                     q.next()
                 )
             }),
+            // A run that failed and will be retried becomes a pending retry (owner
+            // `RETRY_OWNER`), due at `expires`, if it is still the owner's.
+            reschedule_running: p(&|q| {
+                format!(
+                    "UPDATE {prefix}running SET owner = {}, expires = {}, started = {}, attempt = {} \
+                     WHERE run_id = {} AND owner = {}",
+                    q.next(),
+                    q.next(),
+                    q.next(),
+                    q.next(),
+                    q.next(),
+                    q.next()
+                )
+            }),
             select_runs: p(&|q| {
                 format!(
-                    "SELECT job_id, scheduled_run_time, started, finished, outcome, error, scheduler_id \
-                     FROM {prefix}runs WHERE job_id = {} ORDER BY scheduled_run_time DESC, seq DESC LIMIT {}",
+                    "SELECT job_id, scheduled_run_time, started, finished, outcome, error, scheduler_id, \
+                     attempt, backfill, result FROM {prefix}runs WHERE job_id = {} ORDER BY scheduled_run_time DESC, seq DESC LIMIT {}",
                     q.next(),
                     q.next()
                 )
@@ -394,9 +409,9 @@ impl Statements {
     pub(crate) fn insert_running(&self, n: usize) -> String {
         let mut q = Params::new(self.dialect);
         format!(
-            "INSERT INTO {} (run_id, job_id, scheduled_run_time, started, owner, expires) VALUES {}",
+            "INSERT INTO {} (run_id, job_id, scheduled_run_time, started, owner, expires, attempt) VALUES {}",
             self.running_table,
-            q.rows(n, &["", "", "", "", "", ""])
+            q.rows(n, &["", "", "", "", "", "", ""])
         )
     }
 
@@ -415,9 +430,10 @@ impl Statements {
     pub(crate) fn insert_runs(&self, n: usize) -> String {
         let mut q = Params::new(self.dialect);
         format!(
-            "INSERT INTO {} (job_id, scheduled_run_time, started, finished, outcome, error, scheduler_id) VALUES {}",
+            "INSERT INTO {} (job_id, scheduled_run_time, started, finished, outcome, error, scheduler_id, \
+             attempt, backfill, result) VALUES {}",
             self.runs_table,
-            q.rows(n, &["", "", "", "", "", "", ""])
+            q.rows(n, &["", "", "", "", "", "", "", "", "", ""])
         )
     }
 

@@ -8,7 +8,9 @@ use sqlx::Row;
 
 use crate::dialect;
 use crate::error::db_error;
-use crate::model::{micros, opt_text, text, time};
+use crate::model::{
+    attempt, attempt_value, flag, micros, opt_text, result_text, result_value, text, time,
+};
 use crate::store::SqlJobStore;
 
 #[async_trait]
@@ -17,10 +19,16 @@ impl RunHistory for SqlJobStore {
         if runs.is_empty() {
             return Ok(());
         }
-        for chunk in runs.chunks(dialect::INSERT_CHUNK) {
-            let query = self.sql.insert_runs(chunk.len());
+        let results: Vec<Option<String>> = runs
+            .iter()
+            .map(|r| result_text(r.result.as_ref()))
+            .collect();
+        let mut start = 0;
+        while start < runs.len() {
+            let end = chunk_end(&results, start);
+            let query = self.sql.insert_runs(end - start);
             let mut q = sqlx::query(&query);
-            for run in chunk {
+            for (run, result) in runs[start..end].iter().zip(&results[start..end]) {
                 q = q
                     .bind(&*run.job_id)
                     .bind(micros(run.scheduled_run_time))
@@ -28,9 +36,13 @@ impl RunHistory for SqlJobStore {
                     .bind(run.finished.map(micros))
                     .bind(run.outcome.as_str())
                     .bind(run.error.clone())
-                    .bind(&*run.scheduler_id);
+                    .bind(&*run.scheduler_id)
+                    .bind(attempt_value(run.attempt))
+                    .bind(run.backfill)
+                    .bind(result.clone());
             }
             q.execute(&self.pool).await.map_err(db_error)?;
+            start = end;
         }
         // Retention: by age at every write; by count per job once a job has written as many
         // records as it may keep (so the table holds at most about twice that per job).
@@ -87,8 +99,50 @@ impl RunHistory for SqlJobStore {
                     })?,
                     error: opt_text(row, 5)?,
                     scheduler_id: Arc::from(text(row, 6)?),
+                    attempt: attempt(row, 7)?,
+                    backfill: flag(row, 8)?,
+                    result: result_value(opt_text(row, 9)?),
                 })
             })
             .collect()
+    }
+}
+
+/// The most return-value text one INSERT carries: records with large results (up to
+/// [`MAX_RESULT_BYTES`](scheduler_core::history::MAX_RESULT_BYTES) each) go in smaller
+/// statements, well within MySQL's `max_allowed_packet` (4 MiB in old servers' defaults).
+const INSERT_RESULT_BYTES: usize = 1024 * 1024;
+
+/// Where the INSERT of the records from `start` ends: at most
+/// [`dialect::INSERT_CHUNK`] records and [`INSERT_RESULT_BYTES`] of results (at least one
+/// record).
+fn chunk_end(results: &[Option<String>], start: usize) -> usize {
+    let mut end = start;
+    let mut bytes = 0;
+    while end < results.len() && end - start < dialect::INSERT_CHUNK {
+        let size = results[end].as_ref().map_or(0, String::len);
+        if end > start && bytes + size > INSERT_RESULT_BYTES {
+            break;
+        }
+        bytes += size;
+        end += 1;
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserts_are_bounded_by_count_and_result_bytes() {
+        let none = vec![None; 1200];
+        assert_eq!(chunk_end(&none, 0), dialect::INSERT_CHUNK);
+        assert_eq!(chunk_end(&none, 1000), 1200);
+        let big = vec![Some("x".repeat(64 * 1024)); 40];
+        assert_eq!(chunk_end(&big, 0), 16);
+        assert_eq!(chunk_end(&big, 32), 40);
+        let huge = vec![Some("x".repeat(2 * INSERT_RESULT_BYTES)); 2];
+        assert_eq!(chunk_end(&huge, 0), 1, "one record at least");
     }
 }

@@ -14,9 +14,13 @@
 //!   several lines reads exactly as the one-line text earlier builds ran (SQLite keeps that text
 //!   in `sqlite_master`).
 //!
-//! Every step is idempotent (`IF NOT EXISTS`), and steps run under a [`Lock`] per database and
-//! table prefix: processes migrating at once do not trip over each other (PostgreSQL's
-//! concurrent `CREATE TABLE IF NOT EXISTS` can fail on its catalog's unique index). A step, once released, never changes: a schema change is a new file and a new
+//! Every step is idempotent (`CREATE … IF NOT EXISTS`, `ADD COLUMN IF NOT EXISTS`), so one cut
+//! off before its version row was written can run again — except SQLite's `ALTER TABLE … ADD
+//! COLUMN`, which has no `IF NOT EXISTS`; there the steps and their version rows run in one
+//! exclusive transaction, so a step is applied whole or not at all. Steps run under a [`Lock`]
+//! per database and table prefix: processes migrating at once do not trip over each other
+//! (PostgreSQL's concurrent `CREATE TABLE IF NOT EXISTS` can fail on its catalog's unique
+//! index). A step, once released, never changes: a schema change is a new file and a new
 //! [`SCHEMA_VERSION`](crate::SCHEMA_VERSION).
 
 use crate::dialect::Dialect;
@@ -187,8 +191,10 @@ mod tests {
 
     /// The statements the files give, in the order `migrate` runs them from an empty database
     /// (with the version rows it writes), are the ones `tests/fixtures/<name>_current.sql` pins:
-    /// the statements earlier builds ran, byte for byte. (The fixtures are not in the published
-    /// package, which skips this; integration-tests' `sql_migration` runs them on live servers.)
+    /// the statements earlier builds ran, byte for byte, up to the fixture's schema version (the
+    /// steps after it are what a database the fixture describes is migrated with). (The
+    /// fixtures are not in the published package, which skips this; integration-tests'
+    /// `sql_migration` runs them on live servers.)
     fn check_against_fixture(dialect: Dialect, name: &str) {
         let path = format!(
             "{}/tests/fixtures/{name}_current.sql",
@@ -198,21 +204,56 @@ mod tests {
             eprintln!("skipped: no {path}");
             return;
         };
-        let mut expected = statements(VERSION_TABLE, "{prefix}");
-        for m in of(dialect) {
-            expected.extend(statements(m.sql, "{prefix}"));
-            expected.push(format!(
-                "INSERT INTO {{prefix}}schema_version (version) VALUES ({})",
-                m.version
-            ));
-        }
         let pinned: Vec<String> = statements(&fixture, "{prefix}")
             .into_iter()
             .take_while(|s| {
                 !s.starts_with("INSERT") || s.starts_with("INSERT INTO {prefix}schema_version")
             })
             .collect();
+        let version_row = "INSERT INTO {prefix}schema_version (version) VALUES (";
+        let pinned_version: i64 = pinned
+            .iter()
+            .filter_map(|s| s.strip_prefix(version_row)?.strip_suffix(')')?.parse().ok())
+            .max()
+            .unwrap_or_else(|| panic!("{path} writes no version row"));
+        assert!(pinned_version <= crate::SCHEMA_VERSION, "{path}");
+        let mut expected = statements(VERSION_TABLE, "{prefix}");
+        for m in of(dialect).iter().filter(|m| m.version <= pinned_version) {
+            expected.extend(statements(m.sql, "{prefix}"));
+            expected.push(format!("{version_row}{})", m.version));
+        }
         assert_eq!(expected, pinned, "{dialect:?}");
+    }
+
+    /// Schema version 4 adds `attempt`, `backfill` and `result` to `{prefix}runs` and `attempt`
+    /// to `{prefix}running`; where the dialect can, each only if it is missing (SQLite cannot,
+    /// and relies on the step's transaction).
+    #[test]
+    fn step_4_adds_the_retry_columns() {
+        for (dialect, name) in [
+            (Dialect::Sqlite, "sqlite"),
+            (Dialect::Postgres, "postgres"),
+            (Dialect::MySql, "mysql"),
+        ] {
+            if Dialect::from_url(&format!("{name}://")).is_err() {
+                continue; // not in this build
+            }
+            let step = of(dialect).iter().find(|m| m.version == 4).expect("step 4");
+            let sql = statements(step.sql, "p_").join(";\n");
+            for column in ["attempt", "backfill", "result"] {
+                assert!(
+                    sql.contains(&format!("p_runs ADD COLUMN {column} "))
+                        || sql.contains(&format!("ADD COLUMN IF NOT EXISTS {column} ")),
+                    "{name}: {sql}"
+                );
+            }
+            assert!(sql.contains("p_running ADD COLUMN"), "{name}: {sql}");
+            assert_eq!(
+                sql.contains("IF NOT EXISTS"),
+                dialect != Dialect::Sqlite,
+                "{name}: {sql}"
+            );
+        }
     }
 
     #[test]

@@ -61,6 +61,39 @@ pub(crate) fn opt_text(row: &AnyRow, index: usize) -> Result<Option<String>> {
     }
 }
 
+/// An attempt number as stored (a 32-bit integer column; out of range reads as 1).
+pub(crate) fn attempt(row: &AnyRow, index: usize) -> Result<u32> {
+    let n: i64 = row.try_get(index).map_err(db_error)?;
+    Ok(u32::try_from(n).ok().filter(|n| *n > 0).unwrap_or(1))
+}
+
+/// An attempt number to store (an `INTEGER`/`INT` column).
+pub(crate) fn attempt_value(attempt: u32) -> i32 {
+    i32::try_from(attempt).unwrap_or(i32::MAX)
+}
+
+/// A flag column: PostgreSQL `BOOLEAN`; SQLite `INTEGER` and MySQL `SMALLINT` 0/1 (sqlx's `Any`
+/// driver reads no MySQL `TINYINT`).
+pub(crate) fn flag(row: &AnyRow, index: usize) -> Result<bool> {
+    match row.try_get::<bool, _>(index) {
+        Ok(b) => Ok(b),
+        Err(_) => Ok(row.try_get::<i64, _>(index).map_err(db_error)? != 0),
+    }
+}
+
+/// A run's return value as stored: its JSON text (`NULL` for none).
+pub(crate) fn result_text(result: Option<&serde_json::Value>) -> Option<String> {
+    result
+        .filter(|v| !v.is_null())
+        .map(serde_json::Value::to_string)
+}
+
+/// A stored return value back: `None` for `NULL`, JSON `null` or text that is not JSON.
+pub(crate) fn result_value(text: Option<String>) -> Option<serde_json::Value> {
+    text.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .filter(|v| !v.is_null())
+}
+
 /// `(id, state, next_run_time, fire_time)` from a row.
 pub(crate) fn columns(row: &AnyRow) -> Result<(String, String, Option<i64>, Option<i64>)> {
     Ok((

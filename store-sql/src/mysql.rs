@@ -13,11 +13,14 @@
 //!
 //! Types: `next_run_time`, `fire_time`, `lease_expires` are `BIGINT` microseconds since the
 //! Unix epoch (UTC); `state` is `LONGTEXT` JSON. Ids use `utf8mb4_bin`, so `Job` and `job` are
-//! two jobs and they sort by code point, as everywhere else.
+//! two jobs and they sort by code point, as everywhere else. A run record's `result` is
+//! `MEDIUMTEXT` JSON (up to 64 KiB, past `TEXT`'s 65,535 bytes), its `backfill` a `SMALLINT` 0/1
+//! (sqlx's `Any` driver reads no `TINYINT`).
 
 /// The migrations, oldest first: `migrations/mysql/*.sql`; each statement is idempotent.
 pub(crate) const MIGRATIONS: &[crate::migrations::Migration] = crate::migrations::embed!("mysql":
     1 => "0001_jobs.sql",
     2 => "0002_runs.sql",
     3 => "0003_running.sql",
+    4 => "0004_retries.sql",
 );

@@ -14,11 +14,13 @@
 //!
 //! Types: `next_run_time`, `fire_time`, `lease_expires` are `BIGINT` microseconds since the
 //! Unix epoch (UTC); `state` is `TEXT` JSON (`SELECT state::jsonb FROM rsched_jobs` reads it).
-//! Ids sort with `COLLATE "C"` (by code point), whatever the database's collation.
+//! Ids sort with `COLLATE "C"` (by code point), whatever the database's collation. A run
+//! record's `result` is `TEXT` JSON, its `backfill` a `BOOLEAN`.
 
 /// The migrations, oldest first: `migrations/postgres/*.sql`; each statement is idempotent.
 pub(crate) const MIGRATIONS: &[crate::migrations::Migration] = crate::migrations::embed!("postgres":
     1 => "0001_jobs.sql",
     2 => "0002_runs.sql",
     3 => "0003_running.sql",
+    4 => "0004_retries.sql",
 );

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use scheduler_core::{Result, RunningRun, RunningRuns};
+use scheduler_core::{RETRY_OWNER, Result, RunningRun, RunningRuns};
 use sqlx::Row;
 
 use crate::dialect;
 use crate::error::db_error;
-use crate::model::{micros, text, time};
+use crate::model::{attempt, attempt_value, micros, text, time};
 use crate::store::SqlJobStore;
 
 #[async_trait]
@@ -57,7 +57,8 @@ impl RunningRuns for SqlJobStore {
                     .bind(micros(run.scheduled_run_time))
                     .bind(micros(run.started))
                     .bind(&*run.owner)
-                    .bind(micros(run.expires));
+                    .bind(micros(run.expires))
+                    .bind(attempt_value(run.attempt));
             }
             q.execute(&self.pool).await.map_err(db_error)?;
         }
@@ -111,6 +112,7 @@ impl RunningRuns for SqlJobStore {
                     started: t(3)?,
                     owner: Arc::from(text(row, 4)?),
                     expires: t(5)?,
+                    attempt: attempt(row, 6)?,
                 })
             })
             .collect()
@@ -128,6 +130,26 @@ impl RunningRuns for SqlJobStore {
             .bind(&*run.run_id)
             .bind(&*run.owner)
             .bind(micros(run.expires))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn reschedule_run(
+        &self,
+        owner: &str,
+        run_id: &str,
+        attempt: u32,
+        due: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(&self.sql.reschedule_running)
+            .bind(RETRY_OWNER)
+            .bind(micros(due))
+            .bind(micros(due))
+            .bind(attempt_value(attempt))
+            .bind(run_id)
+            .bind(owner)
             .execute(&self.pool)
             .await
             .map_err(db_error)?;

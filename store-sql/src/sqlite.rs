@@ -13,11 +13,13 @@
 //! in the crate's `migrations/sqlite/` directory.
 //!
 //! Types: `next_run_time`, `fire_time`, `lease_expires` are `INTEGER` microseconds since the
-//! Unix epoch (UTC); `state` is `TEXT` JSON.
+//! Unix epoch (UTC); `state` is `TEXT` JSON; so is a run record's `result`, and its `backfill`
+//! is `INTEGER` 0/1.
 
 /// The migrations, oldest first: `migrations/sqlite/*.sql`; each statement is idempotent.
 pub(crate) const MIGRATIONS: &[crate::migrations::Migration] = crate::migrations::embed!("sqlite":
     1 => "0001_jobs.sql",
     2 => "0002_runs.sql",
     3 => "0003_running.sql",
+    4 => "0004_retries.sql",
 );

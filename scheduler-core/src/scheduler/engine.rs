@@ -181,6 +181,7 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
     let inner = &scheduler.inner;
     let options = &inner.options;
     let ready = super::skew::refresh(inner, false).await;
+    inner.refresh_calendars(false).await;
     let now = inner.clock.now();
     let mut next: Option<DateTime<Utc>> = None;
     let mut earliest = |t: DateTime<Utc>| {
@@ -265,7 +266,9 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
                 if let (true, Some(s)) = (tracked, &run) {
                     let soon = matches!(release,
                         Release::Reschedule { next_run_time, .. } if next_run_time <= soon);
-                    immediate.push(soon || s.run.job.recover());
+                    // Recorded at once too: jobs that recover crashed runs, and jobs that retry
+                    // failed ones (the record becomes the pending retry).
+                    immediate.push(soon || s.run.job.recover() || s.run.job.retry().retries > 0);
                 }
                 planned.push(Planned { id, release, run });
             }
@@ -353,12 +356,30 @@ fn dispatch(
     running: Option<u32>,
 ) -> (Release, Option<Submission>) {
     let inner = &scheduler.inner;
+    let calendars = inner.calendars();
+    // A due time a calendar excludes (a calendar changed after the job's next run time was
+    // computed): passed over, the job moves on to its next allowed fire time, nothing runs.
+    if let Some(fire) = job.fire_time().filter(|_| !job.calendars().is_empty()) {
+        if calendars
+            .excluded_until(job.calendars(), &job.trigger, fire)
+            .is_some()
+        {
+            let release = match job.next_fire_time(Some(fire), fire, &calendars) {
+                Some(next) => Release::Reschedule {
+                    next_run_time: with_jitter(&job.trigger, next),
+                    fire_time: next,
+                },
+                None => Release::Remove,
+            };
+            return (release, None);
+        }
+    }
     let limit = if job.coalesce() {
         1
     } else {
         usize::try_from(MAX_MISSED_SCAN).unwrap_or(usize::MAX)
     };
-    let (run_times, total) = job.run_times(now, limit);
+    let (run_times, total) = job.run_times(now, limit, &calendars);
     let Some(&last) = run_times.last() else {
         return (Release::Unchanged, None);
     };
@@ -384,7 +405,7 @@ fn dispatch(
             count: coalesced,
         });
     }
-    let fire = job.following_fire_time(last, now);
+    let fire = job.following_fire_time(last, now, &calendars);
     let next_run = fire.map(|f| with_jitter(&job.trigger, f));
     let release = match (next_run, fire) {
         (Some(next_run_time), Some(fire_time)) => Release::Reschedule {

@@ -23,7 +23,8 @@ pub(crate) fn records(
                   started: Option<DateTime<Utc>>,
                   duration: Option<Duration>,
                   outcome: RunOutcome,
-                  error: Option<String>| RunRecord {
+                  error: Option<String>,
+                  attempt: u32| RunRecord {
         job_id: job_id.clone(),
         scheduled_run_time: scheduled,
         started,
@@ -33,6 +34,9 @@ pub(crate) fn records(
         outcome,
         error,
         scheduler_id: scheduler_id.clone(),
+        attempt,
+        backfill: false,
+        result: None,
     };
     match event {
         Event::JobExecuted {
@@ -41,17 +45,22 @@ pub(crate) fn records(
             scheduled_run_time,
             started,
             duration,
-            ..
+            retval,
+            attempt,
         } => out(
             jobstore.clone(),
-            record(
-                job_id,
-                *scheduled_run_time,
-                Some(*started),
-                Some(*duration),
-                RunOutcome::Success,
-                None,
-            ),
+            RunRecord {
+                result: crate::history::cap_result(retval),
+                ..record(
+                    job_id,
+                    *scheduled_run_time,
+                    Some(*started),
+                    Some(*duration),
+                    RunOutcome::Success,
+                    None,
+                    *attempt,
+                )
+            },
         ),
         Event::JobError {
             job_id,
@@ -61,6 +70,7 @@ pub(crate) fn records(
             duration,
             error,
             outcome,
+            attempt,
         } => out(
             jobstore.clone(),
             record(
@@ -70,6 +80,30 @@ pub(crate) fn records(
                 Some(*duration),
                 *outcome,
                 Some(error.clone()),
+                *attempt,
+            ),
+        ),
+        // A failed attempt that will be retried is in the history as what it was.
+        Event::JobRetry {
+            job_id,
+            jobstore,
+            scheduled_run_time,
+            started,
+            duration,
+            error,
+            outcome,
+            attempt,
+            ..
+        } => out(
+            jobstore.clone(),
+            record(
+                job_id,
+                *scheduled_run_time,
+                Some(*started),
+                Some(*duration),
+                *outcome,
+                Some(error.clone()),
+                *attempt,
             ),
         ),
         Event::JobMissed {
@@ -92,6 +126,7 @@ pub(crate) fn records(
                     None,
                     RunOutcome::Missed,
                     error,
+                    1,
                 ),
             );
         }
@@ -103,7 +138,7 @@ pub(crate) fn records(
             for t in run_times {
                 out(
                     jobstore.clone(),
-                    record(job_id, *t, None, None, RunOutcome::Skipped, None),
+                    record(job_id, *t, None, None, RunOutcome::Skipped, None, 1),
                 );
             }
         }
@@ -114,6 +149,7 @@ pub(crate) fn records(
 /// The events that make history.
 pub(crate) const HISTORY_EVENTS: EventMask = EventMask::JOB_EXECUTED
     .union(EventMask::JOB_ERROR)
+    .union(EventMask::JOB_RETRY)
     .union(EventMask::JOB_MISSED)
     .union(EventMask::JOB_MAX_INSTANCES);
 

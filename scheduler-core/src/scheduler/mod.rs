@@ -12,6 +12,7 @@
 //! [`BackgroundScheduler`] (its own runtime, sync API) and [`BlockingScheduler`] (runs on the
 //! calling thread until shut down or Ctrl-C).
 
+mod calendars;
 mod engine;
 mod history;
 mod hosts;
@@ -38,7 +39,7 @@ use crate::executor::{AsyncExecutor, Executor, ExecutorRuntime, JobRun};
 use crate::job::{Job, JobChanges, JobDefaults, JobSpec};
 use crate::registry::{JobContext, TaskRegistry};
 use crate::store::JobStore;
-use crate::trigger::{BuiltinTrigger, Trigger};
+use crate::trigger::BuiltinTrigger;
 use crate::tz::TimeZone;
 
 pub use hosts::{BackgroundScheduler, BlockingScheduler, ShutdownHandle};
@@ -127,6 +128,8 @@ pub(crate) struct Inner {
     lifecycle: tokio::sync::Mutex<()>,
     /// Records of runs in progress in shared stores.
     running: running::Running,
+    /// The exclusion calendars.
+    calendars: calendars::CalendarState,
 }
 
 struct Control {
@@ -136,6 +139,8 @@ struct Control {
     engine: Option<tokio::task::JoinHandle<()>>,
     stop: CancellationToken,
     runs: CancellationToken,
+    /// Where executors send the retries kept in memory (see `start_local_retries`).
+    local_retries: Option<tokio::sync::mpsc::UnboundedSender<crate::executor::LocalRetry>>,
 }
 
 /// A job added before `start`, as APScheduler keeps `_pending_jobs`.
@@ -402,6 +407,15 @@ impl SchedulerBuilder {
             .entry(Arc::from("default"))
             .or_insert_with(|| Arc::new(AsyncExecutor::new()));
         let id = self.id.unwrap_or_else(default_instance_id);
+        if id.is_empty() || id == crate::store::RETRY_OWNER {
+            return Err(Error::invalid(
+                "id",
+                format!(
+                    "the scheduler id must not be empty nor '{}'",
+                    crate::store::RETRY_OWNER
+                ),
+            ));
+        }
         let running = running::Running::new(&stores, self.options.lease);
         let store_clock = Arc::new(skew::StoreClock::new(
             self.clock,
@@ -428,9 +442,11 @@ impl SchedulerBuilder {
                     engine: None,
                     stop: CancellationToken::new(),
                     runs: CancellationToken::new(),
+                    local_retries: None,
                 }),
                 lifecycle: tokio::sync::Mutex::new(()),
                 running,
+                calendars: calendars::CalendarState::default(),
             }),
         };
         for (alias, store) in &scheduler.inner.stores {
@@ -604,6 +620,7 @@ impl Scheduler {
             control.runs = CancellationToken::new();
             (control.runs.clone(), std::mem::take(&mut control.pending))
         };
+        let local_retries = self.start_local_retries();
         for (alias, executor) in &self.inner.executors {
             let runtime = ExecutorRuntime::new(
                 self.inner.registry.clone(),
@@ -611,7 +628,8 @@ impl Scheduler {
                 self.inner.clock.clone(),
                 self.inner.id.clone(),
                 runs.clone(),
-            );
+            )
+            .with_local_retries(local_retries.clone());
             executor.start(runtime).map_err(|e| {
                 Error::new(
                     e.kind(),
@@ -621,6 +639,8 @@ impl Scheduler {
         }
         // Before anything is scheduled: learn how far this host's clock is from the stores'.
         skew::refresh(&self.inner, true).await;
+        // And the calendars jobs may name.
+        self.start_calendars().await?;
         let now = self.inner.clock.now();
         for Pending {
             job,
@@ -869,6 +889,10 @@ impl Scheduler {
         }
         job.trigger.set_default_timezone(&self.inner.timezone);
         job.trigger.anchor(now);
+        // Before start the stored calendars are not read yet: checked when the job is stored.
+        if self.running() {
+            self.check_calendars(&job)?;
+        }
         Ok(Pending {
             job,
             next_run_time,
@@ -913,7 +937,7 @@ impl Scheduler {
         match explicit {
             Some(t) => job.set_next_run_time(t, t),
             None => {
-                let fire = job.trigger.next_fire_time(None, now);
+                let fire = job.next_fire_time(None, now, &self.inner.calendars());
                 job.set_next_run_time(fire.map(|f| engine::with_jitter(&job.trigger, f)), fire);
                 if fire.is_none() {
                     tracing::warn!(
@@ -933,6 +957,7 @@ impl Scheduler {
         replace: bool,
         now: DateTime<Utc>,
     ) -> Result<Job> {
+        self.check_calendars(&job)?;
         self.set_first_run_time(&mut job, next_run_time, now);
         let (alias, store) = &self.inner.stores[self.store_index(job.jobstore())?];
         match store.add_job(&job).await {
@@ -1020,7 +1045,7 @@ impl Scheduler {
             });
     }
 
-    /// A job's run history, newest first, at most `limit` records, from every store that keeps
+    /// A job's run history, newest first (by scheduled time, then attempt), at most `limit` records, from every store that keeps
     /// one (see [`crate::history`]).
     ///
     /// # Errors
@@ -1032,7 +1057,8 @@ impl Scheduler {
                 runs.extend(history.job_runs(id, limit).await?);
             }
         }
-        runs.sort_by_key(|r| std::cmp::Reverse(r.scheduled_run_time));
+        // Newest first; a fire time's retries after (above) its earlier attempts.
+        runs.sort_by_key(|r| std::cmp::Reverse((r.scheduled_run_time, r.attempt)));
         runs.truncate(limit);
         Ok(runs)
     }
@@ -1150,10 +1176,16 @@ impl Scheduler {
                 trigger.set_default_timezone(&self.inner.timezone);
                 trigger.anchor(now);
                 job.trigger = trigger;
-                if changes.next_run_time.is_none() && !job.is_paused() {
-                    let fire = job.trigger.next_fire_time(None, now);
-                    job.set_next_run_time(fire.map(|f| engine::with_jitter(&job.trigger, f)), fire);
-                }
+            }
+            if changes.calendars.is_some() {
+                self.check_calendars(job)?;
+            }
+            if (changes.trigger.is_some() || changes.calendars.is_some())
+                && changes.next_run_time.is_none()
+                && !job.is_paused()
+            {
+                let fire = job.next_fire_time(None, now, &self.inner.calendars());
+                job.set_next_run_time(fire.map(|f| engine::with_jitter(&job.trigger, f)), fire);
             }
             if let Some(t) = changes.next_run_time {
                 job.set_next_run_time(t, t);
@@ -1173,10 +1205,11 @@ impl Scheduler {
         let mut trigger = trigger;
         trigger.set_default_timezone(&self.inner.timezone);
         trigger.anchor(now);
-        let fire = trigger.next_fire_time(None, now);
-        let next = fire.map(|f| engine::with_jitter(&trigger, f));
+        let calendars = self.inner.calendars();
         self.update_with(id, move |job| {
             job.trigger = trigger.clone();
+            let fire = job.next_fire_time(None, now, &calendars);
+            let next = fire.map(|f| engine::with_jitter(&job.trigger, f));
             job.set_next_run_time(next, fire);
             Ok(())
         })
@@ -1203,7 +1236,7 @@ impl Scheduler {
     pub async fn resume_job(&self, id: &str) -> Result<Option<Job>> {
         let now = self.inner.clock.now();
         let job = self.get_job(id).await?.ok_or_else(|| not_found(id))?;
-        let fire = job.trigger.next_fire_time(None, now);
+        let fire = job.next_fire_time(None, now, &self.inner.calendars());
         match fire {
             None => {
                 self.remove_job(id, None).await?;

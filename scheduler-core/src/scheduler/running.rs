@@ -76,6 +76,9 @@ pub(crate) struct Running {
     contact: Vec<Mutex<Option<Contact>>>,
     /// The lease: a gap of half of it between calls restarts the contact count.
     lease: Duration,
+    /// The earliest due time of the retries this instance stored, for the background task to
+    /// wake at and run them (other instances find them at their next periodic look).
+    retry_wake: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Running {
@@ -97,6 +100,16 @@ impl Running {
             lease,
             ending: Arc::default(),
             ends: stores.iter().map(|_| tokio::sync::Mutex::new(())).collect(),
+            retry_wake: Mutex::new(None),
+        }
+    }
+
+    fn wake_for_retry(&self, due: DateTime<Utc>) {
+        let mut wake = self.retry_wake.lock().unwrap_or_else(|e| e.into_inner());
+        // Just after it: the store returns records whose time is before the time asked.
+        let due = due + chrono::Duration::milliseconds(1);
+        if wake.is_none_or(|w| due < w) {
+            *wake = Some(due);
         }
     }
 
@@ -188,6 +201,7 @@ impl Running {
     }
 
     async fn end_locked(&self, owner: &str, index: usize, store: &Arc<dyn JobStore>) -> Result<()> {
+        self.store_retries(owner, index, store).await?;
         let mut ids = self.ending.take(index);
         while !ids.is_empty() {
             let n = ids.len().min(1000);
@@ -196,6 +210,61 @@ impl Running {
                 return Err(e);
             }
             ids.drain(..n);
+        }
+        Ok(())
+    }
+
+    /// Turns the records of failed runs that ended here into pending retries (or writes new
+    /// retry records, for runs whose record was not written yet or that asked for several).
+    async fn store_retries(
+        &self,
+        owner: &str,
+        index: usize,
+        store: &Arc<dyn JobStore>,
+    ) -> Result<()> {
+        let mut items = self.ending.take_retrying(index).into_iter();
+        while let Some(mut item) = items.next() {
+            let result = async {
+                if let Some(run_id) = item.run_id.clone() {
+                    if let Some(first) = item.retries.first() {
+                        // false: another instance took the record over (this one stood still
+                        // past the lease) and handles the failure.
+                        let _ = runs(store)
+                            .reschedule_run(owner, &run_id, first.attempt, first.due)
+                            .await?;
+                        self.wake_for_retry(first.due);
+                        item.retries.remove(0);
+                    }
+                    item.run_id = None;
+                }
+                if !item.retries.is_empty() {
+                    let records: Vec<RunningRun> = item
+                        .retries
+                        .iter()
+                        .map(|r| RunningRun {
+                            run_id: Arc::from(random_id()),
+                            job_id: r.job_id.clone(),
+                            scheduled_run_time: r.scheduled_run_time,
+                            started: r.due,
+                            owner: Arc::from(crate::store::RETRY_OWNER),
+                            expires: r.due,
+                            attempt: r.attempt,
+                        })
+                        .collect();
+                    runs(store).begin_runs(&records).await?;
+                    for r in &item.retries {
+                        self.wake_for_retry(r.due);
+                    }
+                    item.retries.clear();
+                }
+                Ok::<(), crate::Error>(())
+            }
+            .await;
+            if let Err(e) = result {
+                self.ending
+                    .put_back_retrying(std::iter::once(item).chain(items));
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -222,6 +291,7 @@ impl Running {
                     started: now,
                     owner: owner.clone(),
                     expires,
+                    attempt: run.attempt,
                 };
                 (record, *immediate)
             })
@@ -329,6 +399,99 @@ impl Scheduler {
     }
 }
 
+impl Scheduler {
+    /// Starts (once per scheduler) the task that keeps the retries of jobs in stores that
+    /// record no runs in progress (the memory store, a store not shared): each waits for its
+    /// time, then runs the job as it is then (or as it ran, if its trigger has finished and it
+    /// is gone). Such a retry does not outlive the process (nor does such a store's job), and
+    /// holds no `max_instances` slot while it waits. Returns where executors send them.
+    pub(super) fn start_local_retries(
+        &self,
+    ) -> tokio::sync::mpsc::UnboundedSender<crate::executor::LocalRetry> {
+        let mut control = self.control();
+        if let Some(tx) = &control.local_retries {
+            return tx.clone();
+        }
+        let (tx, mut rx) = unbounded_channel::<crate::executor::LocalRetry>();
+        control.local_retries = Some(tx.clone());
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            while let Some(retry) = rx.recv().await {
+                tokio::spawn(local_retry(weak.clone(), retry));
+            }
+        });
+        tx
+    }
+}
+
+/// Waits for a retry kept in memory, then runs it (see [`Scheduler::start_local_retries`]).
+async fn local_retry(inner: Weak<Inner>, retry: crate::executor::LocalRetry) {
+    let crate::executor::LocalRetry {
+        job: ran,
+        jobstore,
+        retry,
+    } = retry;
+    let Some(clock) = inner.upgrade().map(|i| i.clock.clone()) else {
+        return;
+    };
+    clock.sleep_until(retry.due).await;
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        match SchedulerState::from_u8(strong.state.load(Ordering::Acquire)) {
+            SchedulerState::Running => break,
+            SchedulerState::Stopped => return,
+            SchedulerState::Paused => {}
+        }
+        drop(strong);
+        // Paused: the retry runs once the scheduler resumes.
+        clock
+            .sleep_until(clock.now() + chrono::Duration::seconds(1))
+            .await;
+    }
+    let Some(inner) = inner.upgrade() else {
+        return;
+    };
+    let Some((alias, store)) = inner.stores.iter().find(|(a, _)| *a == jobstore) else {
+        return;
+    };
+    let record = RunningRun {
+        run_id: Arc::from(random_id()),
+        job_id: retry.job_id.clone(),
+        scheduled_run_time: retry.scheduled_run_time,
+        started: retry.due,
+        owner: Arc::from(crate::store::RETRY_OWNER),
+        expires: retry.due,
+        attempt: retry.attempt,
+    };
+    match store.lookup_job(&retry.job_id).await {
+        Ok(Some(job)) => start_retry(&inner, alias, job, &record, None),
+        Ok(None) if finished(&ran, retry.scheduled_run_time) => {
+            start_retry(&inner, alias, ran, &record, None);
+        }
+        Ok(None) => tracing::info!(
+            job_id = &*retry.job_id,
+            "Job {} was removed; its pending retry (attempt {}) is dropped",
+            retry.job_id,
+            retry.attempt
+        ),
+        Err(e) => tracing::warn!(
+            job_id = &*retry.job_id,
+            "Could not read job {} to run its retry (attempt {}); it is dropped: {e}",
+            retry.job_id,
+            retry.attempt
+        ),
+    }
+}
+
+/// Whether `job`'s trigger had no fire time after `fired`: a job the scheduler removed once
+/// it fired (a `date` job), whose retries still run.
+pub(crate) fn finished(job: &crate::job::Job, fired: DateTime<Utc>) -> bool {
+    use crate::trigger::Trigger as _;
+    job.trigger().next_fire_time(Some(fired), fired).is_none()
+}
+
 /// The background task: ends records (batched), heartbeats, reaps. Ends with the scheduler.
 async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
     let Receivers {
@@ -357,7 +520,25 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
             }
         };
         let mut due_deferred = false;
+        let retry_at = {
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            *inner
+                .running
+                .retry_wake
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
+        let retry_due = async {
+            match retry_at {
+                Some(at) => clock.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut run_retries = false;
         tokio::select! {
+            () = retry_due => run_retries = true,
             item = deferred.recv() => {
                 if let Some(item) = item {
                     queue.push_back(item);
@@ -387,6 +568,23 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
                 // Kept; retried at the next message or tick (and before the engine counts).
                 tracing::warn!("Could not end run records in job store {alias:?}, will retry: {e}");
             }
+        }
+        if run_retries {
+            *inner
+                .running
+                .retry_wake
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
+            if SchedulerState::from_u8(inner.state.load(Ordering::Acquire))
+                == SchedulerState::Running
+            {
+                for (index, (alias, store)) in inner.stores.iter().enumerate() {
+                    if inner.running.tracks(index) {
+                        reap(&inner, index, alias, store, "").await;
+                    }
+                }
+            }
+            // Paused: the periodic look runs them once the scheduler resumes.
         }
         if !tick {
             continue;
@@ -489,11 +687,17 @@ async fn reap(
     // The look itself keeps the contact count going (every `lease / 3`).
     inner.running.contact(index, true, now);
     let at_start = !also_owner.is_empty();
+    let (retries, crashed): (Vec<RunningRun>, Vec<RunningRun>) =
+        expired.into_iter().partition(RunningRun::is_retry);
+    let expires = lease::expiry(now, inner.options.lease);
+    // Pending retries that are due: their time is no sign of a crash, so no contact is needed.
+    for run in retries {
+        run_retry(inner, index, alias, store, run, expires).await;
+    }
     if !at_start && !inner.running.may_reap(index, now, inner.options.lease) {
         return;
     }
-    let expires = lease::expiry(now, inner.options.lease);
-    for run in expired {
+    for run in crashed {
         if at_start && *run.owner != *also_owner {
             // At start only this id's own old records: others' may belong to live runs whose
             // owners could not renew them during an outage that just ended (lease model,
@@ -538,14 +742,44 @@ async fn reap(
             run.job_id,
             run.scheduled_run_time
         );
+        let duration = (now - run.started).to_std().unwrap_or_default();
+        if let Some(policy) = job
+            .as_ref()
+            .map(|j| *j.retry())
+            .filter(|p| p.retries_after(run.attempt))
+        {
+            // A crash is a failure like any other: retried after the policy's delay. The
+            // record becomes the pending retry when the slot is dropped.
+            let delay = policy.delay(run.attempt, fastrand::f64());
+            let retry_at = now + chrono::Duration::from_std(delay).unwrap_or_default();
+            slot.retry_later(crate::executor::PendingRetry {
+                job_id: run.job_id.clone(),
+                scheduled_run_time: run.scheduled_run_time,
+                attempt: run.attempt + 1,
+                due: retry_at,
+            });
+            inner.events.emit(Event::JobRetry {
+                job_id: run.job_id.clone(),
+                jobstore: alias.clone(),
+                scheduled_run_time: run.scheduled_run_time,
+                started: run.started,
+                duration,
+                error,
+                outcome: RunOutcome::Crashed,
+                attempt: run.attempt,
+                retry_at,
+            });
+            continue;
+        }
         inner.events.emit(Event::JobError {
             job_id: run.job_id.clone(),
             jobstore: alias.clone(),
             scheduled_run_time: run.scheduled_run_time,
             started: run.started,
-            duration: (now - run.started).to_std().unwrap_or_default(),
+            duration,
             error,
             outcome: RunOutcome::Crashed,
+            attempt: run.attempt,
         });
         let Some(mut job) = job.filter(crate::job::Job::recover) else {
             continue;
@@ -566,6 +800,7 @@ async fn reap(
         let mut job_run = JobRun::new(job, alias.clone(), vec![run.scheduled_run_time]);
         job_run.slot = Some(slot);
         job_run.recovery = true;
+        job_run.attempt = run.attempt;
         let id = job_run.job.id.clone();
         match executor.submit(job_run) {
             Ok(()) => inner.events.emit(Event::JobSubmitted {
@@ -575,6 +810,104 @@ async fn reap(
             }),
             Err(e) => tracing::error!(job_id = &*id, "Could not run recovered job {id} again: {e}"),
         }
+    }
+}
+
+/// Runs a pending retry that is due, if this instance takes it (a compare-and-set, so one
+/// instance alone runs it). Its record stays the run's record until the run ends.
+async fn run_retry(
+    inner: &Arc<Inner>,
+    index: usize,
+    alias: &Arc<str>,
+    store: &Arc<dyn JobStore>,
+    run: RunningRun,
+    expires: DateTime<Utc>,
+) {
+    let job = match store.lookup_job(&run.job_id).await {
+        Ok(job) => job,
+        Err(e) => {
+            tracing::warn!(
+                job_id = &*run.job_id,
+                "Could not read job {} to run its retry (attempt {}), will try again: {e}",
+                run.job_id,
+                run.attempt
+            );
+            return;
+        }
+    };
+    if job
+        .as_ref()
+        .is_some_and(|j| !inner.registry.contains(j.func()))
+    {
+        return; // left for an instance that has its task
+    }
+    match runs(store).take_over_run(&run, &inner.id, expires).await {
+        Ok(true) => {}
+        Ok(false) => return, // another instance runs it
+        Err(e) => {
+            tracing::warn!("Could not take pending retry {}: {e}", run.run_id);
+            return;
+        }
+    }
+    // Dropping the slot without a run ends the record.
+    let Some(slot) = inner.running.slot(index, run.run_id.clone(), true) else {
+        return;
+    };
+    let Some(job) = job else {
+        tracing::info!(
+            job_id = &*run.job_id,
+            "Job {} was removed; its pending retry (attempt {}) is dropped",
+            run.job_id,
+            run.attempt
+        );
+        return;
+    };
+    start_retry(inner, alias, job, &run, Some(slot));
+}
+
+/// Submits attempt `run.attempt` of `job` for `run.scheduled_run_time` (no misfire check: a
+/// retry is late by design).
+pub(super) fn start_retry(
+    inner: &Arc<Inner>,
+    alias: &Arc<str>,
+    mut job: crate::job::Job,
+    run: &RunningRun,
+    slot: Option<RunSlot>,
+) {
+    let Some(executor) = inner.executors.get(job.executor()).cloned() else {
+        tracing::error!(
+            job_id = job.id(),
+            "Executor lookup (\"{}\") failed for the retry of job \"{job}\"",
+            job.executor()
+        );
+        return;
+    };
+    job.jobstore = (&**alias != "default").then(|| alias.clone());
+    let mut job_run = JobRun::new(job, alias.clone(), vec![run.scheduled_run_time]);
+    job_run.slot = slot;
+    job_run.recovery = true;
+    job_run.attempt = run.attempt;
+    let id = job_run.job.id.clone();
+    let for_log = job_run.job.clone();
+    match executor.submit(job_run) {
+        Ok(()) => inner.events.emit(Event::JobSubmitted {
+            job_id: id,
+            jobstore: alias.clone(),
+            run_times: vec![run.scheduled_run_time],
+        }),
+        Err(e) if e.kind() == crate::ErrorKind::MaxInstancesReached => {
+            tracing::warn!(
+                job_id = &*id,
+                "Retry of job \"{for_log}\" skipped: maximum number of running instances reached ({})",
+                for_log.max_instances()
+            );
+            inner.events.emit(Event::JobMaxInstances {
+                job_id: id,
+                jobstore: alias.clone(),
+                run_times: vec![run.scheduled_run_time],
+            });
+        }
+        Err(e) => tracing::error!(job_id = &*id, "Could not run the retry of job {id}: {e}"),
     }
 }
 
@@ -612,6 +945,9 @@ impl RunningRuns for Untracked {
         Err(untracked())
     }
     async fn take_over_run(&self, _: &RunningRun, _: &str, _: DateTime<Utc>) -> Result<bool> {
+        Err(untracked())
+    }
+    async fn reschedule_run(&self, _: &str, _: &str, _: u32, _: DateTime<Utc>) -> Result<bool> {
         Err(untracked())
     }
 }

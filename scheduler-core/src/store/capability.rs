@@ -67,7 +67,26 @@ pub trait RunningRuns: Send + Sync + fmt::Debug {
         owner: &str,
         expires: DateTime<Utc>,
     ) -> Result<bool>;
+
+    /// Turns `owner`'s record `run_id` (a run that failed and will be retried) into a pending
+    /// retry: its owner becomes [`RETRY_OWNER`], `expires` becomes `due` (when the retry is
+    /// due), `started` becomes `due` and `attempt` becomes `attempt` (the retry's). A
+    /// compare-and-set on the owner: `false` when the record is gone or another instance has
+    /// taken it over (it then handles the failure). The pending retry keeps counting against
+    /// `max_instances`; once `due` has passed, [`RunningRuns::expired_runs`] returns it and
+    /// one instance takes it over ([`RunningRuns::take_over_run`]) and runs it.
+    async fn reschedule_run(
+        &self,
+        owner: &str,
+        run_id: &str,
+        attempt: u32,
+        due: DateTime<Utc>,
+    ) -> Result<bool>;
 }
+
+/// The owner of a [`RunningRun`] that is a pending retry rather than a run in progress (see
+/// [`RunningRuns::reschedule_run`]). Not a valid scheduler id (ids never contain a space).
+pub const RETRY_OWNER: &str = "rsched retry";
 
 /// A store that tells every instance using it when any of them changed it (a job added,
 /// changed, released...), so they need not wait for their next poll.
@@ -94,9 +113,35 @@ pub struct RunningRun {
     pub started: DateTime<Utc>,
     /// The scheduler instance running it.
     pub owner: Arc<str>,
-    /// Until when the record counts without a heartbeat.
+    /// Until when the record counts without a heartbeat; for a pending retry
+    /// ([`RETRY_OWNER`]), when the retry is due.
     pub expires: DateTime<Utc>,
+    /// Which attempt at the fire time the run is (1 = the first run; see
+    /// [`RetryPolicy`](crate::RetryPolicy)).
+    pub attempt: u32,
+}
+
+impl RunningRun {
+    /// Whether the record is a pending retry, not a run in progress.
+    pub fn is_retry(&self) -> bool {
+        &*self.owner == RETRY_OWNER
+    }
 }
 
 /// Called when another instance changed a shared store (a job added, changed, released...).
 pub type ChangeListener = Arc<dyn Fn() + Send + Sync>;
+
+/// A store that keeps named exclusion calendars (see [`crate::calendar`]), so every instance
+/// using it sees the same: the definitions are JSON text, as
+/// [`ExclusionCalendar::to_value`](crate::ExclusionCalendar::to_value) writes them.
+#[async_trait]
+pub trait CalendarStore: Send + Sync + fmt::Debug {
+    /// Every calendar: (name, definition), by name.
+    async fn load_calendars(&self) -> Result<Vec<(String, String)>>;
+
+    /// Adds a calendar, or replaces the one with this name.
+    async fn save_calendar(&self, name: &str, definition: &str) -> Result<()>;
+
+    /// Removes a calendar; `false` when there was none.
+    async fn delete_calendar(&self, name: &str) -> Result<bool>;
+}

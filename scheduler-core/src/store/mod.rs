@@ -22,6 +22,7 @@
 //! | run history | [`RunHistory`] | [`JobStore::history`] |
 //! | runs in progress across instances | [`RunningRuns`] | [`JobStore::running`] |
 //! | change notifications | [`ChangeNotifications`] | [`JobStore::notifications`] |
+//! | exclusion calendars | [`CalendarStore`] | [`JobStore::calendar_store`] |
 //!
 //! [`lease`] holds the arithmetic every store shares (lease expiry, the next wake-up).
 
@@ -38,7 +39,10 @@ use crate::job::Job;
 mod capability;
 pub mod lease;
 
-pub use capability::{ChangeListener, ChangeNotifications, RunHistory, RunningRun, RunningRuns};
+pub use capability::{
+    CalendarStore, ChangeListener, ChangeNotifications, RETRY_OWNER, RunHistory, RunningRun,
+    RunningRuns,
+};
 
 #[allow(unused_imports)] // for the docs
 use crate::error::ErrorKind;
@@ -196,6 +200,12 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// The store's exclusion calendars, if it keeps them (see [`CalendarStore`]). `None` by
+    /// default: the scheduler then keeps calendars in memory only.
+    fn calendar_store(&self) -> Option<&dyn CalendarStore> {
+        None
+    }
+
     /// The current time by the store server's clock (UTC), for stores whose server may run on
     /// another host: PostgreSQL `clock_timestamp()`, MySQL/MariaDB `UTC_TIMESTAMP(6)`, Redis
     /// `TIME`, MongoDB `hello`'s `localTime`. `Ok(None)` (the default) for stores that share
@@ -284,6 +294,9 @@ macro_rules! forward_store {
             }
             fn notifications(&self) -> Option<&dyn ChangeNotifications> {
                 (**self).notifications()
+            }
+            fn calendar_store(&self) -> Option<&dyn CalendarStore> {
+                (**self).calendar_store()
             }
             async fn server_time(&self) -> Result<Option<DateTime<Utc>>> {
                 (**self).server_time().await

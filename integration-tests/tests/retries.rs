@@ -1,0 +1,203 @@
+//! Retries kept in a shared store, across `rsched run` processes: each attempt at each fire
+//! time runs once, and a pending retry outlives the instance that scheduled it.
+//!
+//! Per persistent store: 2 instances, 20 interval jobs every 4 s whose task (`rsched:exec`)
+//! fails its first two attempts and succeeds at the third (`retries = 3`, waits 0.5 s then
+//! 1 s). Every attempt appends `job fire-time attempt` to a file: a sink outside the
+//! scheduler. At 10 s one instance is killed with SIGKILL (its pending retries and runs with
+//! it), at 12 s another starts, at 24 s all stop. Asserted: no (job, fire time, attempt) ran
+//! twice, and every fire time in the window reached its successful third attempt or is in the
+//! store's run history as missed or skipped; the history holds the attempts, the return value
+//! of the one that succeeded included.
+
+use std::collections::HashMap;
+use std::process::Child;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use integration_tests::processes::{
+    Lines, Shared, history_missed, rsched_binary_or_skip, spawn, stop, whole_second,
+};
+
+/// One process test at a time: they are heavy for a 2-core machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const JOBS: usize = 20;
+const EVERY: i64 = 4;
+
+fn config(store: &str, attempts: &std::path::Path) -> String {
+    let mut text = format!(
+        "[scheduler]\nlease = \"2s\"\nmax_poll_interval = \"1s\"\n\n[jobstores.default]\n{store}\n"
+    );
+    let script = format!(
+        "echo \"$RSCHED_JOB_ID $RSCHED_SCHEDULED_TIME $RSCHED_ATTEMPT\" >> {}; test \"$RSCHED_ATTEMPT\" -ge 3",
+        attempts.display()
+    );
+    for i in 0..JOBS {
+        text.push_str(&format!(
+            "\n[[jobs]]\nid = \"j{i:03}\"\nfunc = \"rsched:exec\"\ntrigger = \"interval\"\nseconds = {EVERY}\n\
+             start_date = \"2026-01-01 00:00:00\"\ntimezone = \"UTC\"\nretries = 3\nretry_delay = \"500ms\"\n\
+             retry_backoff = 2.0\nretry_jitter = false\nkwargs = {{ program = {script:?}, shell = true }}\n"
+        ));
+    }
+    text
+}
+
+fn retry_test(name: &str, store: String, cleanup: impl FnOnce()) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(binary) = rsched_binary_or_skip() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("rsched-retries-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let attempts = dir.join("attempts.log");
+    let _ = std::fs::remove_file(&attempts);
+    let path = dir.join("rsched.toml");
+    std::fs::write(&path, config(&store, &attempts)).unwrap();
+
+    let lines = Lines::default();
+    let begin = Instant::now();
+    let t0 = Utc::now();
+    let mut instances: Vec<Child> = (0..2).map(|_| spawn(&binary, &path, &lines, &[])).collect();
+    let at = |secs: u64| {
+        if let Some(left) = Duration::from_secs(secs).checked_sub(begin.elapsed()) {
+            std::thread::sleep(left);
+        }
+    };
+    at(10);
+    instances[0].kill().unwrap();
+    instances[0].wait().unwrap();
+    at(12);
+    instances.push(spawn(&binary, &path, &lines, &[]));
+    at(24);
+    let stopped_at = Utc::now();
+    for child in instances.iter_mut().skip(1) {
+        stop(child);
+    }
+
+    // (job, fire time) -> attempts seen, in order.
+    let mut seen: HashMap<(String, DateTime<Utc>), Vec<u32>> = HashMap::new();
+    for line in std::fs::read_to_string(&attempts)
+        .unwrap_or_default()
+        .lines()
+    {
+        let mut parts = line.split_whitespace();
+        let (Some(id), Some(fire), Some(attempt)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let fire = DateTime::parse_from_rfc3339(fire)
+            .unwrap()
+            .with_timezone(&Utc);
+        seen.entry((id.to_owned(), fire))
+            .or_default()
+            .push(attempt.parse().unwrap());
+    }
+    let twice: Vec<_> = seen
+        .iter()
+        .filter(|(_, a)| {
+            let mut sorted = (*a).clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            sorted.len() != a.len()
+        })
+        .collect();
+    assert!(twice.is_empty(), "{name}: an attempt ran twice: {twice:?}");
+
+    let missed = history_missed(&store, JOBS);
+    let first = whole_second(t0) + chrono::Duration::seconds(3);
+    let last = whole_second(stopped_at) - chrono::Duration::seconds(8);
+    let mut lost = Vec::new();
+    let mut in_window = 0;
+    let mut fire = DateTime::from_timestamp(first.timestamp() / EVERY * EVERY + EVERY, 0).unwrap();
+    while fire <= last {
+        for i in 0..JOBS {
+            let key = (format!("j{i:03}"), fire);
+            in_window += 1;
+            let succeeded = seen.get(&key).is_some_and(|a| a.contains(&3));
+            if !succeeded && !missed.contains(&key) {
+                lost.push((key.clone(), seen.get(&key).cloned()));
+            }
+        }
+        fire += chrono::Duration::seconds(EVERY);
+    }
+    assert!(in_window >= JOBS * 2, "{name}: the window is too short");
+    assert!(
+        lost.is_empty(),
+        "{name}: {} of {in_window} fire times did not reach their successful attempt, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+
+    // The run history holds every attempt, and the return value of the one that succeeded.
+    let config: rsched::config::JobStoreConfig = toml::from_str(&store).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let runs = runtime.block_on(async {
+        let store = rsched::store_from_config(&config).await.unwrap();
+        store
+            .history()
+            .expect("the store keeps history")
+            .job_runs("j000", 1000)
+            .await
+            .unwrap()
+    });
+    let third = runs
+        .iter()
+        .find(|r| r.attempt == 3 && r.outcome == rsched::RunOutcome::Success)
+        .expect("a successful third attempt in the history");
+    assert_eq!(
+        third.result.as_ref().and_then(|r| r.get("exit_code")),
+        Some(&serde_json::json!(0)),
+        "{name}: {third:?}"
+    );
+    assert!(
+        runs.iter().any(|r| r.attempt == 1
+            && r.outcome == rsched::RunOutcome::Error
+            && r.scheduled_run_time == third.scheduled_run_time),
+        "{name}: the failed first attempt is not in the history"
+    );
+    cleanup();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn ns(name: &str) -> String {
+    format!("retry{}_{name}_", std::process::id())
+}
+
+#[test]
+fn sqlite_file_shared_by_processes() {
+    let path = std::env::temp_dir().join(format!("rsched-retries-{}.db", std::process::id()));
+    retry_test(
+        "sqlite",
+        format!("url = \"sqlite://{}\"", path.display()),
+        || {},
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[test]
+fn postgres() {
+    let (store, cleanup) = Shared::Postgres.namespace(&ns("pg"));
+    retry_test("postgres", store, cleanup);
+}
+
+#[test]
+fn mariadb() {
+    let (store, cleanup) = Shared::MariaDb.namespace(&ns("my"));
+    retry_test("mariadb", store, cleanup);
+}
+
+#[test]
+fn redis() {
+    let (store, cleanup) = Shared::Redis.namespace(&ns("redis"));
+    retry_test("redis", store, cleanup);
+}
+
+#[test]
+fn mongodb_protocol() {
+    let (store, cleanup) = Shared::Mongo.namespace(&ns("mongo"));
+    retry_test("mongodb", store, cleanup);
+}
