@@ -20,10 +20,11 @@ pub struct Memory {
 
 #[async_trait::async_trait]
 impl Backend for Memory {
-    /// Opened `with_history`: run history, nothing else.
+    /// Opened `with_history`: run history and calendars, nothing else.
     fn offers(&self) -> Offers {
         Offers {
             history: true,
+            calendars: true,
             ..Offers::default()
         }
     }
@@ -120,8 +121,8 @@ pub fn mysql_url() -> String {
 
 #[async_trait::async_trait]
 impl Backend for Sql {
-    /// Persistent and shared, with run history and runs in progress; change notifications on
-    /// PostgreSQL only (`LISTEN`/`NOTIFY`); a server clock except on SQLite.
+    /// Persistent and shared, with run history, runs in progress and calendars; change
+    /// notifications on PostgreSQL only (`LISTEN`/`NOTIFY`); a server clock except on SQLite.
     fn offers(&self) -> Offers {
         Offers {
             persistent: true,
@@ -130,6 +131,7 @@ impl Backend for Sql {
             running: true,
             notifications: self.notifications,
             server_clock: self.server_clock,
+            calendars: true,
         }
     }
 
@@ -203,7 +205,8 @@ impl Redis {
 
 #[async_trait::async_trait]
 impl Backend for Redis {
-    /// Everything: persistent, shared, history, runs in progress, notifications (pub/sub).
+    /// Everything: persistent, shared, history, runs in progress, notifications (pub/sub),
+    /// calendars.
     fn offers(&self) -> Offers {
         Offers {
             persistent: true,
@@ -212,6 +215,7 @@ impl Backend for Redis {
             running: true,
             notifications: true,
             server_clock: true,
+            calendars: true,
         }
     }
 
@@ -278,8 +282,8 @@ impl Mongo {
 
 #[async_trait::async_trait]
 impl Backend for Mongo {
-    /// Persistent and shared, with run history and runs in progress; polled (no change
-    /// streams: they need a replica set).
+    /// Persistent and shared, with run history, runs in progress and calendars; polled (no
+    /// change streams: they need a replica set).
     fn offers(&self) -> Offers {
         Offers {
             persistent: true,
@@ -288,6 +292,7 @@ impl Backend for Mongo {
             running: true,
             notifications: false,
             server_clock: true,
+            calendars: true,
         }
     }
 

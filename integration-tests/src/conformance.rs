@@ -39,6 +39,8 @@ pub struct Offers {
     pub notifications: bool,
     /// `JobStore::server_time` is `Some` (the server has its own clock).
     pub server_clock: bool,
+    /// `JobStore::calendar_store` is `Some`.
+    pub calendars: bool,
 }
 
 /// A store backend under test.
@@ -108,6 +110,13 @@ fn history(store: &Arc<dyn JobStore>) -> &dyn rsched::RunHistory {
         .expect("the backend declares run history, the store offers none")
 }
 
+/// The store's calendars, which the backend declares it offers.
+fn calendars_of(store: &Arc<dyn JobStore>) -> &dyn rsched::CalendarStore {
+    store
+        .calendar_store()
+        .expect("the backend declares calendars, the store keeps none")
+}
+
 /// The store's record of runs in progress, which the backend declares it offers.
 fn runs_of(store: &Arc<dyn JobStore>) -> &dyn rsched::RunningRuns {
     store
@@ -150,6 +159,7 @@ pub async fn capabilities_are_pinned(backend: &impl Backend) {
         running: store.running().is_some(),
         notifications: store.notifications().is_some(),
         server_clock: server_time.is_some(),
+        calendars: store.calendar_store().is_some(),
     };
     assert_eq!(
         found,
@@ -1037,6 +1047,8 @@ fn running(run_id: &str, job: &str, owner: &str, expires: i64) -> RunningRun {
         owner: Arc::from(owner),
         expires: at(expires),
         attempt: 1,
+        backfill_until: None,
+        job_state: None,
     }
 }
 
@@ -1198,7 +1210,7 @@ pub async fn running_runs_keep_attempts(backend: &impl Backend) {
 }
 
 /// A run that failed and will be retried becomes a pending retry (`reschedule_run`): owned by
-/// `RETRY_OWNER`, due at its new `expires`, with the retry's attempt. It counts against
+/// `PENDING_OWNER`, due at its new `expires`, with the retry's attempt. It counts against
 /// `max_instances`, is not the original owner's (heartbeat and end leave it alone), comes back
 /// from `expired_runs` once due, and one instance takes it over.
 pub async fn reschedule_run_makes_a_pending_retry(backend: &impl Backend) {
@@ -1218,15 +1230,15 @@ pub async fn reschedule_run_makes_a_pending_retry(backend: &impl Backend) {
     runs.begin_runs(&[r1.clone(), running("r2", "a", "A", 100)])
         .await
         .unwrap();
-    assert!(runs.reschedule_run("A", "r1", 2, at(50)).await.unwrap());
     let retry = RunningRun {
-        owner: Arc::from(rsched::RETRY_OWNER),
+        owner: Arc::from(rsched::PENDING_OWNER),
         started: at(50),
         expires: at(50),
         attempt: 2,
         ..r1.clone()
     };
-    assert!(retry.is_retry());
+    assert!(retry.is_pending());
+    assert!(runs.reschedule_run("A", &retry).await.unwrap());
     assert_eq!(
         runs.running_counts(&a, at(40)).await.unwrap(),
         [2],
@@ -1261,11 +1273,18 @@ pub async fn reschedule_run_makes_a_pending_retry(backend: &impl Backend) {
     );
 
     // A compare-and-set on the owner.
-    assert!(!runs.reschedule_run("A", "r1", 3, at(70)).await.unwrap());
-    assert!(!runs.reschedule_run("B", "r2", 2, at(70)).await.unwrap());
+    let later = |run_id: &str, attempt: u32| RunningRun {
+        run_id: Arc::from(run_id),
+        started: at(70),
+        expires: at(70),
+        attempt,
+        ..retry.clone()
+    };
+    assert!(!runs.reschedule_run("A", &later("r1", 3)).await.unwrap());
+    assert!(!runs.reschedule_run("B", &later("r2", 2)).await.unwrap());
     assert!(
         !runs
-            .reschedule_run("A", "unknown", 2, at(70))
+            .reschedule_run("A", &later("unknown", 2))
             .await
             .unwrap()
     );
@@ -1296,15 +1315,16 @@ pub async fn reschedule_run_makes_a_pending_retry(backend: &impl Backend) {
     assert_eq!(runs.expired_runs(at(60), "C", 10).await.unwrap(), [taken]);
     assert!(runs.expired_runs(at(60), "", 10).await.unwrap().is_empty());
     // Its run fails again: the next retry.
-    assert!(runs.reschedule_run("C", "r1", 3, at(250)).await.unwrap());
+    let next = RunningRun {
+        started: at(250),
+        expires: at(250),
+        attempt: 3,
+        ..retry.clone()
+    };
+    assert!(runs.reschedule_run("C", &next).await.unwrap());
     assert_eq!(
         runs.expired_runs(at(260), "", 10).await.unwrap(),
-        [RunningRun {
-            started: at(250),
-            expires: at(250),
-            attempt: 3,
-            ..retry.clone()
-        }],
+        [next],
         "r2 (renewed to 300) is not due yet"
     );
     runs.end_runs("C", &[Arc::from("r1")]).await.unwrap();
@@ -1313,11 +1333,355 @@ pub async fn reschedule_run_makes_a_pending_retry(backend: &impl Backend) {
         [2],
         "C no longer owns it"
     );
-    runs.end_runs(rsched::RETRY_OWNER, &[Arc::from("r1")])
+    runs.end_runs(rsched::PENDING_OWNER, &[Arc::from("r1")])
         .await
         .unwrap();
     assert_eq!(runs.running_counts(&a, at(240)).await.unwrap(), [1]);
     backend.cleanup(&ns).await;
+}
+
+/// Asserts `read == expected`; on failure shows the runs with their job states cut short
+/// (they are several KB).
+fn same(read: &[RunningRun], expected: &[RunningRun]) {
+    let short = |runs: &[RunningRun]| -> Vec<String> {
+        runs.iter()
+            .map(|r| {
+                let state = r.job_state.as_deref().map(|s| {
+                    let head: String = s.chars().take(40).collect();
+                    format!("{} bytes: {head}…", s.len())
+                });
+                format!(
+                    "{} job {} at {} started {} owner {} expires {} attempt {} until {:?} state {:?}",
+                    r.run_id,
+                    r.job_id,
+                    r.scheduled_run_time,
+                    r.started,
+                    r.owner,
+                    r.expires,
+                    r.attempt,
+                    r.backfill_until,
+                    state
+                )
+            })
+            .collect()
+    };
+    assert!(
+        read == expected,
+        "read {:#?}, expected {:#?}",
+        short(read),
+        short(expected)
+    );
+}
+
+/// A job's stored state as a pending run carries it: a few KB of JSON text with what text
+/// columns, BSON and Lua's cjson might each mangle (quotes, backslashes, `/`, non-ASCII, keys
+/// starting with `$` or holding a `.`, integers past `i64`).
+fn carried_state(id: &str, padding: usize) -> Arc<str> {
+    let state = json!({
+        "version": 1,
+        "id": id,
+        "func": "app:tick",
+        "args": ["ünïcode \"quoted\" \\ back/slash </script>", u64::MAX],
+        "kwargs": {"$key": null, "a.b": -7, "blob": "x/\"é\\".repeat(padding)},
+        "trigger": {"type": "date", "run_date": "2026-06-01 00:00:00", "timezone": "UTC"},
+        "misfire_grace_time": 1.0,
+        "coalesce": true,
+        "max_instances": 1,
+    });
+    Arc::from(state.to_string())
+}
+
+/// Pending runs keep `backfill_until` (to the microsecond) and the job's state through
+/// `begin_runs`, `expired_runs`, `take_over_run` and `reschedule_run`, which writes every field
+/// of the pending run (clearing what it does not carry); records without them read back
+/// without them.
+pub async fn pending_runs_keep_backfill_and_job_state(backend: &impl Backend) {
+    let ns = namespace("pending");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().running {
+        eprintln!("running runs: skipped, the store is not shared");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let runs = runs_of(&store);
+    let us = |t: DateTime<Utc>, micros: i64| t + chrono::Duration::microseconds(micros);
+    let state = carried_state("b", 1000);
+    assert!(state.len() > 5000, "{}", state.len());
+    // A backfill's pending run, due at 10; a run in progress of the same backfill; a plain run.
+    let backfill = RunningRun {
+        owner: Arc::from(rsched::PENDING_OWNER),
+        scheduled_run_time: us(at(-7200), 1),
+        attempt: 1,
+        backfill_until: Some(us(at(-3600), 123_457)),
+        job_state: Some(state.clone()),
+        ..running("p1", "b", "", 10)
+    };
+    let in_progress = RunningRun {
+        backfill_until: Some(at(-60)),
+        ..running("p2", "b", "A", 20)
+    };
+    let plain = running("p3", "c", "A", 30);
+    runs.begin_runs(&[backfill.clone(), in_progress.clone(), plain.clone()])
+        .await
+        .unwrap();
+    let read = runs.expired_runs(at(40), "", 10).await.unwrap();
+    assert_eq!(read.len(), 3);
+    assert!(
+        read[0].job_state == backfill.job_state,
+        "the job's state did not round-trip: {} bytes read, {} written",
+        read[0].job_state.as_deref().map_or(0, str::len),
+        state.len()
+    );
+    same(
+        &read,
+        &[backfill.clone(), in_progress.clone(), plain.clone()],
+    );
+
+    // Taken over: only the owner and expiry change.
+    assert!(runs.take_over_run(&read[0], "B", at(100)).await.unwrap());
+    assert!(runs.take_over_run(&read[1], "B", at(100)).await.unwrap());
+    let mut taken = runs.expired_runs(at(0), "B", 10).await.unwrap();
+    taken.sort_by(|x, y| x.run_id.cmp(&y.run_id));
+    let as_b = |r: &RunningRun| RunningRun {
+        owner: Arc::from("B"),
+        expires: at(100),
+        ..r.clone()
+    };
+    same(&taken, &[as_b(&backfill), as_b(&in_progress)]);
+
+    // The backfill's run ends: the record becomes its next fire time, pending again, with
+    // another state (the job was changed meanwhile).
+    let other_state = carried_state("b", 10);
+    let next = RunningRun {
+        owner: Arc::from(rsched::PENDING_OWNER),
+        scheduled_run_time: us(at(-5400), 9),
+        started: at(110),
+        expires: at(120),
+        attempt: 1,
+        backfill_until: Some(us(at(-3600), 123_457)),
+        job_state: Some(other_state),
+        ..backfill.clone()
+    };
+    assert!(runs.reschedule_run("B", &next).await.unwrap());
+    // The run in progress fails and is retried: the pending run now carries the job's state.
+    let retry = RunningRun {
+        owner: Arc::from(rsched::PENDING_OWNER),
+        started: at(130),
+        expires: at(130),
+        attempt: 2,
+        job_state: Some(state.clone()),
+        ..in_progress.clone()
+    };
+    assert!(runs.reschedule_run("B", &retry).await.unwrap());
+    // A plain run's retry, carrying nothing.
+    let plain_retry = RunningRun {
+        owner: Arc::from(rsched::PENDING_OWNER),
+        started: at(140),
+        expires: at(140),
+        attempt: 2,
+        ..plain.clone()
+    };
+    assert!(runs.take_over_run(&plain, "B", at(100)).await.unwrap());
+    assert!(runs.reschedule_run("B", &plain_retry).await.unwrap());
+    same(
+        &runs.expired_runs(at(200), "", 10).await.unwrap(),
+        &[next.clone(), retry.clone(), plain_retry.clone()],
+    );
+
+    // Rescheduled once more, carrying nothing: every field is the pending run's.
+    assert!(runs.take_over_run(&next, "C", at(300)).await.unwrap());
+    let bare = RunningRun {
+        owner: Arc::from(rsched::PENDING_OWNER),
+        started: at(150),
+        expires: at(150),
+        backfill_until: None,
+        job_state: None,
+        ..next.clone()
+    };
+    assert!(runs.reschedule_run("C", &bare).await.unwrap());
+    same(
+        &runs.expired_runs(at(200), "", 10).await.unwrap(),
+        &[retry, plain_retry, bare],
+    );
+    assert_eq!(
+        runs.running_counts(&[Arc::from("b"), Arc::from("c")], at(0))
+            .await
+            .unwrap(),
+        [2, 1],
+        "pending runs count until due"
+    );
+    backend.cleanup(&ns).await;
+}
+
+/// A calendar definition as the scheduler saves it (the stores keep it as text, unread).
+fn calendar(dates: &[&str]) -> String {
+    json!({"type": "dates", "dates": dates, "note": "ünïcode \"quoted\" \\ /"}).to_string()
+}
+
+/// Calendars: none at first; saved, read back by name; saved again, replaced (one entry);
+/// deleted once (`true`, then `false`); names are Unicode and case-sensitive; a definition
+/// of several KB is kept whole.
+pub async fn calendars_save_load_delete(backend: &impl Backend) {
+    let ns = namespace("calendars");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().calendars {
+        eprintln!("calendars: skipped, the store keeps none");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let calendars = calendars_of(&store);
+    assert!(calendars.load_calendars().await.unwrap().is_empty());
+
+    let christmas = calendar(&["2026-12-25"]);
+    calendars
+        .save_calendar("holidays", &christmas)
+        .await
+        .unwrap();
+    assert_eq!(
+        calendars.load_calendars().await.unwrap(),
+        [("holidays".to_owned(), christmas.clone())]
+    );
+    let more = calendar(&["2026-12-25", "2026-12-26", "2027-01-01"]);
+    calendars.save_calendar("holidays", &more).await.unwrap();
+    assert_eq!(
+        calendars.load_calendars().await.unwrap(),
+        [("holidays".to_owned(), more.clone())],
+        "saved again: replaced, not added"
+    );
+
+    // Unicode names (up to 191 characters), told apart by case; a definition of several KB.
+    let unicode = "Feiertage ÄÖÜ 日本の祝日 🎄 'quote' \"double\" \\ $x.y";
+    let long_name: String = "é".repeat(191);
+    let days: Vec<String> = (0..365)
+        .map(|d| {
+            (at(0) + chrono::Duration::days(d))
+                .format("%Y-%m-%d")
+                .to_string()
+        })
+        .collect();
+    let big = calendar(&days.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(big.len() > 4000, "{}", big.len());
+    calendars.save_calendar(unicode, &christmas).await.unwrap();
+    calendars.save_calendar("Holidays", &big).await.unwrap();
+    calendars.save_calendar(&long_name, &more).await.unwrap();
+    let mut expected = vec![
+        ("holidays".to_owned(), more.clone()),
+        (unicode.to_owned(), christmas.clone()),
+        ("Holidays".to_owned(), big.clone()),
+        (long_name.clone(), more.clone()),
+    ];
+    expected.sort();
+    assert_eq!(calendars.load_calendars().await.unwrap(), expected);
+
+    assert!(calendars.delete_calendar("holidays").await.unwrap());
+    assert!(
+        !calendars.delete_calendar("holidays").await.unwrap(),
+        "deleted already"
+    );
+    assert!(!calendars.delete_calendar("never-saved").await.unwrap());
+    assert!(calendars.delete_calendar(unicode).await.unwrap());
+    assert_eq!(
+        calendars.load_calendars().await.unwrap(),
+        [("Holidays".to_owned(), big), (long_name, more)]
+    );
+    backend.cleanup(&ns).await;
+}
+
+/// A thousand calendars, saved in no order, load in name order (by code point, as Rust
+/// orders strings: `Z` < `a` < `é` < `日` < `🎄`).
+pub async fn calendars_load_in_name_order(backend: &impl Backend) {
+    let ns = namespace("calorder");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().calendars {
+        eprintln!("calendars: skipped, the store keeps none");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let prefixes = ["Z", "a", "b-", "é", "日", "🎄"];
+    let mut names: Vec<String> = (0..1000)
+        .map(|i| format!("{}{:03}", prefixes[i % prefixes.len()], i / prefixes.len()))
+        .collect();
+    fastrand::shuffle(&mut names);
+    // A few at a time: a thousand round trips one after the other are slow on a server.
+    let definition = calendar(&["2026-12-25"]);
+    for chunk in names.chunks(50) {
+        let saves = chunk.iter().map(|name| {
+            let store = store.clone();
+            let (name, definition) = (name.clone(), definition.clone());
+            tokio::spawn(async move {
+                calendars_of(&store)
+                    .save_calendar(&name, &definition)
+                    .await
+                    .unwrap();
+            })
+        });
+        for save in saves.collect::<Vec<_>>() {
+            save.await.unwrap();
+        }
+    }
+    let loaded = calendars_of(&store).load_calendars().await.unwrap();
+    names.sort();
+    assert_eq!(loaded.len(), 1000);
+    assert_eq!(
+        loaded.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        names.iter().map(String::as_str).collect::<Vec<_>>(),
+        "by name, as code points"
+    );
+    assert!(loaded.iter().all(|(_, d)| *d == definition));
+    assert_eq!(loaded.first().map(|(n, _)| n.as_str()), Some("Z000"));
+    backend.cleanup(&ns).await;
+}
+
+/// Two store values on one namespace (two processes) see each other's calendars: saves,
+/// replacements and deletions.
+pub async fn calendars_are_shared(backend: &impl Backend) {
+    let ns = namespace("calshared");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().calendars || !backend.offers().shared {
+        eprintln!("calendars: skipped, the store is not shared");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let other = backend
+        .reopen(&ns)
+        .await
+        .expect("a shared store opens again");
+    let (a, b) = (calendars_of(&store), calendars_of(&other));
+    let one = calendar(&["2026-12-25"]);
+    let two = calendar(&["2026-12-25", "2026-12-26"]);
+    a.save_calendar("holidays", &one).await.unwrap();
+    assert_eq!(
+        b.load_calendars().await.unwrap(),
+        [("holidays".to_owned(), one.clone())]
+    );
+    b.save_calendar("holidays", &two).await.unwrap();
+    b.save_calendar("maintenance", &one).await.unwrap();
+    assert_eq!(
+        a.load_calendars().await.unwrap(),
+        [
+            ("holidays".to_owned(), two.clone()),
+            ("maintenance".to_owned(), one.clone())
+        ]
+    );
+    assert!(a.delete_calendar("maintenance").await.unwrap());
+    assert!(!b.delete_calendar("maintenance").await.unwrap());
+    assert_eq!(
+        b.load_calendars().await.unwrap(),
+        [("holidays".to_owned(), two)]
+    );
+    drop(other);
+    backend.cleanup(&ns).await;
+    // The cleanup removed them too.
+    if let Some(again) = backend.reopen(&ns).await {
+        assert!(
+            calendars_of(&again)
+                .load_calendars()
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        backend.cleanup(&ns).await;
+    }
 }
 
 /// A registry whose `app:hold` runs until the test opens the gate.
@@ -1577,6 +1941,8 @@ macro_rules! conformance_tests {
             change_notifications_wake_other_instances, run_history,
             run_history_keeps_attempts_and_results, scheduler_writes_history, running_runs,
             running_runs_keep_attempts, reschedule_run_makes_a_pending_retry,
+            pending_runs_keep_backfill_and_job_state, calendars_save_load_delete,
+            calendars_load_in_name_order, calendars_are_shared,
             max_instances_across_instances, crashed_runs_are_recovered);
     };
     (@cases $backend:expr; $($case:ident),*) => {

@@ -28,7 +28,7 @@ enum Dialect {
 }
 
 /// The tables a store keeps, without the prefix.
-const TABLES: [&str; 4] = ["jobs", "runs", "running", "schema_version"];
+const TABLES: [&str; 5] = ["jobs", "runs", "running", "calendars", "schema_version"];
 
 /// The pinned schema and rows of `dialect`, `{prefix}` for the table prefix.
 fn fixture(dialect: Dialect) -> &'static str {
@@ -298,6 +298,8 @@ async fn check(
     assert_eq!(&*expired[0].run_id, "0123456789abcdef0123456789abcdef");
     assert_eq!(expired[0].expires, at(91));
     assert_eq!(expired[0].attempt, 1);
+    assert_eq!(expired[0].backfill_until, None);
+    assert_eq!(expired[0].job_state, None);
 
     // The columns schema version 4 added take values.
     let retried = RunRecord {
@@ -320,20 +322,32 @@ async fn check(
         .await
         .unwrap();
     assert_eq!(history.job_runs("alpha", 1).await.unwrap(), [retried]);
+    let pending = rsched::RunningRun {
+        owner: Arc::from(rsched::PENDING_OWNER),
+        started: at(95),
+        expires: at(95),
+        attempt: 2,
+        backfill_until: Some(at(3600)),
+        job_state: Some(Arc::from(r#"{"version":1,"id":"gamma"}"#)),
+        ..expired[0].clone()
+    };
     assert!(
         running
-            .reschedule_run("old-scheduler", &expired[0].run_id, 2, at(95))
+            .reschedule_run("old-scheduler", &pending)
             .await
             .unwrap()
     );
-    let retry = running.expired_runs(at(100), "nobody", 10).await.unwrap();
     assert_eq!(
-        retry
-            .iter()
-            .map(|r| (&*r.owner, r.expires, r.attempt))
-            .collect::<Vec<_>>(),
-        [(rsched::RETRY_OWNER, at(95), 2)]
+        running.expired_runs(at(100), "nobody", 10).await.unwrap(),
+        [pending]
     );
+    let calendars = store.calendar_store().expect("SQL stores keep calendars");
+    assert!(calendars.load_calendars().await.unwrap().is_empty());
+    calendars
+        .save_calendar("holidays", r#"{"type":"dates","dates":["2026-12-25"]}"#)
+        .await
+        .unwrap();
+    assert_eq!(calendars.load_calendars().await.unwrap().len(), 1);
 
     // And the store works on: a job added, acquired (with the expired lease and the due job),
     // released.
@@ -407,7 +421,7 @@ async fn check(
         missing(&pinned, &created)
     );
 
-    // destroy drops all four tables of its prefix, and only those.
+    // destroy drops all five tables of its prefix, and only those.
     store.destroy().await.unwrap();
     assert_eq!(schema(&mut conn, dialect, &old).await, Vec::<String>::new());
     assert_eq!(schema(&mut conn, dialect, &fresh).await, pinned);
@@ -435,6 +449,114 @@ async fn postgres_migrates_from_the_current_schema() {
 #[tokio::test]
 async fn mysql_migrates_from_the_current_schema() {
     migrates_from_the_current_schema(Dialect::MySql, "MySQL/MariaDB").await;
+}
+
+/// A step cut off after some of its statements but before its version row (a crash, a lost
+/// connection) runs again on the next start and completes: on PostgreSQL its statements say
+/// `IF NOT EXISTS`; on MySQL/MariaDB an `ADD COLUMN` of a column already there fails with
+/// error 1060, which the runner takes as done. (SQLite runs a step and its version row in one
+/// transaction: it cannot be cut off half-way.)
+async fn a_step_cut_off_before_its_version_row_runs_again(dialect: Dialect, what: &'static str) {
+    let prefix = format!("cut{}_{}_", std::process::id(), fastrand::u32(..));
+    let (url, _) = target(dialect, &prefix);
+    sqlx::any::install_default_drivers();
+    let conn = match AnyConnection::connect(&url).await {
+        Ok(conn) => conn,
+        Err(e) if !strict() => {
+            eprintln!("skipped: {what} is not reachable at {url}: {e}");
+            return;
+        }
+        Err(e) => panic!("{what} is not reachable at {url}: {e}"),
+    };
+    let outcome = tokio::spawn(cut_off(dialect, conn, url.clone(), prefix.clone())).await;
+    let store = open(&url, &prefix).await;
+    store.destroy().await.unwrap();
+    store.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn cut_off(dialect: Dialect, mut conn: AnyConnection, url: String, prefix: String) {
+    let store = open(&url, &prefix).await;
+    {
+        // Schema version 4 as a cut-off step leaves it: its first columns added, the rest
+        // (and the calendars table) missing, no version row.
+        let undo = match dialect {
+            Dialect::MySql => vec![
+                format!("ALTER TABLE {prefix}running DROP COLUMN job_state"),
+                format!("ALTER TABLE {prefix}running DROP COLUMN backfill_until"),
+                format!("DROP TABLE {prefix}calendars"),
+            ],
+            _ => vec![
+                format!(
+                    "ALTER TABLE {prefix}running DROP COLUMN job_state, DROP COLUMN backfill_until"
+                ),
+                format!("DROP TABLE {prefix}calendars"),
+            ],
+        };
+        for statement in undo.into_iter().chain([format!(
+            "DELETE FROM {prefix}schema_version WHERE version = 4"
+        )]) {
+            sqlx::query(&statement)
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        assert_eq!(store.schema_version().await.unwrap(), 3);
+        let again = open(&url, &prefix).await;
+        assert_eq!(again.schema_version().await.unwrap(), SCHEMA_VERSION);
+        let versions: Vec<i64> = sqlx::query(&format!(
+            "SELECT version FROM {prefix}schema_version ORDER BY version"
+        ))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+        assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+        // The columns and table the step had not reached are there and work.
+        let running = again.running().unwrap();
+        let pending = rsched::RunningRun {
+            run_id: Arc::from("r1"),
+            job_id: Arc::from("j"),
+            scheduled_run_time: at(0),
+            started: at(0),
+            owner: Arc::from(rsched::PENDING_OWNER),
+            expires: at(10),
+            attempt: 2,
+            backfill_until: Some(at(60)),
+            job_state: Some(Arc::from("{}")),
+        };
+        running
+            .begin_runs(std::slice::from_ref(&pending))
+            .await
+            .unwrap();
+        assert_eq!(
+            running.expired_runs(at(20), "", 10).await.unwrap(),
+            [pending]
+        );
+        let calendars = again.calendar_store().unwrap();
+        calendars.save_calendar("c", "{}").await.unwrap();
+        assert_eq!(
+            calendars.load_calendars().await.unwrap(),
+            [("c".to_owned(), "{}".to_owned())]
+        );
+        again.close().await;
+    }
+    store.close().await;
+    let _ = conn.close().await;
+}
+
+#[tokio::test]
+async fn postgres_step_cut_off_before_its_version_row_runs_again() {
+    a_step_cut_off_before_its_version_row_runs_again(Dialect::Postgres, "PostgreSQL").await;
+}
+
+#[tokio::test]
+async fn mysql_step_cut_off_before_its_version_row_runs_again() {
+    a_step_cut_off_before_its_version_row_runs_again(Dialect::MySql, "MySQL/MariaDB").await;
 }
 
 /// A migration that fails says it is a migration failure and names the statement, and the

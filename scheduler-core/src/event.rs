@@ -124,6 +124,8 @@ pub enum Event {
         /// Which attempt at the run time this was (1 = the first; see
         /// [`RetryPolicy`](crate::RetryPolicy)).
         attempt: u32,
+        /// The run was asked for by a backfill.
+        backfill: bool,
     },
     /// A run failed.
     JobError {
@@ -145,6 +147,8 @@ pub enum Event {
         /// Which attempt at the run time this was: for a job with retries, the last one
         /// (`job_error` comes only once no retry is left; earlier failures are `job_retry`).
         attempt: u32,
+        /// The run was asked for by a backfill.
+        backfill: bool,
     },
     /// A run failed and will be run again at `retry_at` (the job's
     /// [`RetryPolicy`](crate::RetryPolicy) has retries left): Dkron's and Temporal's retries.
@@ -168,6 +172,8 @@ pub enum Event {
         attempt: u32,
         /// When the retry is due (UTC).
         retry_at: DateTime<Utc>,
+        /// The run was asked for by a backfill.
+        backfill: bool,
     },
     /// A run time was missed.
     JobMissed {

@@ -48,8 +48,9 @@ pub struct JobRun {
     /// Which attempt at its run times this is: 1, or the retry's number (see
     /// [`RetryPolicy`](crate::RetryPolicy)).
     pub attempt: u32,
-    /// The run was requested by a backfill, not by the job's own schedule.
-    pub backfill: bool,
+    /// For a run a backfill asked for (not the job's own schedule): the end of the
+    /// backfilled range (exclusive, UTC). `None` for other runs.
+    pub backfill_until: Option<DateTime<Utc>>,
 }
 
 impl JobRun {
@@ -63,7 +64,7 @@ impl JobRun {
             recovery: false,
             instance: None,
             attempt: 1,
-            backfill: false,
+            backfill_until: None,
         }
     }
 }
@@ -127,14 +128,36 @@ impl Ending {
     }
 }
 
-/// A retry to keep in the store, asked for by a failed run (see [`RunSlot`]).
-#[derive(Debug, Clone)]
-pub(crate) struct PendingRetry {
-    pub(crate) job_id: Arc<str>,
-    pub(crate) scheduled_run_time: DateTime<Utc>,
-    /// The retry's attempt number.
-    pub(crate) attempt: u32,
-    pub(crate) due: DateTime<Utc>,
+/// A pending run to keep in the store, asked for by a run that ended (see [`RunSlot`]): the
+/// retry of a failed run, or a backfill's next fire time. Its `run_id` is set when it is
+/// stored; its owner is [`PENDING_OWNER`](crate::PENDING_OWNER), its `expires` when it is due.
+pub(crate) type PendingRetry = crate::store::RunningRun;
+
+/// A pending run due at `due` for `scheduled_run_time` (attempt `attempt`) of `job` as it ran:
+/// the job's state rides along when its trigger has no fire time left (it is removed, and the
+/// pending run must still find what to run).
+pub(crate) fn pending_run(
+    job: &Job,
+    scheduled_run_time: DateTime<Utc>,
+    attempt: u32,
+    due: DateTime<Utc>,
+    backfill_until: Option<DateTime<Utc>>,
+) -> PendingRetry {
+    let finished = crate::scheduler::finished(job, scheduled_run_time);
+    crate::store::RunningRun {
+        run_id: Arc::from(""),
+        job_id: job.id_arc().clone(),
+        scheduled_run_time,
+        started: due,
+        owner: Arc::from(crate::store::PENDING_OWNER),
+        expires: due,
+        attempt,
+        backfill_until,
+        job_state: finished
+            .then(|| job.stored_state().ok())
+            .flatten()
+            .map(Arc::from),
+    }
 }
 
 /// A run that ended here with retries to store: its record (if written) becomes the first
@@ -264,6 +287,8 @@ pub struct ExecutorRuntime {
     /// Where retries of runs without a store record go (jobs in stores that record no runs
     /// in progress): the scheduler keeps them in memory.
     local_retries: Option<tokio::sync::mpsc::UnboundedSender<LocalRetry>>,
+    /// The scheduler's exclusion calendars now (a backfill's next fire time skips them).
+    calendars: Option<Arc<dyn Fn() -> crate::calendar::Calendars + Send + Sync>>,
 }
 
 /// A retry the scheduler keeps in memory: the job as it ran, and the retry.
@@ -299,7 +324,17 @@ impl ExecutorRuntime {
             scheduler_id,
             cancel,
             local_retries: None,
+            calendars: None,
         }
+    }
+
+    /// Reads the scheduler's exclusion calendars through `calendars`.
+    pub(crate) fn with_calendars(
+        mut self,
+        calendars: Arc<dyn Fn() -> crate::calendar::Calendars + Send + Sync>,
+    ) -> Self {
+        self.calendars = Some(calendars);
+        self
     }
 
     /// Sends retries of runs without a store record to `to`.
@@ -514,6 +549,7 @@ impl ExecutorRuntime {
                 error,
                 outcome: RunOutcome::Error,
                 attempt: run.attempt,
+                backfill: run.backfill_until.is_some(),
             });
             return None;
         };
@@ -560,6 +596,7 @@ impl ExecutorRuntime {
                 slot.release();
             }
         }
+        let backfill = run.backfill_until.is_some();
         match result {
             Ok(retval) => {
                 tracing::info!(job_id = job.id(), "Job \"{job}\" executed successfully");
@@ -571,7 +608,9 @@ impl ExecutorRuntime {
                     duration,
                     retval,
                     attempt: run.attempt,
+                    backfill,
                 });
+                self.continue_backfill(run, run_time);
             }
             Err(error) => {
                 let outcome = error.outcome();
@@ -594,7 +633,9 @@ impl ExecutorRuntime {
                         error: error.message().to_owned(),
                         outcome,
                         attempt: run.attempt,
+                        backfill,
                     });
+                    self.continue_backfill(run, run_time);
                     return;
                 }
                 let delay = policy.delay(run.attempt, fastrand::f64());
@@ -609,23 +650,9 @@ impl ExecutorRuntime {
                 );
                 // Stores that record runs in progress keep the retry (the run's record becomes
                 // it when the run ends); the scheduler keeps the others' in memory.
-                let retry = PendingRetry {
-                    job_id: job.id_arc().clone(),
-                    scheduled_run_time: run_time,
-                    attempt: run.attempt + 1,
-                    due: retry_at,
-                };
-                match (&run.slot, &self.local_retries) {
-                    (Some(slot), _) => slot.retry_later(retry),
-                    (None, Some(local)) => {
-                        let _ = local.send(LocalRetry {
-                            job: job.clone(),
-                            jobstore: run.jobstore.clone(),
-                            retry,
-                        });
-                    }
-                    (None, None) => {}
-                }
+                let retry =
+                    pending_run(job, run_time, run.attempt + 1, retry_at, run.backfill_until);
+                self.keep_pending(run, retry);
                 self.events.emit(Event::JobRetry {
                     job_id: job.id_arc().clone(),
                     jobstore: run.jobstore.clone(),
@@ -636,9 +663,54 @@ impl ExecutorRuntime {
                     outcome,
                     attempt: run.attempt,
                     retry_at,
+                    backfill,
                 });
             }
         }
+    }
+
+    /// Keeps a pending run: in the store, as the run's record once the run ends; or in the
+    /// scheduler's memory for stores that record no runs in progress.
+    fn keep_pending(&self, run: &JobRun, pending: PendingRetry) {
+        match (&run.slot, &self.local_retries) {
+            (Some(slot), _) => slot.retry_later(pending),
+            (None, Some(local)) => {
+                let _ = local.send(LocalRetry {
+                    job: run.job.clone(),
+                    jobstore: run.jobstore.clone(),
+                    retry: pending,
+                });
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// After the last attempt at a backfilled fire time: the backfill's next fire time before
+    /// its end becomes the pending run (due now), so the backfill walks its range one fire
+    /// time after another.
+    fn continue_backfill(&self, run: &JobRun, run_time: DateTime<Utc>) {
+        let Some(until) = run.backfill_until else {
+            return;
+        };
+        let calendars = self.calendars.as_ref().map(|c| c()).unwrap_or_default();
+        let Some(next) = run
+            .job
+            .next_fire_time(Some(run_time), run_time, &calendars)
+            .filter(|t| *t > run_time && *t < until)
+        else {
+            tracing::info!(
+                job_id = run.job.id(),
+                "Backfill of job {} done (its last fire time was {run_time})",
+                run.job.id()
+            );
+            return;
+        };
+        let mut pending = pending_run(&run.job, next, 1, self.clock.now(), Some(until));
+        // A backfill may outlive the job's definition (a date job is removed once it fired).
+        if pending.job_state.is_none() {
+            pending.job_state = run.job.stored_state().ok().map(Arc::from);
+        }
+        self.keep_pending(run, pending);
     }
 }
 

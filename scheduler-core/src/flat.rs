@@ -42,6 +42,7 @@ pub const JOB_KEYS: &[&str] = &[
     "retry_max_delay",
     "retry_jitter",
     "calendars",
+    "overlap",
     "replace_existing",
     "next_run_time",
 ];
@@ -343,6 +344,9 @@ impl JobSpec {
         if let Some(v) = take("calendars") {
             spec.calendars = calendars(v)?;
         }
+        if let Some(v) = take("overlap") {
+            spec.overlap = crate::job::Overlap::parse(&string("overlap", v)?)?;
+        }
         if let Some(v) = take("replace_existing") {
             spec.replace_existing = boolean("replace_existing", &v)?;
         }
@@ -422,6 +426,9 @@ impl JobChanges {
         }
         if let Some(v) = take("calendars") {
             changes.calendars = Some(calendars(v)?);
+        }
+        if let Some(v) = take("overlap") {
+            changes.overlap = Some(crate::job::Overlap::parse(&string("overlap", v)?)?);
         }
         if let Some(v) = take("next_run_time") {
             changes.next_run_time = Some(next_run_time(v)?);

@@ -47,6 +47,54 @@ impl Default for JobDefaults {
     }
 }
 
+/// What happens when a job's fire time comes while `max_instances` of its runs are running
+/// (Temporal's schedule overlap policies, with its names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+    /// The fire time is skipped and recorded `skipped` (APScheduler's `max_instances`; the
+    /// default).
+    #[default]
+    Skip,
+    /// It runs anyway: `max_instances` does not limit the job.
+    AllowAll,
+}
+
+impl Overlap {
+    /// Reads a policy name.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming `overlap`: an
+    /// unknown name, or one of Temporal's policies rsched does not offer yet (`buffer_one`,
+    /// `buffer_all`, `cancel_other`, `terminate_other`).
+    pub fn parse(name: &str) -> Result<Overlap> {
+        match name {
+            "skip" => Ok(Overlap::Skip),
+            "allow_all" => Ok(Overlap::AllowAll),
+            "buffer_one" | "buffer_all" | "cancel_other" | "terminate_other" => {
+                Err(Error::invalid(
+                    "overlap",
+                    format!(
+                        "'{name}' is not offered yet; use \"skip\" (the default) or \"allow_all\""
+                    ),
+                ))
+            }
+            other => Err(Error::invalid(
+                "overlap",
+                format!("'{other}' is not an overlap policy; expected \"skip\" or \"allow_all\""),
+            )),
+        }
+    }
+
+    /// The name: `skip` or `allow_all`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overlap::Skip => "skip",
+            Overlap::AllowAll => "allow_all",
+        }
+    }
+}
+
 /// A scheduled job.
 ///
 /// Its serde form is the versioned state the stores persist and the API shows (readable JSON:
@@ -68,6 +116,7 @@ pub struct Job {
     pub(crate) recover: bool,
     pub(crate) retry: RetryPolicy,
     pub(crate) calendars: Vec<Arc<str>>,
+    pub(crate) overlap: Overlap,
     pub(crate) next_run_time: Option<DateTime<Utc>>,
     /// The trigger's fire time behind `next_run_time` (they differ by the jitter).
     pub(crate) fire_time: Option<DateTime<Utc>>,
@@ -134,6 +183,11 @@ impl Job {
     /// How many runs may execute at once.
     pub fn max_instances(&self) -> u32 {
         self.max_instances
+    }
+
+    /// What a fire time does when `max_instances` runs are running (see [`Overlap`]).
+    pub fn overlap(&self) -> Overlap {
+        self.overlap
     }
 
     /// How long one run may take before the executor stops it (cancels an async run, abandons
@@ -306,6 +360,7 @@ impl fmt::Debug for Job {
             .field("recover", &self.recover)
             .field("retry", &self.retry)
             .field("calendars", &self.calendars)
+            .field("overlap", &self.overlap)
             .field("next_run_time", &self.next_run_time)
             .finish()
     }
@@ -391,6 +446,8 @@ pub struct JobSpec {
     /// Names of exclusion calendars whose periods the job's fire times skip (see
     /// [`crate::calendar`]); each must be known to the scheduler when the job is added.
     pub calendars: Vec<String>,
+    /// What a fire time does while `max_instances` runs are running (default: skip).
+    pub overlap: Overlap,
     /// `Some(None)`: add the job paused; `Some(Some(t))`: first run at `t`; `None`: from the
     /// trigger.
     pub next_run_time: Option<Option<DateTime<Utc>>>,
@@ -568,6 +625,7 @@ impl JobSpec {
             recover: self.recover,
             retry: self.retry,
             calendars: calendar_names(self.calendars)?,
+            overlap: self.overlap,
             next_run_time: None,
             fire_time: None,
             jobstore: self.jobstore.filter(|s| s != "default").map(Arc::from),
@@ -695,6 +753,8 @@ pub struct JobChanges {
     pub retry_jitter: Option<bool>,
     /// New exclusion calendars (names).
     pub calendars: Option<Vec<String>>,
+    /// New overlap policy.
+    pub overlap: Option<Overlap>,
     /// New next run time (`Some(None)` pauses the job).
     pub next_run_time: Option<Option<DateTime<Utc>>>,
 }
@@ -762,6 +822,9 @@ impl JobChanges {
         if let Some(names) = &self.calendars {
             job.calendars = calendar_names(names.clone())?;
         }
+        if let Some(overlap) = self.overlap {
+            job.overlap = overlap;
+        }
         Ok(())
     }
 }
@@ -802,9 +865,15 @@ struct JobState {
     retry_jitter: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     calendars: Vec<Arc<str>>,
+    #[serde(default, skip_serializing_if = "is_skip")]
+    overlap: Overlap,
     next_run_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fire_time: Option<DateTime<Utc>>,
+}
+
+fn is_skip(o: &Overlap) -> bool {
+    *o == Overlap::Skip
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -836,6 +905,7 @@ impl Serialize for Job {
                 .filter(|d| *d != RetryPolicy::default().max_delay),
             retry_jitter: Some(self.retry.jitter).filter(|j| !*j),
             calendars: self.calendars.clone(),
+            overlap: self.overlap,
             next_run_time: self.next_run_time,
             fire_time: self.fire_time,
         }
@@ -879,6 +949,7 @@ impl<'de> Deserialize<'de> for Job {
             recover: state.recover,
             retry,
             calendars: state.calendars,
+            overlap: state.overlap,
             next_run_time: state.next_run_time,
             fire_time: state.fire_time,
             jobstore: None,

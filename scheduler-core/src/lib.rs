@@ -27,7 +27,7 @@ pub use event::{Event, EventBus, EventMask};
 pub use executor::{AsyncExecutor, Executor, JobRun};
 pub use fmt::{py_datetime, timedelta as format_timedelta};
 pub use history::{PruneCounter, Retention, RunOutcome, RunRecord};
-pub use job::{Job, JobChanges, JobDefaults, JobSpec};
+pub use job::{Job, JobChanges, JobDefaults, JobSpec, Overlap};
 pub use registry::{Call, JobContext, TaskError, TaskRegistry};
 pub use retry::RetryPolicy;
 pub use scheduler::{
@@ -35,8 +35,9 @@ pub use scheduler::{
     SchedulerState,
 };
 pub use store::{
-    CalendarStore, Capabilities, ChangeListener, ChangeNotifications, JobStore, QuarantineListener,
-    QuarantineSlot, QuarantinedJob, RETRY_OWNER, Release, RunHistory, RunningRun, RunningRuns,
+    CalendarStore, Capabilities, ChangeListener, ChangeNotifications, JobStore, PENDING_OWNER,
+    QuarantineListener, QuarantineSlot, QuarantinedJob, Release, RunHistory, RunningRun,
+    RunningRuns,
 };
 pub use trigger::{BuiltinTrigger, Trigger, isoformat};
 pub use tz::TimeZone;

@@ -21,8 +21,21 @@ fn at(secs: i64) -> DateTime<Utc> {
     t0() + chrono::Duration::seconds(secs)
 }
 
+/// Holds `test:hold` runs until notified.
+#[derive(Default)]
+struct Gate(tokio::sync::Notify);
+
 fn registry() -> TaskRegistry {
     let mut registry = TaskRegistry::new();
+    registry.insert_state(Gate::default());
+    registry.register("test:hold", |ctx: JobContext, (): ()| async move {
+        ctx.state::<Gate>()
+            .map_err(|e| e.to_string())?
+            .0
+            .notified()
+            .await;
+        Ok::<_, String>(())
+    });
     // Fails its first `n` attempts, then returns the attempt that succeeded.
     registry.register("test:flaky", |ctx: JobContext, (n,): (u32,)| async move {
         if ctx.attempt() <= n {
@@ -285,4 +298,222 @@ async fn retry_settings_are_validated_and_changeable() {
     );
     let back: scheduler_core::Job = serde_json::from_value(state).unwrap();
     assert_eq!(back.retry().retries, 5);
+}
+
+mod backfill {
+    use super::*;
+    use scheduler_core::scheduler::backfill::BackfillOverlap;
+    use scheduler_core::trigger::IntervalSpec;
+
+    fn hourly() -> scheduler_core::BuiltinTrigger {
+        IntervalSpec {
+            hours: Some(1.0),
+            start_date: Some(at(0).to_rfc3339()),
+            ..Default::default()
+        }
+        .build()
+        .unwrap()
+        .into()
+    }
+
+    async fn executed_times(
+        rx: &mut broadcast::Receiver<Event>,
+        n: usize,
+    ) -> Vec<(DateTime<Utc>, bool)> {
+        let mut seen = Vec::new();
+        while seen.len() < n {
+            if let Event::JobExecuted {
+                scheduled_run_time,
+                backfill,
+                ..
+            } = outcome(rx).await
+            {
+                seen.push((scheduled_run_time, backfill));
+            }
+        }
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_backfill_runs_each_fire_time_of_the_range_once_in_order() {
+        // Now is 10:30; the job runs hourly from midnight.
+        let clock = ManualClock::new(at(10 * 3600 + 1800));
+        let sched = build(&clock);
+        let mut events = sched.subscribe();
+        sched.start().await.unwrap();
+        let job = sched
+            .add_job(
+                JobSpec::new("test:flaky")
+                    .id("hourly")
+                    .args([0])
+                    .trigger(hourly()),
+            )
+            .await
+            .unwrap();
+        let next = job.next_run_time();
+        assert_eq!(next, Some(at(11 * 3600)));
+        let report = sched
+            .backfill(
+                "hourly",
+                at(2 * 3600),
+                at(6 * 3600),
+                BackfillOverlap::BufferAll,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.fire_times, report.first, report.last),
+            (4, Some(at(2 * 3600)), Some(at(5 * 3600)))
+        );
+        let seen = executed_times(&mut events, 4).await;
+        let expected: Vec<(DateTime<Utc>, bool)> = (2..6).map(|h| (at(h * 3600), true)).collect();
+        assert_eq!(seen, expected);
+        // The job's own schedule did not move.
+        assert_eq!(
+            sched
+                .get_job("hourly")
+                .await
+                .unwrap()
+                .unwrap()
+                .next_run_time(),
+            next
+        );
+        let runs = wait_for_history(&sched, "hourly", 4).await;
+        assert!(runs.iter().all(|r| r.backfill), "{runs:?}");
+        sched.shutdown(true).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn allow_all_runs_them_side_by_side_and_bad_ranges_are_refused() {
+        let clock = ManualClock::new(at(10 * 3600 + 1800));
+        let sched = build(&clock);
+        let mut events = sched.subscribe();
+        sched.start().await.unwrap();
+        sched
+            .add_job(
+                JobSpec::new("test:flaky")
+                    .id("hourly")
+                    .args([0])
+                    .trigger(hourly()),
+            )
+            .await
+            .unwrap();
+        sched
+            .backfill("hourly", at(0), at(3 * 3600), BackfillOverlap::AllowAll)
+            .await
+            .unwrap();
+        let mut seen = executed_times(&mut events, 3).await;
+        seen.sort();
+        assert_eq!(seen, [(at(0), true), (at(3600), true), (at(7200), true)]);
+        let err = sched
+            .backfill("hourly", at(3600), at(0), BackfillOverlap::BufferAll)
+            .await
+            .unwrap_err();
+        assert!(
+            err.message().starts_with("end: must be after start"),
+            "{err}"
+        );
+        // Two years of hours is more than 10,000 fire times.
+        let err = sched
+            .backfill(
+                "hourly",
+                at(0),
+                at(2 * 366 * 24 * 3600),
+                BackfillOverlap::BufferAll,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            err.message().contains("more than 10000 fire times"),
+            "{err}"
+        );
+        assert_eq!(
+            sched
+                .backfill("nope", at(0), at(1), BackfillOverlap::BufferAll)
+                .await
+                .unwrap_err()
+                .kind(),
+            scheduler_core::ErrorKind::NotFound
+        );
+        assert!(
+            BackfillOverlap::parse("skip")
+                .unwrap_err()
+                .message()
+                .starts_with("overlap:")
+        );
+        sched.shutdown(true).await.unwrap();
+    }
+}
+
+mod overlap {
+    use super::*;
+    use scheduler_core::Overlap;
+    use scheduler_core::trigger::IntervalSpec;
+
+    async fn second_fire(overlap: Overlap) -> Event {
+        let clock = ManualClock::new(t0());
+        let sched = build(&clock);
+        let mut events = sched.subscribe();
+        sched.start().await.unwrap();
+        let every5 = IntervalSpec {
+            seconds: Some(5.0),
+            start_date: Some(at(5).to_rfc3339()),
+            ..Default::default()
+        }
+        .build()
+        .unwrap();
+        let mut spec = JobSpec::new("test:hold").id("held").trigger(every5);
+        spec.overlap = overlap;
+        sched.add_job(spec).await.unwrap();
+        clock.set(at(5));
+        wait(&mut events, |e| matches!(e, Event::JobSubmitted { .. })).await;
+        // The first run still holds its (max_instances = 1) slot at the next fire time.
+        clock.set(at(10));
+        let event = wait(&mut events, |e| {
+            matches!(
+                e,
+                Event::JobSubmitted { .. } | Event::JobMaxInstances { .. }
+            )
+        })
+        .await;
+        sched.shutdown(false).await.unwrap();
+        event
+    }
+
+    async fn wait(rx: &mut broadcast::Receiver<Event>, pred: impl Fn(&Event) -> bool) -> Event {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let e = rx.recv().await.unwrap();
+                if pred(&e) {
+                    return e;
+                }
+            }
+        })
+        .await
+        .expect("no such event")
+    }
+
+    #[tokio::test]
+    async fn skip_skips_and_allow_all_runs_beside() {
+        assert!(matches!(
+            second_fire(Overlap::Skip).await,
+            Event::JobMaxInstances { .. }
+        ));
+        assert!(matches!(
+            second_fire(Overlap::AllowAll).await,
+            Event::JobSubmitted { .. }
+        ));
+        assert!(
+            Overlap::parse("buffer_one")
+                .unwrap_err()
+                .message()
+                .contains("not offered yet")
+        );
+        assert!(
+            Overlap::parse("sometimes")
+                .unwrap_err()
+                .message()
+                .starts_with("overlap:")
+        );
+    }
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 /// `misfire_grace_time` (seconds, or `null` for no limit), `max_instances`, `next_run_time`
 /// (`null` when paused). rsched adds `coalesce`, `timeout` (seconds or `null`), `recover`, the retry policy
 /// (`retries`, `retry_delay` and `retry_max_delay` in seconds, `retry_backoff`, `retry_jitter`),
-/// `calendars` (names), `executor`, `jobstore` and
+/// `calendars` (names), `overlap`, `executor`, `jobstore` and
 /// `trigger_description` (APScheduler's `str(trigger)`). Datetimes are Python `isoformat()`
 /// strings in the trigger's zone.
 #[derive(Debug)]
@@ -55,6 +55,7 @@ impl Serialize for JobJson<'_> {
         map.serialize_entry("retry_max_delay", &seconds(retry.max_delay.as_secs_f64()))?;
         map.serialize_entry("retry_jitter", &retry.jitter)?;
         map.serialize_entry("calendars", job.calendars())?;
+        map.serialize_entry("overlap", job.overlap().as_str())?;
         map.serialize_entry("executor", job.executor())?;
         map.serialize_entry("jobstore", job.jobstore())?;
         map.serialize_entry("trigger_description", &job.trigger().to_string())?;

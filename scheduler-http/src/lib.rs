@@ -28,7 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::openapi::{
-    CalendarDoc, ErrorBody, JobDefinition, JobDoc, PreviewRequest, SchedulerInfo,
+    BackfillRequest, CalendarDoc, ErrorBody, JobDefinition, JobDoc, PreviewRequest, SchedulerInfo,
 };
 
 pub use auth::{Auth, AuthConfig, AuthError, Role};
@@ -196,6 +196,7 @@ pub fn try_router(scheduler: Scheduler, options: ApiOptions) -> Result<Router, A
         .routes(routes!(pause_job))
         .routes(routes!(resume_job))
         .routes(routes!(run_job))
+        .routes(routes!(backfill))
         .routes(routes!(job_runs))
         .routes(routes!(tasks))
         .routes(routes!(quarantine))
@@ -610,6 +611,60 @@ async fn run_job(State(api): State<Api>, Path(id): Path<String>) -> Result<Respo
         .await
         .map_err(or_not_found(&id))?;
     Ok(job_response(&job))
+}
+
+#[utoipa::path(post, path = "/jobs/{id}/backfill", tag = "jobs", request_body = BackfillRequest,
+    params(("id" = String, Path, description = "Job id")),
+    description = "Runs every fire time of the job's trigger in [start, end) now (Temporal's BackfillRequest), at most 10,000, each recorded in the history with backfill: true; the job's own schedule is not moved. overlap: buffer_all (one after another, the default) or allow_all (all at once).",
+    responses((status = 200, description = "What the backfill runs: {job_id, fire_times, first, last, overlap}", body = Object),
+        (status = 400, description = "A reversed range, more than 10,000 fire times, a bad overlap, or the scheduler is not running", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody)))]
+async fn backfill(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Body(mut body): Body,
+) -> Result<Json<Value>, ApiError> {
+    let time = |key: &str, value: Option<Value>| -> Result<DateTime<Utc>, ApiError> {
+        match value {
+            Some(Value::String(text)) => DateTime::parse_from_rfc3339(&text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "{key}: expected an RFC 3339 time, got '{text}' ({e})"
+                    ))
+                }),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "{key}: expected an RFC 3339 time, got {other}"
+            ))),
+            None => Err(ApiError::bad_request(format!(
+                "{key}: missing (an RFC 3339 time)"
+            ))),
+        }
+    };
+    let start = time("start", body.remove("start"))?;
+    let end = time("end", body.remove("end"))?;
+    let overlap = match body.remove("overlap") {
+        None | Some(Value::Null) => scheduler_core::scheduler::backfill::BackfillOverlap::default(),
+        Some(Value::String(text)) => {
+            scheduler_core::scheduler::backfill::BackfillOverlap::parse(&text)?
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "overlap: expected \"buffer_all\" or \"allow_all\", got {other}"
+            )));
+        }
+    };
+    if let Some(key) = body.keys().next() {
+        return Err(ApiError::bad_request(format!(
+            "{key}: unknown field (expected start, end, overlap)"
+        )));
+    }
+    let report = api
+        .scheduler
+        .backfill(&id, start, end, overlap)
+        .await
+        .map_err(or_not_found(&id))?;
+    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }
 
 #[utoipa::path(get, path = "/tasks", tag = "jobs",

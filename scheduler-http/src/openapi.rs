@@ -15,7 +15,7 @@ use crate::Api;
         title = "rsched",
         description = "Flask-APScheduler's REST API, plus events, metrics, previews and a dashboard."
     ),
-    components(schemas(ErrorBody, SchedulerInfo, JobDoc, JobDefinition, PreviewRequest, CalendarDoc)),
+    components(schemas(ErrorBody, SchedulerInfo, JobDoc, JobDefinition, PreviewRequest, CalendarDoc, BackfillRequest)),
     tags(
         (name = "scheduler", description = "The scheduler's state"),
         (name = "jobs", description = "Jobs, Flask-APScheduler's wire format"),
@@ -78,6 +78,8 @@ pub(crate) struct JobDoc {
     retry_jitter: bool,
     /// Exclusion calendars whose periods the job's fire times skip.
     calendars: Vec<String>,
+    /// What a fire time does while max_instances runs are running: `skip` or `allow_all`.
+    overlap: String,
     executor: String,
     jobstore: String,
     /// APScheduler's `str(trigger)`: `cron[minute='*/5']`.
@@ -127,6 +129,9 @@ pub(crate) struct JobDefinition {
     retry_jitter: Option<bool>,
     /// Names of exclusion calendars (`GET /calendars`) whose periods the job's fire times skip.
     calendars: Option<Vec<String>>,
+    /// What a fire time does while max_instances runs are running: `skip` (the default:
+    /// recorded skipped) or `allow_all` (runs anyway).
+    overlap: Option<String>,
     executor: Option<String>,
     jobstore: Option<String>,
     replace_existing: Option<bool>,
@@ -147,6 +152,19 @@ pub(crate) struct PreviewRequest {
     after: Option<String>,
     /// Names of exclusion calendars whose periods the fire times skip.
     calendars: Option<Vec<String>>,
+}
+
+/// `POST /jobs/{id}/backfill`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BackfillRequest {
+    /// RFC 3339: the first instant of the range (inclusive).
+    #[schema(format = DateTime)]
+    start: String,
+    /// RFC 3339: the end of the range (exclusive).
+    #[schema(format = DateTime)]
+    end: String,
+    /// `buffer_all` (one after another, the default) or `allow_all` (all at once).
+    overlap: Option<String>,
 }
 
 /// An exclusion calendar: `{"type": "dates", "dates": ["2026-12-25"]}`, `{"type": "annual",

@@ -726,3 +726,97 @@ async fn calendars_through_the_api() {
     let (status, _) = c.call("DELETE", "/calendars/holidays", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn backfill_through_the_api() {
+    let s = scheduler();
+    let c = Client::new(&s, ApiOptions::default());
+    let (status, _) = c
+        .call(
+            "POST",
+            "/jobs",
+            Some(
+                r#"{"id": "hourly", "func": "app:add", "args": [1, 2], "trigger": "interval",
+                    "hours": 1, "start_date": "2026-11-20T00:00:00+00:00"}"#,
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let body = r#"{"start": "2026-11-20T00:00:00Z", "end": "2026-11-20T03:00:00Z"}"#;
+    // Not while the scheduler is stopped.
+    let (status, _) = c.call("POST", "/jobs/hourly/backfill", Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    s.start().await.unwrap();
+    let next = s.get_job("hourly").await.unwrap().unwrap().next_run_time();
+    let (status, report) = c.call("POST", "/jobs/hourly/backfill", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["fire_times"], 3);
+    assert_eq!(report["overlap"], "buffer_all");
+    // The three runs land in the history, marked, and the schedule did not move.
+    let runs = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let (_, runs) = c.call("GET", "/jobs/hourly/runs", None).await;
+            if runs.as_array().is_some_and(|r| r.len() == 3) {
+                return runs;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the backfilled runs are not in the history");
+    for run in runs.as_array().unwrap() {
+        assert_eq!(run["backfill"], true, "{run}");
+        assert_eq!(run["attempt"], 1);
+        assert_eq!(run["result"], 3, "{run}");
+    }
+    assert_eq!(
+        s.get_job("hourly").await.unwrap().unwrap().next_run_time(),
+        next
+    );
+    for (body, expected) in [
+        (
+            r#"{"start": "2026-11-20T03:00:00Z", "end": "2026-11-20T00:00:00Z"}"#,
+            "end: must be after start",
+        ),
+        (
+            r#"{"start": "2026-11-20T00:00:00Z", "end": "2028-06-01T00:00:00Z"}"#,
+            "end: the range holds more than 10000 fire times",
+        ),
+        (
+            r#"{"start": "2026-11-20T00:00:00Z", "end": "2026-11-20T03:00:00Z", "overlap": "skip"}"#,
+            "overlap: 'skip'",
+        ),
+        (
+            r#"{"start": "yesterday", "end": "2026-11-20T03:00:00Z"}"#,
+            "start:",
+        ),
+        (r#"{"end": "2026-11-20T03:00:00Z"}"#, "start: missing"),
+    ] {
+        let (status, answer) = c.call("POST", "/jobs/hourly/backfill", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            answer["error_message"]
+                .as_str()
+                .unwrap()
+                .starts_with(expected),
+            "{body}: {answer}"
+        );
+    }
+    let (status, _) = c.call("POST", "/jobs/nope/backfill", Some(body)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, answer) = c
+        .call(
+            "POST",
+            "/jobs/hourly/backfill",
+            Some(r#"{"start": "2026-11-20T00:00:00Z", "end": "2026-11-20T03:00:00Z", "until": 1}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("until: unknown field"),
+        "{answer}"
+    );
+}

@@ -138,6 +138,11 @@ async fn cross_origin_requests_change_nothing() {
             Some(r#"{"type": "daily", "start": "00:00", "end": "23:59"}"#),
         ),
         ("DELETE", "/calendars/kept", None),
+        (
+            "POST",
+            "/jobs/job1/backfill",
+            Some(r#"{"start": "2026-11-20T00:00:00Z", "end": "2026-11-20T01:00:00Z"}"#),
+        ),
     ] {
         let a = send(&app, method, uri, &with(&evil_origin, &[JSON]), body).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{method} {uri}");

@@ -303,6 +303,7 @@
     const panel = $('history-panel');
     panel.dataset.jobId = id;
     $('history-title').textContent = `Run history — ${id}`;
+    $('backfill-result').textContent = '';
     $('history-error').textContent = '';
     $('history').hidden = false;
     $('history').tBodies[0].replaceChildren(el('tr', { class: 'loading' }, el('td', { colspan: 5, class: 'muted' }, 'Loading…')));
@@ -310,6 +311,33 @@
     panel.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
     $('history-close').focus({ preventScroll: true });
     loadHistory();
+  }
+
+  // A backfill of the job whose history is open: [start, end) in the viewer's local time.
+  async function onBackfill(ev) {
+    ev.preventDefault();
+    const id = $('history-panel').dataset.jobId;
+    const f = $('backfill-form');
+    const out = $('backfill-result');
+    const start = f.elements.start.value;
+    const end = f.elements.end.value;
+    if (!id || !start || !end) {
+      out.textContent = 'Give a start and an end.';
+      return;
+    }
+    try {
+      const report = await api('POST', `/jobs/${encodeURIComponent(id)}/backfill`, {
+        start: new Date(start).toISOString(),
+        end: new Date(end).toISOString(),
+        overlap: f.elements.overlap.value,
+      });
+      out.textContent = report.fire_times === 0
+        ? 'No fire time in that range.'
+        : `Backfilling ${report.fire_times} fire time(s), ${fmtLocal(report.first)} to ${fmtLocal(report.last)}.`;
+      scheduleHistory(1000);
+    } catch (e) {
+      out.textContent = e.message;
+    }
   }
 
   function closeHistory() {
@@ -594,6 +622,7 @@
       if (v !== undefined) body[name] = v;
     }
     body.retry_jitter = form.elements.retry_jitter.checked;
+    body.overlap = form.elements.overlap.value;
     const calendars = form.elements.calendars.value.split(',').map((c) => c.trim()).filter((c) => c !== '');
     if (calendars.length > 0 || mode === 'edit') body.calendars = calendars;
     return { body, errors };
@@ -750,6 +779,7 @@
     form.elements.trigger.addEventListener('change', () => { updateTriggerVisibility(); schedulePreview(); });
     $('job-form-panel').addEventListener('keydown', (ev) => { if (ev.key === 'Escape') closeForm(); });
     $('history-close').addEventListener('click', closeHistory);
+    $('backfill-form').addEventListener('submit', onBackfill);
     document.addEventListener('keydown', (ev) => {
       // The job form handles its own Escape; elsewhere Escape closes the history panel.
       if (ev.key === 'Escape' && !ev.target.closest?.('#job-form-panel')) closeHistory();

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod calendars;
 mod config;
 mod error;
 mod history;

@@ -1,15 +1,15 @@
-//! Runs in progress: `{collection}_running`, one document per run.
+//! Runs in progress, and pending runs: `{collection}_running`, one document per run.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use mongodb::bson::{Document, doc};
-use scheduler_core::{RETRY_OWNER, Result, RunningRun, RunningRuns};
+use mongodb::bson::{Bson, Document, doc};
+use scheduler_core::{Result, RunningRun, RunningRuns};
 
 use crate::error::mongo_error;
-use crate::model::{all, attempt, time, us};
+use crate::model::{all, attempt, opt_us, time, us};
 use crate::store::MongoJobStore;
 
 #[async_trait]
@@ -43,15 +43,9 @@ impl RunningRuns for MongoJobStore {
         let documents: Vec<Document> = runs
             .iter()
             .map(|r| {
-                doc! {
-                    "_id": &*r.run_id,
-                    "job_id": &*r.job_id,
-                    "scheduled": us(r.scheduled_run_time),
-                    "started": us(r.started),
-                    "owner": &*r.owner,
-                    "expires": us(r.expires),
-                    "attempt": i64::from(r.attempt),
-                }
+                let mut d = fields(r);
+                d.insert("_id", &*r.run_id);
+                d
             })
             .collect();
         self.running
@@ -106,6 +100,8 @@ impl RunningRuns for MongoJobStore {
                     owner: Arc::from(d.get_str("owner").ok()?),
                     expires: time(d.get("expires"))?,
                     attempt: attempt(d.get("attempt")),
+                    backfill_until: time(d.get("backfill_until")),
+                    job_state: d.get_str("job_state").ok().map(Arc::from),
                 })
             })
             .collect())
@@ -128,26 +124,30 @@ impl RunningRuns for MongoJobStore {
         Ok(result.modified_count == 1)
     }
 
-    async fn reschedule_run(
-        &self,
-        owner: &str,
-        run_id: &str,
-        attempt: u32,
-        due: DateTime<Utc>,
-    ) -> Result<bool> {
+    async fn reschedule_run(&self, owner: &str, pending: &RunningRun) -> Result<bool> {
         let result = self
             .running
             .update_one(
-                doc! { "_id": run_id, "owner": owner },
-                doc! { "$set": {
-                    "owner": RETRY_OWNER,
-                    "expires": us(due),
-                    "started": us(due),
-                    "attempt": i64::from(attempt),
-                } },
+                doc! { "_id": &*pending.run_id, "owner": owner },
+                doc! { "$set": fields(pending) },
             )
             .await
             .map_err(mongo_error)?;
         Ok(result.matched_count == 1)
+    }
+}
+
+/// A run's document but its `_id`: times as µs (`Int64`; `backfill_until` null for none), the
+/// job's state as the JSON text it is handed over as (null for none).
+fn fields(run: &RunningRun) -> Document {
+    doc! {
+        "job_id": &*run.job_id,
+        "scheduled": us(run.scheduled_run_time),
+        "started": us(run.started),
+        "owner": &*run.owner,
+        "expires": us(run.expires),
+        "attempt": i64::from(run.attempt),
+        "backfill_until": opt_us(run.backfill_until),
+        "job_state": run.job_state.as_deref().map_or(Bson::Null, |s| Bson::String(s.to_owned())),
     }
 }

@@ -11,7 +11,7 @@ use mongodb::options::IndexOptions;
 use mongodb::{Client, Collection, IndexModel};
 use scheduler_core::store::{lease, sort_jobs};
 use scheduler_core::{
-    Capabilities, Error, ErrorKind, Job, JobStore, PruneCounter, QuarantineListener,
+    CalendarStore, Capabilities, Error, ErrorKind, Job, JobStore, PruneCounter, QuarantineListener,
     QuarantineSlot, QuarantinedJob, Release, Result, RunHistory, RunningRuns,
 };
 
@@ -28,6 +28,9 @@ pub struct MongoJobStore {
     /// Runs in progress: `{collection}_running`, one document per run (no index: it holds
     /// only the runs executing now, and every index costs on every write).
     pub(crate) running: Collection<Document>,
+    /// Exclusion calendars: `{collection}_calendars`, one document per calendar (`_id` its
+    /// name).
+    pub(crate) calendars: Collection<Document>,
     /// History records written per job since its last pruning.
     pub(crate) unpruned: PruneCounter,
     listener: QuarantineSlot,
@@ -70,6 +73,9 @@ impl MongoJobStore {
         let running = client
             .database(&database)
             .collection::<Document>(&format!("{name}_running"));
+        let calendars = client
+            .database(&database)
+            .collection::<Document>(&format!("{name}_calendars"));
         // One index: every index costs on every write (leases are writes), and the due query
         // and its sort lead with next_run_time.
         let indexes = [IndexModel::builder()
@@ -93,20 +99,22 @@ impl MongoJobStore {
             jobs,
             runs,
             running,
+            calendars,
             unpruned: PruneCounter::default(),
             listener: QuarantineSlot::default(),
             tokens: Arc::default(),
         })
     }
 
-    /// Drops the store's collections — jobs, run history, runs in progress — the teardown
-    /// every rsched store has (for tests and uninstalls).
+    /// Drops the store's collections — jobs, run history, runs in progress, calendars — the
+    /// teardown every rsched store has (for tests and uninstalls).
     ///
     /// # Errors
     /// MongoDB errors.
     pub async fn destroy(&self) -> Result<()> {
         self.runs.drop().await.map_err(mongo_error)?;
         self.running.drop().await.map_err(mongo_error)?;
+        self.calendars.drop().await.map_err(mongo_error)?;
         self.jobs.drop().await.map_err(mongo_error)
     }
 
@@ -607,6 +615,10 @@ impl JobStore for MongoJobStore {
     }
 
     fn running(&self) -> Option<&dyn RunningRuns> {
+        Some(self)
+    }
+
+    fn calendar_store(&self) -> Option<&dyn CalendarStore> {
         Some(self)
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use scheduler_core::{RETRY_OWNER, Result, RunningRun, RunningRuns};
+use scheduler_core::{Result, RunningRun, RunningRuns};
 
 use crate::error::redis_error;
 use crate::model::{items, micros, text, time};
@@ -30,19 +30,12 @@ impl RunningRuns for RedisJobStore {
         for chunk in runs.chunks(ADD_CHUNK) {
             let mut args = Vec::with_capacity(chunk.len() * 5);
             for run in chunk {
-                let json = serde_json::json!({
-                    "job_id": &*run.job_id,
-                    "owner": &*run.owner,
-                    "scheduled": run.scheduled_run_time.timestamp_micros(),
-                    "started": run.started.timestamp_micros(),
-                    "attempt": run.attempt,
-                });
                 args.extend([
                     run.run_id.to_string(),
                     run.job_id.to_string(),
                     run.owner.to_string(),
                     micros(run.expires),
-                    json.to_string(),
+                    record(run),
                 ]);
             }
             self.run_running(&self.scripts.running_begin, &args).await?;
@@ -144,6 +137,11 @@ impl RunningRuns for RedisJobStore {
                     .and_then(|n| u32::try_from(n).ok())
                     .filter(|n| *n > 0)
                     .unwrap_or(1),
+                backfill_until: number("backfill_until").and_then(DateTime::from_timestamp_micros),
+                job_state: rec
+                    .get("job_state")
+                    .and_then(serde_json::Value::as_str)
+                    .map(Arc::from),
             });
         }
         runs.sort_by_key(|r| r.expires);
@@ -172,25 +170,39 @@ impl RunningRuns for RedisJobStore {
         Ok(text(&out) == "1")
     }
 
-    async fn reschedule_run(
-        &self,
-        owner: &str,
-        run_id: &str,
-        attempt: u32,
-        due: DateTime<Utc>,
-    ) -> Result<bool> {
+    async fn reschedule_run(&self, owner: &str, pending: &RunningRun) -> Result<bool> {
         let out = self
             .run_running(
                 &self.scripts.running_reschedule,
                 &[
-                    run_id.to_owned(),
+                    pending.run_id.to_string(),
                     owner.to_owned(),
-                    RETRY_OWNER.to_owned(),
-                    attempt.to_string(),
-                    micros(due),
+                    pending.job_id.to_string(),
+                    pending.owner.to_string(),
+                    micros(pending.expires),
+                    record(pending),
                 ],
             )
             .await?;
         Ok(text(&out) == "1")
     }
+}
+
+/// A run's record as `{prefix}running` holds it: JSON with its times as integer µs (the expiry
+/// is the sorted set's score); `backfill_until` and `job_state` only when set.
+fn record(run: &RunningRun) -> String {
+    let mut json = serde_json::json!({
+        "job_id": &*run.job_id,
+        "owner": &*run.owner,
+        "scheduled": run.scheduled_run_time.timestamp_micros(),
+        "started": run.started.timestamp_micros(),
+        "attempt": run.attempt,
+    });
+    if let Some(until) = run.backfill_until {
+        json["backfill_until"] = until.timestamp_micros().into();
+    }
+    if let Some(state) = &run.job_state {
+        json["job_state"] = (**state).into();
+    }
+    json.to_string()
 }

@@ -9,8 +9,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value as RedisValue};
 use scheduler_core::store::{lease, sort_jobs};
 use scheduler_core::{
-    Capabilities, ChangeNotifications, Error, ErrorKind, Job, JobStore, QuarantineListener,
-    QuarantineSlot, QuarantinedJob, Release, Result, RunHistory, RunningRuns,
+    CalendarStore, Capabilities, ChangeNotifications, Error, ErrorKind, Job, JobStore,
+    QuarantineListener, QuarantineSlot, QuarantinedJob, Release, Result, RunHistory, RunningRuns,
 };
 
 use crate::config::RedisOptions;
@@ -144,8 +144,13 @@ impl RedisJobStore {
         format!("{}runs_index", self.prefix)
     }
 
+    /// The exclusion calendars: a hash, name → definition (JSON text).
+    pub(crate) fn calendars_key(&self) -> String {
+        format!("{}calendars", self.prefix)
+    }
+
     /// Deletes every key of this store — jobs, leases, quarantine, run history, runs in
-    /// progress — the teardown every rsched store has (for tests and uninstalls).
+    /// progress, calendars — the teardown every rsched store has (for tests and uninstalls).
     ///
     /// # Errors
     /// Redis errors.
@@ -155,6 +160,7 @@ impl RedisJobStore {
         keys.push(self.runs_index());
         keys.push(format!("{}running", self.prefix));
         keys.push(format!("{}running_expires", self.prefix));
+        keys.push(self.calendars_key());
         for pattern in ["runs:*", "running_job:*", "running_owner:*"] {
             let mut cursor = 0u64;
             loop {
@@ -469,6 +475,10 @@ impl JobStore for RedisJobStore {
     }
 
     fn notifications(&self) -> Option<&dyn ChangeNotifications> {
+        Some(self)
+    }
+
+    fn calendar_store(&self) -> Option<&dyn CalendarStore> {
         Some(self)
     }
 }

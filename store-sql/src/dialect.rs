@@ -14,6 +14,28 @@ use crate::model::release_values;
 /// Rows per multi-row statement (well under every driver's bind-parameter limit).
 pub(crate) const INSERT_CHUNK: usize = 500;
 
+/// The most large text (run results, pending runs' job states) one multi-row INSERT carries:
+/// rows with large values go in smaller statements, well within MySQL's `max_allowed_packet`
+/// (4 MiB in old servers' defaults).
+pub(crate) const INSERT_TEXT_BYTES: usize = 1024 * 1024;
+
+/// Where the multi-row INSERT of the rows from `start` (of `len`) ends: at most
+/// [`INSERT_CHUNK`] rows and [`INSERT_TEXT_BYTES`] of large text (`size(i)` bytes in row `i`),
+/// at least one row.
+pub(crate) fn chunk_end(len: usize, start: usize, size: impl Fn(usize) -> usize) -> usize {
+    let mut end = start;
+    let mut bytes = 0;
+    while end < len && end - start < INSERT_CHUNK {
+        let size = size(end);
+        if end > start && bytes + size > INSERT_TEXT_BYTES {
+            break;
+        }
+        bytes += size;
+        end += 1;
+    }
+    end
+}
+
 /// A SQL dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -169,6 +191,9 @@ pub(crate) struct Statements {
     pub(crate) expired_running: String,
     pub(crate) take_over_running: String,
     pub(crate) reschedule_running: String,
+    pub(crate) select_calendars: String,
+    pub(crate) upsert_calendar: String,
+    pub(crate) delete_calendar: String,
     pub(crate) select_runs: String,
     pub(crate) delete_old_runs: String,
     pub(crate) nth_newest_run: String,
@@ -197,6 +222,7 @@ impl Statements {
                 format!("DROP TABLE IF EXISTS {t}"),
                 format!("DROP TABLE IF EXISTS {prefix}runs"),
                 format!("DROP TABLE IF EXISTS {prefix}running"),
+                format!("DROP TABLE IF EXISTS {prefix}calendars"),
                 format!("DROP TABLE IF EXISTS {v}"),
             ],
             runs_table: format!("{prefix}runs"),
@@ -216,8 +242,8 @@ impl Statements {
             }),
             expired_running: p(&|q| {
                 format!(
-                    "SELECT run_id, job_id, scheduled_run_time, started, owner, expires, attempt \
-                     FROM {prefix}running WHERE expires < {} OR owner = {} ORDER BY expires LIMIT {}",
+                    "SELECT run_id, job_id, scheduled_run_time, started, owner, expires, attempt, \
+                     backfill_until, job_state FROM {prefix}running WHERE expires < {} OR owner = {} ORDER BY expires LIMIT {}",
                     q.next(),
                     q.next(),
                     q.next()
@@ -234,12 +260,17 @@ impl Statements {
                     q.next()
                 )
             }),
-            // A run that failed and will be retried becomes a pending retry (owner
-            // `RETRY_OWNER`), due at `expires`, if it is still the owner's.
+            // A run record becomes a pending run (owner `PENDING_OWNER`, due at `expires`), every
+            // column but its id rewritten, if it is still the owner's.
             reschedule_running: p(&|q| {
                 format!(
-                    "UPDATE {prefix}running SET owner = {}, expires = {}, started = {}, attempt = {} \
+                    "UPDATE {prefix}running SET job_id = {}, scheduled_run_time = {}, started = {}, \
+                     owner = {}, expires = {}, attempt = {}, backfill_until = {}, job_state = {} \
                      WHERE run_id = {} AND owner = {}",
+                    q.next(),
+                    q.next(),
+                    q.next(),
+                    q.next(),
                     q.next(),
                     q.next(),
                     q.next(),
@@ -247,6 +278,32 @@ impl Statements {
                     q.next(),
                     q.next()
                 )
+            }),
+            // By name, as code points (the memory store's order).
+            select_calendars: format!(
+                "SELECT name, definition FROM {prefix}calendars ORDER BY {}",
+                match dialect {
+                    Dialect::Postgres => "name COLLATE \"C\"",
+                    _ => "name",
+                }
+            ),
+            upsert_calendar: p(&|q| {
+                let (name, definition) = (q.next(), q.next());
+                match dialect {
+                    // Positional `?`: the definition is bound a second time.
+                    Dialect::MySql => format!(
+                        "INSERT INTO {prefix}calendars (name, definition) VALUES ({name}, {definition}) \
+                         ON DUPLICATE KEY UPDATE definition = {}",
+                        q.next()
+                    ),
+                    _ => format!(
+                        "INSERT INTO {prefix}calendars (name, definition) VALUES ({name}, {definition}) \
+                         ON CONFLICT (name) DO UPDATE SET definition = excluded.definition"
+                    ),
+                }
+            }),
+            delete_calendar: p(&|q| {
+                format!("DELETE FROM {prefix}calendars WHERE name = {}", q.next())
             }),
             select_runs: p(&|q| {
                 format!(
@@ -409,9 +466,10 @@ impl Statements {
     pub(crate) fn insert_running(&self, n: usize) -> String {
         let mut q = Params::new(self.dialect);
         format!(
-            "INSERT INTO {} (run_id, job_id, scheduled_run_time, started, owner, expires, attempt) VALUES {}",
+            "INSERT INTO {} (run_id, job_id, scheduled_run_time, started, owner, expires, attempt, \
+             backfill_until, job_state) VALUES {}",
             self.running_table,
-            q.rows(n, &["", "", "", "", "", "", ""])
+            q.rows(n, &["", "", "", "", "", "", "", "", ""])
         )
     }
 

@@ -108,26 +108,13 @@ impl RunHistory for SqlJobStore {
     }
 }
 
-/// The most return-value text one INSERT carries: records with large results (up to
-/// [`MAX_RESULT_BYTES`](scheduler_core::history::MAX_RESULT_BYTES) each) go in smaller
-/// statements, well within MySQL's `max_allowed_packet` (4 MiB in old servers' defaults).
-const INSERT_RESULT_BYTES: usize = 1024 * 1024;
-
-/// Where the INSERT of the records from `start` ends: at most
-/// [`dialect::INSERT_CHUNK`] records and [`INSERT_RESULT_BYTES`] of results (at least one
-/// record).
+/// Where the INSERT of the records from `start` ends (see [`dialect::chunk_end`]): records
+/// with large results (up to [`MAX_RESULT_BYTES`](scheduler_core::history::MAX_RESULT_BYTES)
+/// each) go in smaller statements.
 fn chunk_end(results: &[Option<String>], start: usize) -> usize {
-    let mut end = start;
-    let mut bytes = 0;
-    while end < results.len() && end - start < dialect::INSERT_CHUNK {
-        let size = results[end].as_ref().map_or(0, String::len);
-        if end > start && bytes + size > INSERT_RESULT_BYTES {
-            break;
-        }
-        bytes += size;
-        end += 1;
-    }
-    end
+    dialect::chunk_end(results.len(), start, |i| {
+        results[i].as_ref().map_or(0, String::len)
+    })
 }
 
 #[cfg(test)]
@@ -142,7 +129,7 @@ mod tests {
         let big = vec![Some("x".repeat(64 * 1024)); 40];
         assert_eq!(chunk_end(&big, 0), 16);
         assert_eq!(chunk_end(&big, 32), 40);
-        let huge = vec![Some("x".repeat(2 * INSERT_RESULT_BYTES)); 2];
+        let huge = vec![Some("x".repeat(2 * dialect::INSERT_TEXT_BYTES)); 2];
         assert_eq!(chunk_end(&huge, 0), 1, "one record at least");
     }
 }

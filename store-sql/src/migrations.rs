@@ -14,14 +14,24 @@
 //!   several lines reads exactly as the one-line text earlier builds ran (SQLite keeps that text
 //!   in `sqlite_master`).
 //!
-//! Every step is idempotent (`CREATE … IF NOT EXISTS`, `ADD COLUMN IF NOT EXISTS`), so one cut
-//! off before its version row was written can run again — except SQLite's `ALTER TABLE … ADD
-//! COLUMN`, which has no `IF NOT EXISTS`; there the steps and their version rows run in one
-//! exclusive transaction, so a step is applied whole or not at all. Steps run under a [`Lock`]
-//! per database and table prefix: processes migrating at once do not trip over each other
-//! (PostgreSQL's concurrent `CREATE TABLE IF NOT EXISTS` can fail on its catalog's unique
-//! index). A step, once released, never changes: a schema change is a new file and a new
-//! [`SCHEMA_VERSION`](crate::SCHEMA_VERSION).
+//! A step cut off before its version row was written (a crash, a lost connection) runs again
+//! whole on the next start, so every statement must be safe to run twice:
+//! - PostgreSQL: `CREATE … IF NOT EXISTS`, `ALTER TABLE … ADD COLUMN IF NOT EXISTS`.
+//! - MySQL/MariaDB: `CREATE … IF NOT EXISTS`; but `ADD COLUMN IF NOT EXISTS` is MariaDB's alone
+//!   (MySQL 8 has none), so the steps use plain `ALTER TABLE … ADD COLUMN`, one column per
+//!   statement, and the runner takes the error such a statement gets for a column that is
+//!   already there — 1060, `ER_DUP_FIELDNAME` "Duplicate column name" — as done
+//!   ([`already_applied`]), logs it and goes on. (MySQL commits each DDL statement at once: a
+//!   step's transaction could not undo the ALTERs before the cut.) One column per `ALTER` keeps
+//!   that exact: the error says that statement's column exists, not one of several.
+//! - SQLite: `CREATE … IF NOT EXISTS`; its `ALTER TABLE … ADD COLUMN` has no `IF NOT EXISTS`,
+//!   but there the steps and their version rows run in one exclusive transaction, so a step is
+//!   applied whole or not at all.
+//!
+//! Steps run under a [`Lock`] per database and table prefix: processes migrating at once do
+//! not trip over each other (PostgreSQL's concurrent `CREATE TABLE IF NOT EXISTS` can fail on
+//! its catalog's unique index). A step, once released, never changes: a schema change is a new
+//! file and a new [`SCHEMA_VERSION`](crate::SCHEMA_VERSION).
 
 use crate::dialect::Dialect;
 
@@ -120,6 +130,35 @@ impl Lock {
             Dialect::Sqlite => "ROLLBACK".to_owned(),
         }
     }
+}
+
+/// Whether `error`, met running migration `statement` on a `dialect` database, says the
+/// statement's work is already done: on MySQL/MariaDB only, error 1060 (duplicate column name)
+/// on an `ALTER TABLE … ADD COLUMN` (see the module docs).
+pub(crate) fn already_applied(dialect: Dialect, statement: &str, error: &sqlx::Error) -> bool {
+    dialect == Dialect::MySql
+        && is_add_column(statement)
+        && error
+            .as_database_error()
+            .is_some_and(|e| mysql_error_number(e) == Some(1060))
+}
+
+/// An `ALTER TABLE t ADD COLUMN …` statement.
+fn is_add_column(statement: &str) -> bool {
+    let upper = statement.to_ascii_uppercase();
+    upper.starts_with("ALTER TABLE ") && upper.contains(" ADD COLUMN ")
+}
+
+/// A MySQL/MariaDB server error's number (1060 …).
+#[cfg(feature = "mysql")]
+fn mysql_error_number(e: &dyn sqlx::error::DatabaseError) -> Option<u16> {
+    e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .map(sqlx::mysql::MySqlDatabaseError::number)
+}
+
+#[cfg(not(feature = "mysql"))]
+fn mysql_error_number(_: &dyn sqlx::error::DatabaseError) -> Option<u16> {
+    None
 }
 
 /// The statements of a migration file, `{prefix}` replaced by `prefix` (see the module docs for
@@ -225,11 +264,13 @@ mod tests {
         assert_eq!(expected, pinned, "{dialect:?}");
     }
 
-    /// Schema version 4 adds `attempt`, `backfill` and `result` to `{prefix}runs` and `attempt`
-    /// to `{prefix}running`; where the dialect can, each only if it is missing (SQLite cannot,
-    /// and relies on the step's transaction).
+    /// Schema version 4 adds `attempt`, `backfill` and `result` to `{prefix}runs`, `attempt`,
+    /// `backfill_until` and `job_state` to `{prefix}running`, and the `{prefix}calendars`
+    /// table. The columns are added only if missing on PostgreSQL; one per statement on MySQL
+    /// (no `IF NOT EXISTS` there: MySQL 8 lacks it; the runner takes error 1060 instead) and on
+    /// SQLite (which lacks it too, and relies on the step's transaction).
     #[test]
-    fn step_4_adds_the_retry_columns() {
+    fn step_4_adds_the_retry_backfill_and_calendar_schema() {
         for (dialect, name) in [
             (Dialect::Sqlite, "sqlite"),
             (Dialect::Postgres, "postgres"),
@@ -239,21 +280,60 @@ mod tests {
                 continue; // not in this build
             }
             let step = of(dialect).iter().find(|m| m.version == 4).expect("step 4");
-            let sql = statements(step.sql, "p_").join(";\n");
-            for column in ["attempt", "backfill", "result"] {
-                assert!(
-                    sql.contains(&format!("p_runs ADD COLUMN {column} "))
-                        || sql.contains(&format!("ADD COLUMN IF NOT EXISTS {column} ")),
-                    "{name}: {sql}"
-                );
+            let statements = statements(step.sql, "p_");
+            let sql = statements.join(";\n");
+            let columns = [
+                ("p_runs", "attempt"),
+                ("p_runs", "backfill"),
+                ("p_runs", "result"),
+                ("p_running", "attempt"),
+                ("p_running", "backfill_until"),
+                ("p_running", "job_state"),
+            ];
+            for (table, column) in columns {
+                let found = if dialect == Dialect::Postgres {
+                    statements.iter().any(|s| {
+                        s.starts_with(&format!("ALTER TABLE {table} "))
+                            && s.contains(&format!("ADD COLUMN IF NOT EXISTS {column} "))
+                    })
+                } else {
+                    statements.iter().any(|s| {
+                        s.starts_with(&format!("ALTER TABLE {table} ADD COLUMN {column} "))
+                    })
+                };
+                assert!(found, "{name}: {table}.{column}: {sql}");
             }
-            assert!(sql.contains("p_running ADD COLUMN"), "{name}: {sql}");
-            assert_eq!(
-                sql.contains("IF NOT EXISTS"),
-                dialect != Dialect::Sqlite,
+            assert!(
+                sql.contains("CREATE TABLE IF NOT EXISTS p_calendars ("),
                 "{name}: {sql}"
             );
+            for s in &statements {
+                if dialect == Dialect::Postgres || !s.starts_with("ALTER") {
+                    continue;
+                }
+                assert!(!s.contains("IF NOT EXISTS"), "{name}: {s}");
+                assert_eq!(s.matches("ADD COLUMN").count(), 1, "{name}: {s}");
+                assert!(is_add_column(s), "{name}: {s}");
+            }
         }
+    }
+
+    #[test]
+    fn only_mysql_add_column_statements_may_find_their_work_done() {
+        assert!(is_add_column(
+            "ALTER TABLE p_runs ADD COLUMN attempt INT NOT NULL DEFAULT 1"
+        ));
+        assert!(is_add_column("alter table p_runs add column x int"));
+        assert!(!is_add_column(
+            "CREATE TABLE IF NOT EXISTS p_calendars (name TEXT)"
+        ));
+        assert!(!is_add_column("ALTER TABLE p_runs DROP COLUMN attempt"));
+        let other = sqlx::Error::Protocol("not a server error".to_owned());
+        assert!(!already_applied(
+            Dialect::MySql,
+            "ALTER TABLE p_runs ADD COLUMN attempt INT",
+            &other
+        ));
     }
 
     #[test]

@@ -8,19 +8,25 @@
 //! jobs.
 //!
 //! Run history lives in `{prefix}runs` (one row per run, indexed by job and scheduled time),
-//! the runs executing now in `{prefix}running`. The tables are created by the migration steps
-//! in the crate's `migrations/mysql/` directory.
+//! the runs executing now (and pending runs) in `{prefix}running`, the exclusion calendars in
+//! `{prefix}calendars`. The tables are created by the migration steps in the crate's
+//! `migrations/mysql/` directory.
 //!
 //! Types: `next_run_time`, `fire_time`, `lease_expires` are `BIGINT` microseconds since the
 //! Unix epoch (UTC); `state` is `LONGTEXT` JSON. Ids use `utf8mb4_bin`, so `Job` and `job` are
 //! two jobs and they sort by code point, as everywhere else. A run record's `result` is
 //! `MEDIUMTEXT` JSON (up to 64 KiB, past `TEXT`'s 65,535 bytes), its `backfill` a `SMALLINT` 0/1
-//! (sqlx's `Any` driver reads no `TINYINT`).
+//! (sqlx's `Any` driver reads no `TINYINT`). A run in progress's `backfill_until` is `BIGINT`
+//! microseconds, its `job_state` `LONGTEXT` JSON (as the jobs table's `state`); a calendar's
+//! `name` is `utf8mb4_bin` (as ids), its `definition` `MEDIUMTEXT` JSON. Calendars are saved
+//! with `INSERT … ON DUPLICATE KEY UPDATE`.
 
-/// The migrations, oldest first: `migrations/mysql/*.sql`; each statement is idempotent.
+/// The migrations, oldest first: `migrations/mysql/*.sql`; each statement is idempotent, or an
+/// `ALTER TABLE … ADD COLUMN` whose error 1060 (duplicate column name) the runner takes as done
+/// (see `migrations.rs`).
 pub(crate) const MIGRATIONS: &[crate::migrations::Migration] = crate::migrations::embed!("mysql":
     1 => "0001_jobs.sql",
     2 => "0002_runs.sql",
     3 => "0003_running.sql",
-    4 => "0004_retries.sql",
+    4 => "0004_policies.sql",
 );

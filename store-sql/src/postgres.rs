@@ -9,18 +9,22 @@
 //! `UPDATE … FROM (VALUES …)` and one `DELETE` per 500 jobs, in one transaction.
 //!
 //! Run history lives in `{prefix}runs` (one row per run, indexed by job and scheduled time),
-//! the runs executing now in `{prefix}running`. The tables are created by the migration steps
-//! in the crate's `migrations/postgres/` directory.
+//! the runs executing now (and pending runs) in `{prefix}running`, the exclusion calendars in
+//! `{prefix}calendars`. The tables are created by the migration steps in the crate's
+//! `migrations/postgres/` directory.
 //!
 //! Types: `next_run_time`, `fire_time`, `lease_expires` are `BIGINT` microseconds since the
 //! Unix epoch (UTC); `state` is `TEXT` JSON (`SELECT state::jsonb FROM rsched_jobs` reads it).
 //! Ids sort with `COLLATE "C"` (by code point), whatever the database's collation. A run
-//! record's `result` is `TEXT` JSON, its `backfill` a `BOOLEAN`.
+//! record's `result` is `TEXT` JSON, its `backfill` a `BOOLEAN`. A run in progress's
+//! `backfill_until` is `BIGINT` microseconds, its `job_state` `TEXT` JSON; a calendar's
+//! `definition` is `TEXT` JSON, and calendars sort by name `COLLATE "C"`. Calendars are saved
+//! with `INSERT … ON CONFLICT (name) DO UPDATE`.
 
 /// The migrations, oldest first: `migrations/postgres/*.sql`; each statement is idempotent.
 pub(crate) const MIGRATIONS: &[crate::migrations::Migration] = crate::migrations::embed!("postgres":
     1 => "0001_jobs.sql",
     2 => "0002_runs.sql",
     3 => "0003_running.sql",
-    4 => "0004_retries.sql",
+    4 => "0004_policies.sql",
 );

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use scheduler_core::{RETRY_OWNER, Result, RunningRun, RunningRuns};
+use scheduler_core::{Result, RunningRun, RunningRuns};
 use sqlx::Row;
 
 use crate::dialect;
 use crate::error::db_error;
-use crate::model::{attempt, attempt_value, micros, text, time};
+use crate::model::{attempt, attempt_value, micros, opt_text, text, time};
 use crate::store::SqlJobStore;
 
 #[async_trait]
@@ -47,7 +47,13 @@ impl RunningRuns for SqlJobStore {
     }
 
     async fn begin_runs(&self, runs: &[RunningRun]) -> Result<()> {
-        for chunk in runs.chunks(dialect::INSERT_CHUNK) {
+        let mut start = 0;
+        while start < runs.len() {
+            // Pending runs carry their job's state: a backfill's may be many of the same job.
+            let end = dialect::chunk_end(runs.len(), start, |i| {
+                runs[i].job_state.as_deref().map_or(0, str::len)
+            });
+            let chunk = &runs[start..end];
             let query = self.sql.insert_running(chunk.len());
             let mut q = sqlx::query(&query);
             for run in chunk {
@@ -58,9 +64,12 @@ impl RunningRuns for SqlJobStore {
                     .bind(micros(run.started))
                     .bind(&*run.owner)
                     .bind(micros(run.expires))
-                    .bind(attempt_value(run.attempt));
+                    .bind(attempt_value(run.attempt))
+                    .bind(run.backfill_until.map(micros))
+                    .bind(run.job_state.as_deref());
             }
             q.execute(&self.pool).await.map_err(db_error)?;
+            start = end;
         }
         Ok(())
     }
@@ -113,6 +122,8 @@ impl RunningRuns for SqlJobStore {
                     owner: Arc::from(text(row, 4)?),
                     expires: t(5)?,
                     attempt: attempt(row, 6)?,
+                    backfill_until: time(row.try_get(7).map_err(db_error)?),
+                    job_state: opt_text(row, 8)?.map(Arc::from),
                 })
             })
             .collect()
@@ -136,19 +147,17 @@ impl RunningRuns for SqlJobStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn reschedule_run(
-        &self,
-        owner: &str,
-        run_id: &str,
-        attempt: u32,
-        due: DateTime<Utc>,
-    ) -> Result<bool> {
+    async fn reschedule_run(&self, owner: &str, pending: &RunningRun) -> Result<bool> {
         let done = sqlx::query(&self.sql.reschedule_running)
-            .bind(RETRY_OWNER)
-            .bind(micros(due))
-            .bind(micros(due))
-            .bind(attempt_value(attempt))
-            .bind(run_id)
+            .bind(&*pending.job_id)
+            .bind(micros(pending.scheduled_run_time))
+            .bind(micros(pending.started))
+            .bind(&*pending.owner)
+            .bind(micros(pending.expires))
+            .bind(attempt_value(pending.attempt))
+            .bind(pending.backfill_until.map(micros))
+            .bind(pending.job_state.as_deref())
+            .bind(&*pending.run_id)
             .bind(owner)
             .execute(&self.pool)
             .await

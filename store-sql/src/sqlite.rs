@@ -9,17 +9,20 @@
 //! transaction (SQLite is in-process: no round trips to save).
 //!
 //! Run history lives in `{prefix}runs` (one row per run, indexed by job and scheduled time),
-//! the runs executing now in `{prefix}running`. The tables are created by the migration steps
-//! in the crate's `migrations/sqlite/` directory.
+//! the runs executing now (and pending runs) in `{prefix}running`, the exclusion calendars in
+//! `{prefix}calendars`. The tables are created by the migration steps in the crate's
+//! `migrations/sqlite/` directory.
 //!
 //! Types: `next_run_time`, `fire_time`, `lease_expires` are `INTEGER` microseconds since the
 //! Unix epoch (UTC); `state` is `TEXT` JSON; so is a run record's `result`, and its `backfill`
-//! is `INTEGER` 0/1.
+//! is `INTEGER` 0/1. A run in progress's `backfill_until` is `INTEGER` microseconds, its
+//! `job_state` `TEXT` JSON; so is a calendar's `definition`. Calendars are saved with
+//! `INSERT … ON CONFLICT (name) DO UPDATE` (SQLite 3.24+).
 
 /// The migrations, oldest first: `migrations/sqlite/*.sql`; each statement is idempotent.
 pub(crate) const MIGRATIONS: &[crate::migrations::Migration] = crate::migrations::embed!("sqlite":
     1 => "0001_jobs.sql",
     2 => "0002_runs.sql",
     3 => "0003_running.sql",
-    4 => "0004_retries.sql",
+    4 => "0004_policies.sql",
 );

@@ -424,9 +424,16 @@ fn dispatch(
         );
         return (Release::Pause, None);
     };
-    if running.is_some_and(|n| n >= job.max_instances()) {
-        skipped(scheduler, alias, &job, run_times);
-        return (release, None);
+    let mut job = job;
+    match job.overlap() {
+        crate::job::Overlap::Skip => {
+            if running.is_some_and(|n| n >= job.max_instances()) {
+                skipped(scheduler, alias, &job, run_times);
+                return (release, None);
+            }
+        }
+        // Runs whatever is running: neither the count here nor the executor's refuses it.
+        crate::job::Overlap::AllowAll => job.max_instances = u32::MAX,
     }
     let submission = Submission {
         executor: executor.clone(),

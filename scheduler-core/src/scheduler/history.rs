@@ -24,7 +24,8 @@ pub(crate) fn records(
                   duration: Option<Duration>,
                   outcome: RunOutcome,
                   error: Option<String>,
-                  attempt: u32| RunRecord {
+                  attempt: u32,
+                  backfill: bool| RunRecord {
         job_id: job_id.clone(),
         scheduled_run_time: scheduled,
         started,
@@ -35,7 +36,7 @@ pub(crate) fn records(
         error,
         scheduler_id: scheduler_id.clone(),
         attempt,
-        backfill: false,
+        backfill,
         result: None,
     };
     match event {
@@ -47,6 +48,7 @@ pub(crate) fn records(
             duration,
             retval,
             attempt,
+            backfill,
         } => out(
             jobstore.clone(),
             RunRecord {
@@ -59,6 +61,7 @@ pub(crate) fn records(
                     RunOutcome::Success,
                     None,
                     *attempt,
+                    *backfill,
                 )
             },
         ),
@@ -71,6 +74,7 @@ pub(crate) fn records(
             error,
             outcome,
             attempt,
+            backfill,
         } => out(
             jobstore.clone(),
             record(
@@ -81,6 +85,7 @@ pub(crate) fn records(
                 *outcome,
                 Some(error.clone()),
                 *attempt,
+                *backfill,
             ),
         ),
         // A failed attempt that will be retried is in the history as what it was.
@@ -93,6 +98,7 @@ pub(crate) fn records(
             error,
             outcome,
             attempt,
+            backfill,
             ..
         } => out(
             jobstore.clone(),
@@ -104,6 +110,7 @@ pub(crate) fn records(
                 *outcome,
                 Some(error.clone()),
                 *attempt,
+                *backfill,
             ),
         ),
         Event::JobMissed {
@@ -127,6 +134,7 @@ pub(crate) fn records(
                     RunOutcome::Missed,
                     error,
                     1,
+                    false,
                 ),
             );
         }
@@ -138,7 +146,7 @@ pub(crate) fn records(
             for t in run_times {
                 out(
                     jobstore.clone(),
-                    record(job_id, *t, None, None, RunOutcome::Skipped, None, 1),
+                    record(job_id, *t, None, None, RunOutcome::Skipped, None, 1, false),
                 );
             }
         }

@@ -12,7 +12,9 @@
 //! [`BackgroundScheduler`] (its own runtime, sync API) and [`BlockingScheduler`] (runs on the
 //! calling thread until shut down or Ctrl-C).
 
+pub mod backfill;
 mod calendars;
+pub(crate) use running::finished;
 mod engine;
 mod history;
 mod hosts;
@@ -407,12 +409,12 @@ impl SchedulerBuilder {
             .entry(Arc::from("default"))
             .or_insert_with(|| Arc::new(AsyncExecutor::new()));
         let id = self.id.unwrap_or_else(default_instance_id);
-        if id.is_empty() || id == crate::store::RETRY_OWNER {
+        if id.is_empty() || id == crate::store::PENDING_OWNER {
             return Err(Error::invalid(
                 "id",
                 format!(
                     "the scheduler id must not be empty nor '{}'",
-                    crate::store::RETRY_OWNER
+                    crate::store::PENDING_OWNER
                 ),
             ));
         }
@@ -621,6 +623,13 @@ impl Scheduler {
             (control.runs.clone(), std::mem::take(&mut control.pending))
         };
         let local_retries = self.start_local_retries();
+        let weak = Arc::downgrade(&self.inner);
+        let calendars_reader: Arc<dyn Fn() -> crate::calendar::Calendars + Send + Sync> =
+            Arc::new(move || {
+                weak.upgrade()
+                    .map(|inner| inner.calendars())
+                    .unwrap_or_default()
+            });
         for (alias, executor) in &self.inner.executors {
             let runtime = ExecutorRuntime::new(
                 self.inner.registry.clone(),
@@ -629,7 +638,8 @@ impl Scheduler {
                 self.inner.id.clone(),
                 runs.clone(),
             )
-            .with_local_retries(local_retries.clone());
+            .with_local_retries(local_retries.clone())
+            .with_calendars(calendars_reader.clone());
             executor.start(runtime).map_err(|e| {
                 Error::new(
                     e.kind(),
@@ -1358,6 +1368,9 @@ impl Scheduler {
         let alias = self.inner.stores[idx].0.clone();
         let mut run = JobRun::new(job.clone(), alias.clone(), vec![now]);
         run.slot = self.begin_run_now(idx, &job, now).await?;
+        if job.overlap() == crate::job::Overlap::AllowAll {
+            run.job.max_instances = u32::MAX;
+        }
         executor.submit(run)?;
         self.inner.events.emit(Event::JobSubmitted {
             job_id: job.id.clone(),

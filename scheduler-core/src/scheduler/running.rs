@@ -104,7 +104,12 @@ impl Running {
         }
     }
 
-    fn wake_for_retry(&self, due: DateTime<Utc>) {
+    /// Wakes the background task (to look at the wake-up time again).
+    pub(crate) fn poke(&self, index: usize) {
+        let _ = self.done.send(index);
+    }
+
+    pub(crate) fn wake_for_retry(&self, due: DateTime<Utc>) {
         let mut wake = self.retry_wake.lock().unwrap_or_else(|e| e.into_inner());
         // Just after it: the store returns records whose time is before the time asked.
         let due = due + chrono::Duration::milliseconds(1);
@@ -228,11 +233,13 @@ impl Running {
                 if let Some(run_id) = item.run_id.clone() {
                     if let Some(first) = item.retries.first() {
                         // false: another instance took the record over (this one stood still
-                        // past the lease) and handles the failure.
-                        let _ = runs(store)
-                            .reschedule_run(owner, &run_id, first.attempt, first.due)
-                            .await?;
-                        self.wake_for_retry(first.due);
+                        // past the lease) and handles the run's end.
+                        let pending = RunningRun {
+                            run_id,
+                            ..first.clone()
+                        };
+                        let _ = runs(store).reschedule_run(owner, &pending).await?;
+                        self.wake_for_retry(first.expires);
                         item.retries.remove(0);
                     }
                     item.run_id = None;
@@ -243,17 +250,12 @@ impl Running {
                         .iter()
                         .map(|r| RunningRun {
                             run_id: Arc::from(random_id()),
-                            job_id: r.job_id.clone(),
-                            scheduled_run_time: r.scheduled_run_time,
-                            started: r.due,
-                            owner: Arc::from(crate::store::RETRY_OWNER),
-                            expires: r.due,
-                            attempt: r.attempt,
+                            ..r.clone()
                         })
                         .collect();
                     runs(store).begin_runs(&records).await?;
                     for r in &item.retries {
-                        self.wake_for_retry(r.due);
+                        self.wake_for_retry(r.expires);
                     }
                     item.retries.clear();
                 }
@@ -284,14 +286,24 @@ impl Running {
         let records: Vec<(RunningRun, bool)> = runs
             .iter()
             .map(|(run, immediate)| {
+                let scheduled_run_time = run.run_times.first().copied().unwrap_or(now);
+                // A job whose trigger has finished is removed: its state rides along where a
+                // crash may leave the run to retry or a backfill to continue.
+                let carries = (run.job.retry().retries > 0 || run.backfill_until.is_some())
+                    && finished(&run.job, scheduled_run_time);
                 let record = RunningRun {
                     run_id: Arc::from(random_id()),
                     job_id: run.job.id.clone(),
-                    scheduled_run_time: run.run_times.first().copied().unwrap_or(now),
+                    scheduled_run_time,
                     started: now,
                     owner: owner.clone(),
                     expires,
                     attempt: run.attempt,
+                    backfill_until: run.backfill_until,
+                    job_state: carries
+                        .then(|| run.job.stored_state().ok())
+                        .flatten()
+                        .map(Arc::from),
                 };
                 (record, *immediate)
             })
@@ -341,7 +353,9 @@ impl Scheduler {
             .running
             .counts(&inner.id, index, store, std::slice::from_ref(&job.id))
             .await?;
-        if counts.first().is_some_and(|n| *n >= job.max_instances()) {
+        if job.overlap() == crate::job::Overlap::Skip
+            && counts.first().is_some_and(|n| *n >= job.max_instances())
+        {
             return Err(crate::Error::new(
                 crate::ErrorKind::MaxInstancesReached,
                 format!(
@@ -375,7 +389,7 @@ impl Scheduler {
             if !inner.running.tracks(index) {
                 continue;
             }
-            reap(inner, index, alias, store, &inner.id).await;
+            let _ = reap(inner, index, alias, store, &inner.id).await;
         }
     }
 
@@ -434,7 +448,7 @@ async fn local_retry(inner: Weak<Inner>, retry: crate::executor::LocalRetry) {
     let Some(clock) = inner.upgrade().map(|i| i.clock.clone()) else {
         return;
     };
-    clock.sleep_until(retry.due).await;
+    clock.sleep_until(retry.expires).await;
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
@@ -458,12 +472,7 @@ async fn local_retry(inner: Weak<Inner>, retry: crate::executor::LocalRetry) {
     };
     let record = RunningRun {
         run_id: Arc::from(random_id()),
-        job_id: retry.job_id.clone(),
-        scheduled_run_time: retry.scheduled_run_time,
-        started: retry.due,
-        owner: Arc::from(crate::store::RETRY_OWNER),
-        expires: retry.due,
-        attempt: retry.attempt,
+        ..retry.clone()
     };
     match store.lookup_job(&retry.job_id).await {
         Ok(Some(job)) => start_retry(&inner, alias, job, &record, None),
@@ -485,9 +494,26 @@ async fn local_retry(inner: Weak<Inner>, retry: crate::executor::LocalRetry) {
     }
 }
 
+/// The job a pending run carries (see [`RunningRun::job_state`]), if any and readable.
+fn carried(run: &RunningRun) -> Option<crate::job::Job> {
+    let state = run.job_state.as_deref()?;
+    match crate::job::Job::from_stored_state(&run.job_id, state, None, None) {
+        Ok(job) => Some(job),
+        Err(e) => {
+            tracing::warn!(
+                job_id = &*run.job_id,
+                "The job state kept with a pending run of job {} cannot be read: {e}",
+                run.job_id
+            );
+            None
+        }
+    }
+}
+
 /// Whether `job`'s trigger had no fire time after `fired`: a job the scheduler removed once
 /// it fired (a `date` job), whose retries still run.
 pub(crate) fn finished(job: &crate::job::Job, fired: DateTime<Utc>) -> bool {
+    // (the calendars do not matter here: a trigger with fire times left is not finished)
     use crate::trigger::Trigger as _;
     job.trigger().next_fire_time(Some(fired), fired).is_none()
 }
@@ -579,8 +605,13 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
                 == SchedulerState::Running
             {
                 for (index, (alias, store)) in inner.stores.iter().enumerate() {
-                    if inner.running.tracks(index) {
-                        reap(&inner, index, alias, store, "").await;
+                    // Backfills may leave many runs due at once: take them batch after batch.
+                    for _ in 0..100 {
+                        if !inner.running.tracks(index)
+                            || reap(&inner, index, alias, store, "").await < REAP_BATCH
+                        {
+                            break;
+                        }
                     }
                 }
             }
@@ -608,7 +639,7 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
             if SchedulerState::from_u8(inner.state.load(Ordering::Acquire))
                 == SchedulerState::Running
             {
-                reap(&inner, index, alias, store, "").await;
+                let _ = reap(&inner, index, alias, store, "").await;
             }
         }
     }
@@ -674,28 +705,29 @@ async fn reap(
     alias: &Arc<str>,
     store: &Arc<dyn JobStore>,
     also_owner: &str,
-) {
+) -> usize {
     let now = inner.clock.now();
     let expired = match runs(store).expired_runs(now, also_owner, REAP_BATCH).await {
         Ok(expired) => expired,
         Err(e) => {
             inner.running.contact(index, false, now);
             tracing::warn!("Could not look for crashed runs in job store {alias:?}: {e}");
-            return;
+            return 0;
         }
     };
+    let found = expired.len();
     // The look itself keeps the contact count going (every `lease / 3`).
     inner.running.contact(index, true, now);
     let at_start = !also_owner.is_empty();
     let (retries, crashed): (Vec<RunningRun>, Vec<RunningRun>) =
-        expired.into_iter().partition(RunningRun::is_retry);
+        expired.into_iter().partition(RunningRun::is_pending);
     let expires = lease::expiry(now, inner.options.lease);
     // Pending retries that are due: their time is no sign of a crash, so no contact is needed.
     for run in retries {
         run_retry(inner, index, alias, store, run, expires).await;
     }
     if !at_start && !inner.running.may_reap(index, now, inner.options.lease) {
-        return;
+        return found;
     }
     for run in crashed {
         if at_start && *run.owner != *also_owner {
@@ -722,7 +754,7 @@ async fn reap(
             continue;
         };
         let job = match store.lookup_job(&run.job_id).await {
-            Ok(job) => job,
+            Ok(job) => job.or_else(|| carried(&run)),
             Err(e) => {
                 tracing::warn!(
                     job_id = &*run.job_id,
@@ -752,11 +784,12 @@ async fn reap(
             // record becomes the pending retry when the slot is dropped.
             let delay = policy.delay(run.attempt, fastrand::f64());
             let retry_at = now + chrono::Duration::from_std(delay).unwrap_or_default();
-            slot.retry_later(crate::executor::PendingRetry {
-                job_id: run.job_id.clone(),
-                scheduled_run_time: run.scheduled_run_time,
+            slot.retry_later(RunningRun {
+                started: retry_at,
+                owner: Arc::from(crate::store::PENDING_OWNER),
+                expires: retry_at,
                 attempt: run.attempt + 1,
-                due: retry_at,
+                ..run.clone()
             });
             inner.events.emit(Event::JobRetry {
                 job_id: run.job_id.clone(),
@@ -768,6 +801,7 @@ async fn reap(
                 outcome: RunOutcome::Crashed,
                 attempt: run.attempt,
                 retry_at,
+                backfill: run.backfill_until.is_some(),
             });
             continue;
         }
@@ -780,6 +814,7 @@ async fn reap(
             error,
             outcome: RunOutcome::Crashed,
             attempt: run.attempt,
+            backfill: run.backfill_until.is_some(),
         });
         let Some(mut job) = job.filter(crate::job::Job::recover) else {
             continue;
@@ -811,6 +846,7 @@ async fn reap(
             Err(e) => tracing::error!(job_id = &*id, "Could not run recovered job {id} again: {e}"),
         }
     }
+    found
 }
 
 /// Runs a pending retry that is due, if this instance takes it (a compare-and-set, so one
@@ -824,7 +860,7 @@ async fn run_retry(
     expires: DateTime<Utc>,
 ) {
     let job = match store.lookup_job(&run.job_id).await {
-        Ok(job) => job,
+        Ok(job) => job.or_else(|| carried(&run)),
         Err(e) => {
             tracing::warn!(
                 job_id = &*run.job_id,
@@ -883,10 +919,14 @@ pub(super) fn start_retry(
         return;
     };
     job.jobstore = (&**alias != "default").then(|| alias.clone());
+    // A pending run was admitted when it was kept (its record holds one of the job's
+    // max_instances slots on shared stores): the executor's own count does not refuse it.
+    job.max_instances = u32::MAX;
     let mut job_run = JobRun::new(job, alias.clone(), vec![run.scheduled_run_time]);
     job_run.slot = slot;
     job_run.recovery = true;
     job_run.attempt = run.attempt;
+    job_run.backfill_until = run.backfill_until;
     let id = job_run.job.id.clone();
     let for_log = job_run.job.clone();
     match executor.submit(job_run) {
@@ -947,7 +987,7 @@ impl RunningRuns for Untracked {
     async fn take_over_run(&self, _: &RunningRun, _: &str, _: DateTime<Utc>) -> Result<bool> {
         Err(untracked())
     }
-    async fn reschedule_run(&self, _: &str, _: &str, _: u32, _: DateTime<Utc>) -> Result<bool> {
+    async fn reschedule_run(&self, _: &str, _: &RunningRun) -> Result<bool> {
         Err(untracked())
     }
 }

@@ -68,25 +68,20 @@ pub trait RunningRuns: Send + Sync + fmt::Debug {
         expires: DateTime<Utc>,
     ) -> Result<bool>;
 
-    /// Turns `owner`'s record `run_id` (a run that failed and will be retried) into a pending
-    /// retry: its owner becomes [`RETRY_OWNER`], `expires` becomes `due` (when the retry is
-    /// due), `started` becomes `due` and `attempt` becomes `attempt` (the retry's). A
-    /// compare-and-set on the owner: `false` when the record is gone or another instance has
-    /// taken it over (it then handles the failure). The pending retry keeps counting against
-    /// `max_instances`; once `due` has passed, [`RunningRuns::expired_runs`] returns it and
-    /// one instance takes it over ([`RunningRuns::take_over_run`]) and runs it.
-    async fn reschedule_run(
-        &self,
-        owner: &str,
-        run_id: &str,
-        attempt: u32,
-        due: DateTime<Utc>,
-    ) -> Result<bool>;
+    /// Turns `owner`'s record `pending.run_id` into the pending run `pending`: a run that is
+    /// to start later, once, on whichever instance takes it — the retry of a failed run, or
+    /// the next fire time of a backfill. Every field of the record becomes `pending`'s (its
+    /// `owner` is [`PENDING_OWNER`] and its `expires` the time it is due). A compare-and-set
+    /// on the owner: `false` when the record is gone or another instance has taken it over
+    /// (it then handles the run's end). A pending run keeps counting against
+    /// `max_instances`; once it is due, [`RunningRuns::expired_runs`] returns it and one
+    /// instance takes it over ([`RunningRuns::take_over_run`]) and runs it.
+    async fn reschedule_run(&self, owner: &str, pending: &RunningRun) -> Result<bool>;
 }
 
-/// The owner of a [`RunningRun`] that is a pending retry rather than a run in progress (see
-/// [`RunningRuns::reschedule_run`]). Not a valid scheduler id (ids never contain a space).
-pub const RETRY_OWNER: &str = "rsched retry";
+/// The owner of a [`RunningRun`] that is a pending run rather than a run in progress (see
+/// [`RunningRuns::reschedule_run`]). Not a valid scheduler id.
+pub const PENDING_OWNER: &str = "rsched pending";
 
 /// A store that tells every instance using it when any of them changed it (a job added,
 /// changed, released...), so they need not wait for their next poll.
@@ -113,18 +108,25 @@ pub struct RunningRun {
     pub started: DateTime<Utc>,
     /// The scheduler instance running it.
     pub owner: Arc<str>,
-    /// Until when the record counts without a heartbeat; for a pending retry
-    /// ([`RETRY_OWNER`]), when the retry is due.
+    /// Until when the record counts without a heartbeat; for a pending run
+    /// ([`PENDING_OWNER`]), when it is due.
     pub expires: DateTime<Utc>,
     /// Which attempt at the fire time the run is (1 = the first run; see
     /// [`RetryPolicy`](crate::RetryPolicy)).
     pub attempt: u32,
+    /// For a run of a backfill: the end (exclusive, UTC) of the backfilled range; when the run
+    /// ends, the record becomes the backfill's next fire time before it. `None` otherwise.
+    pub backfill_until: Option<DateTime<Utc>>,
+    /// For a pending run: the job's stored state ([`Job::stored_state`](crate::Job::stored_state))
+    /// when it was scheduled, so it still runs if the job is gone meanwhile (a `date` job is
+    /// removed once it has fired). `None` for runs in progress.
+    pub job_state: Option<Arc<str>>,
 }
 
 impl RunningRun {
-    /// Whether the record is a pending retry, not a run in progress.
-    pub fn is_retry(&self) -> bool {
-        &*self.owner == RETRY_OWNER
+    /// Whether the record is a pending run, not a run in progress.
+    pub fn is_pending(&self) -> bool {
+        &*self.owner == PENDING_OWNER
     }
 }
 

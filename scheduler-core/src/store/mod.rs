@@ -40,7 +40,7 @@ mod capability;
 pub mod lease;
 
 pub use capability::{
-    CalendarStore, ChangeListener, ChangeNotifications, RETRY_OWNER, RunHistory, RunningRun,
+    CalendarStore, ChangeListener, ChangeNotifications, PENDING_OWNER, RunHistory, RunningRun,
     RunningRuns,
 };
 
