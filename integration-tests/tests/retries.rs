@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use integration_tests::processes::{
-    Lines, Shared, history_missed, rsched_binary_or_skip, spawn, stop, whole_second,
+    Lines, Shared, free_port, history_missed, http_get, http_post, rsched_binary_or_skip, spawn,
+    stop, whole_second,
 };
 
 /// One process test at a time: they are heavy for a 2-core machine.
@@ -161,6 +162,126 @@ fn retry_test(name: &str, store: String, cleanup: impl FnOnce()) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A backfill of 40 fire times (one after another), asked of one of two instances through the
+/// API; the instance that runs them is killed with SIGKILL halfway. Asserted: each fire time
+/// ran at most once, and every one either ran or is in the run history (the one cut off by the
+/// kill is recorded `crashed`); the backfill went on after the kill.
+fn backfill_test(name: &str, store: String, cleanup: impl FnOnce()) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(binary) = rsched_binary_or_skip() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("rsched-backfill-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ran = dir.join("ran.log");
+    let _ = std::fs::remove_file(&ran);
+    let script = format!(
+        "echo \"$RSCHED_SCHEDULED_TIME $RSCHED_SCHEDULER_ID\" >> {}; sleep 0.2",
+        ran.display()
+    );
+    // Every second of the first minute of 2026, long gone: only the backfill runs it.
+    let job = format!(
+        "[[jobs]]\nid = \"bf\"\nfunc = \"rsched:exec\"\ntrigger = \"cron\"\nyear = 2026\nmonth = 1\nday = 1\n\
+         hour = 0\nminute = 0\nsecond = \"*\"\ntimezone = \"UTC\"\nkwargs = {{ program = {script:?}, shell = true }}\n"
+    );
+    let port = free_port();
+    let base = format!(
+        "[scheduler]\nlease = \"2s\"\nmax_poll_interval = \"1s\"\n\n[jobstores.default]\n{store}\n\n{job}\n"
+    );
+    let with_api = dir.join("a.toml");
+    let plain = dir.join("b.toml");
+    std::fs::write(
+        &with_api,
+        format!("{base}\n[api]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(&plain, &base).unwrap();
+    let lines = Lines::default();
+    let a = spawn(&binary, &with_api, &lines, &[]);
+    let b = spawn(&binary, &plain, &lines, &[]);
+    let begin = Instant::now();
+    while http_get(port, "/scheduler/healthz").is_none() {
+        assert!(
+            begin.elapsed() < Duration::from_secs(30),
+            "{name}: the API did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, body) = http_post(
+        port,
+        "/scheduler/jobs/bf/backfill",
+        r#"{"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:00:40Z"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{name}: {body}");
+    assert!(body.contains("\"fire_times\":40"), "{name}: {body}");
+    // Halfway, kill whichever instance ran the latest fire time.
+    let read = || std::fs::read_to_string(&ran).unwrap_or_default();
+    while read().lines().count() < 15 {
+        assert!(
+            begin.elapsed() < Duration::from_secs(60),
+            "{name}: the backfill did not run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let last = read().lines().last().unwrap_or_default().to_owned();
+    // Instance ids are host-pid-xxxx.
+    let (mut killed, mut survivor) = if last.contains(&format!("-{}-", a.id())) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    // The survivor finishes the range (the crashed record is reaped after the lease).
+    let done = Instant::now();
+    while !read().contains("2026-01-01T00:00:39+00:00") {
+        assert!(
+            done.elapsed() < Duration::from_secs(60),
+            "{name}: the backfill did not go on after the kill:\n{}",
+            read()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(&mut survivor);
+    let text = read();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for line in text.lines() {
+        let fire = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        *counts.entry(fire).or_insert(0) += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{name}: a backfilled fire time ran twice: {twice:?}"
+    );
+    let config: rsched::config::JobStoreConfig = toml::from_str(&store).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let history = runtime.block_on(async {
+        let store = rsched::store_from_config(&config).await.unwrap();
+        store.history().unwrap().job_runs("bf", 1000).await.unwrap()
+    });
+    for s in 0..40 {
+        let fire = format!("2026-01-01T00:00:{s:02}+00:00");
+        let t = DateTime::parse_from_rfc3339(&fire)
+            .unwrap()
+            .with_timezone(&Utc);
+        let recorded = history
+            .iter()
+            .any(|r| r.scheduled_run_time == t && r.backfill);
+        assert!(
+            counts.contains_key(&fire) || recorded,
+            "{name}: backfilled fire time {fire} neither ran nor is in the history"
+        );
+    }
+    cleanup();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn ns(name: &str) -> String {
     format!("retry{}_{name}_", std::process::id())
 }
@@ -200,4 +321,41 @@ fn redis() {
 fn mongodb_protocol() {
     let (store, cleanup) = Shared::Mongo.namespace(&ns("mongo"));
     retry_test("mongodb", store, cleanup);
+}
+
+#[test]
+fn backfill_survives_an_instance_kill_on_sqlite() {
+    let path = std::env::temp_dir().join(format!("rsched-backfill-{}.db", std::process::id()));
+    backfill_test(
+        "sqlite",
+        format!("url = \"sqlite://{}\"", path.display()),
+        || {},
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[test]
+fn backfill_survives_an_instance_kill_on_postgres() {
+    let (store, cleanup) = Shared::Postgres.namespace(&ns("bfpg"));
+    backfill_test("postgres", store, cleanup);
+}
+
+#[test]
+fn backfill_survives_an_instance_kill_on_mariadb() {
+    let (store, cleanup) = Shared::MariaDb.namespace(&ns("bfmy"));
+    backfill_test("mariadb", store, cleanup);
+}
+
+#[test]
+fn backfill_survives_an_instance_kill_on_redis() {
+    let (store, cleanup) = Shared::Redis.namespace(&ns("bfredis"));
+    backfill_test("redis", store, cleanup);
+}
+
+#[test]
+fn backfill_survives_an_instance_kill_on_mongodb_protocol() {
+    let (store, cleanup) = Shared::Mongo.namespace(&ns("bfmongo"));
+    backfill_test("mongodb", store, cleanup);
 }

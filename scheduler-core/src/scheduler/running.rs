@@ -816,6 +816,30 @@ async fn reap(
             attempt: run.attempt,
             backfill: run.backfill_until.is_some(),
         });
+        // A backfill goes on past a crashed fire time (recorded crashed above, or run again
+        // below): the record becomes its next fire time.
+        if let (Some(until), Some(job), false) = (
+            run.backfill_until,
+            job.as_ref(),
+            job.as_ref().is_some_and(crate::job::Job::recover),
+        ) {
+            let calendars = inner.calendars();
+            if let Some(next) = job
+                .next_fire_time(
+                    Some(run.scheduled_run_time),
+                    run.scheduled_run_time,
+                    &calendars,
+                )
+                .filter(|t| *t > run.scheduled_run_time && *t < until)
+            {
+                let mut pending = crate::executor::pending_run(job, next, 1, now, Some(until));
+                if pending.job_state.is_none() {
+                    pending.job_state = job.stored_state().ok().map(Arc::from);
+                }
+                slot.retry_later(pending);
+            }
+            continue;
+        }
         let Some(mut job) = job.filter(crate::job::Job::recover) else {
             continue;
         };
@@ -836,6 +860,7 @@ async fn reap(
         job_run.slot = Some(slot);
         job_run.recovery = true;
         job_run.attempt = run.attempt;
+        job_run.backfill_until = run.backfill_until;
         let id = job_run.job.id.clone();
         match executor.submit(job_run) {
             Ok(()) => inner.events.emit(Event::JobSubmitted {
