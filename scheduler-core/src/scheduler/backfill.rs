@@ -3,7 +3,7 @@
 //! `backfill: true`, without moving the job's own schedule.
 //!
 //! A backfill is kept as pending runs ([`RunningRun`] records owned by
-//! [`PENDING_OWNER`](crate::PENDING_OWNER)) in stores that record runs in progress, so it
+//! [`PENDING_OWNER`]) in stores that record runs in progress, so it
 //! survives the death of the instance that asked for it and each fire time runs once across
 //! instances:
 //! - `buffer_all` (the default): one record at a time, for the next fire time; when its run
