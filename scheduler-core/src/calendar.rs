@@ -147,8 +147,8 @@ impl ExclusionCalendar {
                 // Judged on wall-clock time: the expression runs in UTC on local wall times.
                 let mut spec = CrontabSpec::new(expr.clone());
                 spec.timezone = Some("UTC".to_owned());
-                let cron = spec.build().map_err(|e| e.in_field("expr"))?;
-                if matches_every_minute(&expr) {
+                let cron = BuiltinTrigger::Crontab(spec.build().map_err(|e| e.in_field("expr"))?);
+                if matches_every_minute(&cron) {
                     return Err(Error::invalid(
                         "expr",
                         format!(
@@ -156,7 +156,7 @@ impl ExclusionCalendar {
                         ),
                     ));
                 }
-                Kind::Cron(expr, BuiltinTrigger::Crontab(cron))
+                Kind::Cron(expr, cron)
             }
             "daily" => {
                 let start = time_of_day(&mut map, "start")?;
@@ -276,14 +276,16 @@ impl ExclusionCalendar {
                     .with_second(0)
                     .and_then(|t| t.with_nanosecond(0))
                     .unwrap_or(local);
-                // At most ~69 days of matching minutes in a row, then give up at that point.
-                for _ in 0..100_000 {
+                // At most ~417 days of matching minutes in a row; past that, the period is
+                // taken to have no end (the job then has no next fire time): the work is
+                // bounded (well under a second).
+                for _ in 0..600_000 {
                     minute += chrono::Duration::minutes(1);
                     if !self.excludes_local(minute) {
-                        break;
+                        return Some(minute);
                     }
                 }
-                minute
+                return Some(NaiveDateTime::MAX);
             }
         })
     }
@@ -370,10 +372,24 @@ fn time_of_day(map: &mut Map<String, Value>, key: &str) -> Result<NaiveTime> {
         })
 }
 
-/// Whether a crontab line matches every minute (every field `*`).
-fn matches_every_minute(expr: &str) -> bool {
-    let fields = expr.split_whitespace().collect::<Vec<_>>();
-    fields.len() == 5 && fields.iter().all(|f| *f == "*" || *f == "*/1")
+/// Whether a crontab (in UTC, on wall times) matches, as far as a sample tells, every minute:
+/// every minute of one day, and one minute (a different one each time) of each day of four
+/// years. A calendar matching all of them would leave a job no fire time.
+fn matches_every_minute(cron: &BuiltinTrigger) -> bool {
+    let base = NaiveDate::from_ymd_opt(2028, 1, 1)
+        .unwrap_or_default()
+        .and_time(NaiveTime::MIN);
+    let matches = |t: NaiveDateTime| {
+        let at = t.and_utc();
+        cron.next_fire_time(None, at) == Some(at)
+    };
+    let day = (0..1440).map(|m| base + chrono::Duration::minutes(m));
+    let years = (0..1461i64).map(|d| {
+        base + chrono::Duration::days(d)
+            + chrono::Duration::hours((d * 5) % 24)
+            + chrono::Duration::minutes((d * 7) % 60)
+    });
+    day.chain(years).all(matches)
 }
 
 /// Named calendars, as a scheduler knows them: shared cheaply, read on every fire-time
@@ -433,12 +449,18 @@ impl Calendars {
                 Some(until) if until > local => {
                     local = until;
                     moved = true;
+                    if local == NaiveDateTime::MAX {
+                        break; // no end
+                    }
                 }
                 _ => break,
             }
         }
         if !moved {
             return None;
+        }
+        if local == NaiveDateTime::MAX {
+            return Some(DateTime::<Utc>::MAX_UTC);
         }
         // Back to an instant: of a wall time that occurs twice or not at all (DST), the earlier
         // reading, so no fire time that is allowed is passed over.
@@ -493,13 +515,34 @@ pub fn allowed_fire_times<'a>(
                 }
                 Some(until) => {
                     skips += 1;
-                    next = trigger
-                        .next_fire_time(None, until)
-                        .filter(|n| *n > fire && skips < MAX_EXCLUDED_SKIPS);
+                    if skips >= MAX_EXCLUDED_SKIPS {
+                        return None;
+                    }
+                    next = after_excluded(trigger, fire, until);
                 }
             }
         }
     })
+}
+
+/// The trigger's first fire time at or after `until`, the end of an excluded period holding
+/// `fire`: `next_fire_time(None, until)`, except for triggers that answer that with a time
+/// before it (a date trigger's `run_date`, inside an `or`): then the next after `fire`.
+/// `None` when the trigger has no fire time after `fire`.
+pub(crate) fn after_excluded(
+    trigger: &BuiltinTrigger,
+    fire: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if until == DateTime::<Utc>::MAX_UTC {
+        return None;
+    }
+    match trigger.next_fire_time(None, until) {
+        Some(next) if next >= until => Some(next),
+        _ => trigger
+            .next_fire_time(Some(fire), until)
+            .filter(|next| *next > fire),
+    }
 }
 
 /// Checks a calendar name: non-empty, at most [`MAX_CALENDAR_NAME_LEN`] characters, no
@@ -592,6 +635,20 @@ mod tests {
         assert!(err(json!({"type": "annual", "days": ["02-30"]})).starts_with("days[0]:"));
         assert!(err(json!({"type": "cron", "expr": "* * *"})).starts_with("expr"));
         assert!(err(json!({"type": "cron", "expr": "* * * * *"})).contains("every minute"));
+        for expr in [
+            "0-59 * * * *",
+            "* 0-23 * * *",
+            "* * * * 0-6",
+            "*/1 * 1-31 * *",
+        ] {
+            assert!(
+                err(json!({"type": "cron", "expr": expr})).contains("every minute"),
+                "{expr}"
+            );
+        }
+        // Almost everything is fine: all but minute 59, all but the 31st.
+        cal(json!({"type": "cron", "expr": "0-58 * * * *"}));
+        cal(json!({"type": "cron", "expr": "* * 1-30 * *"}));
         assert!(
             err(json!({"type": "daily", "start": "00:00", "end": "24:00"})).starts_with("end:")
         );
@@ -632,6 +689,70 @@ mod tests {
             Some(Utc.with_ymd_and_hms(2027, 3, 15, 4, 0, 0).unwrap())
         );
         assert_eq!(set.excluded_until(&names, &trigger, before), None);
+    }
+
+    #[test]
+    fn long_cron_exclusions_end_and_endless_ones_stop() {
+        // January to November excluded: a per-minute trigger's next allowed time is 1 December.
+        let trigger: BuiltinTrigger = CrontabSpec::new("* * * * *")
+            .timezone("UTC")
+            .build()
+            .unwrap()
+            .into();
+        let set = Calendars::new(BTreeMap::from([(
+            "most".to_owned(),
+            Arc::new(cal(json!({"type": "cron", "expr": "* * * 1-11 *"}))),
+        )]));
+        let names = [Arc::<str>::from("most")];
+        let at = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(
+            set.excluded_until(&names, &trigger, at),
+            Some(Utc.with_ymd_and_hms(2027, 12, 1, 0, 0, 0).unwrap())
+        );
+        let fires: Vec<_> = allowed_fire_times(&trigger, &names, &set, at)
+            .take(2)
+            .collect();
+        assert_eq!(
+            fires,
+            [
+                Utc.with_ymd_and_hms(2027, 12, 1, 0, 0, 0).unwrap(),
+                Utc.with_ymd_and_hms(2027, 12, 1, 0, 1, 0).unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn an_or_trigger_with_a_past_date_moves_past_an_exclusion() {
+        // or[date 2025-01-01, every day 09:00] with weekends excluded: Saturday's 09:00 is
+        // passed over to Monday's, not taken for the end of the trigger.
+        let trigger = BuiltinTrigger::from_value(json!({"type": "or", "triggers": [
+            {"type": "date", "run_date": "2025-01-01T00:00:00+00:00"},
+            {"type": "crontab", "expr": "0 9 * * *", "timezone": "UTC"}
+        ]}))
+        .unwrap();
+        let set = Calendars::new(BTreeMap::from([(
+            "weekends".to_owned(),
+            Arc::new(cal(json!({"type": "cron", "expr": "* * * * sat,sun"}))),
+        )]));
+        let names = [Arc::<str>::from("weekends")];
+        let saturday = Utc.with_ymd_and_hms(2026, 12, 5, 9, 0, 0).unwrap();
+        let until = set.excluded_until(&names, &trigger, saturday).unwrap();
+        // One step past Saturday (Sunday, still excluded: the caller goes on), not the end.
+        assert_eq!(
+            after_excluded(&trigger, saturday, until),
+            Some(Utc.with_ymd_and_hms(2026, 12, 6, 9, 0, 0).unwrap())
+        );
+        // A job with that trigger, after Friday's run: Monday, not the end of its trigger.
+        let job = crate::JobSpec::new("x")
+            .trigger(trigger)
+            .calendar("weekends")
+            .into_job(&crate::JobDefaults::default())
+            .unwrap();
+        let friday = Utc.with_ymd_and_hms(2026, 12, 4, 9, 0, 0).unwrap();
+        assert_eq!(
+            job.next_fire_time(Some(friday), friday, &set),
+            Some(Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap())
+        );
     }
 
     #[test]

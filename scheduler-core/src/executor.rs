@@ -86,6 +86,8 @@ pub(crate) type Ended = (usize, Arc<str>);
 pub(crate) struct Ending(
     std::sync::Mutex<Vec<Ended>>,
     std::sync::Mutex<Vec<Retrying>>,
+    /// The run ids of the slots alive here.
+    std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
 );
 
 impl Ending {
@@ -122,6 +124,14 @@ impl Ending {
         taken
     }
 
+    /// Whether a slot for run `run_id` is alive here.
+    pub(crate) fn is_live(&self, run_id: &str) -> bool {
+        self.2
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(run_id)
+    }
+
     /// Gives back failed runs whose retries could not be stored.
     pub(crate) fn put_back_retrying(&self, items: impl IntoIterator<Item = Retrying>) {
         self.retrying().extend(items);
@@ -143,7 +153,10 @@ pub(crate) fn pending_run(
     due: DateTime<Utc>,
     backfill_until: Option<DateTime<Utc>>,
 ) -> PendingRetry {
-    let finished = crate::scheduler::finished(job, scheduled_run_time);
+    // Kept whenever the job may be gone by then: its trigger has finished, or its calendars
+    // may leave it none (the scheduler then removes or pauses it).
+    let finished =
+        crate::scheduler::finished(job, scheduled_run_time) || !job.calendars().is_empty();
     crate::store::RunningRun {
         run_id: Arc::from(""),
         job_id: job.id_arc().clone(),
@@ -193,6 +206,11 @@ impl RunSlot {
         written: bool,
     ) -> Self {
         live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ending
+            .2
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(run_id.clone());
         RunSlot(Arc::new(SlotInner {
             run_id,
             store,
@@ -223,6 +241,11 @@ impl RunSlot {
 impl Drop for SlotInner {
     fn drop(&mut self) {
         self.live.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.ending
+            .2
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.run_id);
         let retries = std::mem::take(self.retries.get_mut().unwrap_or_else(|e| e.into_inner()));
         let written = self.written.load(std::sync::atomic::Ordering::Acquire);
         if !retries.is_empty() {

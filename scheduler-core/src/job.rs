@@ -235,11 +235,7 @@ impl Job {
             let Some(until) = calendars.excluded_until(&self.calendars, &self.trigger, fire) else {
                 return Some(fire);
             };
-            let next = self.trigger.next_fire_time(None, until)?;
-            if next <= fire {
-                return None; // a trigger that starts over (a date trigger): finished
-            }
-            fire = next;
+            fire = crate::calendar::after_excluded(&self.trigger, fire, until)?;
         }
         tracing::warn!(
             job_id = &*self.id,

@@ -18,6 +18,9 @@ use crate::error::{Error, Result};
 /// Most retries a job may ask for.
 pub const MAX_RETRIES: u32 = 1000;
 
+/// The longest `retry_delay` and `retry_max_delay`: a year.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// How a job's failed runs are retried. The default retries nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -81,6 +84,17 @@ impl RetryPolicy {
                     self.backoff
                 ),
             ));
+        }
+        for (field, value) in [
+            ("retry_delay", self.delay),
+            ("retry_max_delay", self.max_delay),
+        ] {
+            if value > MAX_RETRY_DELAY {
+                return Err(Error::invalid(
+                    field,
+                    format!("is {value:?}; at most a year (366 days) is allowed"),
+                ));
+            }
         }
         if self.max_delay < self.delay {
             return Err(Error::invalid(
@@ -196,6 +210,14 @@ mod tests {
                 ..Default::default()
             })
             .starts_with("retry_max_delay:")
+        );
+        assert!(
+            field(RetryPolicy {
+                delay: Duration::from_secs(10_000_000_000_000),
+                max_delay: Duration::from_secs(10_000_000_000_000),
+                ..Default::default()
+            })
+            .starts_with("retry_delay:")
         );
         assert!(RetryPolicy::default().validate().is_ok());
     }

@@ -248,3 +248,57 @@ async fn weekends_excluded_from_a_daily_job() {
     assert_eq!(days, ["Fri 04", "Mon 07", "Tue 08"]);
     sched.shutdown(true).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_calendar_that_leaves_no_fire_time_pauses_the_job_instead_of_removing_it() {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 12, 24, 0, 0, 0).unwrap());
+    let sched = build(&clock);
+    sched
+        .put_calendar(
+            "none-yet",
+            calendar(json!({"type": "dates", "dates": ["2030-01-01"]})),
+        )
+        .await
+        .unwrap();
+    sched.start().await.unwrap();
+    // Christmas morning only.
+    let xmas = CrontabSpec::new("0 9 25 12 *")
+        .timezone("UTC")
+        .build()
+        .unwrap();
+    sched
+        .add_job(
+            JobSpec::new("test:noop")
+                .id("xmas")
+                .trigger(xmas)
+                .calendar("none-yet"),
+        )
+        .await
+        .unwrap();
+    // Now every Christmas is excluded.
+    sched
+        .put_calendar(
+            "none-yet",
+            calendar(json!({"type": "annual", "days": ["12-25"]})),
+        )
+        .await
+        .unwrap();
+    clock.set(Utc.with_ymd_and_hms(2026, 12, 25, 9, 0, 0).unwrap());
+    let job = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let job = sched
+                .get_job("xmas")
+                .await
+                .unwrap()
+                .expect("the job was removed");
+            if job.is_paused() {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the job was not paused");
+    assert_eq!(job.calendars().len(), 1);
+    sched.shutdown(true).await.unwrap();
+}

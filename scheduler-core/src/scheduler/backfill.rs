@@ -109,6 +109,13 @@ impl Scheduler {
         let mut times = Vec::new();
         let mut next = job.next_fire_time(None, start, &calendars);
         while let Some(t) = next.filter(|t| *t < end) {
+            if t < start {
+                // A trigger that answers with an earlier time (a date inside an `or`).
+                next = job
+                    .next_fire_time(Some(t), t, &calendars)
+                    .filter(|n| *n > t);
+                continue;
+            }
             if times.len() == MAX_BACKFILL {
                 return Err(Error::invalid(
                     "end",

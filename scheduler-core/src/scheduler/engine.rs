@@ -369,7 +369,7 @@ fn dispatch(
                     next_run_time: with_jitter(&job.trigger, next),
                     fire_time: next,
                 },
-                None => Release::Remove,
+                None => no_fire_time_left(&job, fire),
             };
             return (release, None);
         }
@@ -412,7 +412,7 @@ fn dispatch(
             next_run_time,
             fire_time,
         },
-        _ => Release::Remove,
+        _ => no_fire_time_left(&job, last),
     };
     // The executor gets the job as it was due, so log lines read like APScheduler's:
     // `Running job "x (trigger: ..., next run at: <this run>)" (scheduled at <this run>)`.
@@ -440,6 +440,21 @@ fn dispatch(
         run: JobRun::new(job, alias.clone(), run_times),
     };
     (release, Some(submission))
+}
+
+/// What to do with a job that has no allowed fire time after `after`: remove it when its
+/// trigger has finished (APScheduler), pause it when its calendars exclude every fire time its
+/// trigger still has (a calendar may change again; the job is not lost).
+fn no_fire_time_left(job: &Job, after: DateTime<Utc>) -> Release {
+    if job.calendars().is_empty() || job.trigger.next_fire_time(Some(after), after).is_none() {
+        return Release::Remove;
+    }
+    tracing::error!(
+        job_id = job.id(),
+        "The calendars of job \"{job}\" ({}) exclude every fire time its trigger has left -- pausing it",
+        job.calendars().join(", ")
+    );
+    Release::Pause
 }
 
 /// Reports run times not started because `max_instances` runs were executing.

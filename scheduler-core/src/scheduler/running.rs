@@ -78,7 +78,7 @@ pub(crate) struct Running {
     lease: Duration,
     /// The earliest due time of the retries this instance stored, for the background task to
     /// wake at and run them (other instances find them at their next periodic look).
-    retry_wake: Mutex<Option<DateTime<Utc>>>,
+    retry_wake: Mutex<std::collections::BTreeSet<DateTime<Utc>>>,
 }
 
 impl Running {
@@ -100,8 +100,13 @@ impl Running {
             lease,
             ending: Arc::default(),
             ends: stores.iter().map(|_| tokio::sync::Mutex::new(())).collect(),
-            retry_wake: Mutex::new(None),
+            retry_wake: Mutex::new(std::collections::BTreeSet::new()),
         }
+    }
+
+    /// Whether a run with this record id is alive here.
+    pub(crate) fn is_live(&self, run_id: &str) -> bool {
+        self.ending.is_live(run_id)
     }
 
     /// Wakes the background task (to look at the wake-up time again).
@@ -112,9 +117,10 @@ impl Running {
     pub(crate) fn wake_for_retry(&self, due: DateTime<Utc>) {
         let mut wake = self.retry_wake.lock().unwrap_or_else(|e| e.into_inner());
         // Just after it: the store returns records whose time is before the time asked.
-        let due = due + chrono::Duration::milliseconds(1);
-        if wake.is_none_or(|w| due < w) {
-            *wake = Some(due);
+        wake.insert(due + chrono::Duration::milliseconds(1));
+        // Bounded: the periodic look finds whatever a full set drops.
+        while wake.len() > 10_000 {
+            wake.pop_last();
         }
     }
 
@@ -464,34 +470,56 @@ async fn local_retry(inner: Weak<Inner>, retry: crate::executor::LocalRetry) {
             .sleep_until(clock.now() + chrono::Duration::seconds(1))
             .await;
     }
-    let Some(inner) = inner.upgrade() else {
-        return;
-    };
-    let Some((alias, store)) = inner.stores.iter().find(|(a, _)| *a == jobstore) else {
-        return;
-    };
-    let record = RunningRun {
-        run_id: Arc::from(random_id()),
-        ..retry.clone()
-    };
-    match store.lookup_job(&retry.job_id).await {
-        Ok(Some(job)) => start_retry(&inner, alias, job, &record, None),
-        Ok(None) if finished(&ran, retry.scheduled_run_time) => {
-            start_retry(&inner, alias, ran, &record, None);
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let Some((alias, store)) = strong.stores.iter().find(|(a, _)| *a == jobstore) else {
+            return;
+        };
+        let record = RunningRun {
+            run_id: Arc::from(random_id()),
+            ..retry.clone()
+        };
+        let job = match store.lookup_job(&retry.job_id).await {
+            Ok(Some(job)) => job,
+            Ok(None) if finished(&ran, retry.scheduled_run_time) || retry.job_state.is_some() => {
+                ran.clone()
+            }
+            Ok(None) => {
+                tracing::info!(
+                    job_id = &*retry.job_id,
+                    "Job {} was removed; its pending run (attempt {}) is dropped",
+                    retry.job_id,
+                    retry.attempt
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    job_id = &*retry.job_id,
+                    "Could not read job {} to run its pending run (attempt {}); it is dropped: {e}",
+                    retry.job_id,
+                    retry.attempt
+                );
+                return;
+            }
+        };
+        if start_retry(&strong, alias, job, &record, None) {
+            return;
         }
-        Ok(None) => tracing::info!(
-            job_id = &*retry.job_id,
-            "Job {} was removed; its pending retry (attempt {}) is dropped",
-            retry.job_id,
-            retry.attempt
-        ),
-        Err(e) => tracing::warn!(
-            job_id = &*retry.job_id,
-            "Could not read job {} to run its retry (attempt {}); it is dropped: {e}",
-            retry.job_id,
-            retry.attempt
-        ),
+        // The job is at max_instances here: try again in a second.
+        drop(strong);
+        clock
+            .sleep_until(clock.now() + chrono::Duration::seconds(1))
+            .await;
     }
+}
+
+/// Whether a pending run is one of an `allow_all` backfill's (each ends at its own fire time):
+/// they run side by side, whatever `max_instances` says.
+fn all_at_once(run: &RunningRun) -> bool {
+    run.backfill_until == Some(run.scheduled_run_time)
 }
 
 /// The job a pending run carries (see [`RunningRun::job_state`]), if any and readable.
@@ -550,11 +578,13 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
             let Some(inner) = inner.upgrade() else {
                 return;
             };
-            *inner
+            inner
                 .running
                 .retry_wake
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
+                .first()
+                .copied()
         };
         let retry_due = async {
             match retry_at {
@@ -596,11 +626,16 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
             }
         }
         if run_retries {
-            *inner
-                .running
-                .retry_wake
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = None;
+            {
+                // The times that have come; later ones stay.
+                let now = inner.clock.now();
+                let mut wake = inner
+                    .running
+                    .retry_wake
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                *wake = wake.split_off(&(now + chrono::Duration::microseconds(1)));
+            }
             if SchedulerState::from_u8(inner.state.load(Ordering::Acquire))
                 == SchedulerState::Running
             {
@@ -722,9 +757,12 @@ async fn reap(
     let (retries, crashed): (Vec<RunningRun>, Vec<RunningRun>) =
         expired.into_iter().partition(RunningRun::is_pending);
     let expires = lease::expiry(now, inner.options.lease);
-    // Pending retries that are due: their time is no sign of a crash, so no contact is needed.
-    for run in retries {
-        run_retry(inner, index, alias, store, run, expires).await;
+    // Pending runs that are due: their time is no sign of a crash, so no contact is needed
+    // (not while the scheduler is paused, or starting paused).
+    if SchedulerState::from_u8(inner.state.load(Ordering::Acquire)) == SchedulerState::Running {
+        for run in retries {
+            run_retry(inner, index, alias, store, run, expires).await;
+        }
     }
     if !at_start && !inner.running.may_reap(index, now, inner.options.lease) {
         return found;
@@ -741,6 +779,19 @@ async fn reap(
             // failed. The run goes on (or has ended) here; the heartbeat renews the record.
             continue;
         }
+        // The job first: a store that does not answer now leaves the record for a later look
+        // (taken over without its job, a retry or a backfill's next step would be lost).
+        let job = match store.lookup_job(&run.job_id).await {
+            Ok(job) => job.or_else(|| carried(&run)),
+            Err(e) => {
+                tracing::warn!(
+                    job_id = &*run.job_id,
+                    "Could not read job {} to handle its crashed run, will try again: {e}",
+                    run.job_id
+                );
+                continue;
+            }
+        };
         match runs(store).take_over_run(&run, &inner.id, expires).await {
             Ok(true) => {}
             Ok(false) => continue, // another instance took it
@@ -752,17 +803,6 @@ async fn reap(
         // The record is ours now: it ends when this slot (or the recovery run) is dropped.
         let Some(slot) = inner.running.slot(index, run.run_id.clone(), true) else {
             continue;
-        };
-        let job = match store.lookup_job(&run.job_id).await {
-            Ok(job) => job.or_else(|| carried(&run)),
-            Err(e) => {
-                tracing::warn!(
-                    job_id = &*run.job_id,
-                    "Could not read job {} to recover its crashed run: {e}",
-                    run.job_id
-                );
-                None
-            }
         };
         let error = format!(
             "the run was cut off: scheduler instance {} stopped renewing it (it crashed or was killed)",
@@ -902,11 +942,50 @@ async fn run_retry(
     {
         return; // left for an instance that has its task
     }
+    if inner.running.is_live(&run.run_id) {
+        // The attempt that became this pending run still runs here (this instance stood still
+        // past its lease, and another took the record over meanwhile): not beside itself.
+        return;
+    }
     match runs(store).take_over_run(&run, &inner.id, expires).await {
         Ok(true) => {}
         Ok(false) => return, // another instance runs it
         Err(e) => {
             tracing::warn!("Could not take pending retry {}: {e}", run.run_id);
+            return;
+        }
+    }
+    // max_instances: the record counts itself; the job's other runs in progress must leave
+    // room for it (a backfill asked for while a run goes on, or several retries of one
+    // catch-up run, wait their turn). Counted while the record is ours, before it starts.
+    if let Some(j) = job
+        .as_ref()
+        .filter(|j| j.overlap() == crate::job::Overlap::Skip && !all_at_once(&run))
+    {
+        let full = match inner
+            .running
+            .counts(&inner.id, index, store, std::slice::from_ref(&run.job_id))
+            .await
+        {
+            Ok(counts) => counts.first().is_some_and(|n| *n > j.max_instances()),
+            Err(e) => {
+                tracing::warn!("Could not count the runs of job {}: {e}", run.job_id);
+                true
+            }
+        };
+        if full {
+            let later = inner.clock.now() + chrono::Duration::seconds(1);
+            let back = RunningRun {
+                owner: Arc::from(crate::store::PENDING_OWNER),
+                expires: later,
+                started: later,
+                ..run.clone()
+            };
+            match runs(store).reschedule_run(&inner.id, &back).await {
+                Ok(_) => inner.running.wake_for_retry(later),
+                // Left ours: it expires and is reaped as a crashed run (retried if it may be).
+                Err(e) => tracing::warn!("Could not put pending run {} back: {e}", run.run_id),
+            }
             return;
         }
     }
@@ -923,7 +1002,7 @@ async fn run_retry(
         );
         return;
     };
-    start_retry(inner, alias, job, &run, Some(slot));
+    let _ = start_retry(inner, alias, job, &run, Some(slot));
 }
 
 /// Submits attempt `run.attempt` of `job` for `run.scheduled_run_time` (no misfire check: a
@@ -934,19 +1013,21 @@ pub(super) fn start_retry(
     mut job: crate::job::Job,
     run: &RunningRun,
     slot: Option<RunSlot>,
-) {
+) -> bool {
     let Some(executor) = inner.executors.get(job.executor()).cloned() else {
         tracing::error!(
             job_id = job.id(),
             "Executor lookup (\"{}\") failed for the retry of job \"{job}\"",
             job.executor()
         );
-        return;
+        return true;
     };
     job.jobstore = (&**alias != "default").then(|| alias.clone());
-    // A pending run was admitted when it was kept (its record holds one of the job's
-    // max_instances slots on shared stores): the executor's own count does not refuse it.
-    job.max_instances = u32::MAX;
+    if slot.is_some() || all_at_once(run) {
+        // Admitted against the store's count of every instance's runs (run_retry), or a
+        // backfill's `allow_all` run: the executor's own count does not refuse it again.
+        job.max_instances = u32::MAX;
+    }
     let mut job_run = JobRun::new(job, alias.clone(), vec![run.scheduled_run_time]);
     job_run.slot = slot;
     job_run.recovery = true;
@@ -955,24 +1036,27 @@ pub(super) fn start_retry(
     let id = job_run.job.id.clone();
     let for_log = job_run.job.clone();
     match executor.submit(job_run) {
-        Ok(()) => inner.events.emit(Event::JobSubmitted {
-            job_id: id,
-            jobstore: alias.clone(),
-            run_times: vec![run.scheduled_run_time],
-        }),
-        Err(e) if e.kind() == crate::ErrorKind::MaxInstancesReached => {
-            tracing::warn!(
-                job_id = &*id,
-                "Retry of job \"{for_log}\" skipped: maximum number of running instances reached ({})",
-                for_log.max_instances()
-            );
-            inner.events.emit(Event::JobMaxInstances {
+        Ok(()) => {
+            inner.events.emit(Event::JobSubmitted {
                 job_id: id,
                 jobstore: alias.clone(),
                 run_times: vec![run.scheduled_run_time],
             });
+            true
         }
-        Err(e) => tracing::error!(job_id = &*id, "Could not run the retry of job {id}: {e}"),
+        // In-process pending runs wait for a free slot (local_retry tries again).
+        Err(e) if e.kind() == crate::ErrorKind::MaxInstancesReached => {
+            tracing::debug!(
+                job_id = &*id,
+                "Pending run of job \"{for_log}\" waits: maximum number of running instances reached ({})",
+                for_log.max_instances()
+            );
+            false
+        }
+        Err(e) => {
+            tracing::error!(job_id = &*id, "Could not run the retry of job {id}: {e}");
+            true
+        }
     }
 }
 
