@@ -6,7 +6,8 @@
 //! 1 s). Every attempt appends `job fire-time attempt` to a file: a sink outside the
 //! scheduler. At 10 s one instance is killed with SIGKILL (its pending retries and runs with
 //! it), at 12 s another starts, at 24 s all stop. Asserted: no (job, fire time, attempt) ran
-//! twice, and every fire time in the window reached its successful third attempt or is in the
+//! twice, and every fire time in the window reached a successful attempt (the third, or a later
+//! one when an attempt was cut off by the kill) or is in the
 //! store's run history as missed or skipped; the history holds the attempts, the return value
 //! of the one that succeeded included.
 
@@ -116,7 +117,9 @@ fn retry_test(name: &str, store: String, cleanup: impl FnOnce()) {
         for i in 0..JOBS {
             let key = (format!("j{i:03}"), fire);
             in_window += 1;
-            let succeeded = seen.get(&key).is_some_and(|a| a.contains(&3));
+            // Attempt 3 succeeds; a later one does when an earlier attempt crashed with the
+            // killed instance (a crash is a failure, and retried).
+            let succeeded = seen.get(&key).is_some_and(|a| a.iter().any(|n| *n >= 3));
             if !succeeded && !missed.contains(&key) {
                 lost.push((key.clone(), seen.get(&key).cloned()));
             }
