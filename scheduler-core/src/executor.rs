@@ -173,6 +173,26 @@ pub(crate) fn pending_run(
     }
 }
 
+/// A backfill's step after its fire time `after`: the pending run of its next fire time before
+/// `until`, due at `now`; `None` when the range is done. It carries the job's state: a
+/// backfill may outlive the job's definition (a date job is removed once it fired).
+pub(crate) fn backfill_step(
+    job: &Job,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+    calendars: &crate::calendar::Calendars,
+) -> Option<PendingRetry> {
+    let next = job
+        .next_fire_time(Some(after), after, calendars)
+        .filter(|t| *t > after && *t < until)?;
+    let mut pending = pending_run(job, next, 1, now, Some(until));
+    if pending.job_state.is_none() {
+        pending.job_state = job.stored_state().ok().map(Arc::from);
+    }
+    Some(pending)
+}
+
 /// A run that ended here with retries to store: its record (if written) becomes the first
 /// retry ([`RunningRuns::reschedule_run`](crate::RunningRuns::reschedule_run)); other retries
 /// (a run of several missed run times) become new records.
@@ -716,10 +736,7 @@ impl ExecutorRuntime {
             return;
         };
         let calendars = self.calendars.as_ref().map(|c| c()).unwrap_or_default();
-        let Some(next) = run
-            .job
-            .next_fire_time(Some(run_time), run_time, &calendars)
-            .filter(|t| *t > run_time && *t < until)
+        let Some(pending) = backfill_step(&run.job, run_time, until, self.clock.now(), &calendars)
         else {
             tracing::info!(
                 job_id = run.job.id(),
@@ -728,11 +745,6 @@ impl ExecutorRuntime {
             );
             return;
         };
-        let mut pending = pending_run(&run.job, next, 1, self.clock.now(), Some(until));
-        // A backfill may outlive the job's definition (a date job is removed once it fired).
-        if pending.job_state.is_none() {
-            pending.job_state = run.job.stored_state().ok().map(Arc::from);
-        }
         self.keep_pending(run, pending);
     }
 }

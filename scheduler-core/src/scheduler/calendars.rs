@@ -98,6 +98,18 @@ impl Inner {
     }
 }
 
+/// Saves `calendar` as `name` in `store`, or (`None`) deletes `name` there.
+async fn write_calendar(
+    store: &dyn CalendarStore,
+    name: &str,
+    calendar: Option<&ExclusionCalendar>,
+) -> Result<()> {
+    match calendar {
+        Some(c) => store.save_calendar(name, &c.to_value().to_string()).await,
+        None => store.delete_calendar(name).await.map(drop),
+    }
+}
+
 impl Scheduler {
     /// The exclusion calendars the scheduler knows, by name.
     pub fn calendars(&self) -> Calendars {
@@ -116,29 +128,7 @@ impl Scheduler {
     /// [`ErrorKind::InvalidInput`] for a bad name; the store's error.
     pub async fn put_calendar(&self, name: &str, calendar: ExclusionCalendar) -> Result<()> {
         crate::calendar::validate_name(name)?;
-        let calendar = Arc::new(calendar);
-        if self.running() {
-            if let Some(store) = self.inner.calendar_store() {
-                store
-                    .save_calendar(name, &calendar.to_value().to_string())
-                    .await?;
-            }
-        } else {
-            self.inner
-                .calendars
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((name.to_owned(), Some(calendar.clone())));
-        }
-        let mut set: BTreeMap<String, Arc<ExclusionCalendar>> = self
-            .inner
-            .calendars()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        set.insert(name.to_owned(), calendar);
-        self.inner.set_calendars(Calendars::new(set));
+        self.change_calendar(name, Some(Arc::new(calendar))).await?;
         self.wakeup();
         Ok(())
     }
@@ -172,9 +162,19 @@ impl Scheduler {
                 ),
             ));
         }
+        self.change_calendar(name, None).await
+    }
+
+    /// Adds, replaces or (`None`) removes calendar `name`: in the store when the scheduler
+    /// runs, else kept for [`Scheduler::start_calendars`]; then in the cache.
+    async fn change_calendar(
+        &self,
+        name: &str,
+        calendar: Option<Arc<ExclusionCalendar>>,
+    ) -> Result<()> {
         if self.running() {
             if let Some(store) = self.inner.calendar_store() {
-                store.delete_calendar(name).await?;
+                write_calendar(store, name, calendar.as_deref()).await?;
             }
         } else {
             self.inner
@@ -182,15 +182,18 @@ impl Scheduler {
                 .pending
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push((name.to_owned(), None));
+                .push((name.to_owned(), calendar.clone()));
         }
-        let set: BTreeMap<String, Arc<ExclusionCalendar>> = self
+        let mut set: BTreeMap<String, Arc<ExclusionCalendar>> = self
             .inner
             .calendars()
             .iter()
-            .filter(|(k, _)| **k != name)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        match calendar {
+            Some(calendar) => set.insert(name.to_owned(), calendar),
+            None => set.remove(name),
+        };
         self.inner.set_calendars(Calendars::new(set));
         Ok(())
     }
@@ -210,12 +213,7 @@ impl Scheduler {
             return Ok(()); // kept in memory: the cache already has them
         };
         for (name, calendar) in &pending {
-            match calendar {
-                Some(c) => store.save_calendar(name, &c.to_value().to_string()).await?,
-                None => {
-                    store.delete_calendar(name).await?;
-                }
-            }
+            write_calendar(store, name, calendar.as_deref()).await?;
         }
         self.inner.refresh_calendars(true).await;
         Ok(())

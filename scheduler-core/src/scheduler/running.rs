@@ -815,22 +815,22 @@ async fn reap(
             run.scheduled_run_time
         );
         let duration = (now - run.started).to_std().unwrap_or_default();
-        if let Some(policy) = job
+        if let Some(job) = job
             .as_ref()
-            .map(|j| *j.retry())
-            .filter(|p| p.retries_after(run.attempt))
+            .filter(|j| j.retry().retries_after(run.attempt))
         {
-            // A crash is a failure like any other: retried after the policy's delay. The
-            // record becomes the pending retry when the slot is dropped.
-            let delay = policy.delay(run.attempt, fastrand::f64());
+            // A crash is a failure like any other: retried after the policy's delay, kept as
+            // the executor keeps a failed run's retry. The record becomes the pending retry
+            // when the slot is dropped.
+            let delay = job.retry().delay(run.attempt, fastrand::f64());
             let retry_at = now + chrono::Duration::from_std(delay).unwrap_or_default();
-            slot.retry_later(RunningRun {
-                started: retry_at,
-                owner: Arc::from(crate::store::PENDING_OWNER),
-                expires: retry_at,
-                attempt: run.attempt + 1,
-                ..run.clone()
-            });
+            slot.retry_later(crate::executor::pending_run(
+                job,
+                run.scheduled_run_time,
+                run.attempt + 1,
+                retry_at,
+                run.backfill_until,
+            ));
             inner.events.emit(Event::JobRetry {
                 job_id: run.job_id.clone(),
                 jobstore: alias.clone(),
@@ -863,19 +863,14 @@ async fn reap(
             job.as_ref(),
             job.as_ref().is_some_and(crate::job::Job::recover),
         ) {
-            let calendars = inner.calendars();
-            if let Some(next) = job
-                .next_fire_time(
-                    Some(run.scheduled_run_time),
-                    run.scheduled_run_time,
-                    &calendars,
-                )
-                .filter(|t| *t > run.scheduled_run_time && *t < until)
-            {
-                let mut pending = crate::executor::pending_run(job, next, 1, now, Some(until));
-                if pending.job_state.is_none() {
-                    pending.job_state = job.stored_state().ok().map(Arc::from);
-                }
+            let step = crate::executor::backfill_step(
+                job,
+                run.scheduled_run_time,
+                until,
+                now,
+                &inner.calendars(),
+            );
+            if let Some(pending) = step {
                 slot.retry_later(pending);
             }
             continue;
