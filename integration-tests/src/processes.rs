@@ -285,6 +285,20 @@ pub fn http_post(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// A SQLite file the multi-process tests share, in the temp directory under `name` (with this
+/// process's id): its `[jobstores.default]` line, and the cleanup that removes the file and
+/// its `-wal` / `-shm` companions.
+pub fn sqlite_file(name: &str) -> (String, impl FnOnce() + use<>) {
+    let path = std::env::temp_dir().join(format!("rsched-{name}-{}.db", std::process::id()));
+    let store = format!("url = \"sqlite://{}\"", path.display());
+    let cleanup = move || {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    };
+    (store, cleanup)
+}
+
 /// A shared store server the multi-process tests run on, each test in a namespace of its own
 /// (a table prefix, a key prefix or a collection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use integration_tests::processes::{
     Lines, Shared, config, history_missed, log_runs, lost, rsched_binary_or_skip, run_counts,
-    signal, spawn, stop, whole_second,
+    signal, spawn, sqlite_file, stop, whole_second,
 };
 
 /// One crash test at a time: they are heavy for a 2-core machine.
@@ -195,15 +195,8 @@ fn mongodb_protocol_instance_paused_past_its_lease() {
 
 #[test]
 fn sqlite_instance_paused_past_its_lease() {
-    let path = std::env::temp_dir().join(format!("rsched-pause-{}.db", std::process::id()));
-    pause_test(
-        "sqlite",
-        format!("url = \"sqlite://{}\"", path.display()),
-        || {},
-    );
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let (store, cleanup) = sqlite_file("pause");
+    pause_test("sqlite", store, cleanup);
 }
 
 fn ns(name: &str) -> String {
@@ -212,15 +205,8 @@ fn ns(name: &str) -> String {
 
 #[test]
 fn sqlite_file_shared_by_processes() {
-    let path = std::env::temp_dir().join(format!("rsched-crash-{}.db", std::process::id()));
-    crash_test(
-        "sqlite",
-        format!("url = \"sqlite://{}\"", path.display()),
-        || {},
-    );
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let (store, cleanup) = sqlite_file("crash");
+    crash_test("sqlite", store, cleanup);
 }
 
 #[test]

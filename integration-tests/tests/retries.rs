@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use integration_tests::processes::{
     Lines, Shared, free_port, history_missed, http_get, http_post, rsched_binary_or_skip, spawn,
-    stop, whole_second,
+    sqlite_file, stop, whole_second,
 };
 
 /// One process test at a time: they are heavy for a 2-core machine.
@@ -291,15 +291,8 @@ fn ns(name: &str) -> String {
 
 #[test]
 fn sqlite_file_shared_by_processes() {
-    let path = std::env::temp_dir().join(format!("rsched-retries-{}.db", std::process::id()));
-    retry_test(
-        "sqlite",
-        format!("url = \"sqlite://{}\"", path.display()),
-        || {},
-    );
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let (store, cleanup) = sqlite_file("retries");
+    retry_test("sqlite", store, cleanup);
 }
 
 #[test]
@@ -328,15 +321,8 @@ fn mongodb_protocol() {
 
 #[test]
 fn backfill_survives_an_instance_kill_on_sqlite() {
-    let path = std::env::temp_dir().join(format!("rsched-backfill-{}.db", std::process::id()));
-    backfill_test(
-        "sqlite",
-        format!("url = \"sqlite://{}\"", path.display()),
-        || {},
-    );
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let (store, cleanup) = sqlite_file("backfill");
+    backfill_test("sqlite", store, cleanup);
 }
 
 #[test]
