@@ -1930,6 +1930,134 @@ pub async fn crashed_runs_are_recovered(backend: &impl Backend) {
     backend.cleanup(&ns).await;
 }
 
+/// Queued fire times (overlap `buffer_one`, `buffer_all`, `cancel_other`, `terminate_other`)
+/// are records owned by `QUEUED_OWNER`: not counted as runs in progress, never expired,
+/// listed per job in fire-time order, started by one instance (`take_over_run`, a
+/// compare-and-set) and dropped with `end_runs(QUEUED_OWNER, ..)`. A stop request
+/// (`stop_runs`) marks the job's runs in progress only, and their owner reads it back
+/// (`stop_requests`).
+pub async fn queued_runs_and_stop_requests(backend: &impl Backend) {
+    let ns = namespace("queued");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().running {
+        eprintln!("running runs: skipped, the store is not shared");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let runs = runs_of(&store);
+    let queued = |run_id: &str, job: &str, fire: i64| RunningRun {
+        scheduled_run_time: at(fire),
+        started: at(fire),
+        expires: at(fire),
+        ..running(run_id, job, rsched::QUEUED_OWNER, fire)
+    };
+    // Inserted out of order; one of another job; one run in progress of each.
+    let (q3, q1, q2) = (queued("q3", "a", 30), queued("q1", "a", 10), queued("q2", "a", 20));
+    runs.begin_runs(&[
+        q3.clone(),
+        q1.clone(),
+        queued("qb", "b", 5),
+        running("ra", "a", "A", 100),
+        running("rb", "b", "B", 100),
+        q2.clone(),
+    ])
+    .await
+    .unwrap();
+    assert!(q1.is_queued() && !q1.is_pending());
+    let ab: Vec<Arc<str>> = vec![Arc::from("a"), Arc::from("b")];
+    assert_eq!(
+        runs.running_counts(&ab, DateTime::<Utc>::MIN_UTC).await.unwrap(),
+        [1, 1],
+        "queued fire times are not runs in progress"
+    );
+    assert!(
+        runs.expired_runs(at(1000), "", 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| !r.is_queued()),
+        "queued fire times never expire"
+    );
+    assert_eq!(
+        runs.queued_runs("a", 10).await.unwrap(),
+        [q1.clone(), q2.clone(), q3.clone()],
+        "in fire-time order, every field kept"
+    );
+    assert_eq!(runs.queued_runs("a", 2).await.unwrap(), [q1.clone(), q2.clone()]);
+    assert!(runs.queued_runs("none", 10).await.unwrap().is_empty());
+
+    // One instance starts the first; the other's compare-and-set fails.
+    assert!(runs.take_over_run(&q1, "A", at(200)).await.unwrap());
+    assert!(!runs.take_over_run(&q1, "B", at(200)).await.unwrap());
+    assert_eq!(runs.queued_runs("a", 10).await.unwrap(), [q2.clone(), q3.clone()]);
+    assert_eq!(
+        runs.running_counts(&ab, DateTime::<Utc>::MIN_UTC).await.unwrap(),
+        [2, 1],
+        "started, it counts"
+    );
+    // Put back (the job was full after all): queued again, first again.
+    assert!(runs.reschedule_run("A", &q1).await.unwrap());
+    assert_eq!(runs.queued_runs("a", 1).await.unwrap(), [q1.clone()]);
+    // Dropped.
+    runs.end_runs(rsched::QUEUED_OWNER, &[Arc::from("q2")])
+        .await
+        .unwrap();
+    assert_eq!(runs.queued_runs("a", 10).await.unwrap(), [q1.clone(), q3.clone()]);
+    runs.end_runs("A", &[Arc::from("q3")]).await.unwrap();
+    assert_eq!(
+        runs.queued_runs("a", 10).await.unwrap(),
+        [q1, q3],
+        "an instance's end leaves queued records alone"
+    );
+
+    // Stop requests: the job's runs in progress, whoever runs them; not queued or pending
+    // records, not other jobs'.
+    runs.begin_runs(&[
+        running("ra2", "a", "B", 100),
+        RunningRun {
+            owner: Arc::from(rsched::PENDING_OWNER),
+            ..running("pa", "a", "x", 100)
+        },
+    ])
+    .await
+    .unwrap();
+    assert!(runs.stop_requests("A").await.unwrap().is_empty());
+    assert_eq!(
+        runs.stop_runs("a", rsched::StopRequest::Terminate)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        runs.stop_requests("A").await.unwrap(),
+        [(Arc::from("ra"), rsched::StopRequest::Terminate)]
+    );
+    assert_eq!(
+        runs.stop_requests("B").await.unwrap(),
+        [(Arc::from("ra2"), rsched::StopRequest::Terminate)],
+        "B's run of job a, not B's run of job b"
+    );
+    assert!(runs.stop_requests(rsched::PENDING_OWNER).await.unwrap().is_empty());
+    assert!(runs.stop_requests(rsched::QUEUED_OWNER).await.unwrap().is_empty());
+    // The heartbeat keeps the mark; the end drops it with the record.
+    runs.heartbeat_runs("A", at(400)).await.unwrap();
+    assert_eq!(runs.stop_requests("A").await.unwrap().len(), 1);
+    runs.end_runs("A", &[Arc::from("ra")]).await.unwrap();
+    assert!(runs.stop_requests("A").await.unwrap().is_empty());
+    assert_eq!(
+        runs.stop_runs("b", rsched::StopRequest::Cancel).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        runs.stop_requests("B").await.unwrap().len(),
+        2,
+        "{:?}",
+        runs.stop_requests("B").await
+    );
+    assert_eq!(runs.stop_runs("none", rsched::StopRequest::Cancel).await.unwrap(), 0);
+    backend.cleanup(&ns).await;
+}
+
 /// Stamps out the suite for a backend value: `conformance_tests!(backends::Sqlite);`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -1941,7 +2069,8 @@ macro_rules! conformance_tests {
             change_notifications_wake_other_instances, run_history,
             run_history_keeps_attempts_and_results, scheduler_writes_history, running_runs,
             running_runs_keep_attempts, reschedule_run_makes_a_pending_retry,
-            pending_runs_keep_backfill_and_job_state, calendars_save_load_delete,
+            pending_runs_keep_backfill_and_job_state, queued_runs_and_stop_requests,
+            calendars_save_load_delete,
             calendars_load_in_name_order, calendars_are_shared,
             max_instances_across_instances, crashed_runs_are_recovered);
     };

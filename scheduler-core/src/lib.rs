@@ -35,7 +35,7 @@ pub use scheduler::{
     SchedulerState,
 };
 pub use store::{
-    CalendarStore, Capabilities, ChangeListener, ChangeNotifications, JobStore, PENDING_OWNER,
+    CalendarStore, Capabilities, ChangeListener, ChangeNotifications, JobStore, PENDING_OWNER, QUEUED_OWNER, StopRequest,
     QuarantineListener, QuarantineSlot, QuarantinedJob, Release, RunHistory, RunningRun,
     RunningRuns,
 };

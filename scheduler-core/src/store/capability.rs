@@ -33,7 +33,8 @@ pub trait RunHistory: Send + Sync + fmt::Debug {
 #[async_trait]
 pub trait RunningRuns: Send + Sync + fmt::Debug {
     /// How many runs of each job are in progress on any instance (records whose `expires` is
-    /// after `now`): one count per id, in order. The engine calls it while it holds the jobs'
+    /// after `now`; never the queued ones, owned by [`QUEUED_OWNER`]): one count per id, in
+    /// order. The engine calls it while it holds the jobs'
     /// leases, so no other instance can start a run of them in between.
     async fn running_counts(&self, job_ids: &[Arc<str>], now: DateTime<Utc>) -> Result<Vec<u32>>;
 
@@ -50,7 +51,8 @@ pub trait RunningRuns: Send + Sync + fmt::Debug {
 
     /// Up to `limit` run records whose `expires` is before `now`, or whose owner is
     /// `also_owner` (an instance restarting under a fixed id finds its own old runs), oldest
-    /// first: runs cut off by a crash.
+    /// first: runs cut off by a crash, and pending runs that are due. Never the queued ones
+    /// (owned by [`QUEUED_OWNER`]): they wait for [`RunningRuns::queued_runs`].
     async fn expired_runs(
         &self,
         now: DateTime<Utc>,
@@ -77,6 +79,80 @@ pub trait RunningRuns: Send + Sync + fmt::Debug {
     /// `max_instances`; once it is due, [`RunningRuns::expired_runs`] returns it and one
     /// instance takes it over ([`RunningRuns::take_over_run`]) and runs it.
     async fn reschedule_run(&self, owner: &str, pending: &RunningRun) -> Result<bool>;
+
+    /// Up to `limit` queued runs of `job_id` (records owned by [`QUEUED_OWNER`]: fire times
+    /// that came while the job had `max_instances` runs in progress, kept by the `buffer_one`,
+    /// `buffer_all`, `cancel_other` and `terminate_other` overlap policies), earliest
+    /// `scheduled_run_time` first (ties by `run_id`). An instance starts one by taking it over
+    /// ([`RunningRuns::take_over_run`]); [`RunningRuns::end_runs`] with [`QUEUED_OWNER`]
+    /// drops one. A store that predates the overlap policies answers
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    async fn queued_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunningRun>> {
+        let _ = (job_id, limit);
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            "this job store keeps no queued runs (overlap buffer_one, buffer_all, cancel_other, terminate_other)",
+        ))
+    }
+
+    /// Asks every run of `job_id` in progress (records whose owner is an instance, not
+    /// [`PENDING_OWNER`] nor [`QUEUED_OWNER`]) to stop as `stop` says; returns how many
+    /// records were marked. The mark stays on the record until it ends; its owner reads it
+    /// at its next heartbeat ([`RunningRuns::stop_requests`]). Used by the `cancel_other` and
+    /// `terminate_other` overlap policies (Temporal's). A store that predates them answers
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    async fn stop_runs(&self, job_id: &str, stop: StopRequest) -> Result<u64> {
+        let _ = (job_id, stop);
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            "this job store cannot ask runs to stop (overlap cancel_other, terminate_other)",
+        ))
+    }
+
+    /// The records of `owner` that were asked to stop ([`RunningRuns::stop_runs`]):
+    /// (`run_id`, how), in no particular order. Read by the owner at each heartbeat.
+    async fn stop_requests(&self, owner: &str) -> Result<Vec<(Arc<str>, StopRequest)>> {
+        let _ = owner;
+        Ok(Vec::new())
+    }
+}
+
+/// The owner of a [`RunningRun`] that is a queued fire time of a job at `max_instances`
+/// (overlap `buffer_one`, `buffer_all`, `cancel_other`, `terminate_other`): not counted as a
+/// run in progress, never expired, started in fire-time order when a run of the job ends (see
+/// [`RunningRuns::queued_runs`]). Not a valid scheduler id.
+pub const QUEUED_OWNER: &str = "rsched queued";
+
+/// How a run in progress is asked to stop by a newer fire time of its job (Temporal's
+/// `CANCEL_OTHER` and `TERMINATE_OTHER` overlap policies). Stored as its
+/// [`as_str`](StopRequest::as_str) text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StopRequest {
+    /// The run's [`JobContext::cancelled`](crate::JobContext::cancelled) resolves; the task
+    /// decides when to return. Its end is recorded `interrupted` unless it succeeds.
+    Cancel,
+    /// The executor stops the run as it does at a `timeout`: an async task is aborted, a
+    /// blocking one abandoned, a worker process killed. Recorded `interrupted`.
+    Terminate,
+}
+
+impl StopRequest {
+    /// `"cancel"` or `"terminate"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopRequest::Cancel => "cancel",
+            StopRequest::Terminate => "terminate",
+        }
+    }
+
+    /// The request [`as_str`](StopRequest::as_str) wrote; `None` for any other text.
+    pub fn parse(text: &str) -> Option<StopRequest> {
+        match text {
+            "cancel" => Some(StopRequest::Cancel),
+            "terminate" => Some(StopRequest::Terminate),
+            _ => None,
+        }
+    }
 }
 
 /// The owner of a [`RunningRun`] that is a pending run rather than a run in progress (see
@@ -127,6 +203,11 @@ impl RunningRun {
     /// Whether the record is a pending run, not a run in progress.
     pub fn is_pending(&self) -> bool {
         &*self.owner == PENDING_OWNER
+    }
+
+    /// Whether the record is a queued fire time ([`QUEUED_OWNER`]), not a run in progress.
+    pub fn is_queued(&self) -> bool {
+        &*self.owner == QUEUED_OWNER
     }
 }
 
