@@ -1952,7 +1952,11 @@ pub async fn queued_runs_and_stop_requests(backend: &impl Backend) {
         ..running(run_id, job, rsched::QUEUED_OWNER, fire)
     };
     // Inserted out of order; one of another job; one run in progress of each.
-    let (q3, q1, q2) = (queued("q3", "a", 30), queued("q1", "a", 10), queued("q2", "a", 20));
+    let (q3, q1, q2) = (
+        queued("q3", "a", 30),
+        queued("q1", "a", 10),
+        queued("q2", "a", 20),
+    );
     runs.begin_runs(&[
         q3.clone(),
         q1.clone(),
@@ -1966,7 +1970,9 @@ pub async fn queued_runs_and_stop_requests(backend: &impl Backend) {
     assert!(q1.is_queued() && !q1.is_pending());
     let ab: Vec<Arc<str>> = vec![Arc::from("a"), Arc::from("b")];
     assert_eq!(
-        runs.running_counts(&ab, DateTime::<Utc>::MIN_UTC).await.unwrap(),
+        runs.running_counts(&ab, DateTime::<Utc>::MIN_UTC)
+            .await
+            .unwrap(),
         [1, 1],
         "queued fire times are not runs in progress"
     );
@@ -1983,15 +1989,23 @@ pub async fn queued_runs_and_stop_requests(backend: &impl Backend) {
         [q1.clone(), q2.clone(), q3.clone()],
         "in fire-time order, every field kept"
     );
-    assert_eq!(runs.queued_runs("a", 2).await.unwrap(), [q1.clone(), q2.clone()]);
+    assert_eq!(
+        runs.queued_runs("a", 2).await.unwrap(),
+        [q1.clone(), q2.clone()]
+    );
     assert!(runs.queued_runs("none", 10).await.unwrap().is_empty());
 
     // One instance starts the first; the other's compare-and-set fails.
     assert!(runs.take_over_run(&q1, "A", at(200)).await.unwrap());
     assert!(!runs.take_over_run(&q1, "B", at(200)).await.unwrap());
-    assert_eq!(runs.queued_runs("a", 10).await.unwrap(), [q2.clone(), q3.clone()]);
     assert_eq!(
-        runs.running_counts(&ab, DateTime::<Utc>::MIN_UTC).await.unwrap(),
+        runs.queued_runs("a", 10).await.unwrap(),
+        [q2.clone(), q3.clone()]
+    );
+    assert_eq!(
+        runs.running_counts(&ab, DateTime::<Utc>::MIN_UTC)
+            .await
+            .unwrap(),
         [2, 1],
         "started, it counts"
     );
@@ -2002,7 +2016,10 @@ pub async fn queued_runs_and_stop_requests(backend: &impl Backend) {
     runs.end_runs(rsched::QUEUED_OWNER, &[Arc::from("q2")])
         .await
         .unwrap();
-    assert_eq!(runs.queued_runs("a", 10).await.unwrap(), [q1.clone(), q3.clone()]);
+    assert_eq!(
+        runs.queued_runs("a", 10).await.unwrap(),
+        [q1.clone(), q3.clone()]
+    );
     runs.end_runs("A", &[Arc::from("q3")]).await.unwrap();
     assert_eq!(
         runs.queued_runs("a", 10).await.unwrap(),
@@ -2037,15 +2054,27 @@ pub async fn queued_runs_and_stop_requests(backend: &impl Backend) {
         [(Arc::from("ra2"), rsched::StopRequest::Terminate)],
         "B's run of job a, not B's run of job b"
     );
-    assert!(runs.stop_requests(rsched::PENDING_OWNER).await.unwrap().is_empty());
-    assert!(runs.stop_requests(rsched::QUEUED_OWNER).await.unwrap().is_empty());
+    assert!(
+        runs.stop_requests(rsched::PENDING_OWNER)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        runs.stop_requests(rsched::QUEUED_OWNER)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The heartbeat keeps the mark; the end drops it with the record.
     runs.heartbeat_runs("A", at(400)).await.unwrap();
     assert_eq!(runs.stop_requests("A").await.unwrap().len(), 1);
     runs.end_runs("A", &[Arc::from("ra")]).await.unwrap();
     assert!(runs.stop_requests("A").await.unwrap().is_empty());
     assert_eq!(
-        runs.stop_runs("b", rsched::StopRequest::Cancel).await.unwrap(),
+        runs.stop_runs("b", rsched::StopRequest::Cancel)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
@@ -2054,7 +2083,198 @@ pub async fn queued_runs_and_stop_requests(backend: &impl Backend) {
         "{:?}",
         runs.stop_requests("B").await
     );
-    assert_eq!(runs.stop_runs("none", rsched::StopRequest::Cancel).await.unwrap(), 0);
+    assert_eq!(
+        runs.stop_runs("none", rsched::StopRequest::Cancel)
+            .await
+            .unwrap(),
+        0
+    );
+    backend.cleanup(&ns).await;
+}
+
+/// Waits until job `id` in `store` has a next run time after `t` (its fire time at `t` was
+/// handled: run, queued or skipped).
+async fn handled(store: &Arc<dyn JobStore>, id: &str, t: DateTime<Utc>) {
+    for _ in 0..400 {
+        let job = store.lookup_job(id).await.unwrap().expect("the job");
+        if job.next_run_time().is_some_and(|n| n > t) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the fire time at {t} of job {id} was not handled");
+}
+
+/// Two instances sharing the store, a `buffer_all` job with `max_instances = 1`: the fire
+/// times that come while a run goes on wait in the store (whichever instance handles them),
+/// then run one after another, oldest first, each once, on whichever instance saw the run
+/// before them end.
+pub async fn buffered_fire_times_across_instances(backend: &impl Backend) {
+    let ns = namespace("buffered");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().running {
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let other = backend.reopen(&ns).await.expect("a shared store reopens");
+    let clock = ManualClock::new(at(0));
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let build = |store: Arc<dyn JobStore>, id: &str| {
+        Scheduler::builder()
+            .registry(hold_registry(gate.clone()))
+            .jobstore_arc("default", store)
+            .clock(clock.clone())
+            .id(id)
+            .build()
+            .unwrap()
+    };
+    let a = build(store.clone(), "instance-a");
+    let b = build(other.clone(), "instance-b");
+    let mut events = [a.subscribe(), b.subscribe()];
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    let mut spec = JobSpec::new("app:hold")
+        .id("buf")
+        .max_instances(1)
+        .misfire_grace_time(None)
+        .trigger(
+            rsched::BuiltinTrigger::from_json(
+                r#"{"type":"interval","seconds":5,"start_date":"2026-01-01 00:00:05","timezone":"UTC"}"#,
+            )
+            .unwrap(),
+        );
+    spec.overlap = rsched::Overlap::BufferAll;
+    a.add_job(spec).await.unwrap();
+    for secs in [5, 10, 15] {
+        clock.set(at(secs));
+        handled(&store, "buf", at(secs)).await;
+    }
+    let queued = runs_of(&store).queued_runs("buf", 10).await.unwrap();
+    assert_eq!(
+        queued
+            .iter()
+            .map(|r| r.scheduled_run_time)
+            .collect::<Vec<_>>(),
+        [at(10), at(15)],
+        "two fire times wait in the store"
+    );
+    open.send(true).unwrap();
+    let mut executed = Vec::new();
+    let [ea, eb] = &mut events;
+    while executed.len() < 3 {
+        let e = tokio::select! {
+            e = next_event(ea, EventMask::JOB_EXECUTED | EventMask::JOB_MAX_INSTANCES) => e,
+            e = next_event(eb, EventMask::JOB_EXECUTED | EventMask::JOB_MAX_INSTANCES) => e,
+        };
+        match e {
+            Event::JobExecuted {
+                scheduled_run_time, ..
+            } => executed.push(scheduled_run_time),
+            other => panic!("nothing is skipped under buffer_all: {other:?}"),
+        }
+    }
+    assert_eq!(executed, [at(5), at(10), at(15)], "each once, oldest first");
+    assert!(
+        runs_of(&store)
+            .queued_runs("buf", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    a.shutdown(true).await.unwrap();
+    b.shutdown(true).await.unwrap();
+    backend.cleanup(&ns).await;
+}
+
+/// Two instances sharing the store, a `cancel_other` job: a fire time that finds a run in
+/// progress (on either instance) has it cancelled (its `ctx.cancelled()` resolves; recorded
+/// `interrupted`), then runs; a newer one replaces one that waits.
+pub async fn cancel_other_across_instances(backend: &impl Backend) {
+    let ns = namespace("cancelother");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().running {
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let other = backend.reopen(&ns).await.expect("a shared store reopens");
+    let clock = ManualClock::new(at(0));
+    let build = |store: Arc<dyn JobStore>, id: &str| {
+        let mut registry = TaskRegistry::new();
+        // Runs until asked to stop (the first run), or returns at once (later ones).
+        registry.register("app:polite", |ctx: JobContext, (): ()| async move {
+            if ctx.scheduled_run_time() > at(60) {
+                return Ok(());
+            }
+            ctx.cancelled().await;
+            Err("stopped as asked".to_owned())
+        });
+        Scheduler::builder()
+            .registry(registry)
+            .jobstore_arc("default", store)
+            .clock(clock.clone())
+            .id(id)
+            .build()
+            .unwrap()
+    };
+    let a = build(store.clone(), "instance-a");
+    let b = build(other.clone(), "instance-b");
+    let mut events = [a.subscribe(), b.subscribe()];
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    let mut spec = JobSpec::new("app:polite")
+        .id("co")
+        .max_instances(1)
+        .misfire_grace_time(None)
+        .trigger(
+            rsched::BuiltinTrigger::from_json(
+                r#"{"type":"interval","seconds":60,"start_date":"2026-01-01 00:01:00","timezone":"UTC"}"#,
+            )
+            .unwrap(),
+        );
+    spec.overlap = rsched::Overlap::CancelOther;
+    a.add_job(spec).await.unwrap();
+    clock.set(at(60));
+    handled(&store, "co", at(60)).await;
+    clock.set(at(120));
+    handled(&store, "co", at(120)).await;
+    // The instance running it learns of the request at once (its own fire time) or at its
+    // next heartbeat (every lease / 3 = 10 s).
+    let mut ended = Vec::new();
+    let [ea, eb] = &mut events;
+    let mask = EventMask::JOB_EXECUTED | EventMask::JOB_ERROR;
+    for step in 0..30 {
+        clock.set(at(120) + chrono::Duration::seconds(step));
+        let e = tokio::select! {
+            e = next_event(ea, mask) => Some(e),
+            e = next_event(eb, mask) => Some(e),
+            () = tokio::time::sleep(Duration::from_millis(200)) => None,
+        };
+        let Some(e) = e else { continue };
+        match e {
+            Event::JobError {
+                scheduled_run_time,
+                outcome,
+                ..
+            } => ended.push((scheduled_run_time, outcome)),
+            Event::JobExecuted {
+                scheduled_run_time, ..
+            } => ended.push((scheduled_run_time, RunOutcome::Success)),
+            _ => {}
+        }
+        if ended.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        ended,
+        [
+            (at(60), RunOutcome::Interrupted),
+            (at(120), RunOutcome::Success)
+        ],
+        "the old run was cancelled, then the new one ran"
+    );
+    a.shutdown(true).await.unwrap();
+    b.shutdown(true).await.unwrap();
     backend.cleanup(&ns).await;
 }
 
@@ -2072,7 +2292,8 @@ macro_rules! conformance_tests {
             pending_runs_keep_backfill_and_job_state, queued_runs_and_stop_requests,
             calendars_save_load_delete,
             calendars_load_in_name_order, calendars_are_shared,
-            max_instances_across_instances, crashed_runs_are_recovered);
+            max_instances_across_instances, buffered_fire_times_across_instances,
+            cancel_other_across_instances, crashed_runs_are_recovered);
     };
     (@cases $backend:expr; $($case:ident),*) => {
         $(

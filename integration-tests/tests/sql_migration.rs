@@ -496,7 +496,7 @@ async fn cut_off(dialect: Dialect, mut conn: AnyConnection, url: String, prefix:
             ],
         };
         for statement in undo.into_iter().chain([format!(
-            "DELETE FROM {prefix}schema_version WHERE version = 4"
+            "DELETE FROM {prefix}schema_version WHERE version >= 4"
         )]) {
             sqlx::query(&statement)
                 .execute(&mut conn)

@@ -51,6 +51,30 @@ pub struct JobRun {
     /// For a run a backfill asked for (not the job's own schedule): the end of the
     /// backfilled range (exclusive, UTC). `None` for other runs.
     pub backfill_until: Option<DateTime<Utc>>,
+    /// How a newer fire time of the job asks this run to stop (overlap `cancel_other`,
+    /// `terminate_other`); `None` for other policies.
+    pub(crate) stop: Option<Arc<RunStop>>,
+}
+
+/// A run's stop requests (overlap `cancel_other` / `terminate_other`): the scheduler cancels a
+/// token, the executor's [`ExecutorRuntime`] reacts as [`StopRequest`](crate::StopRequest)
+/// says.
+#[derive(Debug, Default)]
+pub(crate) struct RunStop {
+    /// The task's [`JobContext::cancelled`] is to resolve.
+    pub(crate) cancel: CancellationToken,
+    /// The run is to be stopped as at a timeout.
+    pub(crate) terminate: CancellationToken,
+}
+
+impl RunStop {
+    /// Asks the run to stop as `how` says.
+    pub(crate) fn request(&self, how: crate::store::StopRequest) {
+        match how {
+            crate::store::StopRequest::Cancel => self.cancel.cancel(),
+            crate::store::StopRequest::Terminate => self.terminate.cancel(),
+        }
+    }
 }
 
 impl JobRun {
@@ -65,6 +89,7 @@ impl JobRun {
             instance: None,
             attempt: 1,
             backfill_until: None,
+            stop: None,
         }
     }
 }
@@ -88,6 +113,8 @@ pub(crate) struct Ending(
     std::sync::Mutex<Vec<Retrying>>,
     /// The run ids of the slots alive here.
     std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
+    /// (store index, job id) of jobs with queued fire times to look at: a run of theirs ended.
+    std::sync::Mutex<Vec<(usize, Arc<str>)>>,
 );
 
 impl Ending {
@@ -130,6 +157,24 @@ impl Ending {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(run_id)
+    }
+
+    /// Takes the jobs of the store at `index` whose queues are to be looked at (a run of
+    /// theirs ended here), each once.
+    pub(crate) fn take_queue_wakes(&self, index: usize) -> Vec<Arc<str>> {
+        let mut list = self.3.lock().unwrap_or_else(|e| e.into_inner());
+        let mut taken: Vec<Arc<str>> = Vec::new();
+        list.retain(|(i, job)| {
+            if *i == index {
+                if !taken.contains(job) {
+                    taken.push(job.clone());
+                }
+                false
+            } else {
+                true
+            }
+        });
+        taken
     }
 
     /// Gives back failed runs whose retries could not be stored.
@@ -215,6 +260,9 @@ pub(crate) struct SlotInner {
     /// Retries the run's failures asked for: the record becomes a pending retry instead of
     /// ending.
     retries: std::sync::Mutex<Vec<PendingRetry>>,
+    /// The job, when its queued fire times are to be looked at once the run ends (see
+    /// [`Overlap::queues`](crate::Overlap::queues)).
+    wake_queue: std::sync::OnceLock<Arc<str>>,
 }
 
 impl RunSlot {
@@ -239,7 +287,14 @@ impl RunSlot {
             ending,
             written: std::sync::atomic::AtomicBool::new(written),
             retries: std::sync::Mutex::new(Vec::new()),
+            wake_queue: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Asks that the queued fire times of `job_id` be looked at when the run ends (its job
+    /// has an overlap policy that queues them).
+    pub(crate) fn wake_queue_on_end(&self, job_id: Arc<str>) {
+        let _ = self.0.wake_queue.set(job_id);
     }
 
     /// Asks that the run's record become a pending retry of `scheduled_run_time` (attempt
@@ -268,6 +323,14 @@ impl Drop for SlotInner {
             .remove(&self.run_id);
         let retries = std::mem::take(self.retries.get_mut().unwrap_or_else(|e| e.into_inner()));
         let written = self.written.load(std::sync::atomic::Ordering::Acquire);
+        if let Some(job) = self.wake_queue.take() {
+            self.ending
+                .3
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((self.store, job));
+            let _ = self.done.send(self.store);
+        }
         if !retries.is_empty() {
             self.ending.put_back_retrying([Retrying {
                 store: self.store,
@@ -428,7 +491,9 @@ impl ExecutorRuntime {
                 Handler::Blocking(f) => tokio::task::spawn_blocking(move || f(ctx)),
             };
             let abort = handle.abort_handle();
-            let result = self.limit(&run.job, started, &token, join(handle)).await;
+            let result = self
+                .limit(&run.job, run.stop.as_deref(), started, &token, join(handle))
+                .await;
             if result
                 .as_ref()
                 .is_err_and(|e| e.outcome() != RunOutcome::Error)
@@ -457,16 +522,20 @@ impl ExecutorRuntime {
             let started = self.clock.now();
             let clock = Instant::now();
             let token = ctx.cancellation_token().clone();
-            let result = self.limit(&run.job, started, &token, call(ctx)).await;
+            let result = self
+                .limit(&run.job, run.stop.as_deref(), started, &token, call(ctx))
+                .await;
             self.finish(run, run_time, started, clock.elapsed(), result);
         }
     }
 
-    /// Awaits `run` until the job's timeout (on the scheduler's clock) or an interrupting
-    /// shutdown, whichever comes first; a run cut off so has its context's `token` cancelled.
+    /// Awaits `run` until the job's timeout (on the scheduler's clock), an interrupting
+    /// shutdown or a `terminate_other` request, whichever comes first; a run cut off so has its
+    /// context's `token` cancelled. A `cancel_other` request cancels `token` and waits on.
     async fn limit(
         &self,
         job: &Job,
+        stop: Option<&RunStop>,
         started: DateTime<Utc>,
         token: &CancellationToken,
         run: impl std::future::Future<Output = TaskResult>,
@@ -482,11 +551,34 @@ impl ExecutorRuntime {
                 None => std::future::pending().await,
             }
         };
-        let result = tokio::select! {
-            biased;
-            result = run => result,
-            t = timeout => Err(timed_out(t)),
-            () = self.cancel.cancelled() => Err(interrupted()),
+        let stopped = |t: Option<&CancellationToken>| {
+            let t = t.cloned();
+            async move {
+                match t {
+                    Some(t) => t.cancelled().await,
+                    None => std::future::pending().await,
+                }
+            }
+        };
+        let terminate = stopped(stop.map(|s| &s.terminate));
+        let cancel = stopped(stop.map(|s| &s.cancel));
+        tokio::pin!(run, timeout, terminate, cancel);
+        let mut cancelled = false;
+        let result = loop {
+            tokio::select! {
+                biased;
+                result = &mut run => break result,
+                t = &mut timeout => break Err(timed_out(t)),
+                () = self.cancel.cancelled() => break Err(interrupted()),
+                () = &mut terminate => break Err(TaskError::with_outcome(
+                    RunOutcome::Interrupted,
+                    "terminated: a newer fire time of the job replaced the run (overlap = terminate_other)",
+                )),
+                () = &mut cancel, if !cancelled => {
+                    cancelled = true;
+                    token.cancel();
+                }
+            }
         };
         let result = match result {
             // A task that gave up because the scheduler asked it to stop was interrupted.
@@ -495,6 +587,15 @@ impl ExecutorRuntime {
                     RunOutcome::Interrupted,
                     format!(
                         "interrupted: the scheduler shut down without waiting for the run ({})",
+                        e.message()
+                    ),
+                ))
+            }
+            Err(e) if e.outcome() == RunOutcome::Error && cancelled => {
+                Err(TaskError::with_outcome(
+                    RunOutcome::Interrupted,
+                    format!(
+                        "cancelled: a newer fire time of the job replaced the run (overlap = cancel_other): {}",
                         e.message()
                     ),
                 ))
@@ -531,8 +632,9 @@ impl ExecutorRuntime {
                 }))
                 .unwrap_or_else(|panic| Err(panic_error(&*panic)))
             };
-            let result = if run.job.timeout().is_some() {
-                // Watched: the timeout is awaited beside the run, on a thread of its own.
+            let result = if run.job.timeout().is_some() || run.stop.is_some() {
+                // Watched: the timeout (or a stop request) is awaited beside the run, on a
+                // thread of its own.
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let spawned =
                     std::thread::Builder::new()
@@ -541,10 +643,16 @@ impl ExecutorRuntime {
                             let _ = tx.send(call());
                         });
                 match spawned {
-                    Ok(_) => handle.block_on(self.limit(&run.job, started, &token, async {
-                        rx.await
-                            .unwrap_or_else(|_| Err(TaskError::new("the run's thread ended")))
-                    })),
+                    Ok(_) => handle.block_on(self.limit(
+                        &run.job,
+                        run.stop.as_deref(),
+                        started,
+                        &token,
+                        async {
+                            rx.await
+                                .unwrap_or_else(|_| Err(TaskError::new("the run's thread ended")))
+                        },
+                    )),
                     Err(e) => Err(TaskError::new(format!("cannot start a thread: {e}"))),
                 }
             } else {

@@ -48,7 +48,14 @@ impl Default for JobDefaults {
 }
 
 /// What happens when a job's fire time comes while `max_instances` of its runs are running
-/// (Temporal's schedule overlap policies, with its names).
+/// (Temporal's schedule overlap policies, with its names and meanings). `max_instances` is the
+/// number of concurrent runs a policy guards.
+///
+/// Queued fire times (`buffer_one`, `buffer_all`, `cancel_other`, `terminate_other`) are kept
+/// in the job store for stores that record runs in progress (every instance sees one queue;
+/// a queued fire time survives the death of any instance), in the scheduler's memory for the
+/// others. They start in fire-time order as soon as a run of the job ends, without the
+/// `misfire_grace_time` check (a queued run is late by design).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Overlap {
@@ -56,41 +63,93 @@ pub enum Overlap {
     /// default).
     #[default]
     Skip,
+    /// One fire time waits and starts when a run ends; others that come while one waits are
+    /// skipped (Temporal `BUFFER_ONE`).
+    BufferOne,
+    /// Every fire time waits its turn, oldest first; at most [`Overlap::MAX_BUFFERED`] wait,
+    /// later ones are recorded `missed` (Temporal `BUFFER_ALL`, bounded).
+    BufferAll,
+    /// The runs in progress are asked to stop (their
+    /// [`JobContext::cancelled`](crate::JobContext::cancelled) resolves; the task decides
+    /// when to return, and is recorded `interrupted` unless it succeeds), and the new fire
+    /// time starts when they have ended. A newer fire time replaces one that waits, which is
+    /// recorded `skipped` (Temporal `CANCEL_OTHER`).
+    CancelOther,
+    /// As `cancel_other`, but the executor stops the runs as it does at a `timeout`: an async
+    /// task is aborted, a blocking one abandoned, a worker process killed; recorded
+    /// `interrupted` (Temporal `TERMINATE_OTHER`).
+    TerminateOther,
     /// It runs anyway: `max_instances` does not limit the job.
     AllowAll,
 }
 
 impl Overlap {
+    /// The most fire times `buffer_all` keeps waiting for one job.
+    pub const MAX_BUFFERED: usize = 1000;
+
+    /// Every policy, in Temporal's order.
+    pub const ALL: [Overlap; 6] = [
+        Overlap::Skip,
+        Overlap::BufferOne,
+        Overlap::BufferAll,
+        Overlap::CancelOther,
+        Overlap::TerminateOther,
+        Overlap::AllowAll,
+    ];
+
     /// Reads a policy name.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming `overlap`: an
-    /// unknown name, or one of Temporal's policies rsched does not offer yet (`buffer_one`,
-    /// `buffer_all`, `cancel_other`, `terminate_other`).
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming `overlap` for an
+    /// unknown name.
     pub fn parse(name: &str) -> Result<Overlap> {
-        match name {
-            "skip" => Ok(Overlap::Skip),
-            "allow_all" => Ok(Overlap::AllowAll),
-            "buffer_one" | "buffer_all" | "cancel_other" | "terminate_other" => {
-                Err(Error::invalid(
+        Overlap::ALL
+            .into_iter()
+            .find(|o| o.as_str() == name)
+            .ok_or_else(|| {
+                Error::invalid(
                     "overlap",
                     format!(
-                        "'{name}' is not offered yet; use \"skip\" (the default) or \"allow_all\""
+                        "'{name}' is not an overlap policy; expected one of \"skip\", \"buffer_one\", \"buffer_all\", \"cancel_other\", \"terminate_other\", \"allow_all\""
                     ),
-                ))
-            }
-            other => Err(Error::invalid(
-                "overlap",
-                format!("'{other}' is not an overlap policy; expected \"skip\" or \"allow_all\""),
-            )),
-        }
+                )
+            })
     }
 
-    /// The name: `skip` or `allow_all`.
+    /// The name: `skip`, `buffer_one`, `buffer_all`, `cancel_other`, `terminate_other` or
+    /// `allow_all`.
     pub fn as_str(self) -> &'static str {
         match self {
             Overlap::Skip => "skip",
+            Overlap::BufferOne => "buffer_one",
+            Overlap::BufferAll => "buffer_all",
+            Overlap::CancelOther => "cancel_other",
+            Overlap::TerminateOther => "terminate_other",
             Overlap::AllowAll => "allow_all",
+        }
+    }
+
+    /// Whether a fire time that finds the job at `max_instances` waits (is queued).
+    pub fn queues(self) -> bool {
+        !matches!(self, Overlap::Skip | Overlap::AllowAll)
+    }
+
+    /// How many fire times may wait at once (0 for `skip` and `allow_all`).
+    pub fn queue_limit(self) -> usize {
+        match self {
+            Overlap::BufferAll => Overlap::MAX_BUFFERED,
+            Overlap::BufferOne | Overlap::CancelOther | Overlap::TerminateOther => 1,
+            Overlap::Skip | Overlap::AllowAll => 0,
+        }
+    }
+
+    /// How the runs in progress are asked to stop when a fire time comes (`cancel_other`,
+    /// `terminate_other`).
+    pub fn stop(self) -> Option<crate::store::StopRequest> {
+        match self {
+            Overlap::CancelOther => Some(crate::store::StopRequest::Cancel),
+            Overlap::TerminateOther => Some(crate::store::StopRequest::Terminate),
+            _ => None,
         }
     }
 }

@@ -503,12 +503,9 @@ mod overlap {
             second_fire(Overlap::AllowAll).await,
             Event::JobSubmitted { .. }
         ));
-        assert!(
-            Overlap::parse("buffer_one")
-                .unwrap_err()
-                .message()
-                .contains("not offered yet")
-        );
+        for o in Overlap::ALL {
+            assert_eq!(Overlap::parse(o.as_str()).unwrap(), o);
+        }
         assert!(
             Overlap::parse("sometimes")
                 .unwrap_err()

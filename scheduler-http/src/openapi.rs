@@ -78,7 +78,9 @@ pub(crate) struct JobDoc {
     retry_jitter: bool,
     /// Exclusion calendars whose periods the job's fire times skip.
     calendars: Vec<String>,
-    /// What a fire time does while max_instances runs are running: `skip` or `allow_all`.
+    /// What a fire time does while max_instances runs are running (Temporal's overlap
+    /// policies): `skip`, `buffer_one`, `buffer_all`, `cancel_other`, `terminate_other` or
+    /// `allow_all`.
     overlap: String,
     executor: String,
     jobstore: String,
@@ -130,7 +132,9 @@ pub(crate) struct JobDefinition {
     /// Names of exclusion calendars (`GET /calendars`) whose periods the job's fire times skip.
     calendars: Option<Vec<String>>,
     /// What a fire time does while max_instances runs are running: `skip` (the default:
-    /// recorded skipped) or `allow_all` (runs anyway).
+    /// recorded skipped), `buffer_one` (one waits), `buffer_all` (up to 1,000 wait, oldest
+    /// first), `cancel_other` / `terminate_other` (the runs are cancelled / stopped, the new
+    /// one waits for them) or `allow_all` (runs anyway).
     overlap: Option<String>,
     executor: Option<String>,
     jobstore: Option<String>,

@@ -158,6 +158,11 @@ impl Params {
     }
 }
 
+/// The columns of a run record, in the order `running::running_run` reads them (`stop` is read
+/// on its own, by `stop_requests`).
+const RUNNING_COLUMNS: &str = "run_id, job_id, scheduled_run_time, started, owner, expires, attempt, \
+                               backfill_until, job_state";
+
 /// Every statement the store runs, built once per store.
 #[derive(Debug)]
 pub(crate) struct Statements {
@@ -189,6 +194,9 @@ pub(crate) struct Statements {
     pub(crate) heartbeat_running: String,
     pub(crate) count_all_running: String,
     pub(crate) expired_running: String,
+    pub(crate) queued_running: String,
+    pub(crate) stop_running: String,
+    pub(crate) stop_requests: String,
     pub(crate) take_over_running: String,
     pub(crate) reschedule_running: String,
     pub(crate) select_calendars: String,
@@ -227,9 +235,12 @@ impl Statements {
             ],
             runs_table: format!("{prefix}runs"),
             running_table: format!("{prefix}running"),
+            // Params: now, the queued owner (queued fire times are not runs in progress).
             count_all_running: p(&|q| {
                 format!(
-                    "SELECT job_id, COUNT(*) FROM {prefix}running WHERE expires > {} GROUP BY job_id",
+                    "SELECT job_id, COUNT(*) FROM {prefix}running WHERE expires > {} AND owner <> {} \
+                     GROUP BY job_id",
+                    q.next(),
                     q.next()
                 )
             }),
@@ -240,12 +251,46 @@ impl Statements {
                     q.next()
                 )
             }),
+            // Params: now, also_owner, the queued owner (never expired), limit.
             expired_running: p(&|q| {
                 format!(
-                    "SELECT run_id, job_id, scheduled_run_time, started, owner, expires, attempt, \
-                     backfill_until, job_state FROM {prefix}running WHERE expires < {} OR owner = {} ORDER BY expires LIMIT {}",
+                    "SELECT {RUNNING_COLUMNS} FROM {prefix}running \
+                     WHERE (expires < {} OR owner = {}) AND owner <> {} ORDER BY expires LIMIT {}",
                     q.next(),
                     q.next(),
+                    q.next(),
+                    q.next()
+                )
+            }),
+            // Params: job_id, the queued owner, limit. Ties by run_id in code point order.
+            queued_running: p(&|q| {
+                let run_id = match dialect {
+                    Dialect::Postgres => "run_id COLLATE \"C\"",
+                    _ => "run_id",
+                };
+                format!(
+                    "SELECT {RUNNING_COLUMNS} FROM {prefix}running WHERE job_id = {} AND owner = {} \
+                     ORDER BY scheduled_run_time, {run_id} LIMIT {}",
+                    q.next(),
+                    q.next(),
+                    q.next()
+                )
+            }),
+            // Params: stop, job_id, the pending owner, the queued owner. The count is of the rows
+            // matched, also those already marked so: MySQL reports them too, as sqlx connects
+            // with CLIENT_FOUND_ROWS.
+            stop_running: p(&|q| {
+                format!(
+                    "UPDATE {prefix}running SET stop = {} WHERE job_id = {} AND owner <> {} AND owner <> {}",
+                    q.next(),
+                    q.next(),
+                    q.next(),
+                    q.next()
+                )
+            }),
+            stop_requests: p(&|q| {
+                format!(
+                    "SELECT run_id, stop FROM {prefix}running WHERE owner = {} AND stop IS NOT NULL",
                     q.next()
                 )
             }),
@@ -451,12 +496,14 @@ impl Statements {
         format!("SELECT id FROM {} WHERE id IN ({})", self.table, q.list(n))
     }
 
-    /// Runs in progress per job, for `n` job ids (`expires` first, then the ids).
+    /// Runs in progress per job, for `n` job ids (`expires` first, then the queued owner, whose
+    /// records are not runs in progress, then the ids).
     pub(crate) fn count_running(&self, n: usize) -> String {
         let mut q = Params::new(self.dialect);
-        let expires = q.next();
+        let (expires, queued) = (q.next(), q.next());
         format!(
-            "SELECT job_id, COUNT(*) FROM {} WHERE expires > {expires} AND job_id IN ({}) GROUP BY job_id",
+            "SELECT job_id, COUNT(*) FROM {} WHERE expires > {expires} AND owner <> {queued} \
+             AND job_id IN ({}) GROUP BY job_id",
             self.running_table,
             q.list(n)
         )

@@ -21,9 +21,12 @@
 //!   (MySQL 8 has none), so the steps use plain `ALTER TABLE … ADD COLUMN`, one column per
 //!   statement, and the runner takes the error such a statement gets for a column that is
 //!   already there — 1060, `ER_DUP_FIELDNAME` "Duplicate column name" — as done
-//!   ([`already_applied`]), logs it and goes on. (MySQL commits each DDL statement at once: a
-//!   step's transaction could not undo the ALTERs before the cut.) One column per `ALTER` keeps
-//!   that exact: the error says that statement's column exists, not one of several.
+//!   ([`already_applied`]), logs it and goes on. Indexes likewise (MySQL 8 has no `CREATE INDEX
+//!   IF NOT EXISTS` either): plain `ALTER TABLE … ADD INDEX`, whose error for an index name
+//!   already there — 1061, `ER_DUP_KEYNAME` "Duplicate key name" — counts as done. (MySQL
+//!   commits each DDL statement at once: a step's transaction could not undo the ALTERs before
+//!   the cut.) One column or index per `ALTER` keeps that exact: the error says that
+//!   statement's column or index exists, not one of several.
 //! - SQLite: `CREATE … IF NOT EXISTS`; its `ALTER TABLE … ADD COLUMN` has no `IF NOT EXISTS`,
 //!   but there the steps and their version rows run in one exclusive transaction, so a step is
 //!   applied whole or not at all.
@@ -134,19 +137,32 @@ impl Lock {
 
 /// Whether `error`, met running migration `statement` on a `dialect` database, says the
 /// statement's work is already done: on MySQL/MariaDB only, error 1060 (duplicate column name)
-/// on an `ALTER TABLE … ADD COLUMN` (see the module docs).
+/// on an `ALTER TABLE … ADD COLUMN`, or 1061 (duplicate key name) on an
+/// `ALTER TABLE … ADD INDEX` (see the module docs).
 pub(crate) fn already_applied(dialect: Dialect, statement: &str, error: &sqlx::Error) -> bool {
+    let expected = if is_add_column(statement) {
+        1060
+    } else if is_add_index(statement) {
+        1061
+    } else {
+        return false;
+    };
     dialect == Dialect::MySql
-        && is_add_column(statement)
         && error
             .as_database_error()
-            .is_some_and(|e| mysql_error_number(e) == Some(1060))
+            .is_some_and(|e| mysql_error_number(e) == Some(expected))
 }
 
 /// An `ALTER TABLE t ADD COLUMN …` statement.
 fn is_add_column(statement: &str) -> bool {
     let upper = statement.to_ascii_uppercase();
     upper.starts_with("ALTER TABLE ") && upper.contains(" ADD COLUMN ")
+}
+
+/// An `ALTER TABLE t ADD INDEX …` statement.
+fn is_add_index(statement: &str) -> bool {
+    let upper = statement.to_ascii_uppercase();
+    upper.starts_with("ALTER TABLE ") && upper.contains(" ADD INDEX ")
 }
 
 /// A MySQL/MariaDB server error's number (1060 …).
@@ -318,8 +334,70 @@ mod tests {
         }
     }
 
+    /// Schema version 5 adds `stop` to `{prefix}running` and the index of a job's queue. On
+    /// PostgreSQL both say `IF NOT EXISTS`; on MySQL neither does (MySQL 8 lacks both: the
+    /// runner takes errors 1060 and 1061 instead), one column or index per `ALTER`; SQLite adds
+    /// the column plainly (in the step's transaction) and the index `IF NOT EXISTS`.
     #[test]
-    fn only_mysql_add_column_statements_may_find_their_work_done() {
+    fn step_5_adds_the_stop_column_and_the_queue_index() {
+        for (dialect, name) in [
+            (Dialect::Sqlite, "sqlite"),
+            (Dialect::Postgres, "postgres"),
+            (Dialect::MySql, "mysql"),
+        ] {
+            if Dialect::from_url(&format!("{name}://")).is_err() {
+                continue; // not in this build
+            }
+            let step = of(dialect).iter().find(|m| m.version == 5).expect("step 5");
+            assert_eq!(step.file, "0005_overlap.sql");
+            let statements = statements(step.sql, "p_");
+            assert_eq!(statements.len(), 2, "{name}: {statements:?}");
+            let (column, index) = (&statements[0], &statements[1]);
+            match dialect {
+                Dialect::Postgres => {
+                    assert!(
+                        column.starts_with(
+                            "ALTER TABLE p_running ADD COLUMN IF NOT EXISTS stop VARCHAR(16)"
+                        ),
+                        "{column}"
+                    );
+                    assert!(
+                        index.starts_with("CREATE INDEX IF NOT EXISTS p_running_job_owner ON p_running (job_id, owner"),
+                        "{index}"
+                    );
+                }
+                Dialect::MySql => {
+                    assert!(
+                        column.starts_with("ALTER TABLE p_running ADD COLUMN stop VARCHAR(16) "),
+                        "{column}"
+                    );
+                    assert!(column.ends_with(" NULL"), "{column}");
+                    assert!(
+                        index.starts_with(
+                            "ALTER TABLE p_running ADD INDEX p_running_job_owner (job_id, owner"
+                        ),
+                        "{index}"
+                    );
+                    for s in &statements {
+                        assert!(!s.contains("IF NOT EXISTS"), "{s}");
+                        assert_eq!(s.matches(" ADD ").count(), 1, "{s}");
+                    }
+                    assert!(is_add_column(column) && !is_add_index(column), "{column}");
+                    assert!(is_add_index(index) && !is_add_column(index), "{index}");
+                }
+                Dialect::Sqlite => {
+                    assert_eq!(column, "ALTER TABLE p_running ADD COLUMN stop TEXT");
+                    assert!(
+                        index.starts_with("CREATE INDEX IF NOT EXISTS p_running_job_owner ON p_running (job_id, owner"),
+                        "{index}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_mysql_add_column_and_add_index_statements_may_find_their_work_done() {
         assert!(is_add_column(
             "ALTER TABLE p_runs ADD COLUMN attempt INT NOT NULL DEFAULT 1"
         ));
@@ -328,6 +406,15 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS p_calendars (name TEXT)"
         ));
         assert!(!is_add_column("ALTER TABLE p_runs DROP COLUMN attempt"));
+        assert!(is_add_index(
+            "ALTER TABLE p_running ADD INDEX p_running_job_owner (job_id, owner)"
+        ));
+        assert!(!is_add_index(
+            "CREATE INDEX IF NOT EXISTS p_running_job ON p_running (job_id)"
+        ));
+        assert!(!is_add_index(
+            "ALTER TABLE p_running DROP INDEX p_running_job"
+        ));
         let other = sqlx::Error::Protocol("not a server error".to_owned());
         assert!(!already_applied(
             Dialect::MySql,

@@ -17,16 +17,19 @@
 //! two jobs and they sort by code point, as everywhere else. A run record's `result` is
 //! `MEDIUMTEXT` JSON (up to 64 KiB, past `TEXT`'s 65,535 bytes), its `backfill` a `SMALLINT` 0/1
 //! (sqlx's `Any` driver reads no `TINYINT`). A run in progress's `backfill_until` is `BIGINT`
-//! microseconds, its `job_state` `LONGTEXT` JSON (as the jobs table's `state`); a calendar's
+//! microseconds, its `job_state` `LONGTEXT` JSON (as the jobs table's `state`), its `stop`
+//! `VARCHAR(16)` ASCII (`cancel`, `terminate`, or `NULL`); a calendar's
 //! `name` is `utf8mb4_bin` (as ids), its `definition` `MEDIUMTEXT` JSON. Calendars are saved
 //! with `INSERT … ON DUPLICATE KEY UPDATE`.
 
 /// The migrations, oldest first: `migrations/mysql/*.sql`; each statement is idempotent, or an
-/// `ALTER TABLE … ADD COLUMN` whose error 1060 (duplicate column name) the runner takes as done
+/// `ALTER TABLE … ADD COLUMN` whose error 1060 (duplicate column name) the runner takes as done,
+/// or an `ALTER TABLE … ADD INDEX` whose error 1061 (duplicate key name) it takes likewise
 /// (see `migrations.rs`).
 pub(crate) const MIGRATIONS: &[crate::migrations::Migration] = crate::migrations::embed!("mysql":
     1 => "0001_jobs.sql",
     2 => "0002_runs.sql",
     3 => "0003_running.sql",
     4 => "0004_policies.sql",
+    5 => "0005_overlap.sql",
 );

@@ -17,7 +17,8 @@
 //! Unix epoch (UTC); `state` is `TEXT` JSON (`SELECT state::jsonb FROM rsched_jobs` reads it).
 //! Ids sort with `COLLATE "C"` (by code point), whatever the database's collation. A run
 //! record's `result` is `TEXT` JSON, its `backfill` a `BOOLEAN`. A run in progress's
-//! `backfill_until` is `BIGINT` microseconds, its `job_state` `TEXT` JSON; a calendar's
+//! `backfill_until` is `BIGINT` microseconds, its `job_state` `TEXT` JSON, its `stop`
+//! `VARCHAR(16)` (`cancel`, `terminate`, or `NULL`); a calendar's
 //! `definition` is `TEXT` JSON, and calendars sort by name `COLLATE "C"`. Calendars are saved
 //! with `INSERT … ON CONFLICT (name) DO UPDATE`.
 
@@ -27,4 +28,5 @@ pub(crate) const MIGRATIONS: &[crate::migrations::Migration] = crate::migrations
     2 => "0002_runs.sql",
     3 => "0003_running.sql",
     4 => "0004_policies.sql",
+    5 => "0005_overlap.sql",
 );

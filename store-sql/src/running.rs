@@ -1,12 +1,15 @@
 //! [`RunningRuns`] for [`SqlJobStore`]: the runs executing now, one row each in
-//! `{prefix}running`.
+//! `{prefix}running`, with the pending runs (owner [`PENDING_OWNER`]) and the queued fire
+//! times of the overlap policies (owner [`QUEUED_OWNER`]); a run asked to stop has its
+//! request in the `stop` column.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use scheduler_core::{Result, RunningRun, RunningRuns};
+use scheduler_core::{PENDING_OWNER, QUEUED_OWNER, Result, RunningRun, RunningRuns, StopRequest};
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use crate::dialect;
 use crate::error::db_error;
@@ -22,13 +25,14 @@ impl RunningRuns for SqlJobStore {
             // all of them beats many IN lists.
             rows = sqlx::query(&self.sql.count_all_running)
                 .bind(micros(now))
+                .bind(QUEUED_OWNER)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_error)?;
         } else {
             for chunk in job_ids.chunks(dialect::INSERT_CHUNK) {
                 let query = self.sql.count_running(chunk.len());
-                let mut q = sqlx::query(&query).bind(micros(now));
+                let mut q = sqlx::query(&query).bind(micros(now)).bind(QUEUED_OWNER);
                 for id in chunk {
                     q = q.bind(&**id);
                 }
@@ -105,28 +109,12 @@ impl RunningRuns for SqlJobStore {
         let rows = sqlx::query(&self.sql.expired_running)
             .bind(micros(now))
             .bind(also_owner)
+            .bind(QUEUED_OWNER)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                let t = |i: usize| -> Result<DateTime<Utc>> {
-                    Ok(time(Some(row.try_get(i).map_err(db_error)?)).unwrap_or_default())
-                };
-                Ok(RunningRun {
-                    run_id: Arc::from(text(row, 0)?),
-                    job_id: Arc::from(text(row, 1)?),
-                    scheduled_run_time: t(2)?,
-                    started: t(3)?,
-                    owner: Arc::from(text(row, 4)?),
-                    expires: t(5)?,
-                    attempt: attempt(row, 6)?,
-                    backfill_until: time(row.try_get(7).map_err(db_error)?),
-                    job_state: opt_text(row, 8)?.map(Arc::from),
-                })
-            })
-            .collect()
+        rows.iter().map(running_run).collect()
     }
 
     async fn take_over_run(
@@ -164,4 +152,71 @@ impl RunningRuns for SqlJobStore {
             .map_err(db_error)?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn queued_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunningRun>> {
+        let rows = sqlx::query(&self.sql.queued_running)
+            .bind(job_id)
+            .bind(QUEUED_OWNER)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(running_run).collect()
+    }
+
+    async fn stop_runs(&self, job_id: &str, stop: StopRequest) -> Result<u64> {
+        // The rows matched, also those already marked so (on MySQL too: sqlx connects with
+        // CLIENT_FOUND_ROWS, so an UPDATE reports the rows it found, not only those it changed).
+        let done = sqlx::query(&self.sql.stop_running)
+            .bind(stop.as_str())
+            .bind(job_id)
+            .bind(PENDING_OWNER)
+            .bind(QUEUED_OWNER)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn stop_requests(&self, owner: &str) -> Result<Vec<(Arc<str>, StopRequest)>> {
+        let rows = sqlx::query(&self.sql.stop_requests)
+            .bind(owner)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let mut requests = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let run_id = text(row, 0)?;
+            let stop = text(row, 1)?;
+            match StopRequest::parse(&stop) {
+                Some(stop) => requests.push((Arc::from(run_id), stop)),
+                // Written by a newer build: not a request this one knows how to honour.
+                None => tracing::warn!(
+                    "Run {run_id}: unknown stop request '{stop}' in {}, ignored",
+                    self.sql.running_table
+                ),
+            }
+        }
+        Ok(requests)
+    }
+}
+
+/// A run record as the statements select it (the columns of `dialect::RUNNING_COLUMNS`:
+/// run_id, job_id, scheduled_run_time, started, owner, expires, attempt, backfill_until,
+/// job_state).
+fn running_run(row: &AnyRow) -> Result<RunningRun> {
+    let t = |i: usize| -> Result<DateTime<Utc>> {
+        Ok(time(Some(row.try_get(i).map_err(db_error)?)).unwrap_or_default())
+    };
+    Ok(RunningRun {
+        run_id: Arc::from(text(row, 0)?),
+        job_id: Arc::from(text(row, 1)?),
+        scheduled_run_time: t(2)?,
+        started: t(3)?,
+        owner: Arc::from(text(row, 4)?),
+        expires: t(5)?,
+        attempt: attempt(row, 6)?,
+        backfill_until: time(row.try_get(7).map_err(db_error)?),
+        job_state: opt_text(row, 8)?.map(Arc::from),
+    })
 }

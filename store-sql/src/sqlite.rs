@@ -16,7 +16,8 @@
 //! Types: `next_run_time`, `fire_time`, `lease_expires` are `INTEGER` microseconds since the
 //! Unix epoch (UTC); `state` is `TEXT` JSON; so is a run record's `result`, and its `backfill`
 //! is `INTEGER` 0/1. A run in progress's `backfill_until` is `INTEGER` microseconds, its
-//! `job_state` `TEXT` JSON; so is a calendar's `definition`. Calendars are saved with
+//! `job_state` `TEXT` JSON (so is a calendar's `definition`), its `stop` `TEXT` (`cancel`,
+//! `terminate`, or `NULL`). Calendars are saved with
 //! `INSERT … ON CONFLICT (name) DO UPDATE` (SQLite 3.24+).
 
 /// The migrations, oldest first: `migrations/sqlite/*.sql`; each statement is idempotent.
@@ -25,4 +26,5 @@ pub(crate) const MIGRATIONS: &[crate::migrations::Migration] = crate::migrations
     2 => "0002_runs.sql",
     3 => "0003_running.sql",
     4 => "0004_policies.sql",
+    5 => "0005_overlap.sql",
 );

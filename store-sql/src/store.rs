@@ -188,8 +188,9 @@ impl SqlJobStore {
             for statement in statements {
                 match sqlx::query(statement).execute(&mut *conn).await {
                     Ok(_) => {}
-                    // MySQL's ADD COLUMN has no IF NOT EXISTS, and commits on its own: a step
-                    // cut off before its version row finds its columns there when run again.
+                    // MySQL's ADD COLUMN and ADD INDEX have no IF NOT EXISTS, and commit on
+                    // their own: a step cut off before its version row finds its columns and
+                    // indexes there when run again.
                     Err(e) if crate::migrations::already_applied(self.dialect, statement, &e) => {
                         tracing::info!(
                             "Job store tables '{}*', schema version {version}: {statement}: already done ({e})",

@@ -101,6 +101,8 @@ struct Planned {
     id: Arc<str>,
     release: Release,
     run: Option<Submission>,
+    /// Fire times that wait (overlap policies that queue them), written before the release.
+    queue: Option<super::overlap::QueuePlan>,
 }
 
 /// Commits a batch, then starts its runs: the store takes each job's release first (its next
@@ -112,7 +114,7 @@ struct Planned {
 /// be committed (and its runs started) once it answers.
 async fn commit(
     scheduler: &Scheduler,
-    alias: &Arc<str>,
+    (index, alias): (usize, &Arc<str>),
     store: &Arc<dyn crate::store::JobStore>,
     health: &mut StoreHealth,
     planned: Vec<Planned>,
@@ -129,11 +131,34 @@ async fn commit(
     }
     match answer {
         Ok(results) => {
-            for (Planned { id, release, run }, result) in planned.into_iter().zip(results) {
+            // Queued records of jobs whose release failed: their fire times are not this
+            // instance's to keep.
+            let mut unqueue: Vec<Arc<str>> = Vec::new();
+            for (planned, result) in planned.into_iter().zip(results) {
+                let Planned {
+                    id,
+                    release,
+                    run,
+                    queue,
+                } = planned;
+                if result.is_err() {
+                    if let Some(queue) = &queue {
+                        unqueue.extend(queue.add.iter().map(|r| r.run_id.clone()));
+                    }
+                }
                 match result {
                     Ok(()) => {
                         if let Some(run) = run {
                             submit(scheduler, run);
+                        }
+                        if queue.as_ref().is_some_and(|q| q.wake) {
+                            let (inner, alias, store) =
+                                (inner.clone(), alias.clone(), store.clone());
+                            tokio::spawn(async move {
+                                super::overlap::start_queued(&inner, index, &alias, &store, &id)
+                                    .await;
+                            });
+                            continue;
                         }
                         if release == Release::Remove {
                             scheduler.announce_removed(alias, id);
@@ -161,6 +186,14 @@ async fn commit(
                             ""
                         }
                     ),
+                }
+            }
+            if !unqueue.is_empty() {
+                if let Err(e) = super::running::runs(store)
+                    .end_runs(crate::store::QUEUED_OWNER, &unqueue)
+                    .await
+                {
+                    tracing::warn!("Could not drop {} queued fire time(s): {e}", unqueue.len());
                 }
             }
             true
@@ -193,7 +226,7 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
     {
         if !health.pending.is_empty() {
             let pending = std::mem::take(&mut health.pending);
-            if !commit(scheduler, alias, store, health, pending).await {
+            if !commit(scheduler, (index, alias), store, health, pending).await {
                 earliest(health.backoff(now, options.retry_interval));
                 continue;
             }
@@ -253,6 +286,21 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
             } else {
                 Vec::new()
             };
+            // The fire times already waiting of jobs whose overlap policy queues them.
+            let waiting = if tracked {
+                match waiting_of(store, &runnable).await {
+                    Ok(waiting) => waiting,
+                    Err(e) => {
+                        tracing::warn!(
+                            "Error reading queued fire times in job store {alias:?}: {e}"
+                        );
+                        failed = true;
+                        break;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
             // A run whose job may fire again within a lease is recorded at once: a deferred
             // record held up by a stall or a store error could then let another instance start
             // the next fire time beside it (found by the lease model, docs/lease-model.md).
@@ -262,15 +310,38 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
             let mut immediate = Vec::new();
             for (i, job) in runnable.into_iter().enumerate() {
                 let id = job.id.clone();
-                let (release, run) = dispatch(scheduler, alias, job, now, counts.get(i).copied());
+                let waits = waiting.get(i).and_then(Option::as_deref);
+                let (release, run, queue) =
+                    dispatch(scheduler, alias, job, now, counts.get(i).copied(), waits);
                 if let (true, Some(s)) = (tracked, &run) {
                     let soon = matches!(release,
                         Release::Reschedule { next_run_time, .. } if next_run_time <= soon);
-                    // Recorded at once too: jobs that recover crashed runs, and jobs that retry
-                    // failed ones (the record becomes the pending retry).
-                    immediate.push(soon || s.run.job.recover() || s.run.job.retry().retries > 0);
+                    // Recorded at once too: jobs that recover crashed runs, jobs that retry
+                    // failed ones (the record becomes the pending retry), and jobs whose fire
+                    // times may wait for their runs (counted exactly).
+                    let job = &s.run.job;
+                    immediate.push(
+                        soon || job.recover() || job.retry().retries > 0 || job.overlap().queues(),
+                    );
                 }
-                planned.push(Planned { id, release, run });
+                planned.push(Planned {
+                    id,
+                    release,
+                    run,
+                    queue,
+                });
+            }
+            let plans: Vec<(&str, &super::overlap::QueuePlan)> = planned
+                .iter()
+                .filter_map(|p| p.queue.as_ref().map(|q| (&*p.id, q)))
+                .collect();
+            if !plans.is_empty() {
+                if let Err(e) = super::overlap::write(inner, store, &plans).await {
+                    // Nothing ran: the leases expire and the jobs are taken again.
+                    tracing::warn!("Error queuing fire times in job store {alias:?}: {e}");
+                    failed = true;
+                    break;
+                }
             }
             if !immediate.is_empty() {
                 // Recorded before they start (or, deferred, by the background task), so a quick
@@ -301,7 +372,12 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
                     }
                 }
             }
-            if !planned.is_empty() && !commit(scheduler, alias, store, health, planned).await {
+            for s in planned.iter_mut().filter_map(|p| p.run.as_mut()) {
+                super::overlap::prepare(inner, &mut s.run);
+            }
+            if !planned.is_empty()
+                && !commit(scheduler, (index, alias), store, health, planned).await
+            {
                 failed = true;
                 break;
             }
@@ -354,7 +430,12 @@ fn dispatch(
     job: Job,
     now: DateTime<Utc>,
     running: Option<u32>,
-) -> (Release, Option<Submission>) {
+    waiting: Option<&[crate::store::RunningRun]>,
+) -> (
+    Release,
+    Option<Submission>,
+    Option<super::overlap::QueuePlan>,
+) {
     let inner = &scheduler.inner;
     let calendars = inner.calendars();
     // A due time a calendar excludes (a calendar changed after the job's next run time was
@@ -371,7 +452,7 @@ fn dispatch(
                 },
                 None => no_fire_time_left(&job, fire),
             };
-            return (release, None);
+            return (release, None, None);
         }
     }
     let limit = if job.coalesce() {
@@ -381,7 +462,7 @@ fn dispatch(
     };
     let (run_times, total) = job.run_times(now, limit, &calendars);
     let Some(&last) = run_times.last() else {
-        return (Release::Unchanged, None);
+        return (Release::Unchanged, None, None);
     };
     let coalesced = total - run_times.len() as u64;
     if coalesced > 0 {
@@ -422,24 +503,66 @@ fn dispatch(
             "Executor lookup (\"{}\") failed for job \"{job}\" -- pausing it",
             job.executor()
         );
-        return (Release::Pause, None);
+        return (Release::Pause, None, None);
     };
     let mut job = job;
-    match job.overlap() {
-        crate::job::Overlap::Skip => {
-            if running.is_some_and(|n| n >= job.max_instances()) {
-                skipped(scheduler, alias, &job, run_times);
-                return (release, None);
+    let overlap = job.overlap();
+    match (overlap, running, waiting) {
+        // Runs whatever is running: neither the count here nor the executor's refuses it.
+        (crate::job::Overlap::AllowAll, _, _) => job.max_instances = u32::MAX,
+        // Waits for the runs in progress, or behind the fire times already waiting.
+        (o, Some(n), Some(waiting)) if o.queues() => {
+            let plan = super::overlap::plan(inner, alias, &job, &run_times, n, waiting, now);
+            if plan.is_some() {
+                return (release, None, plan);
             }
         }
-        // Runs whatever is running: neither the count here nor the executor's refuses it.
-        crate::job::Overlap::AllowAll => job.max_instances = u32::MAX,
+        // `skip` (or a store that keeps no queue): skipped at max_instances.
+        (_, Some(n), _) if n >= job.max_instances() => {
+            skipped(scheduler, alias, &job, run_times);
+            return (release, None, None);
+        }
+        // Stores that record no runs: the executor counts (and a refusal may queue).
+        _ => {}
     }
     let submission = Submission {
         executor: executor.clone(),
         run: JobRun::new(job, alias.clone(), run_times),
     };
-    (release, Some(submission))
+    (release, Some(submission), None)
+}
+
+/// The fire times already waiting of each job whose overlap policy queues them (`None` for
+/// the others, and for all when the store keeps no queue: they then skip at `max_instances`).
+async fn waiting_of(
+    store: &Arc<dyn crate::store::JobStore>,
+    jobs: &[Job],
+) -> crate::Result<Vec<Option<Vec<crate::store::RunningRun>>>> {
+    let mut waiting = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let overlap = job.overlap();
+        if !overlap.queues() {
+            waiting.push(None);
+            continue;
+        }
+        match super::running::runs(store)
+            .queued_runs(job.id(), overlap.queue_limit())
+            .await
+        {
+            Ok(q) => waiting.push(Some(q)),
+            Err(e) if e.kind() == ErrorKind::Unsupported => {
+                tracing::warn!(
+                    job_id = job.id(),
+                    "Job store keeps no queued fire times: job {} (overlap = {}) skips at max_instances",
+                    job.id(),
+                    overlap.as_str()
+                );
+                waiting.push(None);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(waiting)
 }
 
 /// What to do with a job that has no allowed fire time after `after`: remove it when its
@@ -480,12 +603,22 @@ pub(super) fn submit(scheduler: &Scheduler, submission: Submission) {
         run.run_times.clone(),
     );
     let for_log = run.job.clone();
+    let inner = &scheduler.inner;
+    // Stores that record no runs keep queued fire times here: a fire time waits behind them.
+    let local = run.slot.is_none() && for_log.overlap().queues();
+    if local && inner.local_queues.has(&alias, &id) {
+        inner.local_queues.push(inner, &alias, for_log, times);
+        return;
+    }
     match executor.submit(run) {
         Ok(()) => scheduler.inner.events.emit(Event::JobSubmitted {
             job_id: id,
             jobstore: alias,
             run_times: times,
         }),
+        Err(e) if e.kind() == ErrorKind::MaxInstancesReached && local => {
+            inner.local_queues.push(inner, &alias, for_log, times);
+        }
         Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {
             skipped(scheduler, &alias, &for_log, times);
         }

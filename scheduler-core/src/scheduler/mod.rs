@@ -18,6 +18,7 @@ pub(crate) use running::finished;
 mod engine;
 mod history;
 mod hosts;
+mod overlap;
 mod running;
 mod skew;
 
@@ -132,6 +133,11 @@ pub(crate) struct Inner {
     running: running::Running,
     /// The exclusion calendars.
     calendars: calendars::CalendarState,
+    /// Runs here that a newer fire time may ask to stop (overlap `cancel_other`,
+    /// `terminate_other`).
+    stops: overlap::Stops,
+    /// Queued fire times of jobs in stores that record no runs in progress.
+    local_queues: overlap::LocalQueues,
 }
 
 struct Control {
@@ -449,6 +455,8 @@ impl SchedulerBuilder {
                 lifecycle: tokio::sync::Mutex::new(()),
                 running,
                 calendars: calendars::CalendarState::default(),
+                stops: overlap::Stops::default(),
+                local_queues: overlap::LocalQueues::default(),
             }),
         };
         for (alias, store) in &scheduler.inner.stores {
@@ -1371,6 +1379,7 @@ impl Scheduler {
         if job.overlap() == crate::job::Overlap::AllowAll {
             run.job.max_instances = u32::MAX;
         }
+        overlap::prepare(&self.inner, &mut run);
         executor.submit(run)?;
         self.inner.events.emit(Event::JobSubmitted {
             job_id: job.id.clone(),

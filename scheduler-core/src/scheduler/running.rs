@@ -169,7 +169,7 @@ impl Running {
         self.live.get(index).is_some_and(Option::is_some)
     }
 
-    fn slot(&self, index: usize, run_id: Arc<str>, written: bool) -> Option<RunSlot> {
+    pub(super) fn slot(&self, index: usize, run_id: Arc<str>, written: bool) -> Option<RunSlot> {
         let live = self.live.get(index)?.as_ref()?;
         Some(RunSlot::new(
             run_id,
@@ -359,7 +359,7 @@ impl Scheduler {
             .running
             .counts(&inner.id, index, store, std::slice::from_ref(&job.id))
             .await?;
-        if job.overlap() == crate::job::Overlap::Skip
+        if job.overlap() != crate::job::Overlap::AllowAll
             && counts.first().is_some_and(|n| *n >= job.max_instances())
         {
             return Err(crate::Error::new(
@@ -523,7 +523,7 @@ fn all_at_once(run: &RunningRun) -> bool {
 }
 
 /// The job a pending run carries (see [`RunningRun::job_state`]), if any and readable.
-fn carried(run: &RunningRun) -> Option<crate::job::Job> {
+pub(super) fn carried(run: &RunningRun) -> Option<crate::job::Job> {
     let state = run.job_state.as_deref()?;
     match crate::job::Job::from_stored_state(&run.job_id, state, None, None) {
         Ok(job) => Some(job),
@@ -623,6 +623,11 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
             if let Err(e) = inner.running.end(&inner.id, index, store).await {
                 // Kept; retried at the next message or tick (and before the engine counts).
                 tracing::warn!("Could not end run records in job store {alias:?}, will retry: {e}");
+                continue;
+            }
+            // Runs of jobs whose fire times may wait ended here: start those that wait.
+            for job_id in inner.running.ending.take_queue_wakes(index) {
+                super::overlap::start_queued(&inner, index, alias, store, &job_id).await;
             }
         }
         if run_retries {
@@ -669,6 +674,16 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
                     tracing::warn!(
                         "Could not renew the runs in progress in job store {alias:?}: {e}"
                     );
+                }
+                // Runs here another instance asked to stop (overlap cancel_other,
+                // terminate_other).
+                if inner.stops.any() {
+                    match runs(store).stop_requests(&inner.id).await {
+                        Ok(requests) => inner.stops.request_runs(&requests),
+                        Err(e) => tracing::debug!(
+                            "Could not read the stop requests in job store {alias:?}: {e}"
+                        ),
+                    }
                 }
             }
             if SchedulerState::from_u8(inner.state.load(Ordering::Acquire))
@@ -804,6 +819,10 @@ async fn reap(
         let Some(slot) = inner.running.slot(index, run.run_id.clone(), true) else {
             continue;
         };
+        // Fire times waiting behind the crashed run start once its record is handled.
+        if job.as_ref().is_some_and(|j| j.overlap().queues()) {
+            slot.wake_queue_on_end(run.job_id.clone());
+        }
         let error = format!(
             "the run was cut off: scheduler instance {} stopped renewing it (it crashed or was killed)",
             run.owner
@@ -896,6 +915,7 @@ async fn reap(
         job_run.recovery = true;
         job_run.attempt = run.attempt;
         job_run.backfill_until = run.backfill_until;
+        super::overlap::prepare(inner, &mut job_run);
         let id = job_run.job.id.clone();
         match executor.submit(job_run) {
             Ok(()) => inner.events.emit(Event::JobSubmitted {
@@ -955,7 +975,7 @@ async fn run_retry(
     // catch-up run, wait their turn). Counted while the record is ours, before it starts.
     if let Some(j) = job
         .as_ref()
-        .filter(|j| j.overlap() == crate::job::Overlap::Skip && !all_at_once(&run))
+        .filter(|j| j.overlap() != crate::job::Overlap::AllowAll && !all_at_once(&run))
     {
         let full = match inner
             .running
@@ -1028,6 +1048,7 @@ pub(super) fn start_retry(
     job_run.recovery = true;
     job_run.attempt = run.attempt;
     job_run.backfill_until = run.backfill_until;
+    super::overlap::prepare(inner, &mut job_run);
     let id = job_run.job.id.clone();
     let for_log = job_run.job.clone();
     match executor.submit(job_run) {

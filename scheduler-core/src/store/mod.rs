@@ -40,8 +40,8 @@ mod capability;
 pub mod lease;
 
 pub use capability::{
-    CalendarStore, ChangeListener, ChangeNotifications, PENDING_OWNER, QUEUED_OWNER, RunHistory, RunningRun,
-    RunningRuns, StopRequest,
+    CalendarStore, ChangeListener, ChangeNotifications, PENDING_OWNER, QUEUED_OWNER, RunHistory,
+    RunningRun, RunningRuns, StopRequest,
 };
 
 #[allow(unused_imports)] // for the docs
