@@ -1,5 +1,6 @@
-//! Retries kept in a shared store, across `rsched run` processes: each attempt at each fire
-//! time runs once, and a pending retry outlives the instance that scheduled it.
+//! Retries, backfills and buffered fire times kept in a shared store, across `rsched run`
+//! processes: each attempt at each fire time runs once, and a pending retry, a backfill's next
+//! fire time or a queued fire time outlives the instance that scheduled it.
 //!
 //! Per persistent store: 2 instances, 20 interval jobs every 4 s whose task (`rsched:exec`)
 //! fails its first two attempts and succeeds at the third (`retries = 3`, waits 0.5 s then
@@ -285,6 +286,136 @@ fn backfill_test(name: &str, store: String, cleanup: impl FnOnce()) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Fire times queued by `overlap = "buffer_all"` in the store, across `rsched run`
+/// processes: 10 jobs firing every second whose run lasts 1.5 s (`max_instances = 1`), so fire
+/// times pile up in the store's queue. Two instances; at 7 s one is killed with SIGKILL, at 9 s
+/// another starts, at 18 s all stop. Asserted: no (job, fire time) ran twice, each job's fire
+/// times ran in order, and every fire time in the window ran, is in the run history (skipped,
+/// missed, crashed) or still waits in the store's queue.
+fn buffer_test(name: &str, store: String, cleanup: impl FnOnce()) {
+    const BUFFERED: usize = 10;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(binary) = rsched_binary_or_skip() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("rsched-buffer-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ran = dir.join("ran.log");
+    let _ = std::fs::remove_file(&ran);
+    let script = format!(
+        "echo \"$RSCHED_JOB_ID $RSCHED_SCHEDULED_TIME\" >> {}; sleep 1.5",
+        ran.display()
+    );
+    let mut text = format!(
+        "[scheduler]\nlease = \"2s\"\nmax_poll_interval = \"1s\"\n\n[jobstores.default]\n{store}\n"
+    );
+    for i in 0..BUFFERED {
+        text.push_str(&format!(
+            "\n[[jobs]]\nid = \"j{i:03}\"\nfunc = \"rsched:exec\"\ntrigger = \"interval\"\nseconds = 1\n\
+             start_date = \"2026-01-01 00:00:00\"\ntimezone = \"UTC\"\nmax_instances = 1\n\
+             overlap = \"buffer_all\"\nkwargs = {{ program = {script:?}, shell = true }}\n"
+        ));
+    }
+    let path = dir.join("rsched.toml");
+    std::fs::write(&path, text).unwrap();
+    let lines = Lines::default();
+    let begin = Instant::now();
+    let t0 = Utc::now();
+    let mut instances: Vec<Child> = (0..2).map(|_| spawn(&binary, &path, &lines, &[])).collect();
+    let at = |secs: u64| {
+        if let Some(left) = Duration::from_secs(secs).checked_sub(begin.elapsed()) {
+            std::thread::sleep(left);
+        }
+    };
+    at(7);
+    instances[0].kill().unwrap();
+    instances[0].wait().unwrap();
+    at(9);
+    instances.push(spawn(&binary, &path, &lines, &[]));
+    at(18);
+    let stopped_at = Utc::now();
+    for child in instances.iter_mut().skip(1) {
+        stop(child);
+    }
+
+    // job -> fire times, in the order they started.
+    let mut seen: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
+    for line in std::fs::read_to_string(&ran).unwrap_or_default().lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(id), Some(fire)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let fire = DateTime::parse_from_rfc3339(fire)
+            .unwrap()
+            .with_timezone(&Utc);
+        seen.entry(id.to_owned()).or_default().push(fire);
+    }
+    for (job, fires) in &seen {
+        let mut sorted = fires.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            &sorted, fires,
+            "{name}: job {job}'s fire times ran twice or out of order"
+        );
+    }
+    let config: rsched::config::JobStoreConfig = toml::from_str(&store).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (queued, crashed) = runtime.block_on(async {
+        let store = rsched::store_from_config(&config).await.unwrap();
+        let mut queued = std::collections::HashSet::new();
+        let mut crashed = std::collections::HashSet::new();
+        for i in 0..BUFFERED {
+            let id = format!("j{i:03}");
+            for r in store
+                .running()
+                .expect("the store records runs")
+                .queued_runs(&id, 1000)
+                .await
+                .unwrap()
+            {
+                queued.insert((id.clone(), r.scheduled_run_time));
+            }
+            for r in store.history().unwrap().job_runs(&id, 1000).await.unwrap() {
+                if r.outcome == rsched::RunOutcome::Crashed {
+                    crashed.insert((id.clone(), r.scheduled_run_time));
+                }
+            }
+        }
+        (queued, crashed)
+    });
+    let missed = history_missed(&store, BUFFERED);
+    let first = whole_second(t0) + chrono::Duration::seconds(3);
+    let last = whole_second(stopped_at) - chrono::Duration::seconds(4);
+    let mut lost = Vec::new();
+    let mut in_window = 0;
+    let mut fire = first;
+    while fire <= last {
+        for i in 0..BUFFERED {
+            let key = (format!("j{i:03}"), fire);
+            in_window += 1;
+            let ran = seen.get(&key.0).is_some_and(|f| f.contains(&fire));
+            if !ran && !missed.contains(&key) && !queued.contains(&key) && !crashed.contains(&key) {
+                lost.push(key);
+            }
+        }
+        fire += chrono::Duration::seconds(1);
+    }
+    assert!(in_window >= BUFFERED * 8, "{name}: the window is too short");
+    assert!(
+        !queued.is_empty(),
+        "{name}: fire times were expected to wait in the store"
+    );
+    assert!(
+        lost.is_empty(),
+        "{name}: {} of {in_window} fire times neither ran, nor are in history, nor wait, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    cleanup();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn ns(name: &str) -> String {
     format!("retry{}_{name}_", std::process::id())
 }
@@ -347,4 +478,34 @@ fn backfill_survives_an_instance_kill_on_redis() {
 fn backfill_survives_an_instance_kill_on_mongodb_protocol() {
     let (store, cleanup) = Shared::Mongo.namespace(&ns("bfmongo"));
     backfill_test("mongodb", store, cleanup);
+}
+
+#[test]
+fn buffered_fire_times_survive_an_instance_kill_on_sqlite() {
+    let (store, cleanup) = sqlite_file("buffer");
+    buffer_test("sqlite", store, cleanup);
+}
+
+#[test]
+fn buffered_fire_times_survive_an_instance_kill_on_postgres() {
+    let (store, cleanup) = Shared::Postgres.namespace(&ns("bupg"));
+    buffer_test("postgres", store, cleanup);
+}
+
+#[test]
+fn buffered_fire_times_survive_an_instance_kill_on_mariadb() {
+    let (store, cleanup) = Shared::MariaDb.namespace(&ns("bumy"));
+    buffer_test("mariadb", store, cleanup);
+}
+
+#[test]
+fn buffered_fire_times_survive_an_instance_kill_on_redis() {
+    let (store, cleanup) = Shared::Redis.namespace(&ns("buredis"));
+    buffer_test("redis", store, cleanup);
+}
+
+#[test]
+fn buffered_fire_times_survive_an_instance_kill_on_mongodb_protocol() {
+    let (store, cleanup) = Shared::Mongo.namespace(&ns("bumongo"));
+    buffer_test("mongodb", store, cleanup);
 }

@@ -25,8 +25,10 @@ pub struct MongoJobStore {
     pub(crate) jobs: Collection<Document>,
     /// Run history: `{collection}_runs`, one document per record.
     pub(crate) runs: Collection<Document>,
-    /// Runs in progress: `{collection}_running`, one document per run (no index: it holds
-    /// only the runs executing now, and every index costs on every write).
+    /// Runs in progress, pending runs and queued fire times: `{collection}_running`, one
+    /// document per run. One index, `job_owner` (`job_id`, `owner`, `scheduled`, `_id`): a
+    /// job's queued fire times in order, and its runs to stop; heartbeats, which rewrite only
+    /// `expires`, leave it alone.
     pub(crate) running: Collection<Document>,
     /// Exclusion calendars: `{collection}_calendars`, one document per calendar (`_id` its
     /// name).
@@ -95,6 +97,15 @@ impl MongoJobStore {
         )
         .await
         .map_err(mongo_error)?;
+        running
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "job_id": 1, "owner": 1, "scheduled": 1, "_id": 1 })
+                    .options(IndexOptions::builder().name("job_owner".to_owned()).build())
+                    .build(),
+            )
+            .await
+            .map_err(mongo_error)?;
         Ok(MongoJobStore {
             jobs,
             runs,

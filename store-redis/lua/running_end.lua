@@ -1,18 +1,14 @@
--- Ends an owner's runs in progress. KEYS as running_begin.lua. ARGV: prefix, owner, run ids.
--- Unknown ids, and runs another owner has taken over, are left alone.
+-- Ends an owner's runs (the queued owner's: drops queued fire times). KEYS as running_lib.lua.
+-- ARGV: prefix, owner, run ids. Unknown ids, and records another owner has, are left alone.
+-- The record goes with every index entry, its stop request's included.
 local prefix = ARGV[1]
 local owner = ARGV[2]
 for i = 3, #ARGV do
   local run = ARGV[i]
-  local json = redis.call('HGET', KEYS[1], run)
-  if json then
-    local rec = cjson.decode(json)
-    if rec.owner == owner then
-      redis.call('SREM', prefix .. 'running_job:' .. rec.job_id, run)
-      redis.call('SREM', prefix .. 'running_owner:' .. rec.owner, run)
-      redis.call('HDEL', KEYS[1], run)
-      redis.call('ZREM', KEYS[2], run)
-    end
+  local rec = decode(redis.call('HGET', KEYS[1], run))
+  if rec and rec.owner == owner then
+    unindex(prefix, run, rec)
+    redis.call('HDEL', KEYS[1], run)
   end
 end
 return 1

@@ -33,6 +33,19 @@ pub(crate) struct Scripts {
     pub(crate) running_heartbeat: Script,
     pub(crate) running_take_over: Script,
     pub(crate) running_reschedule: Script,
+    pub(crate) running_queued: Script,
+    pub(crate) running_stop: Script,
+    pub(crate) running_stop_requests: Script,
+}
+
+/// A `running_*.lua` script, after `running_lib.lua` (the functions they share).
+macro_rules! running_script {
+    ($file:literal) => {
+        Script::new(concat!(
+            include_str!("../lua/running_lib.lua"),
+            include_str!(concat!("../lua/", $file))
+        ))
+    };
 }
 
 impl Scripts {
@@ -46,12 +59,15 @@ impl Scripts {
             quarantine: Script::new(include_str!("../lua/quarantine.lua")),
             get: Script::new(include_str!("../lua/get.lua")),
             all: Script::new(include_str!("../lua/all.lua")),
-            running_begin: Script::new(include_str!("../lua/running_begin.lua")),
-            running_end: Script::new(include_str!("../lua/running_end.lua")),
-            running_count: Script::new(include_str!("../lua/running_count.lua")),
-            running_heartbeat: Script::new(include_str!("../lua/running_heartbeat.lua")),
-            running_take_over: Script::new(include_str!("../lua/running_take_over.lua")),
-            running_reschedule: Script::new(include_str!("../lua/running_reschedule.lua")),
+            running_begin: running_script!("running_begin.lua"),
+            running_end: running_script!("running_end.lua"),
+            running_count: running_script!("running_count.lua"),
+            running_heartbeat: running_script!("running_heartbeat.lua"),
+            running_take_over: running_script!("running_take_over.lua"),
+            running_reschedule: running_script!("running_reschedule.lua"),
+            running_queued: running_script!("running_queued.lua"),
+            running_stop: running_script!("running_stop.lua"),
+            running_stop_requests: running_script!("running_stop_requests.lua"),
         }
     }
 }
@@ -161,7 +177,13 @@ impl RedisJobStore {
         keys.push(format!("{}running", self.prefix));
         keys.push(format!("{}running_expires", self.prefix));
         keys.push(self.calendars_key());
-        for pattern in ["runs:*", "running_job:*", "running_owner:*"] {
+        for pattern in [
+            "runs:*",
+            "running_job:*",
+            "running_owner:*",
+            "running_queued:*",
+            "running_stop:*",
+        ] {
             let mut cursor = 0u64;
             loop {
                 let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")

@@ -154,11 +154,11 @@ async fn commit(
                         if queue.as_ref().is_some_and(|q| q.wake) {
                             let (inner, alias, store) =
                                 (inner.clone(), alias.clone(), store.clone());
+                            let id = id.clone();
                             tokio::spawn(async move {
                                 super::overlap::start_queued(&inner, index, &alias, &store, &id)
                                     .await;
                             });
-                            continue;
                         }
                         if release == Release::Remove {
                             scheduler.announce_removed(alias, id);

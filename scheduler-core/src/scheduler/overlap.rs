@@ -148,8 +148,22 @@ pub(crate) fn plan(
     if !full && waiting.is_empty() {
         return None;
     }
-    let (queue, dropped, missed, replaced) =
-        split(overlap, run_times.to_vec(), waiting.len(), waiting);
+    // A fire time already waiting was queued by an instance that died before it could move the
+    // job's next run time past it: it waits once.
+    let run_times: Vec<DateTime<Utc>> = run_times
+        .iter()
+        .filter(|t| !waiting.iter().any(|w| w.scheduled_run_time == **t))
+        .copied()
+        .collect();
+    if run_times.is_empty() {
+        return Some(QueuePlan {
+            add: Vec::new(),
+            drop: Vec::new(),
+            stop: None,
+            wake: !full,
+        });
+    }
+    let (queue, dropped, missed, replaced) = split(overlap, run_times, waiting.len(), waiting);
     let record = |t: DateTime<Utc>| RunningRun {
         run_id: Arc::from(random_id()),
         job_id: job.id_arc().clone(),
@@ -369,9 +383,23 @@ pub(crate) async fn start_queued(
                 return;
             }
         };
-        if job.next_run_time.is_none() && !finished(&job, first.scheduled_run_time) {
+        match job.next_run_time {
             // Paused: its queue waits (and moves on at its first fire time after resume).
-            return;
+            None if !finished(&job, first.scheduled_run_time) => return,
+            // The instance that queued it has not moved the job's next run time past it yet
+            // (or died before it could: the job's next holder sees it waiting and does not
+            // queue it again). Started once that is done, so a fire time never runs twice.
+            Some(next) if next <= first.scheduled_run_time => {
+                tokio::spawn(start_queued_later(
+                    inner.clone(),
+                    index,
+                    alias.clone(),
+                    store.clone(),
+                    job_id.clone(),
+                ));
+                return;
+            }
+            _ => {}
         }
         if !inner.registry.contains(job.func()) {
             return; // left for an instance that has its task
@@ -428,6 +456,23 @@ pub(crate) async fn start_queued(
         );
         start_retry(inner, alias, job, &first, Some(slot));
     }
+}
+
+/// [`start_queued`] a second from now.
+fn start_queued_later(
+    inner: Arc<Inner>,
+    index: usize,
+    alias: Arc<str>,
+    store: Arc<dyn JobStore>,
+    job_id: Arc<str>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let clock = inner.clock.clone();
+        clock
+            .sleep_until(clock.now() + chrono::Duration::seconds(1))
+            .await;
+        start_queued(&inner, index, &alias, &store, &job_id).await;
+    })
 }
 
 /// Drops every queued fire time of a job that is gone.
