@@ -2011,7 +2011,10 @@ pub async fn queued_runs_and_stop_requests(backend: &impl Backend) {
     );
     // Put back (the job was full after all): queued again, first again.
     assert!(runs.reschedule_run("A", &q1).await.unwrap());
-    assert_eq!(runs.queued_runs("a", 1).await.unwrap(), [q1.clone()]);
+    assert_eq!(
+        runs.queued_runs("a", 1).await.unwrap(),
+        std::slice::from_ref(&q1)
+    );
     // Dropped.
     runs.end_runs(rsched::QUEUED_OWNER, &[Arc::from("q2")])
         .await
