@@ -2281,6 +2281,94 @@ pub async fn cancel_other_across_instances(backend: &impl Backend) {
     backend.cleanup(&ns).await;
 }
 
+/// A fire time an instance queued before it died, without moving its job's next run time past
+/// it, waits once: the job's next holder finds it waiting and does not queue it again, and it
+/// runs once the job has room (here at the next fire time, which waits behind it).
+pub async fn a_fire_time_queued_by_a_dead_instance_waits_once(backend: &impl Backend) {
+    let ns = namespace("deadqueue");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().running {
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let clock = ManualClock::new(at(0));
+    let (_open, gate) = tokio::sync::watch::channel(true);
+    let a = Scheduler::builder()
+        .registry(hold_registry(gate))
+        .jobstore_arc("default", store.clone())
+        .clock(clock.clone())
+        .id("instance-a")
+        .build()
+        .unwrap();
+    let mut events = a.subscribe();
+    a.start().await.unwrap();
+    let mut spec = JobSpec::new("app:hold")
+        .id("dq")
+        .max_instances(1)
+        .misfire_grace_time(None)
+        .trigger(
+            rsched::BuiltinTrigger::from_json(
+                r#"{"type":"interval","seconds":60,"start_date":"2026-01-01 00:01:00","timezone":"UTC"}"#,
+            )
+            .unwrap(),
+        );
+    spec.overlap = rsched::Overlap::BufferOne;
+    a.add_job(spec).await.unwrap();
+    // What the dead instance left: its run in progress, and the fire time at 60 s queued.
+    let runs = runs_of(&store);
+    let queued = RunningRun {
+        scheduled_run_time: at(60),
+        started: at(59),
+        expires: at(60),
+        ..running("q60", "dq", rsched::QUEUED_OWNER, 60)
+    };
+    runs.begin_runs(&[running("r-dead", "dq", "dead", 100_000), queued.clone()])
+        .await
+        .unwrap();
+    clock.set(at(60));
+    handled(&store, "dq", at(60)).await;
+    assert_eq!(
+        runs.queued_runs("dq", 10).await.unwrap(),
+        std::slice::from_ref(&queued),
+        "queued once"
+    );
+    // The dead instance's run is gone; at the next fire time the job has room.
+    runs.end_runs("dead", &[Arc::from("r-dead")]).await.unwrap();
+    clock.set(at(120));
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match next_event(
+            &mut events,
+            EventMask::JOB_EXECUTED | EventMask::JOB_MAX_INSTANCES,
+        )
+        .await
+        {
+            Event::JobExecuted {
+                scheduled_run_time, ..
+            } => seen.push(format!(
+                "executed {}",
+                (scheduled_run_time - at(0)).num_seconds()
+            )),
+            Event::JobMaxInstances { run_times, .. } => seen.push(format!(
+                "skipped {:?}",
+                run_times
+                    .iter()
+                    .map(|t| (*t - at(0)).num_seconds())
+                    .collect::<Vec<_>>()
+            )),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        seen,
+        ["executed 60", "executed 120"],
+        "the waiting one first, then the new one behind it"
+    );
+    assert!(runs.queued_runs("dq", 10).await.unwrap().is_empty());
+    a.shutdown(true).await.unwrap();
+    backend.cleanup(&ns).await;
+}
+
 /// Stamps out the suite for a backend value: `conformance_tests!(backends::Sqlite);`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -2296,7 +2384,8 @@ macro_rules! conformance_tests {
             calendars_save_load_delete,
             calendars_load_in_name_order, calendars_are_shared,
             max_instances_across_instances, buffered_fire_times_across_instances,
-            cancel_other_across_instances, crashed_runs_are_recovered);
+            cancel_other_across_instances, a_fire_time_queued_by_a_dead_instance_waits_once,
+            crashed_runs_are_recovered);
     };
     (@cases $backend:expr; $($case:ident),*) => {
         $(

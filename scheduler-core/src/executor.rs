@@ -323,14 +323,6 @@ impl Drop for SlotInner {
             .remove(&self.run_id);
         let retries = std::mem::take(self.retries.get_mut().unwrap_or_else(|e| e.into_inner()));
         let written = self.written.load(std::sync::atomic::Ordering::Acquire);
-        if let Some(job) = self.wake_queue.take() {
-            self.ending
-                .3
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((self.store, job));
-            let _ = self.done.send(self.store);
-        }
         if !retries.is_empty() {
             self.ending.put_back_retrying([Retrying {
                 store: self.store,
@@ -340,6 +332,15 @@ impl Drop for SlotInner {
             let _ = self.done.send(self.store);
         } else if written {
             self.ending.put_back(self.store, [self.run_id.clone()]);
+            let _ = self.done.send(self.store);
+        }
+        // After the record's end is queued: the look at the job's queue counts without it.
+        if let Some(job) = self.wake_queue.take() {
+            self.ending
+                .3
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((self.store, job));
             let _ = self.done.send(self.store);
         }
     }

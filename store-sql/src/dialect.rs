@@ -310,7 +310,7 @@ impl Statements {
             reschedule_running: p(&|q| {
                 format!(
                     "UPDATE {prefix}running SET job_id = {}, scheduled_run_time = {}, started = {}, \
-                     owner = {}, expires = {}, attempt = {}, backfill_until = {}, job_state = {} \
+                     owner = {}, expires = {}, attempt = {}, backfill_until = {}, job_state = {}, stop = NULL \
                      WHERE run_id = {} AND owner = {}",
                     q.next(),
                     q.next(),

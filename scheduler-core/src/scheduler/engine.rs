@@ -131,9 +131,10 @@ async fn commit(
     }
     match answer {
         Ok(results) => {
-            // Queued records of jobs whose release failed: their fire times are not this
-            // instance's to keep.
-            let mut unqueue: Vec<Arc<str>> = Vec::new();
+            // Queued records of jobs whose release failed: another instance has the job, and
+            // may have seen them (it then does not queue their fire times again) or queued the
+            // same fire times itself (then ours are dropped).
+            let mut unqueue: Vec<crate::store::RunningRun> = Vec::new();
             for (planned, result) in planned.into_iter().zip(results) {
                 let Planned {
                     id,
@@ -143,7 +144,7 @@ async fn commit(
                 } = planned;
                 if result.is_err() {
                     if let Some(queue) = &queue {
-                        unqueue.extend(queue.add.iter().map(|r| r.run_id.clone()));
+                        unqueue.extend(queue.add.iter().cloned());
                     }
                 }
                 match result {
@@ -189,12 +190,7 @@ async fn commit(
                 }
             }
             if !unqueue.is_empty() {
-                if let Err(e) = super::running::runs(store)
-                    .end_runs(crate::store::QUEUED_OWNER, &unqueue)
-                    .await
-                {
-                    tracing::warn!("Could not drop {} queued fire time(s): {e}", unqueue.len());
-                }
+                super::overlap::drop_duplicates(store, &unqueue).await;
             }
             true
         }
@@ -270,14 +266,15 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
                 }
             }
             let tracked = inner.running.tracks(index) && !runnable.is_empty();
-            let counts = if tracked {
-                let ids: Vec<Arc<str>> = runnable.iter().map(|j| j.id.clone()).collect();
-                match inner.running.counts(&inner.id, index, store, &ids).await {
-                    Ok(counts) => counts,
+            // The fire times already waiting of jobs whose overlap policy queues them, read
+            // before the runs in progress are counted: a queued fire time another instance
+            // starts meanwhile is then seen as waiting, or counted as running.
+            let waiting = if tracked {
+                match waiting_of(store, &runnable).await {
+                    Ok(waiting) => waiting,
                     Err(e) => {
-                        // Nothing ran: the leases expire and the jobs are taken again.
                         tracing::warn!(
-                            "Error counting the runs in progress in job store {alias:?}: {e}"
+                            "Error reading queued fire times in job store {alias:?}: {e}"
                         );
                         failed = true;
                         break;
@@ -286,13 +283,14 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
             } else {
                 Vec::new()
             };
-            // The fire times already waiting of jobs whose overlap policy queues them.
-            let waiting = if tracked {
-                match waiting_of(store, &runnable).await {
-                    Ok(waiting) => waiting,
+            let counts = if tracked {
+                let ids: Vec<Arc<str>> = runnable.iter().map(|j| j.id.clone()).collect();
+                match inner.running.counts(&inner.id, index, store, &ids).await {
+                    Ok(counts) => counts,
                     Err(e) => {
+                        // Nothing ran: the leases expire and the jobs are taken again.
                         tracing::warn!(
-                            "Error reading queued fire times in job store {alias:?}: {e}"
+                            "Error counting the runs in progress in job store {alias:?}: {e}"
                         );
                         failed = true;
                         break;

@@ -138,6 +138,8 @@ pub(crate) struct Inner {
     stops: overlap::Stops,
     /// Queued fire times of jobs in stores that record no runs in progress.
     local_queues: overlap::LocalQueues,
+    /// (store index, job id) of the queues being looked at here; `true`: look again.
+    queue_looks: Mutex<HashMap<(usize, Arc<str>), bool>>,
 }
 
 struct Control {
@@ -457,6 +459,7 @@ impl SchedulerBuilder {
                 calendars: calendars::CalendarState::default(),
                 stops: overlap::Stops::default(),
                 local_queues: overlap::LocalQueues::default(),
+                queue_looks: Mutex::new(HashMap::new()),
             }),
         };
         for (alias, store) in &scheduler.inner.stores {

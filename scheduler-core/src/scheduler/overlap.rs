@@ -55,7 +55,12 @@ impl Stops {
 
     /// Whether any run here may be asked to stop.
     pub(crate) fn any(&self) -> bool {
-        !self.lock().is_empty()
+        let mut map = self.lock();
+        map.retain(|_, entries| {
+            entries.retain(|(_, s)| s.strong_count() > 0);
+            !entries.is_empty()
+        });
+        !map.is_empty()
     }
 
     /// Asks every run of `job_id` on this instance to stop.
@@ -163,7 +168,10 @@ pub(crate) fn plan(
             wake: !full,
         });
     }
-    let (queue, dropped, missed, replaced) = split(overlap, run_times, waiting.len(), waiting);
+    // Fire times waiting while the job has room start now: they hold no place in the queue.
+    let room = usize::try_from(job.max_instances().saturating_sub(running)).unwrap_or(usize::MAX);
+    let behind = &waiting[room.min(waiting.len())..];
+    let (queue, dropped, missed, replaced) = split(overlap, run_times, behind.len(), behind);
     let record = |t: DateTime<Utc>| RunningRun {
         run_id: Arc::from(random_id()),
         job_id: job.id_arc().clone(),
@@ -209,7 +217,8 @@ pub(crate) fn plan(
         add: queue.into_iter().map(record).collect(),
         drop: replaced,
         stop: overlap.stop().filter(|_| full),
-        wake: !full,
+        // A run may have ended since the count: look once the release is in.
+        wake: true,
     })
 }
 
@@ -338,8 +347,41 @@ pub(crate) async fn write(
 }
 
 /// Starts queued fire times of `job_id` from the store at `index` while the job has room
-/// (see the module docs).
+/// (see the module docs). One look per job at a time in this process: a look asked for while
+/// one goes on makes it look again.
 pub(crate) async fn start_queued(
+    inner: &Arc<Inner>,
+    index: usize,
+    alias: &Arc<str>,
+    store: &Arc<dyn JobStore>,
+    job_id: &Arc<str>,
+) {
+    let key = (index, job_id.clone());
+    {
+        let mut busy = inner.queue_looks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(again) = busy.get_mut(&key) {
+            *again = true;
+            return;
+        }
+        busy.insert(key.clone(), false);
+    }
+    for _ in 0..16 {
+        look(inner, index, alias, store, job_id).await;
+        let mut busy = inner.queue_looks.lock().unwrap_or_else(|e| e.into_inner());
+        match busy.get_mut(&key) {
+            Some(again) if *again => *again = false,
+            _ => break,
+        }
+    }
+    inner
+        .queue_looks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&key);
+}
+
+/// One look at a job's queue for [`start_queued`].
+async fn look(
     inner: &Arc<Inner>,
     index: usize,
     alias: &Arc<str>,
@@ -368,7 +410,11 @@ pub(crate) async fn start_queued(
         };
         let job = match store.lookup_job(job_id).await {
             Ok(Some(job)) => job,
-            Ok(None) => match super::running::carried(&first) {
+            // Gone: a `date` job removed once it fired still runs its queued fire time (with
+            // the job as it was, kept with the record); a job the user removed does not.
+            Ok(None) => match super::running::carried(&first)
+                .filter(|j| finished(j, first.scheduled_run_time))
+            {
                 Some(job) => job,
                 None => {
                     drop_queue(store, job_id).await;
@@ -428,33 +474,60 @@ pub(crate) async fn start_queued(
         let expires = lease::expiry(inner.clock.now(), inner.options.lease);
         match runs(store).take_over_run(&first, &inner.id, expires).await {
             Ok(true) => {}
-            Ok(false) => continue, // another instance started it: look at the next
+            // Another instance started it; it looks at the queue again when that run ends.
+            Ok(false) => return,
             Err(e) => {
                 tracing::warn!("Could not take queued fire time {}: {e}", first.run_id);
                 return;
             }
         }
-        // Ours now: counted with the others' runs again (another instance may have started
-        // one meanwhile); put back when that leaves no room.
+        // Ours now, with a slot: dropped without a run, the record goes back to the queue
+        // (through the retried path that stores pending runs, so a store error does not leave
+        // it ours for good).
+        let Some(slot) = inner.running.slot(index, first.run_id.clone(), true) else {
+            return;
+        };
+        // Counted with the others' runs again (another instance may have started one
+        // meanwhile): put back when that leaves no room.
         if !room(
             inner.running.counts(&inner.id, index, store, ids).await,
             true,
         ) {
-            if let Err(e) = runs(store).reschedule_run(&inner.id, &first).await {
-                // Left ours: it expires and is reaped as a crashed run.
-                tracing::warn!("Could not put queued fire time {} back: {e}", first.run_id);
-            }
+            slot.retry_later(first.clone());
             return;
         }
-        let Some(slot) = inner.running.slot(index, first.run_id.clone(), true) else {
-            return;
-        };
         tracing::info!(
             job_id = &**job_id,
             "Starting the queued run of job \"{job}\" scheduled at {}",
             first.scheduled_run_time
         );
         start_retry(inner, alias, job, &first, Some(slot));
+    }
+}
+
+/// Drops queued records of a release that failed when another record waits for the same fire
+/// time of the same job (the job's new holder queued it too); keeps them otherwise (the new
+/// holder saw them and did not).
+pub(crate) async fn drop_duplicates(store: &Arc<dyn JobStore>, ours: &[RunningRun]) {
+    let mut drop = Vec::new();
+    for record in ours {
+        let Ok(waiting) = runs(store)
+            .queued_runs(&record.job_id, Overlap::MAX_BUFFERED)
+            .await
+        else {
+            continue;
+        };
+        if waiting
+            .iter()
+            .any(|w| w.run_id != record.run_id && w.scheduled_run_time == record.scheduled_run_time)
+        {
+            drop.push(record.run_id.clone());
+        }
+    }
+    if !drop.is_empty() {
+        if let Err(e) = runs(store).end_runs(QUEUED_OWNER, &drop).await {
+            tracing::warn!("Could not drop {} queued fire time(s): {e}", drop.len());
+        }
     }
 }
 

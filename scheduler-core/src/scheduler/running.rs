@@ -627,7 +627,10 @@ async fn maintain(inner: Weak<Inner>, receivers: Receivers) {
             }
             // Runs of jobs whose fire times may wait ended here: start those that wait.
             for job_id in inner.running.ending.take_queue_wakes(index) {
-                super::overlap::start_queued(&inner, index, alias, store, &job_id).await;
+                let (inner, alias, store) = (inner.clone(), alias.clone(), store.clone());
+                tokio::spawn(async move {
+                    super::overlap::start_queued(&inner, index, &alias, &store, &job_id).await;
+                });
             }
         }
         if run_retries {
@@ -819,8 +822,9 @@ async fn reap(
         let Some(slot) = inner.running.slot(index, run.run_id.clone(), true) else {
             continue;
         };
-        // Fire times waiting behind the crashed run start once its record is handled.
-        if job.as_ref().is_some_and(|j| j.overlap().queues()) {
+        // Fire times waiting behind the crashed run start once its record is handled (and
+        // those of a job that is gone are dropped).
+        if job.as_ref().is_none_or(|j| j.overlap().queues()) {
             slot.wake_queue_on_end(run.job_id.clone());
         }
         let error = format!(
