@@ -357,8 +357,9 @@ impl Config {
             message: e.message().trim().to_owned(),
         })?;
         let mut lines = HashMap::new();
+        let index = LineIndex::new(text);
         let value =
-            table_to_json(text, table.get_ref(), "", &mut lines).map_err(|(path, message)| {
+            table_to_json(&index, table.get_ref(), "", &mut lines).map_err(|(path, message)| {
                 ConfigError {
                     file: None,
                     line: lines.get(&path).copied(),
@@ -589,10 +590,31 @@ fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset).map_or(0, |t| t.matches('\n').count()) + 1
 }
 
+/// The offsets of a text's line breaks, so that finding the line of each of its keys takes a
+/// binary search, not a scan from the start (a file of 100,000 jobs has a million keys).
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        LineIndex(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    }
+
+    /// The 1-based line of byte `offset`.
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&nl| nl < offset) + 1
+    }
+}
+
 type Located = (String, String);
 
 fn table_to_json(
-    text: &str,
+    text: &LineIndex,
     table: &DeTable<'_>,
     path: &str,
     lines: &mut HashMap<String, usize>,
@@ -604,7 +626,7 @@ fn table_to_json(
         } else {
             format!("{path}.{}", key.get_ref())
         };
-        lines.insert(key_path.clone(), line_of(text, key.span().start));
+        lines.insert(key_path.clone(), text.line(key.span().start));
         map.insert(
             key.get_ref().to_string(),
             value_to_json(text, value.get_ref(), &key_path, lines)?,
@@ -614,7 +636,7 @@ fn table_to_json(
 }
 
 fn value_to_json(
-    text: &str,
+    text: &LineIndex,
     value: &DeValue<'_>,
     path: &str,
     lines: &mut HashMap<String, usize>,
@@ -654,7 +676,7 @@ fn value_to_json(
                 .enumerate()
                 .map(|(i, item)| {
                     let item_path = format!("{path}[{i}]");
-                    lines.insert(item_path.clone(), line_of(text, item.span().start));
+                    lines.insert(item_path.clone(), text.line(item.span().start));
                     value_to_json(text, item.get_ref(), &item_path, lines)
                 })
                 .collect::<Result<_, _>>()?,
@@ -666,6 +688,15 @@ fn value_to_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_line_index_agrees_with_counting_line_breaks() {
+        let text = "a = 1\n\n[b]\nc = 2\r\nd = [\n  3,\n]\n";
+        let index = LineIndex::new(text);
+        for offset in 0..=text.len() {
+            assert_eq!(index.line(offset), line_of(text, offset), "offset {offset}");
+        }
+    }
 
     #[test]
     fn redacts_credentials() {

@@ -145,12 +145,54 @@ pub(crate) struct Inner {
 struct Control {
     /// The run-history writer, started with the first `start`.
     history: Option<tokio::sync::mpsc::UnboundedSender<(Arc<str>, crate::history::RunRecord)>>,
-    pending: Vec<Pending>,
+    pending: PendingJobs,
     engine: Option<tokio::task::JoinHandle<()>>,
     stop: CancellationToken,
     runs: CancellationToken,
     /// Where executors send the retries kept in memory (see `start_local_retries`).
     local_retries: Option<tokio::sync::mpsc::UnboundedSender<crate::executor::LocalRetry>>,
+}
+
+/// The jobs added before `start`, in the order they were added, with an index by id (a
+/// configuration of 100,000 jobs is queued here before the scheduler starts).
+#[derive(Default)]
+struct PendingJobs {
+    list: Vec<Pending>,
+    index: HashMap<Arc<str>, usize>,
+}
+
+impl PendingJobs {
+    fn get(&self, id: &str) -> Option<&Pending> {
+        self.index.get(id).and_then(|&i| self.list.get(i))
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Pending> {
+        self.index.get(id).and_then(|&i| self.list.get_mut(i))
+    }
+
+    fn push(&mut self, pending: Pending) {
+        self.index.insert(pending.job.id.clone(), self.list.len());
+        self.list.push(pending);
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, Pending> {
+        self.list.iter()
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&Pending) -> bool) {
+        self.list.retain(keep);
+        self.index = self
+            .list
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.job.id.clone(), i))
+            .collect();
+    }
+
+    fn take(&mut self) -> Vec<Pending> {
+        self.index.clear();
+        std::mem::take(&mut self.list)
+    }
 }
 
 /// A job added before `start`, as APScheduler keeps `_pending_jobs`.
@@ -448,7 +490,7 @@ impl SchedulerBuilder {
                 wakeup: Notify::new(),
                 control: Mutex::new(Control {
                     history: None,
-                    pending: Vec::new(),
+                    pending: PendingJobs::default(),
                     engine: None,
                     stop: CancellationToken::new(),
                     runs: CancellationToken::new(),
@@ -508,23 +550,36 @@ fn with_func_name<F>(mut job: JobSpec) -> JobSpec {
 /// is not part of the definition: the stored job keeps its own.
 async fn replace_job(store: &Arc<dyn JobStore>, job: &Job) -> Result<Option<Job>> {
     if let Some(existing) = store.lookup_job(job.id()).await? {
-        let implicit = job.trigger().implicit_start_field();
-        let definition = |j: &Job| -> Result<serde_json::Value> {
-            let mut value: serde_json::Value = serde_json::from_str(&j.stored_state()?)
-                .map_err(|e| Error::new(ErrorKind::Serialization, e.to_string()))?;
-            if let (Some(field), Some(trigger)) = (implicit, value.get_mut("trigger")) {
-                if let Some(trigger) = trigger.as_object_mut() {
-                    trigger.remove(field);
-                }
-            }
-            Ok(value)
-        };
-        if existing.next_run_time().is_some() && definition(&existing)? == definition(job)? {
+        if unchanged(&existing, job)? {
             return Ok(Some(existing));
         }
     }
     store.update_job(job).await?;
     Ok(None)
+}
+
+/// Whether a stored job is kept when `job` replaces it: it is scheduled and has the same
+/// definition (the trigger's implicit start, set when each was added, aside).
+fn unchanged(existing: &Job, job: &Job) -> Result<bool> {
+    if existing.next_run_time().is_none() {
+        return Ok(false);
+    }
+    // The common case, cheaply: the very same state.
+    if existing.stored_state()? == job.stored_state()? {
+        return Ok(true);
+    }
+    let implicit = job.trigger().implicit_start_field();
+    let definition = |j: &Job| -> Result<serde_json::Value> {
+        let mut value: serde_json::Value = serde_json::from_str(&j.stored_state()?)
+            .map_err(|e| Error::new(ErrorKind::Serialization, e.to_string()))?;
+        if let (Some(field), Some(trigger)) = (implicit, value.get_mut("trigger")) {
+            if let Some(trigger) = trigger.as_object_mut() {
+                trigger.remove(field);
+            }
+        }
+        Ok(value)
+    };
+    Ok(existing.next_run_time().is_some() && definition(existing)? == definition(job)?)
 }
 
 /// `host-pid-xxxx`: who holds a lease, in logs and the API.
@@ -631,7 +686,7 @@ impl Scheduler {
             let mut control = self.control();
             control.stop = CancellationToken::new();
             control.runs = CancellationToken::new();
-            (control.runs.clone(), std::mem::take(&mut control.pending))
+            (control.runs.clone(), control.pending.take())
         };
         let local_retries = self.start_local_retries();
         let weak = Arc::downgrade(&self.inner);
@@ -662,17 +717,8 @@ impl Scheduler {
         skew::refresh(&self.inner, true).await;
         // And the calendars jobs may name.
         self.start_calendars().await?;
-        let now = self.inner.clock.now();
-        for Pending {
-            job,
-            next_run_time,
-            replace_existing,
-        } in pending
-        {
-            self.store_job(job, next_run_time, replace_existing, now)
-                .await?;
-        }
-        self.check_stored_jobs().await?;
+        let loaded = self.store_pending(pending).await?;
+        self.check_stored_jobs(loaded).await?;
         self.start_history();
         self.recover_own_runs().await;
         self.start_running();
@@ -875,7 +921,7 @@ impl Scheduler {
             "Adding job tentatively -- it will be properly scheduled when the scheduler starts"
         );
         let mut control = self.control();
-        if let Some(existing) = control.pending.iter_mut().find(|p| p.job.id == job.id) {
+        if let Some(existing) = control.pending.get_mut(&job.id) {
             if !replace_existing {
                 return Err(already_exists(job.id()));
             }
@@ -995,6 +1041,72 @@ impl Scheduler {
         Ok(job)
     }
 
+    /// Stores the jobs added before `start`: one batch per store (a configuration of 100,000
+    /// jobs), and for the ids already stored (`replace_existing`), one read of the store's
+    /// jobs to keep those whose definition did not change, as [`replace_job`] does one by one.
+    ///
+    /// Returns, per store, the stored jobs it read (for [`Scheduler::check_stored_jobs`]).
+    async fn store_pending(&self, pending: Vec<Pending>) -> Result<Vec<Option<Vec<Job>>>> {
+        let now = self.inner.clock.now();
+        let mut by_store: Vec<Vec<(Job, bool)>> = vec![Vec::new(); self.inner.stores.len()];
+        for Pending {
+            mut job,
+            next_run_time,
+            replace_existing,
+        } in pending
+        {
+            self.check_calendars(&job)?;
+            self.set_first_run_time(&mut job, next_run_time, now);
+            let idx = self.store_index(job.jobstore())?;
+            by_store[idx].push((job, replace_existing));
+        }
+        let mut loaded = vec![None; self.inner.stores.len()];
+        for (idx, jobs) in by_store.into_iter().enumerate() {
+            if jobs.is_empty() {
+                continue;
+            }
+            let (alias, store) = &self.inner.stores[idx];
+            let plain: Vec<Job> = jobs.iter().map(|(j, _)| j.clone()).collect();
+            let results = store.add_jobs(&plain).await?;
+            let mut taken = Vec::new();
+            for ((job, replace), result) in jobs.into_iter().zip(results) {
+                match result {
+                    Ok(()) => self.announce_added(alias, &job),
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists && replace => taken.push(job),
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                        return Err(already_exists(job.id()));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if taken.len() <= 16 {
+                for job in taken {
+                    if replace_job(store, &job).await?.is_none() {
+                        self.announce_added(alias, &job);
+                    }
+                }
+                continue;
+            }
+            let all = store.get_all_jobs().await?;
+            let stored: HashMap<&str, &Job> = all.iter().map(|j| (j.id(), j)).collect();
+            for job in taken {
+                let same = match stored.get(job.id()) {
+                    Some(existing) => unchanged(existing, &job)?,
+                    None => false,
+                };
+                if !same {
+                    store.update_job(&job).await?;
+                    self.announce_added(alias, &job);
+                }
+            }
+            drop(stored);
+            // Only the tasks matter to the check that follows: an update changed none that
+            // was not checked when the job was added.
+            loaded[idx] = Some(all);
+        }
+        Ok(loaded)
+    }
+
     /// Quarantines a job in `store` and reports it (WARN log and `JobQuarantined` event).
     async fn quarantine(
         &self,
@@ -1026,12 +1138,16 @@ impl Scheduler {
 
     /// At start: reports the jobs each store holds in quarantine, and quarantines the stored
     /// jobs whose task this process has not registered.
-    async fn check_stored_jobs(&self) -> Result<()> {
-        for (alias, store) in &self.inner.stores {
+    async fn check_stored_jobs(&self, mut loaded: Vec<Option<Vec<Job>>>) -> Result<()> {
+        for (idx, (alias, store)) in self.inner.stores.iter().enumerate() {
             for q in store.quarantined_jobs().await? {
                 self.announce_quarantined(alias, Arc::from(q.id.as_str()), q.reason);
             }
-            for job in store.get_all_jobs().await? {
+            let jobs = match loaded.get_mut(idx).and_then(Option::take) {
+                Some(jobs) => jobs,
+                None => store.get_all_jobs().await?,
+            };
+            for job in jobs {
                 if !self.inner.registry.contains(job.func()) {
                     let reason = engine::unknown_task(job.func());
                     self.quarantine(alias, store, &job.id, reason).await;
@@ -1129,7 +1245,7 @@ impl Scheduler {
     /// # Errors
     /// Store errors.
     pub async fn get_job(&self, id: &str) -> Result<Option<Job>> {
-        if let Some(p) = self.control().pending.iter().find(|p| &*p.job.id == id) {
+        if let Some(p) = self.control().pending.get(id) {
             return Ok(Some(p.job.clone()));
         }
         match self.find(id, None).await {
@@ -1278,7 +1394,7 @@ impl Scheduler {
     async fn update_with(&self, id: &str, f: impl Fn(&mut Job) -> Result<()>) -> Result<Job> {
         {
             let mut control = self.control();
-            if let Some(p) = control.pending.iter_mut().find(|p| &*p.job.id == id) {
+            if let Some(p) = control.pending.get_mut(id) {
                 let mut job = p.job.clone();
                 f(&mut job)?;
                 p.job = job.clone();
@@ -1305,12 +1421,12 @@ impl Scheduler {
     pub async fn remove_job(&self, id: &str, jobstore: Option<&str>) -> Result<()> {
         {
             let mut control = self.control();
-            if let Some(pos) = control
+            if control
                 .pending
-                .iter()
-                .position(|p| &*p.job.id == id && jobstore.is_none_or(|j| j == p.job.jobstore()))
+                .get(id)
+                .is_some_and(|p| jobstore.is_none_or(|j| j == p.job.jobstore()))
             {
-                control.pending.remove(pos);
+                control.pending.retain(|p| &*p.job.id != id);
                 return Ok(());
             }
         }
