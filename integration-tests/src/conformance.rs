@@ -599,6 +599,9 @@ pub async fn round_trip(backend: &impl Backend) {
                 .unwrap();
         value["args"] = json!(["héllo", {"nested": [1, 2.5, null, true]}, "🦀"]);
         value["kwargs"] = json!({"ключ": "значение", "emoji": "⏰"});
+        // Tags and metadata are kept as given.
+        value["tags"] = json!(["客户", "eu-west", format!("n{i}")]);
+        value["metadata"] = json!({"owner": "billing", "nested": {"a": [1, 2.5, null]}});
         let job: Job = serde_json::from_value(value).unwrap();
         store.add_job(&job).await.unwrap();
         originals.push(job);

@@ -128,7 +128,8 @@ fn pause_test(name: &str, store: String, cleanup: impl FnOnce()) {
     at(18);
     let stopped_at = Utc::now();
     let paused = instances[0].id();
-    let alive = instances[0].try_wait().is_ok_and(|status| status.is_none());
+    let status = instances[0].try_wait();
+    let alive = status.as_ref().is_ok_and(Option::is_none);
     for child in &mut instances {
         stop(child);
     }
@@ -155,7 +156,22 @@ fn pause_test(name: &str, store: String, cleanup: impl FnOnce()) {
         .count();
     // It goes on after waking (on SQLite, where one transaction takes every due job, the other
     // instance may win every pass, so runs by it are reported, not required).
-    assert!(alive, "{name}: the paused instance lives on after it wakes");
+    if !alive {
+        // What it said last (every instance's lines are mixed; the panic or error is there).
+        let tail: Vec<&str> = lines
+            .iter()
+            .rev()
+            .filter(|l| {
+                !l.text.contains("Running job") && !l.text.contains("executed successfully")
+            })
+            .take(40)
+            .map(|l| l.text.as_str())
+            .collect();
+        panic!(
+            "{name}: the paused instance died after it woke ({status:?}); last lines:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
     let stale = lines
         .iter()
         .filter(|l| l.text.contains("Lost the lease on job"))

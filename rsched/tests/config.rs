@@ -153,6 +153,14 @@ hour = 24
             "[[jobs]]\nfunc = \"rsched:log\"\n",
             "line 1: jobs[0].id: missing",
         ),
+        (
+            "[[jobs]]\nid = \"x\"\nfunc = \"rsched:log\"\ntags = [\"ok\",\n  \"a,b\"]\n",
+            "line 5: jobs[0].tags[1]: 'a,b' has a comma",
+        ),
+        (
+            "[[jobs]]\nid = \"x\"\nfunc = \"rsched:log\"\nmetadata = 3\n",
+            "line 4: jobs[0].metadata: expected an object, got a number",
+        ),
     ];
     for (text, expect) in cases {
         let config = Config::parse(text).unwrap();
@@ -223,4 +231,17 @@ fn files_are_named_in_errors() {
         )
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn tags_and_metadata_are_read() {
+    let text = "[[jobs]]\nid = \"c1\"\nfunc = \"rsched:log\"\ntags = [\"billing\", \"eu\"]\n\
+                metadata = { customer = \"acme\", seats = 12, plan = { tier = \"gold\" } }\n";
+    let config = Config::parse(text).unwrap();
+    let specs = config.job_specs(&registry()).unwrap();
+    assert_eq!(specs[0].tags, ["billing", "eu"]);
+    assert_eq!(
+        serde_json::Value::Object(specs[0].metadata.clone()),
+        serde_json::json!({"customer": "acme", "seats": 12, "plan": {"tier": "gold"}})
+    );
 }

@@ -43,6 +43,8 @@ pub const JOB_KEYS: &[&str] = &[
     "retry_jitter",
     "calendars",
     "overlap",
+    "tags",
+    "metadata",
     "replace_existing",
     "next_run_time",
 ];
@@ -183,6 +185,41 @@ fn calendars(value: Value) -> Result<Vec<String>> {
         other => Err(Error::invalid(
             "calendars",
             format!("expected a list of calendar names, got {}", kind(&other)),
+        )),
+    }
+}
+
+/// `tags`: a list of strings (a single string is one tag).
+fn tags(value: Value) -> Result<Vec<String>> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => Ok(vec![s]),
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s),
+                other => Err(Error::invalid(
+                    &format!("tags[{i}]"),
+                    format!("expected a string, got {}", kind(&other)),
+                )),
+            })
+            .collect(),
+        other => Err(Error::invalid(
+            "tags",
+            format!("expected a list of strings, got {}", kind(&other)),
+        )),
+    }
+}
+
+/// `metadata`: a JSON object (`null`: none).
+fn metadata(value: Value) -> Result<Map<String, Value>> {
+    match value {
+        Value::Null => Ok(Map::new()),
+        Value::Object(map) => Ok(map),
+        other => Err(Error::invalid(
+            "metadata",
+            format!("expected an object, got {}", kind(&other)),
         )),
     }
 }
@@ -347,6 +384,13 @@ impl JobSpec {
         if let Some(v) = take("overlap") {
             spec.overlap = crate::job::Overlap::parse(&string("overlap", v)?)?;
         }
+        if let Some(v) = take("tags") {
+            spec.tags = tags(v)?;
+            crate::job::validate_tags(spec.tags.clone())?;
+        }
+        if let Some(v) = take("metadata") {
+            spec.metadata = crate::job::validate_metadata(metadata(v)?)?;
+        }
         if let Some(v) = take("replace_existing") {
             spec.replace_existing = boolean("replace_existing", &v)?;
         }
@@ -429,6 +473,12 @@ impl JobChanges {
         }
         if let Some(v) = take("overlap") {
             changes.overlap = Some(crate::job::Overlap::parse(&string("overlap", v)?)?);
+        }
+        if let Some(v) = take("tags") {
+            changes.tags = Some(tags(v)?);
+        }
+        if let Some(v) = take("metadata") {
+            changes.metadata = Some(metadata(v)?);
         }
         if let Some(v) = take("next_run_time") {
             changes.next_run_time = Some(next_run_time(v)?);

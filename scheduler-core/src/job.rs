@@ -176,6 +176,8 @@ pub struct Job {
     pub(crate) retry: RetryPolicy,
     pub(crate) calendars: Vec<Arc<str>>,
     pub(crate) overlap: Overlap,
+    pub(crate) tags: Vec<Arc<str>>,
+    pub(crate) metadata: Map<String, Value>,
     pub(crate) next_run_time: Option<DateTime<Utc>>,
     /// The trigger's fire time behind `next_run_time` (they differ by the jitter).
     pub(crate) fire_time: Option<DateTime<Utc>>,
@@ -273,6 +275,18 @@ impl Job {
     /// [`crate::calendar`]).
     pub fn calendars(&self) -> &[Arc<str>] {
         &self.calendars
+    }
+
+    /// The job's tags: labels to find and act on jobs by (`tag` filters of the API), in the
+    /// order given, each once.
+    pub fn tags(&self) -> &[Arc<str>] {
+        &self.tags
+    }
+
+    /// Free-form data kept with the job (APScheduler 4's `metadata`): a JSON object, at most
+    /// [`MAX_METADATA_BYTES`] as JSON. rsched does not read it.
+    pub fn metadata(&self) -> &Map<String, Value> {
+        &self.metadata
     }
 
     /// The trigger's next fire time (as [`Trigger::next_fire_time`]) that none of the job's
@@ -416,6 +430,8 @@ impl fmt::Debug for Job {
             .field("retry", &self.retry)
             .field("calendars", &self.calendars)
             .field("overlap", &self.overlap)
+            .field("tags", &self.tags)
+            .field("metadata", &self.metadata)
             .field("next_run_time", &self.next_run_time)
             .finish()
     }
@@ -503,6 +519,11 @@ pub struct JobSpec {
     pub calendars: Vec<String>,
     /// What a fire time does while `max_instances` runs are running (default: skip).
     pub overlap: Overlap,
+    /// Tags: labels to find and act on jobs by (see [`validate_tags`] for the rules).
+    pub tags: Vec<String>,
+    /// Free-form JSON object kept with the job (APScheduler 4's `metadata`), at most
+    /// [`MAX_METADATA_BYTES`] as JSON.
+    pub metadata: Map<String, Value>,
     /// `Some(None)`: add the job paused; `Some(Some(t))`: first run at `t`; `None`: from the
     /// trigger.
     pub next_run_time: Option<Option<DateTime<Utc>>>,
@@ -625,6 +646,20 @@ impl JobSpec {
         self
     }
 
+    /// Adds a tag.
+    #[must_use]
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+
+    /// Sets one metadata entry.
+    #[must_use]
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
     /// Adds the job paused (no next run time).
     #[must_use]
     pub fn paused(mut self) -> Self {
@@ -681,6 +716,8 @@ impl JobSpec {
             retry: self.retry,
             calendars: calendar_names(self.calendars)?,
             overlap: self.overlap,
+            tags: validate_tags(self.tags)?,
+            metadata: validate_metadata(self.metadata)?,
             next_run_time: None,
             fire_time: None,
             jobstore: self.jobstore.filter(|s| s != "default").map(Arc::from),
@@ -766,6 +803,67 @@ fn calendar_names(names: Vec<String>) -> Result<Vec<Arc<str>>> {
     Ok(out)
 }
 
+/// The most tags a job has.
+pub const MAX_TAGS: usize = 32;
+
+/// The longest tag, in characters.
+pub const MAX_TAG_LEN: usize = 64;
+
+/// The largest `metadata`, in bytes of JSON.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Checks a job's tags: at most [`MAX_TAGS`], each 1 to [`MAX_TAG_LEN`] characters without
+/// control characters, commas or surrounding spaces (a tag filter may list several, comma
+/// separated), none twice.
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming `tags[i]`.
+pub fn validate_tags(tags: Vec<String>) -> Result<Vec<Arc<str>>> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::invalid(
+            "tags",
+            format!("{} tags; at most {MAX_TAGS} are allowed", tags.len()),
+        ));
+    }
+    let mut out: Vec<Arc<str>> = Vec::with_capacity(tags.len());
+    for (i, tag) in tags.into_iter().enumerate() {
+        let field = format!("tags[{i}]");
+        let len = tag.chars().count();
+        if len == 0 || len > MAX_TAG_LEN {
+            return Err(Error::invalid(
+                &field,
+                format!("must be 1 to {MAX_TAG_LEN} characters long, got {len}"),
+            ));
+        }
+        if tag.chars().any(|c| c.is_control() || c == ',') || tag.trim() != tag {
+            return Err(Error::invalid(
+                &field,
+                format!(
+                    "'{}' has a comma, a control character or surrounding spaces",
+                    tag.escape_debug()
+                ),
+            ));
+        }
+        if out.iter().any(|t| **t == *tag) {
+            return Err(Error::invalid(&field, format!("'{tag}' is listed twice")));
+        }
+        out.push(Arc::from(tag));
+    }
+    Ok(out)
+}
+
+/// Checks a job's `metadata`: at most [`MAX_METADATA_BYTES`] as JSON.
+pub(crate) fn validate_metadata(metadata: Map<String, Value>) -> Result<Map<String, Value>> {
+    let len = Value::Object(metadata.clone()).to_string().len();
+    if len > MAX_METADATA_BYTES {
+        return Err(Error::invalid(
+            "metadata",
+            format!("is {len} bytes of JSON; at most {MAX_METADATA_BYTES} are allowed"),
+        ));
+    }
+    Ok(metadata)
+}
+
 /// A random job id: 32 hex digits, like APScheduler's `uuid4().hex`.
 pub(crate) fn random_id() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
@@ -810,6 +908,10 @@ pub struct JobChanges {
     pub calendars: Option<Vec<String>>,
     /// New overlap policy.
     pub overlap: Option<Overlap>,
+    /// New tags (all of them).
+    pub tags: Option<Vec<String>>,
+    /// New metadata (the whole object).
+    pub metadata: Option<Map<String, Value>>,
     /// New next run time (`Some(None)` pauses the job).
     pub next_run_time: Option<Option<DateTime<Utc>>>,
 }
@@ -880,6 +982,12 @@ impl JobChanges {
         if let Some(overlap) = self.overlap {
             job.overlap = overlap;
         }
+        if let Some(tags) = &self.tags {
+            job.tags = validate_tags(tags.clone())?;
+        }
+        if let Some(metadata) = &self.metadata {
+            job.metadata = validate_metadata(metadata.clone())?;
+        }
         Ok(())
     }
 }
@@ -922,6 +1030,10 @@ struct JobState {
     calendars: Vec<Arc<str>>,
     #[serde(default, skip_serializing_if = "is_skip")]
     overlap: Overlap,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<Arc<str>>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    metadata: Map<String, Value>,
     next_run_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fire_time: Option<DateTime<Utc>>,
@@ -961,6 +1073,8 @@ impl Serialize for Job {
             retry_jitter: Some(self.retry.jitter).filter(|j| !*j),
             calendars: self.calendars.clone(),
             overlap: self.overlap,
+            tags: self.tags.clone(),
+            metadata: self.metadata.clone(),
             next_run_time: self.next_run_time,
             fire_time: self.fire_time,
         }
@@ -1005,6 +1119,8 @@ impl<'de> Deserialize<'de> for Job {
             retry,
             calendars: state.calendars,
             overlap: state.overlap,
+            tags: state.tags,
+            metadata: state.metadata,
             next_run_time: state.next_run_time,
             fire_time: state.fire_time,
             jobstore: None,

@@ -27,7 +27,7 @@ pub use event::{Event, EventBus, EventMask};
 pub use executor::{AsyncExecutor, Executor, JobRun};
 pub use fmt::{py_datetime, timedelta as format_timedelta};
 pub use history::{PruneCounter, Retention, RunOutcome, RunRecord};
-pub use job::{Job, JobChanges, JobDefaults, JobSpec, Overlap};
+pub use job::{Job, JobChanges, JobDefaults, JobSpec, Overlap, validate_tags};
 pub use registry::{Call, JobContext, TaskError, TaskRegistry};
 pub use retry::RetryPolicy;
 pub use scheduler::{

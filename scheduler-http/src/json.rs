@@ -56,6 +56,8 @@ impl Serialize for JobJson<'_> {
         map.serialize_entry("retry_jitter", &retry.jitter)?;
         map.serialize_entry("calendars", job.calendars())?;
         map.serialize_entry("overlap", job.overlap().as_str())?;
+        map.serialize_entry("tags", job.tags())?;
+        map.serialize_entry("metadata", job.metadata())?;
         map.serialize_entry("executor", job.executor())?;
         map.serialize_entry("jobstore", job.jobstore())?;
         map.serialize_entry("trigger_description", &job.trigger().to_string())?;

@@ -82,6 +82,11 @@ pub(crate) struct JobDoc {
     /// policies): `skip`, `buffer_one`, `buffer_all`, `cancel_other`, `terminate_other` or
     /// `allow_all`.
     overlap: String,
+    /// Labels to find and act on jobs by.
+    tags: Vec<String>,
+    /// Free-form JSON object kept with the job (APScheduler 4's `metadata`).
+    #[schema(value_type = Object)]
+    metadata: Map<String, Value>,
     executor: String,
     jobstore: String,
     /// APScheduler's `str(trigger)`: `cron[minute='*/5']`.
@@ -136,6 +141,11 @@ pub(crate) struct JobDefinition {
     /// first), `cancel_other` / `terminate_other` (the runs are cancelled / stopped, the new
     /// one waits for them) or `allow_all` (runs anyway).
     overlap: Option<String>,
+    /// Labels (at most 32, each 1–64 characters without commas).
+    tags: Option<Vec<String>>,
+    /// Free-form JSON object kept with the job, at most 16 KiB as JSON.
+    #[schema(value_type = Object)]
+    metadata: Option<Map<String, Value>>,
     executor: Option<String>,
     jobstore: Option<String>,
     replace_existing: Option<bool>,

@@ -820,3 +820,63 @@ async fn backfill_through_the_api() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn tags_and_metadata_are_kept_changed_and_checked() {
+    let s = scheduler();
+    s.start().await.unwrap();
+    let c = Client::new(&s, ApiOptions::default());
+    let (status, job) = c
+        .call(
+            "POST",
+            "/jobs",
+            Some(
+                r#"{"id": "tagged", "func": "rsched:log", "trigger": "interval", "minutes": 5,
+                    "tags": ["billing", "eu"], "metadata": {"customer": 42, "plan": {"tier": "gold"}}}"#,
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["tags"], json!(["billing", "eu"]));
+    assert_eq!(
+        job["metadata"],
+        json!({"customer": 42, "plan": {"tier": "gold"}})
+    );
+    let (status, job) = c
+        .call(
+            "PATCH",
+            "/jobs/tagged",
+            Some(r#"{"tags": ["eu"], "metadata": null}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["tags"], json!(["eu"]));
+    assert_eq!(job["metadata"], json!({}));
+    // Bad tags and metadata are 400s naming the field.
+    for (body, field) in [
+        (r#"{"tags": ["a,b"]}"#, "tags[0]:"),
+        (r#"{"tags": ["x", "x"]}"#, "tags[1]:"),
+        (r#"{"tags": [""]}"#, "tags[0]:"),
+        (r#"{"tags": [7]}"#, "tags[0]:"),
+        (r#"{"metadata": [1]}"#, "metadata:"),
+    ] {
+        let (status, error) = c.call("PATCH", "/jobs/tagged", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        let message = error["error_message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(field), "{body}: {message}");
+    }
+    let big = format!(r#"{{"metadata": {{"blob": "{}"}}}}"#, "x".repeat(20_000));
+    let (status, error) = c.call("PATCH", "/jobs/tagged", Some(&big)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(
+        error["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("metadata:")
+    );
+    let too_many: Vec<String> = (0..33).map(|i| format!("t{i}")).collect();
+    let body = json!({"tags": too_many}).to_string();
+    let (status, _) = c.call("PATCH", "/jobs/tagged", Some(&body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    s.shutdown(false).await.unwrap();
+}
