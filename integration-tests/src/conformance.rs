@@ -2372,6 +2372,68 @@ pub async fn a_fire_time_queued_by_a_dead_instance_waits_once(backend: &impl Bac
     backend.cleanup(&ns).await;
 }
 
+/// Instances started at the same moment with the same job list (replicas of one deployment,
+/// each adding the configuration's jobs before `start`) all start, and the store holds each
+/// job once: the batch one instance's insert loses to another's is added job by job, each
+/// conflict replaced or kept.
+pub async fn instances_started_together_with_one_job_list(backend: &impl Backend) {
+    const INSTANCES: usize = 3;
+    const JOBS: usize = 300;
+    let ns = namespace("together");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().shared {
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let mut schedulers = Vec::new();
+    for i in 0..INSTANCES {
+        let store = if i == 0 {
+            store.clone()
+        } else {
+            backend.reopen(&ns).await.expect("a shared store reopens")
+        };
+        let s = Scheduler::builder()
+            .registry(tick_registry())
+            .jobstore_arc("default", store)
+            .id(&format!("replica-{i}"))
+            .build()
+            .unwrap();
+        for j in 0..JOBS {
+            s.add_job(
+                JobSpec::new("app:tick")
+                    .id(format!("job-{j:04}"))
+                    .replace_existing(true)
+                    .trigger(
+                        rsched::BuiltinTrigger::from_json(
+                            r#"{"type":"interval","hours":1,"start_date":"2026-01-01 00:00:00","timezone":"UTC"}"#,
+                        )
+                        .unwrap(),
+                    ),
+            )
+            .await
+            .unwrap();
+        }
+        schedulers.push(s);
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(INSTANCES));
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in &schedulers {
+        let (s, barrier) = (s.clone(), barrier.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            s.start_paused().await
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("no panic").expect("every instance starts");
+    }
+    assert_eq!(store.get_all_jobs().await.unwrap().len(), JOBS);
+    for s in schedulers {
+        s.shutdown(false).await.unwrap();
+    }
+    backend.cleanup(&ns).await;
+}
+
 /// Stamps out the suite for a backend value: `conformance_tests!(backends::Sqlite);`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -2388,7 +2450,7 @@ macro_rules! conformance_tests {
             calendars_load_in_name_order, calendars_are_shared,
             max_instances_across_instances, buffered_fire_times_across_instances,
             cancel_other_across_instances, a_fire_time_queued_by_a_dead_instance_waits_once,
-            crashed_runs_are_recovered);
+            crashed_runs_are_recovered, instances_started_together_with_one_job_list);
     };
     (@cases $backend:expr; $($case:ident),*) => {
         $(

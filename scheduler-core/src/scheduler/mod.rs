@@ -1048,7 +1048,8 @@ impl Scheduler {
     /// Returns, per store, the stored jobs it read (for [`Scheduler::check_stored_jobs`]).
     async fn store_pending(&self, pending: Vec<Pending>) -> Result<Vec<Option<Vec<Job>>>> {
         let now = self.inner.clock.now();
-        let mut by_store: Vec<Vec<(Job, bool)>> = vec![Vec::new(); self.inner.stores.len()];
+        type Prepared = (Job, bool, Option<Option<DateTime<Utc>>>);
+        let mut by_store: Vec<Vec<Prepared>> = vec![Vec::new(); self.inner.stores.len()];
         for Pending {
             mut job,
             next_run_time,
@@ -1058,7 +1059,7 @@ impl Scheduler {
             self.check_calendars(&job)?;
             self.set_first_run_time(&mut job, next_run_time, now);
             let idx = self.store_index(job.jobstore())?;
-            by_store[idx].push((job, replace_existing));
+            by_store[idx].push((job, replace_existing, next_run_time));
         }
         let mut loaded = vec![None; self.inner.stores.len()];
         for (idx, jobs) in by_store.into_iter().enumerate() {
@@ -1066,10 +1067,25 @@ impl Scheduler {
                 continue;
             }
             let (alias, store) = &self.inner.stores[idx];
-            let plain: Vec<Job> = jobs.iter().map(|(j, _)| j.clone()).collect();
-            let results = store.add_jobs(&plain).await?;
+            let plain: Vec<Job> = jobs.iter().map(|(j, ..)| j.clone()).collect();
+            let results = match store.add_jobs(&plain).await {
+                Ok(results) => results,
+                Err(e) => {
+                    // The batch as a whole failed: another instance starting with the same
+                    // configuration inserted some of these ids meanwhile. One by one, each
+                    // conflict is then an `AlreadyExists` to replace.
+                    tracing::debug!(
+                        "Adding {} job(s) to job store {alias:?} in one batch failed ({e}); adding them one by one",
+                        jobs.len()
+                    );
+                    for (job, replace, next_run_time) in jobs {
+                        self.store_job(job, next_run_time, replace, now).await?;
+                    }
+                    continue;
+                }
+            };
             let mut taken = Vec::new();
-            for ((job, replace), result) in jobs.into_iter().zip(results) {
+            for ((job, replace, _), result) in jobs.into_iter().zip(results) {
                 match result {
                     Ok(()) => self.announce_added(alias, &job),
                     Err(e) if e.kind() == ErrorKind::AlreadyExists && replace => taken.push(job),
