@@ -2395,7 +2395,7 @@ pub async fn instances_started_together_with_one_job_list(backend: &impl Backend
         let s = Scheduler::builder()
             .registry(tick_registry())
             .jobstore_arc("default", store)
-            .id(&format!("replica-{i}"))
+            .id(format!("replica-{i}"))
             .build()
             .unwrap();
         for j in 0..JOBS {
