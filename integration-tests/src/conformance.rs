@@ -2368,6 +2368,15 @@ pub async fn a_fire_time_queued_by_a_dead_instance_waits_once(backend: &impl Bac
         "the waiting one first, then the new one behind it"
     );
     assert!(runs.queued_runs("dq", 10).await.unwrap().is_empty());
+    // A job the user removes takes its waiting fire times with it.
+    runs.begin_runs(&[RunningRun {
+        scheduled_run_time: at(180),
+        ..running("q180", "dq", rsched::QUEUED_OWNER, 180)
+    }])
+    .await
+    .unwrap();
+    a.remove_job("dq", None).await.unwrap();
+    assert!(runs.queued_runs("dq", 10).await.unwrap().is_empty());
     a.shutdown(true).await.unwrap();
     backend.cleanup(&ns).await;
 }

@@ -329,12 +329,12 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
                     queue,
                 });
             }
-            let plans: Vec<(&str, &super::overlap::QueuePlan)> = planned
+            let plans: Vec<(&Arc<str>, &super::overlap::QueuePlan)> = planned
                 .iter()
-                .filter_map(|p| p.queue.as_ref().map(|q| (&*p.id, q)))
+                .filter_map(|p| p.queue.as_ref().map(|q| (&p.id, q)))
                 .collect();
             if !plans.is_empty() {
-                if let Err(e) = super::overlap::write(inner, store, &plans).await {
+                if let Err(e) = super::overlap::write(inner, (alias, store), &plans).await {
                     // Nothing ran: the leases expire and the jobs are taken again.
                     tracing::warn!("Error queuing fire times in job store {alias:?}: {e}");
                     failed = true;

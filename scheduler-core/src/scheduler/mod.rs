@@ -1446,12 +1446,16 @@ impl Scheduler {
                 return Ok(());
             }
         }
-        for (alias, store) in &self.inner.stores {
+        for (index, (alias, store)) in self.inner.stores.iter().enumerate() {
             if jobstore.is_some_and(|j| j != &**alias) {
                 continue;
             }
             match store.remove_job(id).await {
                 Ok(()) => {
+                    // Its fire times waiting for a run to end (overlap policies) go with it.
+                    if self.inner.running.tracks(index) {
+                        overlap::drop_queue(store, &Arc::from(id)).await;
+                    }
                     self.announce_removed(alias, Arc::from(id));
                     return Ok(());
                 }

@@ -34,20 +34,27 @@ use crate::job::{Job, Overlap, random_id};
 use crate::store::{JobStore, QUEUED_OWNER, RunningRun, StopRequest, lease};
 
 /// The runs in progress on this instance of jobs whose policy may stop them
-/// (`cancel_other`, `terminate_other`), by job id: (record id, if any; the run's stop).
+/// (`cancel_other`, `terminate_other`), by (store alias, job id): (record id, if any; the
+/// run's stop).
 #[derive(Default)]
-pub(crate) struct Stops(Mutex<HashMap<Arc<str>, Vec<StopEntry>>>);
+pub(crate) struct Stops(Mutex<HashMap<QueueKey, Vec<StopEntry>>>);
 
 impl Stops {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Vec<StopEntry>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<QueueKey, Vec<StopEntry>>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A stop for a new run of `job_id` (record `run_id`), kept here while the run lives.
-    pub(crate) fn register(&self, job_id: &Arc<str>, run_id: Option<Arc<str>>) -> Arc<RunStop> {
+    /// A stop for a new run of `job_id` in store `alias` (record `run_id`), kept here while
+    /// the run lives.
+    pub(crate) fn register(
+        &self,
+        alias: &Arc<str>,
+        job_id: &Arc<str>,
+        run_id: Option<Arc<str>>,
+    ) -> Arc<RunStop> {
         let stop = Arc::new(RunStop::default());
         let mut map = self.lock();
-        let entries = map.entry(job_id.clone()).or_default();
+        let entries = map.entry((alias.clone(), job_id.clone())).or_default();
         entries.retain(|(_, s)| s.strong_count() > 0);
         entries.push((run_id, Arc::downgrade(&stop)));
         stop
@@ -63,10 +70,16 @@ impl Stops {
         !map.is_empty()
     }
 
-    /// Asks every run of `job_id` on this instance to stop.
-    pub(crate) fn request_job(&self, job_id: &str, how: StopRequest) -> usize {
+    /// Asks every run of `job_id` in store `alias` on this instance to stop.
+    pub(crate) fn request_job(
+        &self,
+        alias: &Arc<str>,
+        job_id: &Arc<str>,
+        how: StopRequest,
+    ) -> usize {
+        let key = (alias.clone(), job_id.clone());
         let mut map = self.lock();
-        let Some(entries) = map.get_mut(job_id) else {
+        let Some(entries) = map.get_mut(&key) else {
             return 0;
         };
         entries.retain(|(_, s)| s.strong_count() > 0);
@@ -78,7 +91,7 @@ impl Stops {
             }
         }
         if entries.is_empty() {
-            map.remove(job_id);
+            map.remove(&key);
         }
         n
     }
@@ -114,7 +127,11 @@ pub(crate) fn prepare(inner: &Inner, run: &mut crate::executor::JobRun) {
     let overlap = run.job.overlap();
     if overlap.stop().is_some() {
         let run_id = run.slot.as_ref().map(|s| Arc::from(s.run_id()));
-        run.stop = Some(inner.stops.register(run.job.id_arc(), run_id));
+        run.stop = Some(
+            inner
+                .stops
+                .register(&run.jobstore, run.job.id_arc(), run_id),
+        );
     }
     if overlap.queues() {
         if let Some(slot) = &run.slot {
@@ -317,8 +334,8 @@ fn report(
 /// replaced records dropped, the new ones written, stop requests sent.
 pub(crate) async fn write(
     inner: &Inner,
-    store: &Arc<dyn JobStore>,
-    plans: &[(&str, &QueuePlan)],
+    (alias, store): (&Arc<str>, &Arc<dyn JobStore>),
+    plans: &[(&Arc<str>, &QueuePlan)],
 ) -> crate::Result<()> {
     let records = runs(store);
     let drop: Vec<Arc<str>> = plans
@@ -334,10 +351,10 @@ pub(crate) async fn write(
     }
     for (job_id, plan) in plans {
         let Some(how) = plan.stop else { continue };
-        inner.stops.request_job(job_id, how);
+        inner.stops.request_job(alias, job_id, how);
         if let Err(e) = records.stop_runs(job_id, how).await {
             tracing::warn!(
-                job_id = *job_id,
+                job_id = &***job_id,
                 "Could not ask the runs of job {job_id} on other instances to stop ({}): {e}",
                 how.as_str()
             );
@@ -549,7 +566,7 @@ fn start_queued_later(
 }
 
 /// Drops every queued fire time of a job that is gone.
-async fn drop_queue(store: &Arc<dyn JobStore>, job_id: &Arc<str>) {
+pub(crate) async fn drop_queue(store: &Arc<dyn JobStore>, job_id: &Arc<str>) {
     loop {
         let queued = match runs(store).queued_runs(job_id, 1000).await {
             Ok(q) if !q.is_empty() => q,
@@ -595,7 +612,7 @@ impl LocalQueues {
     ) {
         let now = inner.clock.now();
         if let Some(how) = job.overlap().stop() {
-            inner.stops.request_job(job.id(), how);
+            inner.stops.request_job(alias, job.id_arc(), how);
         }
         let key = (alias.clone(), job.id_arc().clone());
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
