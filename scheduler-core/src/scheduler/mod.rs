@@ -195,6 +195,10 @@ impl PendingJobs {
     }
 }
 
+/// A job to add with its first run time set: (job, `replace_existing`, the next run time it
+/// was added with, if any).
+type Prepared = (Job, bool, Option<Option<DateTime<Utc>>>);
+
 /// A job added before `start`, as APScheduler keeps `_pending_jobs`.
 struct Pending {
     job: Job,
@@ -872,38 +876,10 @@ impl Scheduler {
             .into_iter()
             .map(|s| self.prepare(s, now))
             .collect::<Result<Vec<_>>>()?;
-        let mut by_store: Vec<Vec<(Job, bool)>> = vec![Vec::new(); self.inner.stores.len()];
-        for Pending {
-            mut job,
-            next_run_time,
-            replace_existing: replace,
-        } in prepared
-        {
-            self.set_first_run_time(&mut job, next_run_time, now);
-            let idx = self.store_index(job.jobstore())?;
-            by_store[idx].push((job, replace));
-        }
-        let mut added = Vec::new();
-        for (idx, jobs) in by_store.into_iter().enumerate() {
-            if jobs.is_empty() {
-                continue;
-            }
-            let (alias, store) = &self.inner.stores[idx];
-            let plain: Vec<Job> = jobs.iter().map(|(j, _)| j.clone()).collect();
-            let results = store.add_jobs(&plain).await?;
-            for ((job, replace), result) in jobs.into_iter().zip(results) {
-                match result {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == ErrorKind::AlreadyExists && replace => {
-                        if let Some(kept) = replace_job(store, &job).await? {
-                            added.push(kept);
-                            continue;
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
-                self.announce_added(alias, &job);
-                added.push(job);
+        let mut added = Vec::with_capacity(prepared.len());
+        for (idx, jobs) in self.by_store(prepared, now)?.into_iter().enumerate() {
+            if !jobs.is_empty() {
+                added.extend(self.store_batch(idx, jobs, now).await?.0);
             }
         }
         self.wakeup();
@@ -1048,7 +1024,22 @@ impl Scheduler {
     /// Returns, per store, the stored jobs it read (for [`Scheduler::check_stored_jobs`]).
     async fn store_pending(&self, pending: Vec<Pending>) -> Result<Vec<Option<Vec<Job>>>> {
         let now = self.inner.clock.now();
-        type Prepared = (Job, bool, Option<Option<DateTime<Utc>>>);
+        for p in &pending {
+            self.check_calendars(&p.job)?;
+        }
+        // The stores' jobs as read before any replacement: only their tasks matter to the
+        // check that follows, and a replacement changed none that was not checked when added.
+        let mut loaded = vec![None; self.inner.stores.len()];
+        for (idx, jobs) in self.by_store(pending, now)?.into_iter().enumerate() {
+            if !jobs.is_empty() {
+                loaded[idx] = self.store_batch(idx, jobs, now).await?.1;
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Jobs to add, each with its first run time, grouped by the index of their store.
+    fn by_store(&self, pending: Vec<Pending>, now: DateTime<Utc>) -> Result<Vec<Vec<Prepared>>> {
         let mut by_store: Vec<Vec<Prepared>> = vec![Vec::new(); self.inner.stores.len()];
         for Pending {
             mut job,
@@ -1056,71 +1047,84 @@ impl Scheduler {
             replace_existing,
         } in pending
         {
-            self.check_calendars(&job)?;
             self.set_first_run_time(&mut job, next_run_time, now);
             let idx = self.store_index(job.jobstore())?;
             by_store[idx].push((job, replace_existing, next_run_time));
         }
-        let mut loaded = vec![None; self.inner.stores.len()];
-        for (idx, jobs) in by_store.into_iter().enumerate() {
-            if jobs.is_empty() {
-                continue;
-            }
-            let (alias, store) = &self.inner.stores[idx];
-            let plain: Vec<Job> = jobs.iter().map(|(j, ..)| j.clone()).collect();
-            let results = match store.add_jobs(&plain).await {
-                Ok(results) => results,
-                Err(e) => {
-                    // The batch as a whole failed: another instance starting with the same
-                    // configuration inserted some of these ids meanwhile. One by one, each
-                    // conflict is then an `AlreadyExists` to replace.
-                    tracing::debug!(
-                        "Adding {} job(s) to job store {alias:?} in one batch failed ({e}); adding them one by one",
-                        jobs.len()
-                    );
-                    for (job, replace, next_run_time) in jobs {
-                        self.store_job(job, next_run_time, replace, now).await?;
-                    }
-                    continue;
+        Ok(by_store)
+    }
+
+    /// Adds `jobs` to the store at `idx` in one batch; the ids already stored are replaced
+    /// (`replace_existing`) or kept when their definition did not change ([`replace_job`]):
+    /// one by one for a few, with one read of the store's jobs for many. A batch that fails as
+    /// a whole (another instance inserted some of these ids meanwhile) is added job by job,
+    /// each conflict then an `AlreadyExists` to replace. Returns the jobs as stored (a kept
+    /// one as it was), in order, and the store's jobs when it read them.
+    async fn store_batch(
+        &self,
+        idx: usize,
+        jobs: Vec<Prepared>,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Job>, Option<Vec<Job>>)> {
+        let (alias, store) = &self.inner.stores[idx];
+        let plain: Vec<Job> = jobs.iter().map(|(j, ..)| j.clone()).collect();
+        let results = match store.add_jobs(&plain).await {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::debug!(
+                    "Adding {} job(s) to job store {alias:?} in one batch failed ({e}); adding them one by one",
+                    jobs.len()
+                );
+                let mut added = Vec::with_capacity(jobs.len());
+                for (job, replace, next_run_time) in jobs {
+                    added.push(self.store_job(job, next_run_time, replace, now).await?);
                 }
-            };
-            let mut taken = Vec::new();
-            for ((job, replace, _), result) in jobs.into_iter().zip(results) {
-                match result {
-                    Ok(()) => self.announce_added(alias, &job),
-                    Err(e) if e.kind() == ErrorKind::AlreadyExists && replace => taken.push(job),
-                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                        return Err(already_exists(job.id()));
-                    }
-                    Err(e) => return Err(e),
-                }
+                return Ok((added, None));
             }
-            if taken.len() <= 16 {
-                for job in taken {
-                    if replace_job(store, &job).await?.is_none() {
-                        self.announce_added(alias, &job);
-                    }
+        };
+        let mut added = Vec::with_capacity(jobs.len());
+        // Positions in `added` of the jobs whose id was taken.
+        let mut taken = Vec::new();
+        for ((job, replace, _), result) in jobs.into_iter().zip(results) {
+            match result {
+                Ok(()) => self.announce_added(alias, &job),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists && replace => {
+                    taken.push(added.len())
                 }
-                continue;
-            }
-            let all = store.get_all_jobs().await?;
-            let stored: HashMap<&str, &Job> = all.iter().map(|j| (j.id(), j)).collect();
-            for job in taken {
-                let same = match stored.get(job.id()) {
-                    Some(existing) => unchanged(existing, &job)?,
-                    None => false,
-                };
-                if !same {
-                    store.update_job(&job).await?;
-                    self.announce_added(alias, &job);
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    return Err(already_exists(job.id()));
                 }
+                Err(e) => return Err(e),
             }
-            drop(stored);
-            // Only the tasks matter to the check that follows: an update changed none that
-            // was not checked when the job was added.
-            loaded[idx] = Some(all);
+            added.push(job);
         }
-        Ok(loaded)
+        if taken.len() <= 16 {
+            for i in taken {
+                match replace_job(store, &added[i]).await? {
+                    Some(kept) => added[i] = kept,
+                    None => self.announce_added(alias, &added[i]),
+                }
+            }
+            return Ok((added, None));
+        }
+        let all = store.get_all_jobs().await?;
+        {
+            let stored: HashMap<&str, &Job> = all.iter().map(|j| (j.id(), j)).collect();
+            for i in taken {
+                let kept = match stored.get(added[i].id()) {
+                    Some(existing) if unchanged(existing, &added[i])? => Some((*existing).clone()),
+                    _ => None,
+                };
+                match kept {
+                    Some(kept) => added[i] = kept,
+                    None => {
+                        store.update_job(&added[i]).await?;
+                        self.announce_added(alias, &added[i]);
+                    }
+                }
+            }
+        }
+        Ok((added, Some(all)))
     }
 
     /// Quarantines a job in `store` and reports it (WARN log and `JobQuarantined` event).
