@@ -2098,6 +2098,19 @@ pub async fn queued_runs_and_stop_requests(backend: &impl Backend) {
     backend.cleanup(&ns).await;
 }
 
+/// A job of `func` every `secs` seconds from `at(secs)`, `max_instances = 1`, no misfire limit,
+/// with the overlap policy `overlap`.
+fn overlapping(func: &str, id: &str, secs: u32, overlap: rsched::Overlap) -> JobSpec {
+    let trigger = json!({"type": "interval", "seconds": secs, "start_date": at(secs.into()).to_rfc3339(), "timezone": "UTC"});
+    let mut spec = JobSpec::new(func)
+        .id(id)
+        .max_instances(1)
+        .misfire_grace_time(None)
+        .trigger(rsched::BuiltinTrigger::from_json(&trigger.to_string()).unwrap());
+    spec.overlap = overlap;
+    spec
+}
+
 /// Waits until job `id` in `store` has a next run time after `t` (its fire time at `t` was
 /// handled: run, queued or skipped).
 async fn handled(store: &Arc<dyn JobStore>, id: &str, t: DateTime<Utc>) {
@@ -2139,18 +2152,14 @@ pub async fn buffered_fire_times_across_instances(backend: &impl Backend) {
     let mut events = [a.subscribe(), b.subscribe()];
     a.start().await.unwrap();
     b.start().await.unwrap();
-    let mut spec = JobSpec::new("app:hold")
-        .id("buf")
-        .max_instances(1)
-        .misfire_grace_time(None)
-        .trigger(
-            rsched::BuiltinTrigger::from_json(
-                r#"{"type":"interval","seconds":5,"start_date":"2026-01-01 00:00:05","timezone":"UTC"}"#,
-            )
-            .unwrap(),
-        );
-    spec.overlap = rsched::Overlap::BufferAll;
-    a.add_job(spec).await.unwrap();
+    a.add_job(overlapping(
+        "app:hold",
+        "buf",
+        5,
+        rsched::Overlap::BufferAll,
+    ))
+    .await
+    .unwrap();
     for secs in [5, 10, 15] {
         clock.set(at(secs));
         handled(&store, "buf", at(secs)).await;
@@ -2227,18 +2236,14 @@ pub async fn cancel_other_across_instances(backend: &impl Backend) {
     let mut events = [a.subscribe(), b.subscribe()];
     a.start().await.unwrap();
     b.start().await.unwrap();
-    let mut spec = JobSpec::new("app:polite")
-        .id("co")
-        .max_instances(1)
-        .misfire_grace_time(None)
-        .trigger(
-            rsched::BuiltinTrigger::from_json(
-                r#"{"type":"interval","seconds":60,"start_date":"2026-01-01 00:01:00","timezone":"UTC"}"#,
-            )
-            .unwrap(),
-        );
-    spec.overlap = rsched::Overlap::CancelOther;
-    a.add_job(spec).await.unwrap();
+    a.add_job(overlapping(
+        "app:polite",
+        "co",
+        60,
+        rsched::Overlap::CancelOther,
+    ))
+    .await
+    .unwrap();
     clock.set(at(60));
     handled(&store, "co", at(60)).await;
     clock.set(at(120));
@@ -2305,18 +2310,14 @@ pub async fn a_fire_time_queued_by_a_dead_instance_waits_once(backend: &impl Bac
         .unwrap();
     let mut events = a.subscribe();
     a.start().await.unwrap();
-    let mut spec = JobSpec::new("app:hold")
-        .id("dq")
-        .max_instances(1)
-        .misfire_grace_time(None)
-        .trigger(
-            rsched::BuiltinTrigger::from_json(
-                r#"{"type":"interval","seconds":60,"start_date":"2026-01-01 00:01:00","timezone":"UTC"}"#,
-            )
-            .unwrap(),
-        );
-    spec.overlap = rsched::Overlap::BufferOne;
-    a.add_job(spec).await.unwrap();
+    a.add_job(overlapping(
+        "app:hold",
+        "dq",
+        60,
+        rsched::Overlap::BufferOne,
+    ))
+    .await
+    .unwrap();
     // What the dead instance left: its run in progress, and the fire time at 60 s queued.
     let runs = runs_of(&store);
     let queued = RunningRun {

@@ -168,29 +168,22 @@ fn backoff(value: &Value) -> Result<f64> {
 
 /// `calendars`: a list of calendar names (a single name is accepted too).
 fn calendars(value: Value) -> Result<Vec<String>> {
-    match value {
-        Value::Null => Ok(Vec::new()),
-        Value::String(s) => Ok(vec![s]),
-        Value::Array(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                Value::String(s) => Ok(s),
-                other => Err(Error::invalid(
-                    &format!("calendars[{i}]"),
-                    format!("expected a calendar name, got {}", kind(&other)),
-                )),
-            })
-            .collect(),
-        other => Err(Error::invalid(
-            "calendars",
-            format!("expected a list of calendar names, got {}", kind(&other)),
-        )),
-    }
+    strings(
+        "calendars",
+        value,
+        "a calendar name",
+        "a list of calendar names",
+    )
 }
 
 /// `tags`: a list of strings (a single string is one tag).
 fn tags(value: Value) -> Result<Vec<String>> {
+    strings("tags", value, "a string", "a list of strings")
+}
+
+/// A list of strings under `key` (`null`: none; a single string: a list of one); `item` and
+/// `list` say what was expected.
+fn strings(key: &str, value: Value, item: &str, list: &str) -> Result<Vec<String>> {
     match value {
         Value::Null => Ok(Vec::new()),
         Value::String(s) => Ok(vec![s]),
@@ -200,14 +193,14 @@ fn tags(value: Value) -> Result<Vec<String>> {
             .map(|(i, v)| match v {
                 Value::String(s) => Ok(s),
                 other => Err(Error::invalid(
-                    &format!("tags[{i}]"),
-                    format!("expected a string, got {}", kind(&other)),
+                    &format!("{key}[{i}]"),
+                    format!("expected {item}, got {}", kind(&other)),
                 )),
             })
             .collect(),
         other => Err(Error::invalid(
-            "tags",
-            format!("expected a list of strings, got {}", kind(&other)),
+            key,
+            format!("expected {list}, got {}", kind(&other)),
         )),
     }
 }

@@ -40,8 +40,14 @@ use crate::store::{JobStore, QUEUED_OWNER, RunningRun, StopRequest, lease};
 pub(crate) struct Stops(Mutex<HashMap<QueueKey, Vec<StopEntry>>>);
 
 impl Stops {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<QueueKey, Vec<StopEntry>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    /// The map, without the entries of runs that have ended.
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<QueueKey, Vec<StopEntry>>> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, entries| {
+            entries.retain(|(_, s)| s.strong_count() > 0);
+            !entries.is_empty()
+        });
+        map
     }
 
     /// A stop for a new run of `job_id` in store `alias` (record `run_id`), kept here while
@@ -53,47 +59,28 @@ impl Stops {
         run_id: Option<Arc<str>>,
     ) -> Arc<RunStop> {
         let stop = Arc::new(RunStop::default());
-        let mut map = self.lock();
-        let entries = map.entry((alias.clone(), job_id.clone())).or_default();
-        entries.retain(|(_, s)| s.strong_count() > 0);
-        entries.push((run_id, Arc::downgrade(&stop)));
+        self.live()
+            .entry((alias.clone(), job_id.clone()))
+            .or_default()
+            .push((run_id, Arc::downgrade(&stop)));
         stop
     }
 
     /// Whether any run here may be asked to stop.
     pub(crate) fn any(&self) -> bool {
-        let mut map = self.lock();
-        map.retain(|_, entries| {
-            entries.retain(|(_, s)| s.strong_count() > 0);
-            !entries.is_empty()
-        });
-        !map.is_empty()
+        !self.live().is_empty()
     }
 
     /// Asks every run of `job_id` in store `alias` on this instance to stop.
-    pub(crate) fn request_job(
-        &self,
-        alias: &Arc<str>,
-        job_id: &Arc<str>,
-        how: StopRequest,
-    ) -> usize {
-        let key = (alias.clone(), job_id.clone());
-        let mut map = self.lock();
-        let Some(entries) = map.get_mut(&key) else {
-            return 0;
-        };
-        entries.retain(|(_, s)| s.strong_count() > 0);
-        let mut n = 0;
-        for (_, stop) in entries.iter() {
-            if let Some(stop) = stop.upgrade() {
-                stop.request(how);
-                n += 1;
-            }
+    pub(crate) fn request_job(&self, alias: &Arc<str>, job_id: &Arc<str>, how: StopRequest) {
+        let map = self.live();
+        let runs = map
+            .get(&(alias.clone(), job_id.clone()))
+            .into_iter()
+            .flatten();
+        for stop in runs.filter_map(|(_, s)| s.upgrade()) {
+            stop.request(how);
         }
-        if entries.is_empty() {
-            map.remove(&key);
-        }
-        n
     }
 
     /// Asks the runs of these records, if they run here, to stop.
@@ -101,18 +88,11 @@ impl Stops {
         if requests.is_empty() {
             return;
         }
-        let mut map = self.lock();
-        map.retain(|_, entries| {
-            entries.retain(|(_, s)| s.strong_count() > 0);
-            !entries.is_empty()
-        });
-        for entries in map.values() {
-            for (run_id, stop) in entries {
-                let Some(run_id) = run_id else { continue };
-                if let Some((_, how)) = requests.iter().find(|(id, _)| id == run_id) {
-                    if let Some(stop) = stop.upgrade() {
-                        stop.request(*how);
-                    }
+        for (run_id, stop) in self.live().values().flatten() {
+            let Some(run_id) = run_id else { continue };
+            if let Some((_, how)) = requests.iter().find(|(id, _)| id == run_id) {
+                if let Some(stop) = stop.upgrade() {
+                    stop.request(*how);
                 }
             }
         }
@@ -188,24 +168,18 @@ pub(crate) fn plan(
     // Fire times waiting while the job has room start now: they hold no place in the queue.
     let room = usize::try_from(job.max_instances().saturating_sub(running)).unwrap_or(usize::MAX);
     let behind = &waiting[room.min(waiting.len())..];
-    let (queue, dropped, missed, replaced) = split(overlap, run_times, behind.len(), behind);
-    let record = |t: DateTime<Utc>| RunningRun {
-        run_id: Arc::from(random_id()),
-        job_id: job.id_arc().clone(),
-        scheduled_run_time: t,
-        started: now,
-        owner: Arc::from(QUEUED_OWNER),
-        expires: t,
-        attempt: 1,
-        backfill_until: None,
-        // A job whose trigger has finished is removed once it fired: its queued fire time
-        // still finds what to run.
-        job_state: (finished(job, t) || !job.calendars().is_empty())
-            .then(|| job.stored_state().ok())
-            .flatten()
-            .map(Arc::from),
+    let Split {
+        wait: queue,
+        skipped,
+        missed,
+        replaces,
+    } = split(overlap, run_times, behind.len());
+    let replaced = if replaces {
+        behind.to_vec()
+    } else {
+        Vec::new()
     };
-    report(inner, alias, job, dropped, missed, now);
+    report(inner, alias, job, skipped, missed, now);
     if !replaced.is_empty() {
         report(
             inner,
@@ -231,7 +205,7 @@ pub(crate) fn plan(
         );
     }
     Some(QueuePlan {
-        add: queue.into_iter().map(record).collect(),
+        add: queue.into_iter().map(|t| queued(job, t, now)).collect(),
         drop: replaced,
         stop: overlap.stop().filter(|_| full),
         // A run may have ended since the count: look once the release is in.
@@ -239,55 +213,72 @@ pub(crate) fn plan(
     })
 }
 
-/// Due run times split by the policy: (those that wait, those skipped, those missed, waiting
-/// records a newer fire time replaces).
-type Split = (
-    Vec<DateTime<Utc>>,
-    Vec<DateTime<Utc>>,
-    Vec<DateTime<Utc>>,
-    Vec<RunningRun>,
-);
+/// The queued record of fire time `t` of `job`, written at `now`. It carries the job's state
+/// when the job may be gone by the time it starts (a job whose trigger has finished is
+/// removed once it fired).
+fn queued(job: &Job, t: DateTime<Utc>, now: DateTime<Utc>) -> RunningRun {
+    RunningRun {
+        job_state: (finished(job, t) || !job.calendars().is_empty())
+            .then(|| job.stored_state().ok())
+            .flatten()
+            .map(Arc::from),
+        ..queued_plain(job.id_arc(), t, now)
+    }
+}
 
-/// Splits due run times by the policy (see [`Split`]).
-fn split(
-    overlap: Overlap,
-    mut run_times: Vec<DateTime<Utc>>,
-    waiting: usize,
-    queued: &[RunningRun],
-) -> Split {
+/// [`queued`] without the job's state (for a queue kept in this process, with its job).
+fn queued_plain(job_id: &Arc<str>, t: DateTime<Utc>, now: DateTime<Utc>) -> RunningRun {
+    RunningRun {
+        run_id: Arc::from(random_id()),
+        job_id: job_id.clone(),
+        scheduled_run_time: t,
+        started: now,
+        owner: Arc::from(QUEUED_OWNER),
+        expires: t,
+        attempt: 1,
+        backfill_until: None,
+        job_state: None,
+    }
+}
+
+/// Due run times split by the policy.
+struct Split {
+    /// Those that wait.
+    wait: Vec<DateTime<Utc>>,
+    /// Those skipped (one already waits).
+    skipped: Vec<DateTime<Utc>>,
+    /// Those missed (the buffer is full).
+    missed: Vec<DateTime<Utc>>,
+    /// Whether the fire times waiting before are replaced by the newest.
+    replaces: bool,
+}
+
+/// Splits due run times by the policy, `waiting` fire times already waiting.
+fn split(overlap: Overlap, mut run_times: Vec<DateTime<Utc>>, waiting: usize) -> Split {
+    let mut out = Split {
+        wait: Vec::new(),
+        skipped: Vec::new(),
+        missed: Vec::new(),
+        replaces: false,
+    };
     match overlap {
         Overlap::BufferAll => {
             let room = Overlap::MAX_BUFFERED.saturating_sub(waiting);
-            let missed = if run_times.len() > room {
-                run_times.split_off(room)
-            } else {
-                Vec::new()
-            };
-            (run_times, Vec::new(), missed, Vec::new())
-        }
-        Overlap::BufferOne => {
-            if waiting >= 1 {
-                return (Vec::new(), run_times, Vec::new(), Vec::new());
+            if run_times.len() > room {
+                out.missed = run_times.split_off(room);
             }
-            let last = run_times.pop();
-            (
-                last.into_iter().collect(),
-                run_times,
-                Vec::new(),
-                Vec::new(),
-            )
+            out.wait = run_times;
         }
-        // The newest fire time waits; an older one that waited is replaced.
+        Overlap::BufferOne if waiting >= 1 => out.skipped = run_times,
+        // The newest fire time waits; for cancel_other / terminate_other, it replaces one that
+        // waited.
         _ => {
-            let last = run_times.pop();
-            (
-                last.into_iter().collect(),
-                run_times,
-                Vec::new(),
-                queued.to_vec(),
-            )
+            out.wait.extend(run_times.pop());
+            out.skipped = run_times;
+            out.replaces = overlap != Overlap::BufferOne;
         }
     }
+    out
 }
 
 /// Reports fire times that will not run: skipped (`max_instances`) or missed (the buffer is
@@ -618,31 +609,22 @@ impl LocalQueues {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let spawn = !map.contains_key(&key);
         let queue = map.entry(key).or_default();
-        let waiting: Vec<RunningRun> = queue
-            .iter()
-            .map(|t| RunningRun {
-                run_id: Arc::from(""),
-                job_id: job.id_arc().clone(),
-                scheduled_run_time: *t,
-                started: *t,
-                owner: Arc::from(QUEUED_OWNER),
-                expires: *t,
-                attempt: 1,
-                backfill_until: None,
-                job_state: None,
-            })
-            .collect();
-        let (add, skipped, missed, replaced) =
-            split(job.overlap(), run_times, queue.len(), &waiting);
-        if !replaced.is_empty() {
-            queue.clear();
-        }
-        queue.extend(add);
+        let Split {
+            wait,
+            skipped,
+            missed,
+            replaces,
+        } = split(job.overlap(), run_times, queue.len());
+        let replaced: Vec<DateTime<Utc>> = if replaces {
+            queue.drain(..).collect()
+        } else {
+            Vec::new()
+        };
+        queue.extend(wait);
         drop(map);
         report(inner, alias, &job, skipped, missed, now);
         if !replaced.is_empty() {
-            let times = replaced.iter().map(|r| r.scheduled_run_time).collect();
-            report(inner, alias, &job, times, Vec::new(), now);
+            report(inner, alias, &job, replaced, Vec::new(), now);
         }
         if spawn {
             tokio::spawn(local_queue(Arc::downgrade(inner), alias.clone(), job));
@@ -725,17 +707,7 @@ async fn local_queue(inner: Weak<Inner>, alias: Arc<str>, ran: Job) {
                 &strong,
                 &alias,
                 job,
-                &RunningRun {
-                    run_id: Arc::from(""),
-                    job_id: ran.id_arc().clone(),
-                    scheduled_run_time: front,
-                    started: front,
-                    owner: Arc::from(QUEUED_OWNER),
-                    expires: front,
-                    attempt: 1,
-                    backfill_until: None,
-                    job_state: None,
-                },
+                &queued_plain(ran.id_arc(), front, front),
                 None,
             );
         if started {
