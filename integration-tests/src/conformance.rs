@@ -2138,9 +2138,27 @@ pub async fn buffered_fire_times_across_instances(backend: &impl Backend) {
     let other = backend.reopen(&ns).await.expect("a shared store reopens");
     let clock = ManualClock::new(at(0));
     let (open, gate) = tokio::sync::watch::channel(false);
+    // The fire times in the order their runs ended, on either instance (the two instances'
+    // events arrive on two streams, whose order says nothing). One run at a time: the order
+    // they ended in is the order they started in.
+    let order: Arc<std::sync::Mutex<Vec<DateTime<Utc>>>> = Arc::default();
     let build = |store: Arc<dyn JobStore>, id: &str| {
+        let mut registry = hold_registry(gate.clone());
+        let order = order.clone();
+        registry.register("app:hold", move |ctx: JobContext, (): ()| {
+            let order = order.clone();
+            async move {
+                let mut gate = ctx
+                    .state::<tokio::sync::watch::Receiver<bool>>()
+                    .expect("the gate")
+                    .clone();
+                let _ = gate.wait_for(|open| *open).await;
+                order.lock().unwrap().push(ctx.scheduled_run_time());
+                Ok::<_, std::convert::Infallible>(())
+            }
+        });
         Scheduler::builder()
-            .registry(hold_registry(gate.clone()))
+            .registry(registry)
             .jobstore_arc("default", store)
             .clock(clock.clone())
             .id(id)
@@ -2188,7 +2206,13 @@ pub async fn buffered_fire_times_across_instances(backend: &impl Backend) {
             other => panic!("nothing is skipped under buffer_all: {other:?}"),
         }
     }
-    assert_eq!(executed, [at(5), at(10), at(15)], "each once, oldest first");
+    executed.sort();
+    assert_eq!(executed, [at(5), at(10), at(15)], "each once");
+    assert_eq!(
+        *order.lock().unwrap(),
+        [at(5), at(10), at(15)],
+        "one after another, oldest first"
+    );
     assert!(
         runs_of(&store)
             .queued_runs("buf", 10)
@@ -2213,15 +2237,28 @@ pub async fn cancel_other_across_instances(backend: &impl Backend) {
     }
     let other = backend.reopen(&ns).await.expect("a shared store reopens");
     let clock = ManualClock::new(at(0));
+    // Set by the first run as it gives up: a later run that starts before fails. (The two
+    // instances' events arrive on two streams, whose order says nothing.)
+    let first_ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let build = |store: Arc<dyn JobStore>, id: &str| {
         let mut registry = TaskRegistry::new();
+        let first_ended = first_ended.clone();
         // Runs until asked to stop (the first run), or returns at once (later ones).
-        registry.register("app:polite", |ctx: JobContext, (): ()| async move {
-            if ctx.scheduled_run_time() > at(60) {
-                return Ok(());
+        registry.register("app:polite", move |ctx: JobContext, (): ()| {
+            let first_ended = first_ended.clone();
+            async move {
+                let ended = || first_ended.load(std::sync::atomic::Ordering::SeqCst);
+                if ctx.scheduled_run_time() > at(60) {
+                    return if ended() {
+                        Ok(())
+                    } else {
+                        Err("started while the run it replaces still ran".to_owned())
+                    };
+                }
+                ctx.cancelled().await;
+                first_ended.store(true, std::sync::atomic::Ordering::SeqCst);
+                Err("stopped as asked".to_owned())
             }
-            ctx.cancelled().await;
-            Err("stopped as asked".to_owned())
         });
         Scheduler::builder()
             .registry(registry)
@@ -2276,13 +2313,14 @@ pub async fn cancel_other_across_instances(backend: &impl Backend) {
             break;
         }
     }
+    ended.sort_by_key(|(t, _)| *t);
     assert_eq!(
         ended,
         [
             (at(60), RunOutcome::Interrupted),
             (at(120), RunOutcome::Success)
         ],
-        "the old run was cancelled, then the new one ran"
+        "the old run was cancelled, then the new one ran (after it, or it fails)"
     );
     a.shutdown(true).await.unwrap();
     b.shutdown(true).await.unwrap();
