@@ -2420,6 +2420,99 @@ pub async fn a_fire_time_queued_by_a_dead_instance_waits_once(backend: &impl Bac
     backend.cleanup(&ns).await;
 }
 
+/// An executor that refuses every run, as one that is shutting down does; counts the runs it
+/// was offered.
+#[derive(Debug, Default)]
+struct Refusing(std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl rsched::Executor for Refusing {
+    fn start(&self, _: rsched::executor::ExecutorRuntime) -> rsched::Result<()> {
+        Ok(())
+    }
+    fn submit(&self, _: rsched::JobRun) -> rsched::Result<()> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(rsched::Error::new(
+            ErrorKind::Unavailable,
+            "the executor is shut down",
+        ))
+    }
+    async fn shutdown(&self, _: bool) {}
+}
+
+/// A queued fire time that an instance takes but whose executor refuses the run (the instance
+/// is shutting down) goes back to the store's queue, for another instance: it is not lost.
+/// Shutdown writes it back before it returns.
+pub async fn a_queued_fire_time_an_executor_refuses_waits_again(backend: &impl Backend) {
+    let ns = namespace("refused");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().running {
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let clock = ManualClock::new(at(0));
+    let refusing = Arc::new(Refusing::default());
+    let a = Scheduler::builder()
+        .registry(tick_registry())
+        .jobstore_arc("default", store.clone())
+        .executor_arc("refusing", refusing.clone())
+        .clock(clock.clone())
+        .id("instance-a")
+        .build()
+        .unwrap();
+    a.start().await.unwrap();
+    a.add_job(overlapping("app:tick", "rf", 60, rsched::Overlap::BufferAll).executor("refusing"))
+        .await
+        .unwrap();
+    let runs = runs_of(&store);
+    runs.begin_runs(&[RunningRun {
+        scheduled_run_time: at(30),
+        started: at(30),
+        expires: at(30),
+        ..running("q30", "rf", rsched::QUEUED_OWNER, 30)
+    }])
+    .await
+    .unwrap();
+    // At 60 s the fire time at 60 waits behind the one at 30; the look at the queue takes 30
+    // and offers it to the executor, which refuses.
+    clock.set(at(60));
+    handled(&store, "rf", at(60)).await;
+    for _ in 0..400 {
+        if refusing.0.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        refusing.0.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the queued fire time was offered to the executor"
+    );
+    a.shutdown(true).await.unwrap();
+    let waiting: Vec<(DateTime<Utc>, String)> = runs
+        .queued_runs("rf", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.scheduled_run_time, r.owner.to_string()))
+        .collect();
+    assert_eq!(
+        waiting,
+        [
+            (at(30), rsched::QUEUED_OWNER.to_owned()),
+            (at(60), rsched::QUEUED_OWNER.to_owned())
+        ],
+        "both fire times wait in the store again, in order"
+    );
+    assert_eq!(
+        runs.running_counts(&[Arc::from("rf")], at(0))
+            .await
+            .unwrap(),
+        [0],
+        "no record is left as a run in progress"
+    );
+    backend.cleanup(&ns).await;
+}
+
 /// Instances started at the same moment with the same job list (replicas of one deployment,
 /// each adding the configuration's jobs before `start`) all start, and the store holds each
 /// job once: the batch one instance's insert loses to another's is added job by job, each
@@ -2498,7 +2591,7 @@ macro_rules! conformance_tests {
             calendars_load_in_name_order, calendars_are_shared,
             max_instances_across_instances, buffered_fire_times_across_instances,
             cancel_other_across_instances, a_fire_time_queued_by_a_dead_instance_waits_once,
-            crashed_runs_are_recovered, instances_started_together_with_one_job_list);
+            a_queued_fire_time_an_executor_refuses_waits_again, crashed_runs_are_recovered, instances_started_together_with_one_job_list);
     };
     (@cases $backend:expr; $($case:ident),*) => {
         $(

@@ -262,7 +262,7 @@ pub(crate) struct SlotInner {
     retries: std::sync::Mutex<Vec<PendingRetry>>,
     /// The job, when its queued fire times are to be looked at once the run ends (see
     /// [`Overlap::queues`](crate::Overlap::queues)).
-    wake_queue: std::sync::OnceLock<Arc<str>>,
+    wake_queue: std::sync::Mutex<Option<Arc<str>>>,
 }
 
 impl RunSlot {
@@ -287,14 +287,29 @@ impl RunSlot {
             ending,
             written: std::sync::atomic::AtomicBool::new(written),
             retries: std::sync::Mutex::new(Vec::new()),
-            wake_queue: std::sync::OnceLock::new(),
+            wake_queue: std::sync::Mutex::new(None),
         }))
     }
 
     /// Asks that the queued fire times of `job_id` be looked at when the run ends (its job
     /// has an overlap policy that queues them).
     pub(crate) fn wake_queue_on_end(&self, job_id: Arc<str>) {
-        let _ = self.0.wake_queue.set(job_id);
+        let mut wake = self.0.wake_queue.lock().unwrap_or_else(|e| e.into_inner());
+        if wake.is_none() {
+            *wake = Some(job_id);
+        }
+    }
+
+    /// Asks that the record, which never started its run (the executor refused it), go back to
+    /// the store as `record` (a queued fire time or a pending run, as it was) when the slot is
+    /// dropped; its job's queue is not looked at for it (the refusal would repeat).
+    pub(crate) fn put_back(&self, record: PendingRetry) {
+        self.0
+            .wake_queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.retry_later(record);
     }
 
     /// Asks that the run's record become a pending retry of `scheduled_run_time` (attempt
@@ -335,7 +350,12 @@ impl Drop for SlotInner {
             let _ = self.done.send(self.store);
         }
         // After the record's end is queued: the look at the job's queue counts without it.
-        if let Some(job) = self.wake_queue.take() {
+        if let Some(job) = self
+            .wake_queue
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             self.ending
                 .3
                 .lock()

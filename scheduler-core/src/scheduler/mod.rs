@@ -140,6 +140,8 @@ pub(crate) struct Inner {
     local_queues: overlap::LocalQueues,
     /// (store index, job id) of the queues being looked at here; `true`: look again.
     queue_looks: Mutex<HashMap<(usize, Arc<str>), bool>>,
+    /// Notified when a look at a queue ends (see [`overlap::looks_ended`]).
+    looks_done: Notify,
 }
 
 struct Control {
@@ -506,6 +508,7 @@ impl SchedulerBuilder {
                 stops: overlap::Stops::default(),
                 local_queues: overlap::LocalQueues::default(),
                 queue_looks: Mutex::new(HashMap::new()),
+                looks_done: Notify::new(),
             }),
         };
         for (alias, store) in &scheduler.inner.stores {
@@ -787,6 +790,7 @@ impl Scheduler {
         for executor in self.inner.executors.values() {
             executor.shutdown(wait).await;
         }
+        self.flush_runs().await;
         tracing::info!("Scheduler has been shut down");
         self.inner.events.emit(Event::SchedulerShutdown);
         Ok(())

@@ -386,6 +386,25 @@ pub(crate) async fn start_queued(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&key);
+    inner.looks_done.notify_waiters();
+}
+
+/// Returns once no [`start_queued`] is in flight in this process (for shutdown).
+pub(crate) async fn looks_ended(inner: &Inner) {
+    loop {
+        let ended = inner.looks_done.notified();
+        tokio::pin!(ended);
+        ended.as_mut().enable();
+        if inner
+            .queue_looks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
+            return;
+        }
+        ended.await;
+    }
 }
 
 /// One look at a job's queue for [`start_queued`].

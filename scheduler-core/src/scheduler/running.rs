@@ -203,7 +203,12 @@ impl Running {
     }
 
     /// Deletes the records of runs that ended here from the store at `index`.
-    async fn end(&self, owner: &str, index: usize, store: &Arc<dyn JobStore>) -> Result<()> {
+    pub(super) async fn end(
+        &self,
+        owner: &str,
+        index: usize,
+        store: &Arc<dyn JobStore>,
+    ) -> Result<()> {
         let Some(lock) = self.ends.get(index) else {
             return Ok(());
         };
@@ -385,6 +390,25 @@ impl Scheduler {
             )
             .await?;
         Ok(slots.pop())
+    }
+
+    /// At shutdown, once the executors have stopped: waits for the looks at queues in flight
+    /// (a fire time a look took is started or put back), then writes what the background task
+    /// has not written yet — ended runs' records deleted, pending runs and fire times put back
+    /// — so a process that exits next leaves the store as it should be.
+    pub(super) async fn flush_runs(&self) {
+        let inner = &self.inner;
+        super::overlap::looks_ended(inner).await;
+        for (index, (alias, store)) in inner.stores.iter().enumerate() {
+            if !inner.running.tracks(index) {
+                continue;
+            }
+            if let Err(e) = inner.running.end(&inner.id, index, store).await {
+                tracing::warn!(
+                    "Could not end run records in job store {alias:?} at shutdown (they expire and are reaped by another instance): {e}"
+                );
+            }
+        }
     }
 
     /// At start: runs recorded under this instance's id by an earlier process (a fixed
@@ -1055,6 +1079,9 @@ pub(super) fn start_retry(
     super::overlap::prepare(inner, &mut job_run);
     let id = job_run.job.id.clone();
     let for_log = job_run.job.clone();
+    // Kept to put the record back if the executor refuses the run (it is shutting down): the
+    // fire time then waits in the store for another instance, instead of being lost.
+    let kept = job_run.slot.clone();
     match executor.submit(job_run) {
         Ok(()) => {
             inner.events.emit(Event::JobSubmitted {
@@ -1073,10 +1100,21 @@ pub(super) fn start_retry(
             );
             false
         }
-        Err(e) => {
-            tracing::error!(job_id = &*id, "Could not run the retry of job {id}: {e}");
-            true
-        }
+        Err(e) => match kept {
+            Some(slot) => {
+                tracing::info!(
+                    job_id = &*id,
+                    "Run of job \"{for_log}\" scheduled at {} not started ({e}); it waits in the store for another instance",
+                    run.scheduled_run_time
+                );
+                slot.put_back(run.clone());
+                true
+            }
+            None => {
+                tracing::error!(job_id = &*id, "Could not run the retry of job {id}: {e}");
+                true
+            }
+        },
     }
 }
 
