@@ -513,6 +513,10 @@ impl Executor for ProcessPoolExecutor {
         })
     }
 
+    fn running_jobs(&self) -> Vec<std::sync::Arc<str>> {
+        self.runs.running_jobs()
+    }
+
     async fn shutdown(&self, wait: bool) {
         self.runs.shutdown(wait).await;
         // Idle workers end when their stdin closes (and are killed on drop).

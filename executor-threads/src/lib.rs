@@ -153,6 +153,10 @@ impl Executor for ThreadPoolExecutor {
         Ok(())
     }
 
+    fn running_jobs(&self) -> Vec<std::sync::Arc<str>> {
+        self.instances.running_jobs()
+    }
+
     async fn shutdown(&self, wait: bool) {
         let Some(pool) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;

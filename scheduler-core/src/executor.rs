@@ -388,6 +388,12 @@ pub trait Executor: Send + Sync + fmt::Debug + 'static {
     /// Stops accepting runs. With `wait`, returns when running runs have finished; without,
     /// asks them to stop (their [`JobContext::cancelled`] resolves) and returns at once.
     async fn shutdown(&self, wait: bool);
+
+    /// The ids of the jobs with runs executing here (for listings of stores that record no runs
+    /// in progress). None by default.
+    fn running_jobs(&self) -> Vec<Arc<str>> {
+        Vec::new()
+    }
 }
 
 #[async_trait]
@@ -400,6 +406,9 @@ impl<T: Executor + ?Sized> Executor for Arc<T> {
     }
     async fn shutdown(&self, wait: bool) {
         (**self).shutdown(wait).await;
+    }
+    fn running_jobs(&self) -> Vec<Arc<str>> {
+        (**self).running_jobs()
     }
 }
 
@@ -965,6 +974,16 @@ impl Instances {
         }
     }
 
+    /// The ids of the jobs with runs executing.
+    pub fn running_jobs(&self) -> Vec<Arc<str>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// How many runs of `job_id` are executing.
     pub fn running(&self, job_id: &str) -> u32 {
         self.running
@@ -1066,6 +1085,11 @@ impl SpawnedRuns {
         Ok(())
     }
 
+    /// For [`Executor::running_jobs`]: the jobs with runs in flight.
+    pub fn running_jobs(&self) -> Vec<Arc<str>> {
+        self.instances.running_jobs()
+    }
+
     /// For [`Executor::shutdown`]: accepts no more runs; with `wait`, returns when the runs in
     /// flight have ended.
     pub async fn shutdown(&self, wait: bool) {
@@ -1110,5 +1134,9 @@ impl Executor for AsyncExecutor {
 
     async fn shutdown(&self, wait: bool) {
         self.runs.shutdown(wait).await;
+    }
+
+    fn running_jobs(&self) -> Vec<Arc<str>> {
+        self.runs.running_jobs()
     }
 }

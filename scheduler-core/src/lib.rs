@@ -35,9 +35,9 @@ pub use scheduler::{
     SchedulerState,
 };
 pub use store::{
-    CalendarStore, Capabilities, ChangeListener, ChangeNotifications, JobStore, PENDING_OWNER,
-    QUEUED_OWNER, QuarantineListener, QuarantineSlot, QuarantinedJob, Release, RunHistory,
-    RunningRun, RunningRuns, StopRequest,
+    CalendarStore, Capabilities, ChangeListener, ChangeNotifications, JobCursor, JobPage, JobQuery,
+    JobSort, JobStatus, JobStore, PENDING_OWNER, QUEUED_OWNER, QuarantineListener, QuarantineSlot,
+    QuarantinedJob, Release, RunHistory, RunningRun, RunningRuns, StopRequest,
 };
 pub use trigger::{BuiltinTrigger, Trigger, isoformat};
 pub use tz::TimeZone;

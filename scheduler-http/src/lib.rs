@@ -7,6 +7,7 @@ mod openapi;
 pub mod security;
 mod ui;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -19,7 +20,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use scheduler_core::{BuiltinTrigger, Job, JobChanges, JobSpec, Scheduler, Trigger, isoformat};
+use scheduler_core::store::query::MAX_PAGE;
+use scheduler_core::{
+    BuiltinTrigger, Job, JobChanges, JobCursor, JobQuery, JobSort, JobSpec, JobStatus, Scheduler,
+    Trigger, isoformat,
+};
 use serde_json::{Map, Value, json};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -28,7 +33,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::openapi::{
-    BackfillRequest, CalendarDoc, ErrorBody, JobDefinition, JobDoc, PreviewRequest, SchedulerInfo,
+    BackfillRequest, BulkAnswer, CalendarDoc, ErrorBody, JobDefinition, JobDoc, JobSortParam,
+    JobStateParam, JobsAnswer, PreviewRequest, SchedulerInfo,
 };
 
 pub use auth::{Auth, AuthConfig, AuthError, Role};
@@ -192,6 +198,8 @@ pub fn try_router(scheduler: Scheduler, options: ApiOptions) -> Result<Router, A
         .routes(routes!(pause))
         .routes(routes!(resume))
         .routes(routes!(get_jobs, add_job))
+        .routes(routes!(pause_jobs))
+        .routes(routes!(resume_jobs))
         .routes(routes!(get_job, update_job, delete_job))
         .routes(routes!(pause_job))
         .routes(routes!(resume_job))
@@ -217,7 +225,21 @@ pub fn try_router(scheduler: Scheduler, options: ApiOptions) -> Result<Router, A
         metrics,
         openapi: Arc::new(openapi),
     };
+    // A job whose id is "pause" or "resume" keeps its GET / PATCH / DELETE routes beside the
+    // bulk actions' POST.
     let protected = protected
+        .route(
+            "/jobs/pause",
+            get(|state| get_job(state, Path("pause".to_owned())))
+                .patch(|state, body| update_job(state, Path("pause".to_owned()), body))
+                .delete(|state| delete_job(state, Path("pause".to_owned()))),
+        )
+        .route(
+            "/jobs/resume",
+            get(|state| get_job(state, Path("resume".to_owned())))
+                .patch(|state, body| update_job(state, Path("resume".to_owned()), body))
+                .delete(|state| delete_job(state, Path("resume".to_owned()))),
+        )
         .route("/ui", get(ui::index))
         .route("/ui/", get(ui::index))
         .route("/ui/{asset}", get(ui::asset))
@@ -483,13 +505,169 @@ async fn resume(State(api): State<Api>) -> Result<StatusCode, ApiError> {
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The parameters of `GET /jobs` that ask for a page instead of the full array.
+const PAGE_PARAMS: [&str; 6] = ["limit", "cursor", "state", "tag", "q", "sort"];
+
+/// Reads the listing parameters (`limit`, `cursor`, `state`, `tag`, `q`, `sort`); every bad
+/// value is a 400 naming the parameter.
+fn job_query(params: &HashMap<String, String>) -> Result<JobQuery, ApiError> {
+    let bad =
+        |e: scheduler_core::Error| ApiError::new(StatusCode::BAD_REQUEST, e.message().to_owned());
+    let sort = match params.get("sort") {
+        Some(text) => JobSort::parse(text).map_err(bad)?,
+        None => JobSort::NextRunTime,
+    };
+    let limit = match params.get("limit") {
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit: {text:?} is not a number from 1 to {MAX_PAGE}"),
+                ));
+            }
+        },
+        None => 100,
+    };
+    let text = |name: &str| -> Result<Option<String>, ApiError> {
+        match params.get(name).map(String::as_str) {
+            None | Some("") => Ok(None),
+            Some(t) if t.chars().count() > 200 => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{name}: longer than 200 characters"),
+            )),
+            Some(t) => Ok(Some(t.to_owned())),
+        }
+    };
+    Ok(JobQuery {
+        limit,
+        after: match params.get("cursor").map(String::as_str) {
+            None | Some("") => None,
+            Some(c) => Some(JobCursor::decode(c, sort).map_err(bad)?),
+        },
+        state: match params.get("state").map(String::as_str) {
+            None | Some("") => None,
+            Some(t) => Some(JobStatus::parse(t).map_err(bad)?),
+        },
+        tag: text("tag")?,
+        q: text("q")?,
+        sort,
+        running_here: None,
+    })
+}
+
 #[utoipa::path(get, path = "/jobs", tag = "jobs",
-    description = "Every job, by next run time then id, paused jobs last.",
-    responses((status = 200, description = "The jobs", body = Vec<JobDoc>)))]
-async fn get_jobs(State(api): State<Api>) -> Result<Response, ApiError> {
-    let jobs = api.scheduler.get_jobs(None).await?;
-    let list: Vec<JobJson<'_>> = jobs.iter().map(JobJson).collect();
-    Ok(Json(list).into_response())
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Jobs per page, 1..=1000 (default 100). Any of these parameters turns the answer into a page object"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (same sort)"),
+        ("state" = Option<JobStateParam>, Query, description = "Only jobs in this state: scheduled (has a next run time), paused, running (a run in progress on any instance), quarantined"),
+        ("tag" = Option<String>, Query, description = "Only jobs with this tag"),
+        ("q" = Option<String>, Query, description = "Only jobs whose id, name or func contains this text (case-insensitive)"),
+        ("sort" = Option<JobSortParam>, Query, description = "next_run_time (default; paused jobs last) or id")),
+    description = "Without parameters: every job, by next run time then id, paused jobs last (Flask-APScheduler's array). With any of limit, cursor, state, tag, q, sort: one page, {\"jobs\": [...], \"next_cursor\": \"...\" or null, \"total\": n}, served by the job store's own query or index. With state=quarantined the page lists quarantined entries ({id, jobstore, reason, state}).",
+    responses((status = 200, description = "The jobs: an array, or a page", body = JobsAnswer), (status = 400, description = "A bad parameter", body = ErrorBody)))]
+async fn get_jobs(
+    State(api): State<Api>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if !PAGE_PARAMS.iter().any(|p| params.contains_key(*p)) {
+        let jobs = api.scheduler.get_jobs(None).await?;
+        let list: Vec<JobJson<'_>> = jobs.iter().map(JobJson).collect();
+        return Ok(Json(list).into_response());
+    }
+    let query = job_query(&params)?;
+    if query.state == Some(JobStatus::Quarantined) {
+        return quarantine_page(&api, &query).await;
+    }
+    let page = api.scheduler.list_jobs(None, query).await?;
+    let jobs: Vec<JobJson<'_>> = page.jobs.iter().map(JobJson).collect();
+    Ok(Json(json!({
+        "jobs": jobs,
+        "next_cursor": page.next.map(|c| c.encode()),
+        "total": page.total,
+    }))
+    .into_response())
+}
+
+/// `GET /jobs?state=quarantined`: quarantined entries by id, paged (their state may not
+/// decode, so `tag` matches none of them and `q` looks at the id).
+async fn quarantine_page(api: &Api, query: &JobQuery) -> Result<Response, ApiError> {
+    let mut list = api.scheduler.quarantined_jobs().await?;
+    let q = query.q.as_deref().map(str::to_lowercase);
+    list.retain(|(_, e)| {
+        query.tag.is_none() && q.as_deref().is_none_or(|q| e.id.to_lowercase().contains(q))
+    });
+    list.sort_by(|a, b| a.1.id.as_bytes().cmp(b.1.id.as_bytes()));
+    let total = list.len();
+    if let Some(after) = &query.after {
+        list.retain(|(_, e)| e.id.as_bytes() > after.id.as_bytes());
+    }
+    let size = query.page_size();
+    let next = (list.len() > size).then(|| {
+        JobCursor {
+            sort: query.sort,
+            next_run_time: None,
+            id: list[size - 1].1.id.clone(),
+        }
+        .encode()
+    });
+    list.truncate(size);
+    let jobs: Vec<Value> = list
+        .into_iter()
+        .map(|(jobstore, e)| json!({"id": e.id, "jobstore": jobstore, "reason": e.reason, "state": e.state}))
+        .collect();
+    Ok(Json(json!({"jobs": jobs, "next_cursor": next, "total": total})).into_response())
+}
+
+#[utoipa::path(post, path = "/jobs/pause", tag = "jobs",
+    params(
+        ("tag" = Option<String>, Query, description = "Jobs with this tag"),
+        ("q" = Option<String>, Query, description = "Jobs whose id, name or func contains this text"),
+        ("state" = Option<JobStateParam>, Query, description = "Jobs in this state")),
+    description = "Pauses every scheduled job matching the filters (at least one of tag, q, state). A job whose id is \"pause\" is still read, changed and removed at /jobs/pause with GET, PATCH and DELETE.",
+    responses((status = 200, description = "The ids paused", body = BulkAnswer), (status = 400, description = "No filter, or a bad one", body = ErrorBody),
+        (status = 403, description = "A cross-origin request", body = ErrorBody)))]
+async fn pause_jobs(
+    State(api): State<Api>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    bulk(&api, &params, false).await
+}
+
+#[utoipa::path(post, path = "/jobs/resume", tag = "jobs",
+    params(
+        ("tag" = Option<String>, Query, description = "Jobs with this tag"),
+        ("q" = Option<String>, Query, description = "Jobs whose id, name or func contains this text"),
+        ("state" = Option<JobStateParam>, Query, description = "Jobs in this state")),
+    description = "Resumes every paused job matching the filters (at least one of tag, q, state), as POST /jobs/{id}/resume does. A job whose id is \"resume\" is still read, changed and removed at /jobs/resume with GET, PATCH and DELETE.",
+    responses((status = 200, description = "The ids resumed", body = BulkAnswer), (status = 400, description = "No filter, or a bad one", body = ErrorBody),
+        (status = 403, description = "A cross-origin request", body = ErrorBody)))]
+async fn resume_jobs(
+    State(api): State<Api>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    bulk(&api, &params, true).await
+}
+
+async fn bulk(
+    api: &Api,
+    params: &HashMap<String, String>,
+    resume: bool,
+) -> Result<Response, ApiError> {
+    let query = job_query(params)?;
+    if query.tag.is_none() && query.q.is_none() && query.state.is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "tag: a bulk {} needs a filter (tag, q or state); to {} one job use POST /jobs/{{id}}/{}",
+                if resume { "resume" } else { "pause" },
+                if resume { "resume" } else { "pause" },
+                if resume { "resume" } else { "pause" },
+            ),
+        ));
+    }
+    let ids = api.scheduler.pause_jobs_matching(&query, resume).await?;
+    Ok(Json(json!({"count": ids.len(), "ids": ids})).into_response())
 }
 
 #[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = JobDefinition,

@@ -15,7 +15,7 @@ use crate::Api;
         title = "rsched",
         description = "Flask-APScheduler's REST API, plus events, metrics, previews and a dashboard."
     ),
-    components(schemas(ErrorBody, SchedulerInfo, JobDoc, JobDefinition, PreviewRequest, CalendarDoc, BackfillRequest)),
+    components(schemas(ErrorBody, SchedulerInfo, JobDoc, JobDefinition, PreviewRequest, CalendarDoc, BackfillRequest, JobsAnswer, JobPageDoc, BulkAnswer, JobStateParam, JobSortParam)),
     tags(
         (name = "scheduler", description = "The scheduler's state"),
         (name = "jobs", description = "Jobs, Flask-APScheduler's wire format"),
@@ -93,6 +93,58 @@ pub(crate) struct JobDoc {
     trigger_description: String,
     /// The trigger's zone.
     timezone: String,
+}
+
+/// `GET /jobs`: the full array without parameters, a page with any.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // a schema only
+pub(crate) enum JobsAnswer {
+    /// Every job (Flask-APScheduler).
+    All(Vec<JobDoc>),
+    /// One page.
+    Page(JobPageDoc),
+}
+
+/// One page of `GET /jobs?limit=…`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct JobPageDoc {
+    /// The jobs of this page (with `state=quarantined`: `{id, jobstore, reason, state}`).
+    #[schema(value_type = Vec<Object>)]
+    jobs: Vec<Value>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
+    /// How many jobs match the filters, over every page.
+    total: u64,
+}
+
+/// `POST /jobs/pause?…` and `/jobs/resume?…`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BulkAnswer {
+    /// How many jobs were changed.
+    count: u64,
+    /// Their ids.
+    ids: Vec<String>,
+}
+
+/// A job state to filter by.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // a schema only
+pub(crate) enum JobStateParam {
+    Scheduled,
+    Paused,
+    Running,
+    Quarantined,
+}
+
+/// A listing's order.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // a schema only
+pub(crate) enum JobSortParam {
+    NextRunTime,
+    Id,
 }
 
 /// A job definition, flat as Flask-APScheduler takes it: job options plus the trigger's fields

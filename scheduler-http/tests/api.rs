@@ -880,3 +880,151 @@ async fn tags_and_metadata_are_kept_changed_and_checked() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     s.shutdown(false).await.unwrap();
 }
+
+/// `GET /jobs` pages: 25 jobs, 5 tagged `billing`, 3 paused; pages follow `next_cursor` to the
+/// end in the store's order, filters narrow `total`, bad parameters are 400s naming them, and
+/// bulk pause/resume by tag change exactly the matching jobs. A job named "pause" keeps its
+/// routes beside the bulk action's.
+#[tokio::test]
+async fn paged_filtered_listing_and_bulk_actions() {
+    let s = scheduler();
+    s.start().await.unwrap();
+    let c = Client::new(&s, ApiOptions::default());
+    for i in 0..25 {
+        let tags = if i % 5 == 0 {
+            json!(["billing"])
+        } else {
+            json!([])
+        };
+        let body = json!({"id": format!("job-{i:02}"), "name": format!("Report {i}"), "func": "rsched:log",
+            "trigger": "interval", "minutes": 60 - i, "tags": tags});
+        let (status, job) = c.call("POST", "/jobs", Some(&body.to_string())).await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+    }
+    for id in ["job-03", "job-07", "job-11"] {
+        let (status, _) = c.call("POST", &format!("/jobs/{id}/pause"), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // Without parameters: Flask-APScheduler's array, as before.
+    let (_, all) = c.call("GET", "/jobs", None).await;
+    let all_ids: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(all_ids.len(), 25);
+    // Pages of 10 walk the same order: by next run time, paused last.
+    let mut walked = Vec::new();
+    let mut uri = "/jobs?limit=10".to_owned();
+    for page_no in 0.. {
+        let (status, page) = c.call("GET", &uri, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["total"], 25);
+        let jobs = page["jobs"].as_array().unwrap();
+        assert!(jobs.len() <= 10);
+        walked.extend(jobs.iter().map(|j| j["id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => uri = format!("/jobs?limit=10&cursor={cursor}"),
+            None => {
+                assert_eq!(page_no, 2, "three pages of 10, 10 and 5");
+                break;
+            }
+        }
+    }
+    assert_eq!(walked, all_ids);
+    // By id; filters.
+    let (_, page) = c.call("GET", "/jobs?sort=id&limit=3", None).await;
+    let ids: Vec<&str> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["job-00", "job-01", "job-02"]);
+    let count = |uri: &'static str| {
+        let c = &c;
+        async move {
+            let (status, page) = c.call("GET", uri, None).await;
+            assert_eq!(status, StatusCode::OK, "{uri}: {page}");
+            assert_eq!(
+                page["jobs"].as_array().unwrap().len() as u64,
+                page["total"].as_u64().unwrap(),
+                "{uri}"
+            );
+            page["total"].as_u64().unwrap()
+        }
+    };
+    assert_eq!(count("/jobs?tag=billing").await, 5);
+    assert_eq!(count("/jobs?state=paused").await, 3);
+    assert_eq!(count("/jobs?state=scheduled").await, 22);
+    assert_eq!(count("/jobs?q=REPORT%201").await, 11, "Report 1, 10..=19");
+    assert_eq!(count("/jobs?q=job-2&tag=billing").await, 1, "job-20");
+    assert_eq!(count("/jobs?state=running").await, 0);
+    assert_eq!(count("/jobs?state=quarantined").await, 0);
+    // Bad parameters name themselves.
+    for (uri, field) in [
+        ("/jobs?limit=0", "limit:"),
+        ("/jobs?limit=1001", "limit:"),
+        ("/jobs?limit=ten", "limit:"),
+        ("/jobs?state=sleeping", "state:"),
+        ("/jobs?sort=name", "sort:"),
+        ("/jobs?cursor=not-a-cursor", "cursor:"),
+    ] {
+        let (status, error) = c.call("GET", uri, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        let message = error["error_message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(field), "{uri}: {message}");
+    }
+    // A cursor of one order is refused by the other.
+    let (_, page) = c.call("GET", "/jobs?sort=id&limit=1", None).await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (status, _) = c
+        .call("GET", &format!("/jobs?limit=1&cursor={cursor}"), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Bulk pause by tag: the 5 billing jobs, none twice; resume brings them back.
+    let (status, answer) = c.call("POST", "/jobs/pause?tag=billing", None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["count"], 5);
+    assert_eq!(count("/jobs?state=paused").await, 8);
+    assert_eq!(count("/jobs?state=paused&tag=billing").await, 5);
+    let (status, answer) = c.call("POST", "/jobs/resume?tag=billing", None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["count"], 5);
+    assert_eq!(
+        count("/jobs?state=paused").await,
+        3,
+        "the others stay paused"
+    );
+    let (status, error) = c.call("POST", "/jobs/pause", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no filter: {error}");
+    assert_eq!(count("/jobs?state=paused").await, 3);
+    // A job named "pause" is still read, changed and removed at its own URL.
+    let (status, _) = c
+        .call(
+            "POST",
+            "/jobs",
+            Some(r#"{"id": "pause", "func": "rsched:log", "trigger": "interval", "minutes": 1}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, job) = c.call("GET", "/jobs/pause", None).await;
+    assert_eq!(
+        (status, job["id"].as_str()),
+        (StatusCode::OK, Some("pause"))
+    );
+    let (status, job) = c
+        .call("PATCH", "/jobs/pause", Some(r#"{"name": "renamed"}"#))
+        .await;
+    assert_eq!(
+        (status, job["name"].as_str()),
+        (StatusCode::OK, Some("renamed"))
+    );
+    let (status, _) = c.call("POST", "/jobs/pause/pause", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = c.call("DELETE", "/jobs/pause", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(s.get_job("pause").await.unwrap().is_none());
+    s.shutdown(false).await.unwrap();
+}

@@ -126,6 +126,8 @@ async fn cross_origin_requests_change_nothing() {
         ("PATCH", "/jobs/job1", Some(r#"{"args": [5, 5]}"#)),
         ("DELETE", "/jobs/job1", None),
         ("POST", "/jobs/job1/pause", None),
+        ("POST", "/jobs/pause?q=job", None),
+        ("POST", "/jobs/resume?q=job", None),
         ("POST", "/jobs/job1/run", None),
         ("POST", "/start", None),
         ("POST", "/pause", None),

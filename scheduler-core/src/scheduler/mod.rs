@@ -1314,6 +1314,134 @@ impl Scheduler {
         Ok(jobs)
     }
 
+    /// A page of the jobs (of one store, or of all) matching `query`, in its order, with the
+    /// number that match (see [`crate::store::query`]): each store answers with its own query
+    /// or index ([`JobStore::list_jobs`]); pages of several stores are merged here. Pending
+    /// jobs (added before `start`) are listed too. [`JobStatus::Quarantined`] lists none (see
+    /// [`Scheduler::quarantined_jobs`]).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn list_jobs(
+        &self,
+        jobstore: Option<&str>,
+        mut query: crate::store::JobQuery,
+    ) -> Result<crate::store::JobPage> {
+        use crate::store::{JobCursor, JobStatus};
+        if query.state == Some(JobStatus::Running) && query.running_here.is_none() {
+            let here: std::collections::HashSet<Arc<str>> = self
+                .inner
+                .executors
+                .values()
+                .flat_map(|e| e.running_jobs())
+                .collect();
+            query.running_here = Some(Arc::new(here));
+        }
+        let pending: Vec<Job> = self
+            .control()
+            .pending
+            .iter()
+            .filter(|p| jobstore.is_none_or(|j| j == p.job.jobstore()))
+            .map(|p| p.job.clone())
+            .collect();
+        let size = query.page_size();
+        let running_here = query.running_here.clone().unwrap_or_default();
+        let first = query.page_of(pending, |j| running_here.contains(j.id()));
+        let mut total = first.total;
+        let mut more = first.next.is_some();
+        let mut jobs = first.jobs;
+        for (alias, store) in &self.inner.stores {
+            if jobstore.is_some_and(|j| j != &**alias) {
+                continue;
+            }
+            let page = store.list_jobs(&query).await?;
+            total += page.total;
+            more |= page.next.is_some();
+            jobs.extend(page.jobs.into_iter().map(|mut job| {
+                job.jobstore = (&**alias != "default").then(|| alias.clone());
+                job
+            }));
+        }
+        let sort = query.sort;
+        jobs.sort_by(|a, b| {
+            crate::store::query::compare_keys(
+                sort,
+                (a.next_run_time, a.id()),
+                (b.next_run_time, b.id()),
+            )
+        });
+        if jobs.len() > size {
+            jobs.truncate(size);
+            more = true;
+        }
+        // Each source gives its first `size` matches: when one had more, every job before the
+        // last one here is here, so the next page starts after it.
+        let next = if more {
+            jobs.last().map(|j| JobCursor::after(j, sort))
+        } else {
+            None
+        };
+        Ok(crate::store::JobPage { jobs, next, total })
+    }
+
+    /// Pauses (or resumes, with `resume`) every job matching `query`'s filters (all pages),
+    /// as [`Scheduler::pause_job`] / [`Scheduler::resume_job`] do one by one; jobs already
+    /// paused (resumed) are left as they are. Returns the ids changed (a job removed meanwhile
+    /// is skipped).
+    ///
+    /// # Errors
+    /// Store errors; [`ErrorKind::InvalidInput`] for a query without a filter (use `tag`, `q`
+    /// or `state`: a bulk action on every job is spelled out, not implied).
+    pub async fn pause_jobs_matching(
+        &self,
+        query: &crate::store::JobQuery,
+        resume: bool,
+    ) -> Result<Vec<Arc<str>>> {
+        if query.tag.is_none() && query.q.is_none() && query.state.is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a bulk pause or resume needs a filter: tag, q or state",
+            ));
+        }
+        let mut query = crate::store::JobQuery {
+            limit: crate::store::query::MAX_PAGE,
+            after: None,
+            sort: crate::store::JobSort::Id,
+            ..query.clone()
+        };
+        // Every page first: changing a job's next run time does not move it in id order, but
+        // reading all ids before acting keeps the walk simple and bounded.
+        let mut ids = Vec::new();
+        loop {
+            let page = self.list_jobs(None, query.clone()).await?;
+            // Only the jobs the action changes: paused ones to resume, scheduled ones to pause.
+            ids.extend(
+                page.jobs
+                    .iter()
+                    .filter(|j| j.next_run_time.is_none() == resume)
+                    .map(|j| j.id_arc().clone()),
+            );
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+        }
+        let mut changed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let result = if resume {
+                self.resume_job(&id).await.map(|_| ())
+            } else {
+                self.pause_job(&id).await.map(|_| ())
+            };
+            match result {
+                Ok(()) => changed.push(id),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(changed)
+    }
+
     /// Changes a job's fields (APScheduler's `modify_job`); a new trigger recomputes the next
     /// run time unless `next_run_time` is given too. Applied atomically: on any error the job
     /// is unchanged.

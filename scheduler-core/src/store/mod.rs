@@ -38,11 +38,13 @@ use crate::job::Job;
 
 mod capability;
 pub mod lease;
+pub mod query;
 
 pub use capability::{
     CalendarStore, ChangeListener, ChangeNotifications, PENDING_OWNER, QUEUED_OWNER, RunHistory,
     RunningRun, RunningRuns, StopRequest,
 };
+pub use query::{JobCursor, JobPage, JobQuery, JobSort, JobStatus};
 
 #[allow(unused_imports)] // for the docs
 use crate::error::ErrorKind;
@@ -137,6 +139,38 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
 
     /// Every job, ordered by next run time then id, paused jobs last (by id).
     async fn get_all_jobs(&self) -> Result<Vec<Job>>;
+
+    /// A page of jobs matching `query`, in its order, with the number of matching jobs (see
+    /// [`query`]). Stores answer with a query or an index of their own; this default reads
+    /// every job ([`JobStore::get_all_jobs`]) and filters here, with runs in progress from
+    /// [`JobStore::running`] or [`JobQuery::running_here`].
+    ///
+    /// # Errors
+    /// Store errors.
+    async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage> {
+        let jobs = self.get_all_jobs().await?;
+        let running: std::collections::HashSet<Arc<str>> =
+            match (query.state == Some(JobStatus::Running), self.running()) {
+                (false, _) => Default::default(),
+                (true, Some(runs)) => {
+                    let ids: Vec<Arc<str>> = jobs.iter().map(|j| j.id_arc().clone()).collect();
+                    let mut running = std::collections::HashSet::new();
+                    for chunk in ids.chunks(1000) {
+                        let counts = runs.running_counts(chunk, Utc::now()).await?;
+                        running.extend(
+                            chunk
+                                .iter()
+                                .zip(counts)
+                                .filter(|(_, n)| *n > 0)
+                                .map(|(id, _)| id.clone()),
+                        );
+                    }
+                    running
+                }
+                (true, None) => query.running_here.as_deref().cloned().unwrap_or_default(),
+            };
+        Ok(query.page_of(jobs, |j| running.contains(j.id())))
+    }
 
     /// The earliest next run time of the jobs that are not paused, if any.
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>>;
@@ -254,6 +288,9 @@ macro_rules! forward_store {
             }
             async fn get_all_jobs(&self) -> Result<Vec<Job>> {
                 (**self).get_all_jobs().await
+            }
+            async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage> {
+                (**self).list_jobs(query).await
             }
             async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
                 (**self).get_next_run_time().await
