@@ -2420,6 +2420,209 @@ pub async fn a_fire_time_queued_by_a_dead_instance_waits_once(backend: &impl Bac
     backend.cleanup(&ns).await;
 }
 
+/// Paged, filtered listings (`JobStore::list_jobs`): the store's own query agrees with the
+/// order of `get_all_jobs` (next run time, then id by bytes, paused last), walks every page once
+/// through cursors, and filters by state (runs in progress from the store's records), tag
+/// (whole tags only), and text in id, name or func (case-insensitive, `%` and `_` taken
+/// literally), with `total` counting every page.
+pub async fn list_jobs_pages_and_filters(backend: &impl Backend) {
+    use rsched::{JobQuery, JobSort, JobStatus};
+    let ns = namespace("listing");
+    let store = store_or_skip!(backend, ns);
+    let mut expected = Vec::new();
+    for i in 0..23i64 {
+        // Ties on next run time, ids whose byte order differs from a case-folded one.
+        let id = match i {
+            0 => "B-upper".to_owned(),
+            1 => "a-lower".to_owned(),
+            2 => "50%_off".to_owned(),
+            _ => format!("job-{i:02}"),
+        };
+        let next = (i % 7 != 3).then(|| at(60 * (i % 4)));
+        let mut value = serde_json::to_value(job(&id, next)).unwrap();
+        value["name"] = json!(format!("Nightly Report {i}"));
+        value["tags"] = match i % 3 {
+            0 => json!(["billing", "eu"]),
+            1 => json!(["billing-eu"]),
+            _ => json!([]),
+        };
+        let job: Job = serde_json::from_value(value).unwrap();
+        store.add_job(&job).await.unwrap();
+        expected.push(job);
+    }
+    rsched::store::sort_jobs(&mut expected);
+    let ids = |jobs: &[Job]| jobs.iter().map(|j| j.id().to_owned()).collect::<Vec<_>>();
+    // Every order, page sizes 1, 5 and 1000: the walk equals the whole list.
+    for (sort, size) in [
+        (JobSort::NextRunTime, 1),
+        (JobSort::NextRunTime, 5),
+        (JobSort::NextRunTime, 1000),
+        (JobSort::Id, 4),
+    ] {
+        let mut want = expected.clone();
+        if sort == JobSort::Id {
+            want.sort_by(|a, b| a.id().as_bytes().cmp(b.id().as_bytes()));
+        }
+        let mut walked = Vec::new();
+        let mut query = JobQuery {
+            limit: size,
+            sort,
+            ..JobQuery::default()
+        };
+        for _ in 0..100 {
+            let page = store.list_jobs(&query).await.unwrap();
+            assert_eq!(page.total, 23, "{sort:?}/{size}");
+            assert!(page.jobs.len() <= size);
+            walked.extend(page.jobs);
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(ids(&walked), ids(&want), "{sort:?} in pages of {size}");
+    }
+    let count = |query: JobQuery| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .list_jobs(&JobQuery {
+                    limit: 1000,
+                    ..query
+                })
+                .await
+                .unwrap();
+            assert_eq!(page.jobs.len() as u64, page.total);
+            assert!(page.next.is_none());
+            ids(&page.jobs)
+        }
+    };
+    let filtered = |keep: &dyn Fn(&Job) -> bool| {
+        ids(&expected
+            .iter()
+            .filter(|j| keep(j))
+            .cloned()
+            .collect::<Vec<_>>())
+    };
+    assert_eq!(
+        count(JobQuery {
+            state: Some(JobStatus::Paused),
+            ..JobQuery::default()
+        })
+        .await,
+        filtered(&|j| j.next_run_time().is_none())
+    );
+    assert_eq!(
+        count(JobQuery {
+            state: Some(JobStatus::Scheduled),
+            ..JobQuery::default()
+        })
+        .await,
+        filtered(&|j| j.next_run_time().is_some())
+    );
+    assert!(
+        count(JobQuery {
+            state: Some(JobStatus::Quarantined),
+            ..JobQuery::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        count(JobQuery {
+            tag: Some("billing".into()),
+            ..JobQuery::default()
+        })
+        .await,
+        filtered(&|j| j.tags().iter().any(|t| &**t == "billing")),
+        "whole tags: billing-eu is not billing"
+    );
+    assert_eq!(
+        count(JobQuery {
+            tag: Some("bill".into()),
+            ..JobQuery::default()
+        })
+        .await
+        .len(),
+        0
+    );
+    assert_eq!(
+        count(JobQuery {
+            q: Some("REPORT 1".into()),
+            ..JobQuery::default()
+        })
+        .await,
+        filtered(&|j| j.name().contains("Report 1")),
+        "name, case-insensitive"
+    );
+    assert_eq!(
+        count(JobQuery {
+            q: Some("%_".into()),
+            ..JobQuery::default()
+        })
+        .await,
+        ["50%_off"]
+    );
+    assert_eq!(
+        count(JobQuery {
+            q: Some("b-UP".into()),
+            ..JobQuery::default()
+        })
+        .await,
+        ["B-upper"]
+    );
+    assert_eq!(
+        count(JobQuery {
+            q: Some("app:TI".into()),
+            ..JobQuery::default()
+        })
+        .await
+        .len(),
+        23,
+        "func"
+    );
+    assert_eq!(
+        count(JobQuery {
+            q: Some("job-1".into()),
+            tag: Some("eu".into()),
+            state: Some(JobStatus::Scheduled),
+            ..JobQuery::default()
+        })
+        .await,
+        filtered(&|j| j.id().starts_with("job-1")
+            && j.tags().iter().any(|t| &**t == "eu")
+            && j.next_run_time().is_some())
+    );
+    if backend.offers().running {
+        // A run in progress (not a queued fire time, not an expired record) makes its job running.
+        let now = Utc::now();
+        let live = RunningRun {
+            expires: now + chrono::Duration::seconds(600),
+            ..running("live", "job-05", "instance-a", 0)
+        };
+        let expired = RunningRun {
+            expires: now - chrono::Duration::seconds(600),
+            ..running("gone", "job-06", "instance-a", 0)
+        };
+        let queued = RunningRun {
+            expires: now + chrono::Duration::seconds(600),
+            ..running("waits", "job-07", rsched::QUEUED_OWNER, 0)
+        };
+        runs_of(&store)
+            .begin_runs(&[live, expired, queued])
+            .await
+            .unwrap();
+        assert_eq!(
+            count(JobQuery {
+                state: Some(JobStatus::Running),
+                ..JobQuery::default()
+            })
+            .await,
+            ["job-05"]
+        );
+    }
+    backend.cleanup(&ns).await;
+}
+
 /// An executor that refuses every run, as one that is shutting down does; counts the runs it
 /// was offered.
 #[derive(Debug, Default)]
@@ -2582,7 +2785,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@cases $backend;
             capabilities_are_pinned, crud_and_conflicts, ordering, due_selection, acquire_is_exclusive,
             lease_expiry_and_takeover, release_errors, modification_while_leased_wins,
-            quarantine, round_trip, persistence, new_scheduler_runs_persisted_jobs,
+            quarantine, round_trip, list_jobs_pages_and_filters, persistence, new_scheduler_runs_persisted_jobs,
             change_notifications_wake_other_instances, run_history,
             run_history_keeps_attempts_and_results, scheduler_writes_history, running_runs,
             running_runs_keep_attempts, reschedule_run_makes_a_pending_retry,

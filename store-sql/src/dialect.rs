@@ -111,20 +111,20 @@ impl Dialect {
 }
 
 /// Numbered (`$1`) or positional (`?`) parameters.
-struct Params {
+pub(crate) struct Params {
     numbered: bool,
     n: usize,
 }
 
 impl Params {
-    fn new(dialect: Dialect) -> Params {
+    pub(crate) fn new(dialect: Dialect) -> Params {
         Params {
             numbered: dialect == Dialect::Postgres,
             n: 0,
         }
     }
 
-    fn next(&mut self) -> String {
+    pub(crate) fn next(&mut self) -> String {
         self.n += 1;
         if self.numbered {
             format!("${}", self.n)
@@ -166,7 +166,7 @@ const RUNNING_COLUMNS: &str = "run_id, job_id, scheduled_run_time, started, owne
 /// Every statement the store runs, built once per store.
 #[derive(Debug)]
 pub(crate) struct Statements {
-    dialect: Dialect,
+    pub(crate) dialect: Dialect,
     pub(crate) table: String,
     /// `(version, statements)` of each migration step, oldest first.
     pub(crate) migrations: Vec<(i64, Vec<String>)>,

@@ -6,6 +6,7 @@ mod config;
 mod dialect;
 mod error;
 mod history;
+mod listing;
 mod migrations;
 mod model;
 mod notify;

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use scheduler_core::store::lease;
 use scheduler_core::{
-    CalendarStore, Capabilities, ChangeNotifications, Error, ErrorKind, Job, JobStore,
-    PruneCounter, QuarantineListener, QuarantineSlot, QuarantinedJob, Release, Result, RunHistory,
-    RunningRuns,
+    CalendarStore, Capabilities, ChangeNotifications, Error, ErrorKind, Job, JobPage, JobQuery,
+    JobStore, PruneCounter, QuarantineListener, QuarantineSlot, QuarantinedJob, Release, Result,
+    RunHistory, RunningRuns,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -18,6 +18,7 @@ use crate::SCHEMA_VERSION;
 use crate::config::{SqlOptions, validate_prefix};
 use crate::dialect::{self, Dialect};
 use crate::error::db_error;
+use crate::listing::Arg;
 use crate::model::{columns, decode, encode, micros, release_values, text, time};
 
 /// A job store in a SQL database (see the crate docs for the schema and per-dialect locking).
@@ -561,6 +562,35 @@ impl JobStore for SqlJobStore {
             .await
             .map_err(db_error)?;
         self.decode_rows(rows).await
+    }
+
+    /// One page query and one `COUNT(*)` (see `listing.rs`): JSON functions of the dialect for
+    /// tags, name and func; the running table for runs in progress; keyset paging.
+    async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage> {
+        let listing = self.sql.listing(query, micros(Utc::now()));
+        let mut count = sqlx::query(&listing.count);
+        for arg in &listing.count_args {
+            count = match arg {
+                Arg::Int(n) => count.bind(*n),
+                Arg::Text(t) => count.bind(t.as_str()),
+            };
+        }
+        let total: i64 = count
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?
+            .try_get(0)
+            .map_err(db_error)?;
+        let mut page = sqlx::query(&listing.page);
+        for arg in &listing.page_args {
+            page = match arg {
+                Arg::Int(n) => page.bind(*n),
+                Arg::Text(t) => page.bind(t.as_str()),
+            };
+        }
+        let rows = page.fetch_all(&self.pool).await.map_err(db_error)?;
+        let jobs = self.decode_rows(rows).await?;
+        Ok(query.finish(jobs, u64::try_from(total).unwrap_or(0)))
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
