@@ -4,6 +4,7 @@ mod calendars;
 mod config;
 mod error;
 mod history;
+mod listing;
 mod model;
 mod running;
 mod store;

@@ -11,8 +11,8 @@ use mongodb::options::IndexOptions;
 use mongodb::{Client, Collection, IndexModel};
 use scheduler_core::store::{lease, sort_jobs};
 use scheduler_core::{
-    CalendarStore, Capabilities, Error, ErrorKind, Job, JobStore, PruneCounter, QuarantineListener,
-    QuarantineSlot, QuarantinedJob, Release, Result, RunHistory, RunningRuns,
+    CalendarStore, Capabilities, Error, ErrorKind, Job, JobPage, JobQuery, JobStore, PruneCounter,
+    QuarantineListener, QuarantineSlot, QuarantinedJob, Release, Result, RunHistory, RunningRuns,
 };
 
 use crate::config::{DEFAULT_DATABASE, MongoOptions};
@@ -138,7 +138,7 @@ impl MongoJobStore {
     }
 
     /// Documents → jobs; undecodable ones are quarantined.
-    async fn decode(&self, documents: Vec<Document>) -> Result<Vec<Job>> {
+    pub(crate) async fn decode(&self, documents: Vec<Document>) -> Result<Vec<Job>> {
         let mut jobs = Vec::with_capacity(documents.len());
         for document in &documents {
             match from_document(document) {
@@ -293,6 +293,11 @@ impl JobStore for MongoJobStore {
             .await
             .map_err(mongo_error)?;
         Ok(self.decode(found.into_iter().collect()).await?.pop())
+    }
+
+    /// MongoDB queries on the state sub-document (see `listing.rs`).
+    async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage> {
+        self.list(query).await
     }
 
     async fn get_all_jobs(&self) -> Result<Vec<Job>> {
