@@ -926,6 +926,90 @@ pub async fn run_history(backend: &impl Backend) {
 /// Run history keeps each record's attempt, backfill flag and return value: a small JSON
 /// object (keys and numbers JSON allows but BSON or SQL might not take as they are), a string
 /// whose JSON text is exactly the cap (64 KiB: more than MySQL's `TEXT` holds), and the marker
+/// Run history across jobs: the problem records (error, missed, crashed, timed out; not
+/// success, skipped or interrupted) newest first, paged by time, and the count of every outcome
+/// since a time (stores may count from the start of its minute).
+pub async fn problem_runs_and_outcome_counts(backend: &impl Backend) {
+    let ns = namespace("problems");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().history {
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let retention = Retention {
+        per_job: 100,
+        max_age: Duration::from_secs(30 * 86_400),
+    };
+    let records = [
+        run("a", 0, RunOutcome::Success, None),
+        run("a", 60, RunOutcome::Error, Some("boom")),
+        run("b", 120, RunOutcome::Missed, None),
+        run("b", 180, RunOutcome::Skipped, None),
+        run("c", 240, RunOutcome::Crashed, None),
+        run("c", 300, RunOutcome::Interrupted, None),
+        run("a", 360, RunOutcome::TimedOut, None),
+        run("b", 420, RunOutcome::Success, None),
+    ];
+    history(&store)
+        .record_runs(&records, retention)
+        .await
+        .unwrap();
+    let problems = history(&store).problem_runs(None, 10).await.unwrap();
+    let seen: Vec<(String, i64)> = problems
+        .iter()
+        .map(|r| {
+            (
+                r.job_id.to_string(),
+                (r.scheduled_run_time - at(0)).num_seconds(),
+            )
+        })
+        .collect();
+    let want = |list: &[(&str, i64)]| {
+        list.iter()
+            .map(|(j, t)| ((*j).to_owned(), *t))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        seen,
+        want(&[("a", 360), ("c", 240), ("b", 120), ("a", 60)]),
+        "problems, newest first"
+    );
+    assert_eq!(problems[3], records[1], "kept whole");
+    let page = history(&store).problem_runs(None, 2).await.unwrap();
+    let next = history(&store)
+        .problem_runs(Some(page[1].scheduled_run_time), 2)
+        .await
+        .unwrap();
+    let times: Vec<i64> = page
+        .iter()
+        .chain(&next)
+        .map(|r| (r.scheduled_run_time - at(0)).num_seconds())
+        .collect();
+    assert_eq!(times, [360, 240, 120, 60], "paged by time");
+    let mut counts = history(&store).outcome_counts(at(120)).await.unwrap();
+    counts.sort_by_key(|(o, _)| o.as_str());
+    assert_eq!(
+        counts,
+        [
+            (RunOutcome::Crashed, 1),
+            (RunOutcome::Interrupted, 1),
+            (RunOutcome::Missed, 1),
+            (RunOutcome::Skipped, 1),
+            (RunOutcome::Success, 1),
+            (RunOutcome::TimedOut, 1),
+        ],
+        "every outcome scheduled at or after 2 minutes"
+    );
+    assert!(
+        history(&store)
+            .outcome_counts(at(3600))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    backend.cleanup(&ns).await;
+}
+
 /// `cap_result` leaves of a longer one.
 pub async fn run_history_keeps_attempts_and_results(backend: &impl Backend) {
     let ns = namespace("results");
@@ -2787,7 +2871,8 @@ macro_rules! conformance_tests {
             lease_expiry_and_takeover, release_errors, modification_while_leased_wins,
             quarantine, round_trip, list_jobs_pages_and_filters, persistence, new_scheduler_runs_persisted_jobs,
             change_notifications_wake_other_instances, run_history,
-            run_history_keeps_attempts_and_results, scheduler_writes_history, running_runs,
+            run_history_keeps_attempts_and_results, problem_runs_and_outcome_counts,
+            scheduler_writes_history, running_runs,
             running_runs_keep_attempts, reschedule_run_makes_a_pending_retry,
             pending_runs_keep_backfill_and_job_state, queued_runs_and_stop_requests,
             calendars_save_load_delete,

@@ -49,6 +49,27 @@ impl RunOutcome {
         }
     }
 
+    /// Whether the outcome is a problem someone should look at: `error`, `missed`, `crashed`,
+    /// `timed_out` (the dashboard's Problems view). `skipped` (a policy's choice) and
+    /// `interrupted` (a shutdown or a newer run's request) are not.
+    pub fn is_problem(self) -> bool {
+        matches!(
+            self,
+            RunOutcome::Error | RunOutcome::Missed | RunOutcome::Crashed | RunOutcome::TimedOut
+        )
+    }
+
+    /// Every outcome.
+    pub const ALL: [RunOutcome; 7] = [
+        RunOutcome::Success,
+        RunOutcome::Error,
+        RunOutcome::Missed,
+        RunOutcome::Skipped,
+        RunOutcome::TimedOut,
+        RunOutcome::Interrupted,
+        RunOutcome::Crashed,
+    ];
+
     /// The outcome a name stands for.
     pub fn parse(name: &str) -> Option<RunOutcome> {
         match name {

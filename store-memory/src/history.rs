@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use scheduler_core::{Result, Retention, RunHistory, RunRecord};
+use scheduler_core::{Result, Retention, RunHistory, RunOutcome, RunRecord};
 
 use crate::store::MemoryJobStore;
 
@@ -60,6 +60,38 @@ impl RunHistory for MemoryJobStore {
             });
         }
         Ok(())
+    }
+
+    async fn problem_runs(
+        &self,
+        before: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>> {
+        let state = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let mut runs: Vec<RunRecord> = state
+            .runs
+            .values()
+            .flatten()
+            .filter(|r| r.outcome.is_problem() && before.is_none_or(|b| r.scheduled_run_time < b))
+            .cloned()
+            .collect();
+        runs.sort_by_key(|r| std::cmp::Reverse(r.scheduled_run_time));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
+    async fn outcome_counts(&self, since: DateTime<Utc>) -> Result<Vec<(RunOutcome, u64)>> {
+        let state = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = std::collections::BTreeMap::new();
+        for r in state.runs.values().flatten() {
+            if r.scheduled_run_time >= since {
+                *counts.entry(r.outcome.as_str()).or_insert(0u64) += 1;
+            }
+        }
+        Ok(counts
+            .into_iter()
+            .filter_map(|(name, n)| RunOutcome::parse(name).map(|o| (o, n)))
+            .collect())
     }
 
     async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>> {

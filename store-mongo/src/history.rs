@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
 use scheduler_core::{Result, Retention, RunHistory, RunOutcome, RunRecord};
 
@@ -71,7 +72,55 @@ impl RunHistory for MongoJobStore {
             .sort(doc! { "scheduled_us": -1, "_id": -1 })
             .limit(i64::try_from(limit).unwrap_or(i64::MAX)))
         .await?;
-        Ok(documents
+        Ok(records(&documents))
+    }
+
+    /// By the `outcome_time` index (`outcome`, `scheduled_us`).
+    async fn problem_runs(
+        &self,
+        before: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>> {
+        let problems: Vec<&str> = RunOutcome::ALL
+            .iter()
+            .filter(|o| o.is_problem())
+            .map(|o| o.as_str())
+            .collect();
+        let documents: Vec<Document> = all(self
+            .runs
+            .find(doc! {
+                "outcome": { "$in": problems },
+                "scheduled_us": { "$lt": before.map_or(i64::MAX, us) },
+            })
+            .sort(doc! { "scheduled_us": -1, "_id": -1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX)))
+        .await?;
+        Ok(records(&documents))
+    }
+
+    /// One count per outcome, by the `outcome_time` index.
+    async fn outcome_counts(&self, since: DateTime<Utc>) -> Result<Vec<(RunOutcome, u64)>> {
+        let mut counts = Vec::new();
+        for outcome in RunOutcome::ALL {
+            let n = self
+                .runs
+                .count_documents(
+                    doc! { "outcome": outcome.as_str(), "scheduled_us": { "$gte": us(since) } },
+                )
+                .await
+                .map_err(mongo_error)?;
+            if n > 0 {
+                counts.push((outcome, n));
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// Run records from history documents (unreadable ones left out).
+fn records(documents: &[Document]) -> Vec<RunRecord> {
+    {
+        documents
             .iter()
             .filter_map(|d| {
                 Some(RunRecord {
@@ -88,6 +137,6 @@ impl RunHistory for MongoJobStore {
                     result: result_value(d.get("result")),
                 })
             })
-            .collect())
+            .collect()
     }
 }

@@ -89,12 +89,21 @@ impl MongoJobStore {
             )
             .build()];
         jobs.create_indexes(indexes).await.map_err(mongo_error)?;
-        runs.create_index(
+        runs.create_indexes([
             IndexModel::builder()
                 .keys(doc! { "job_id": 1, "scheduled_us": -1 })
                 .options(IndexOptions::builder().name("job".to_owned()).build())
                 .build(),
-        )
+            // The Problems view and the summary's counts (every job, by outcome and time).
+            IndexModel::builder()
+                .keys(doc! { "outcome": 1, "scheduled_us": -1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("outcome_time".to_owned())
+                        .build(),
+                )
+                .build(),
+        ])
         .await
         .map_err(mongo_error)?;
         running

@@ -177,8 +177,11 @@ impl RedisJobStore {
         keys.push(format!("{}running", self.prefix));
         keys.push(format!("{}running_expires", self.prefix));
         keys.push(self.calendars_key());
+        keys.push(self.problems_key());
+        keys.push(self.count_minutes_key());
         for pattern in [
             "runs:*",
+            "runs_count:*",
             "running_job:*",
             "running_owner:*",
             "running_queued:*",

@@ -203,6 +203,8 @@ pub(crate) struct Statements {
     pub(crate) upsert_calendar: String,
     pub(crate) delete_calendar: String,
     pub(crate) select_runs: String,
+    pub(crate) problem_runs: String,
+    pub(crate) outcome_counts: String,
     pub(crate) delete_old_runs: String,
     pub(crate) nth_newest_run: String,
     pub(crate) delete_runs_upto: String,
@@ -355,6 +357,22 @@ impl Statements {
                     "SELECT job_id, scheduled_run_time, started, finished, outcome, error, scheduler_id, \
                      attempt, backfill, result FROM {prefix}runs WHERE job_id = {} ORDER BY scheduled_run_time DESC, seq DESC LIMIT {}",
                     q.next(),
+                    q.next()
+                )
+            }),
+            problem_runs: p(&|q| {
+                format!(
+                    "SELECT job_id, scheduled_run_time, started, finished, outcome, error, scheduler_id, \
+                     attempt, backfill, result FROM {prefix}runs \
+                     WHERE outcome IN ('error', 'missed', 'crashed', 'timed_out') AND scheduled_run_time < {} \
+                     ORDER BY scheduled_run_time DESC, seq DESC LIMIT {}",
+                    q.next(),
+                    q.next()
+                )
+            }),
+            outcome_counts: p(&|q| {
+                format!(
+                    "SELECT outcome, COUNT(*) FROM {prefix}runs WHERE scheduled_run_time >= {} GROUP BY outcome",
                     q.next()
                 )
             }),

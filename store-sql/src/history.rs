@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use scheduler_core::{Error, ErrorKind, Result, Retention, RunHistory, RunOutcome, RunRecord};
 use sqlx::Row;
 
@@ -83,6 +84,46 @@ impl RunHistory for SqlJobStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;
+        records(&rows)
+    }
+
+    /// By the `(outcome, scheduled_run_time)` index (schema version 6).
+    async fn problem_runs(
+        &self,
+        before: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>> {
+        let rows = sqlx::query(&self.sql.problem_runs)
+            .bind(before.map_or(i64::MAX, micros))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        records(&rows)
+    }
+
+    /// By the `scheduled_run_time` index (schema version 6).
+    async fn outcome_counts(&self, since: DateTime<Utc>) -> Result<Vec<(RunOutcome, u64)>> {
+        let rows = sqlx::query(&self.sql.outcome_counts)
+            .bind(micros(since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let mut counts = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let n: i64 = row.try_get(1).map_err(db_error)?;
+            if let Some(outcome) = RunOutcome::parse(&text(row, 0)?) {
+                counts.push((outcome, u64::try_from(n).unwrap_or(0)));
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// Run records from rows of `job_id, scheduled_run_time, started, finished, outcome, error,
+/// scheduler_id, attempt, backfill, result`.
+fn records(rows: &[sqlx::any::AnyRow]) -> Result<Vec<RunRecord>> {
+    {
         rows.iter()
             .map(|row| {
                 let outcome = text(row, 4)?;

@@ -45,4 +45,4 @@ pub const URL_SCHEMES: &[&str] = &[
 pub const DEFAULT_TABLE_PREFIX: &str = "rsched_";
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;

@@ -32,4 +32,5 @@ pub(crate) const MIGRATIONS: &[crate::migrations::Migration] = crate::migrations
     3 => "0003_running.sql",
     4 => "0004_policies.sql",
     5 => "0005_overlap.sql",
+    6 => "0006_history_index.sql",
 );

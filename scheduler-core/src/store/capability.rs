@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
-use crate::history::{Retention, RunRecord};
+use crate::history::{Retention, RunOutcome, RunRecord};
 
 /// A store that keeps run history: one [`RunRecord`] per run, or per run time that did not
 /// run, shared by every instance using the store.
@@ -25,6 +25,20 @@ pub trait RunHistory: Send + Sync + fmt::Debug {
     /// A job's run history, newest first (by scheduled time), at most `limit` records; empty
     /// for a job with none (or no such job).
     async fn job_runs(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>>;
+
+    /// The records of every job whose outcome is a problem ([`RunOutcome::is_problem`]:
+    /// error, missed, crashed, timed out), newest first (by scheduled time), scheduled before
+    /// `before` (all when `None`: the next page starts before the last record's time), at most
+    /// `limit`.
+    async fn problem_runs(
+        &self,
+        before: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>>;
+
+    /// How many records of every job were scheduled at or after `since`, by outcome (outcomes
+    /// without any left out). Stores may count by the minute (Redis).
+    async fn outcome_counts(&self, since: DateTime<Utc>) -> Result<Vec<(RunOutcome, u64)>>;
 }
 
 /// A store that records the runs in progress on every instance, so `max_instances` holds
