@@ -208,6 +208,8 @@ pub fn try_router(scheduler: Scheduler, options: ApiOptions) -> Result<Router, A
         .routes(routes!(job_runs))
         .routes(routes!(tasks))
         .routes(routes!(quarantine))
+        .routes(routes!(problems))
+        .routes(routes!(summary))
         .routes(routes!(timeline))
         .routes(routes!(preview))
         .routes(routes!(list_calendars))
@@ -506,7 +508,7 @@ async fn resume(State(api): State<Api>) -> Result<StatusCode, ApiError> {
 }
 
 /// The parameters of `GET /jobs` that ask for a page instead of the full array.
-const PAGE_PARAMS: [&str; 6] = ["limit", "cursor", "state", "tag", "q", "sort"];
+const PAGE_PARAMS: [&str; 7] = ["limit", "cursor", "state", "tag", "q", "sort", "include"];
 
 /// Reads the listing parameters (`limit`, `cursor`, `state`, `tag`, `q`, `sort`); every bad
 /// value is a 400 naming the parameter.
@@ -563,7 +565,8 @@ fn job_query(params: &HashMap<String, String>) -> Result<JobQuery, ApiError> {
         ("state" = Option<JobStateParam>, Query, description = "Only jobs in this state: scheduled (has a next run time), paused, running (a run in progress on any instance), quarantined"),
         ("tag" = Option<String>, Query, description = "Only jobs with this tag"),
         ("q" = Option<String>, Query, description = "Only jobs whose id, name or func contains this text (case-insensitive)"),
-        ("sort" = Option<JobSortParam>, Query, description = "next_run_time (default; paused jobs last) or id")),
+        ("sort" = Option<JobSortParam>, Query, description = "next_run_time (default; paused jobs last) or id"),
+        ("include" = Option<String>, Query, description = "last_run: each job of the page carries its newest history record as last_run {outcome, scheduled_run_time, started, finished, duration (seconds), error}, or null")),
     description = "Without parameters: every job, by next run time then id, paused jobs last (Flask-APScheduler's array). With any of limit, cursor, state, tag, q, sort: one page, {\"jobs\": [...], \"next_cursor\": \"...\" or null, \"total\": n}, served by the job store's own query or index. With state=quarantined the page lists quarantined entries ({id, jobstore, reason, state}).",
     responses((status = 200, description = "The jobs: an array, or a page", body = JobsAnswer), (status = 400, description = "A bad parameter", body = ErrorBody)))]
 async fn get_jobs(
@@ -579,8 +582,36 @@ async fn get_jobs(
     if query.state == Some(JobStatus::Quarantined) {
         return quarantine_page(&api, &query).await;
     }
+    let with_last_run = params
+        .get("include")
+        .is_some_and(|i| i.split(',').any(|part| part == "last_run"));
     let page = api.scheduler.list_jobs(None, query).await?;
-    let jobs: Vec<JobJson<'_>> = page.jobs.iter().map(JobJson).collect();
+    let mut jobs: Vec<Value> = Vec::with_capacity(page.jobs.len());
+    for job in &page.jobs {
+        let mut value = serde_json::to_value(JobJson(job)).unwrap_or_default();
+        if with_last_run {
+            let last = api.scheduler.job_runs(job.id(), 1).await?.pop();
+            value["last_run"] = match last {
+                Some(run) => {
+                    let duration = run
+                        .started
+                        .zip(run.finished)
+                        .and_then(|(s, f)| (f - s).num_microseconds())
+                        .map(|us| Value::from(us as f64 / 1e6));
+                    json!({
+                        "outcome": run.outcome.as_str(),
+                        "scheduled_run_time": run.scheduled_run_time.to_rfc3339(),
+                        "started": run.started.map(|t| t.to_rfc3339()),
+                        "finished": run.finished.map(|t| t.to_rfc3339()),
+                        "duration": duration,
+                        "error": run.error,
+                    })
+                }
+                None => Value::Null,
+            };
+        }
+        jobs.push(value);
+    }
     Ok(Json(json!({
         "jobs": jobs,
         "next_cursor": page.next.map(|c| c.encode()),
@@ -949,6 +980,97 @@ async fn job_runs(
         return Err(ApiError::job_not_found(&id));
     }
     Ok(Json(serde_json::to_value(runs).unwrap_or_default()))
+}
+
+#[utoipa::path(get, path = "/problems", tag = "jobs",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Most records returned, 1..=1000 (default 50)"),
+        ("before" = Option<String>, Query, description = "Only records scheduled before this time (RFC 3339): next_before of the previous page")),
+    description = "The runs of every job that need a look — outcome error, missed, crashed or timed_out — newest first (by scheduled time), as GET /jobs/{id}/runs shows them. Stores without run history add none.",
+    responses((status = 200, description = "{\"runs\": [...], \"next_before\": time or null}", body = Object),
+        (status = 400, description = "Bad limit or before", body = ErrorBody)))]
+async fn problems(
+    State(api): State<Api>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = match query.get("limit") {
+        None => 50,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit: expected a number from 1 to 1000, got '{text}'"
+                ))
+            })?,
+    };
+    let before = match query.get("before").map(String::as_str) {
+        None | Some("") => None,
+        Some(text) => Some(
+            DateTime::parse_from_rfc3339(text)
+                .map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "before: expected an RFC 3339 time (2026-11-20T09:40:00Z), got '{text}': {e}"
+                    ))
+                })?
+                .with_timezone(&Utc),
+        ),
+    };
+    let runs = api.scheduler.problem_runs(before, limit).await?;
+    let next_before = (runs.len() == limit)
+        .then(|| runs.last().map(|r| r.scheduled_run_time.to_rfc3339()))
+        .flatten();
+    Ok(Json(json!({"runs": runs, "next_before": next_before})))
+}
+
+#[utoipa::path(get, path = "/summary", tag = "jobs",
+    description = "What the dashboard's summary bar shows: jobs by state (scheduled, paused, running, quarantined, total), history records by outcome in the last hour and the last 24 hours (every instance sharing the stores), and this instance's lateness quantiles since it started (seconds, from its histogram's buckets: an upper bound).",
+    responses((status = 200, description = "The summary", body = Object)))]
+async fn summary(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
+    let mut jobs = Map::new();
+    let mut total = 0;
+    for state in [JobStatus::Scheduled, JobStatus::Paused, JobStatus::Running] {
+        let page = api
+            .scheduler
+            .list_jobs(
+                None,
+                JobQuery {
+                    limit: 1,
+                    state: Some(state),
+                    ..JobQuery::default()
+                },
+            )
+            .await?;
+        if state != JobStatus::Running {
+            total += page.total;
+        }
+        jobs.insert(state.as_str().to_owned(), json!(page.total));
+    }
+    let quarantined = api.scheduler.quarantined_jobs().await?.len();
+    jobs.insert("quarantined".to_owned(), json!(quarantined));
+    jobs.insert("total".to_owned(), json!(total));
+    let now = api.scheduler.clock().now();
+    let mut runs = Map::new();
+    for (name, hours) in [("1h", 1), ("24h", 24)] {
+        let counts = api
+            .scheduler
+            .outcome_counts(now - chrono::Duration::hours(hours))
+            .await?;
+        let by_outcome: Map<String, Value> = counts
+            .into_iter()
+            .map(|(o, n)| (o.as_str().to_owned(), json!(n)))
+            .collect();
+        runs.insert(name.to_owned(), Value::Object(by_outcome));
+    }
+    Ok(Json(json!({
+        "jobs": jobs,
+        "runs": runs,
+        "lateness_seconds": {
+            "p50": api.metrics.lateness_quantile(0.5),
+            "p99": api.metrics.lateness_quantile(0.99),
+            "count": api.metrics.lateness_count(),
+        },
+    })))
 }
 
 #[utoipa::path(get, path = "/calendars", tag = "calendars",

@@ -64,6 +64,35 @@ impl Metrics {
         metrics
     }
 
+    /// The lateness below which a share `q` (0..=1) of this instance's runs started: the upper
+    /// bound of the bucket that holds that quantile, in seconds; `None` before any run (and
+    /// past the last bucket, 10 s).
+    pub(crate) fn lateness_quantile(&self, q: f64) -> Option<f64> {
+        let count = self.count.load(Ordering::Relaxed);
+        if count == 0 {
+            return None;
+        }
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let rank = ((count as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (slot, bound) in BUCKETS.iter().enumerate() {
+            seen += self.buckets[slot].load(Ordering::Relaxed);
+            if seen >= rank {
+                return Some(*bound);
+            }
+        }
+        None
+    }
+
+    /// How many runs' lateness was observed.
+    pub(crate) fn lateness_count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
     fn observe(&self, micros: u64) {
         #[allow(clippy::cast_precision_loss)]
         let secs = micros as f64 / 1e6;

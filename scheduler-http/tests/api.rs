@@ -1028,3 +1028,108 @@ async fn paged_filtered_listing_and_bulk_actions() {
     assert!(s.get_job("pause").await.unwrap().is_none());
     s.shutdown(false).await.unwrap();
 }
+
+/// The dashboard's reads: `GET /problems` (error, missed, crashed, timed-out runs of every job,
+/// newest first, paged by `next_before`), `GET /summary` (jobs by state, history by outcome in
+/// the last hour and day) and `include=last_run` on a page of jobs.
+#[tokio::test]
+async fn problems_summary_and_last_runs() {
+    use scheduler_core::{Retention, RunOutcome, RunRecord};
+    let s = scheduler();
+    s.start().await.unwrap();
+    let c = Client::new(&s, ApiOptions::default());
+    for id in ["a", "b"] {
+        let body = json!({"id": id, "func": "rsched:log", "trigger": "interval", "minutes": 5});
+        let (status, _) = c.call("POST", "/jobs", Some(&body.to_string())).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = c.call("POST", "/jobs/b/pause", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let now = s.clock().now();
+    let record = |job: &str, minutes_ago: i64, outcome: RunOutcome| RunRecord {
+        job_id: job.into(),
+        scheduled_run_time: now - chrono::Duration::minutes(minutes_ago),
+        started: Some(now - chrono::Duration::minutes(minutes_ago)),
+        finished: Some(
+            now - chrono::Duration::minutes(minutes_ago) + chrono::Duration::milliseconds(1500),
+        ),
+        outcome,
+        error: (outcome == RunOutcome::Error).then(|| "boom".to_owned()),
+        scheduler_id: "host-1".into(),
+        attempt: 1,
+        backfill: false,
+        result: None,
+    };
+    s.jobstore("default")
+        .unwrap()
+        .history()
+        .unwrap()
+        .record_runs(
+            &[
+                record("a", 300, RunOutcome::Crashed),
+                record("a", 30, RunOutcome::Error),
+                record("b", 20, RunOutcome::Success),
+                record("a", 10, RunOutcome::Success),
+                record("b", 5, RunOutcome::Missed),
+            ],
+            Retention {
+                per_job: 100,
+                max_age: std::time::Duration::from_secs(86_400 * 7),
+            },
+        )
+        .await
+        .unwrap();
+    let (status, page) = c.call("GET", "/problems?limit=2", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let outcomes = |page: &Value| -> Vec<String> {
+        page["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["job_id"].as_str().unwrap(),
+                    r["outcome"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(outcomes(&page), ["b missed", "a error"], "newest first");
+    let before = page["next_before"].as_str().unwrap().to_owned();
+    let (_, next) = c
+        .call(
+            "GET",
+            &format!("/problems?limit=2&before={}", before.replace('+', "%2B")),
+            None,
+        )
+        .await;
+    assert_eq!(outcomes(&next), ["a crashed"]);
+    assert!(next["next_before"].is_null());
+    for uri in ["/problems?limit=0", "/problems?before=yesterday"] {
+        let (status, _) = c.call("GET", uri, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+    }
+    let (status, summary) = c.call("GET", "/summary", None).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(
+        summary["jobs"],
+        json!({"scheduled": 1, "paused": 1, "running": 0, "quarantined": 0, "total": 2})
+    );
+    assert_eq!(
+        summary["runs"]["1h"],
+        json!({"error": 1, "success": 2, "missed": 1})
+    );
+    assert_eq!(summary["runs"]["24h"]["crashed"], 1);
+    let (_, page) = c.call("GET", "/jobs?include=last_run&sort=id", None).await;
+    let jobs = page["jobs"].as_array().unwrap();
+    assert_eq!(jobs[0]["last_run"]["outcome"], "success");
+    assert_eq!(jobs[0]["last_run"]["duration"], 1.5);
+    assert_eq!(jobs[1]["last_run"]["outcome"], "missed");
+    let (_, page) = c.call("GET", "/jobs?limit=5", None).await;
+    assert!(
+        page["jobs"][0].get("last_run").is_none(),
+        "only when asked for"
+    );
+    s.shutdown(false).await.unwrap();
+}

@@ -1224,6 +1224,51 @@ impl Scheduler {
         Ok(runs)
     }
 
+    /// The problem runs of every job in every store that keeps history (error, missed,
+    /// crashed, timed out: [`RunOutcome::is_problem`](crate::RunOutcome::is_problem)), newest
+    /// first, scheduled before `before` (all when `None`), at most `limit`.
+    ///
+    /// # Errors
+    /// A store's error.
+    pub async fn problem_runs(
+        &self,
+        before: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<crate::history::RunRecord>> {
+        let mut runs = Vec::new();
+        for (_, store) in &self.inner.stores {
+            if let Some(history) = store.history() {
+                runs.extend(history.problem_runs(before, limit).await?);
+            }
+        }
+        runs.sort_by_key(|r| std::cmp::Reverse((r.scheduled_run_time, r.attempt)));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
+    /// How many history records of every job were scheduled at or after `since`, by outcome,
+    /// over every store that keeps history.
+    ///
+    /// # Errors
+    /// A store's error.
+    pub async fn outcome_counts(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(crate::history::RunOutcome, u64)>> {
+        let mut counts: Vec<(crate::history::RunOutcome, u64)> = Vec::new();
+        for (_, store) in &self.inner.stores {
+            if let Some(history) = store.history() {
+                for (outcome, n) in history.outcome_counts(since).await? {
+                    match counts.iter_mut().find(|(o, _)| *o == outcome) {
+                        Some((_, total)) => *total += n,
+                        None => counts.push((outcome, n)),
+                    }
+                }
+            }
+        }
+        Ok(counts)
+    }
+
     /// The quarantined jobs of every store, with their store's alias.
     ///
     /// # Errors
