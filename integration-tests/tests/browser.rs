@@ -469,3 +469,215 @@ async fn another_origin_cannot_change_jobs_or_frame_the_dashboard() {
     client.close().await.unwrap();
     drop(driver);
 }
+
+/// The dashboard with 10,000 jobs: the first page (100 rows, the summary bar) renders fast
+/// (the time is printed, for README's figure; not asserted), and search, state and tag
+/// filters, paging, the Problems view and the job page all work through the server's paged
+/// listing.
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_pages_filters_and_shows_problems_for_10000_jobs() {
+    const JOBS: usize = 10_000;
+    let Some((_turn, driver, client)) = browser().await else {
+        return;
+    };
+    let (base, scheduler) = serve().await;
+    let trigger = rsched::BuiltinTrigger::from_json(
+        r#"{"type":"interval","minutes":5,"start_date":"2026-01-01 00:00:00","timezone":"UTC"}"#,
+    )
+    .unwrap();
+    let specs: Vec<rsched::JobSpec> = (0..JOBS)
+        .map(|i| {
+            let spec = rsched::JobSpec::new("rsched:log")
+                .id(format!("cust-{i:05}"))
+                .name(format!("Customer {i}"))
+                .trigger(trigger.clone());
+            if i % 10 == 0 {
+                spec.tag("billing")
+            } else {
+                spec
+            }
+        })
+        .collect();
+    scheduler.add_jobs(specs).await.unwrap();
+    for id in ["cust-00001", "cust-00002", "cust-00003"] {
+        scheduler.pause_job(id).await.unwrap();
+    }
+    let now = chrono::Utc::now();
+    scheduler
+        .jobstore("default")
+        .unwrap()
+        .history()
+        .unwrap()
+        .record_runs(
+            &[rsched::RunRecord {
+                job_id: "cust-04242".into(),
+                scheduled_run_time: now - chrono::Duration::minutes(3),
+                started: Some(now - chrono::Duration::minutes(3)),
+                finished: Some(now - chrono::Duration::minutes(3) + chrono::Duration::seconds(2)),
+                outcome: rsched::RunOutcome::Error,
+                error: Some("connection refused".into()),
+                scheduler_id: "host-1".into(),
+                attempt: 1,
+                backfill: false,
+                result: None,
+            }],
+            rsched::Retention {
+                per_job: 100,
+                max_age: Duration::from_secs(86_400),
+            },
+        )
+        .await
+        .unwrap();
+    let digits = |text: String| {
+        text.chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>()
+    };
+
+    let started = std::time::Instant::now();
+    client.goto(&format!("{base}/scheduler/ui")).await.unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("#jobs tbody tr[data-job-id]"))
+        .await
+        .unwrap();
+    eventually("the pager counts every job", || async {
+        digits(text_of(&client, "#page-info").await).ends_with("10002")
+    })
+    .await;
+    let first_page = started.elapsed();
+    eprintln!(
+        "dashboard: first page of {} jobs rendered in {} ms",
+        JOBS + 2,
+        first_page.as_millis()
+    );
+    let rows = client
+        .find_all(Locator::Css("#jobs tbody tr[data-job-id]"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 100, "one page, not every job");
+    eventually("the summary counts the jobs by state", || async {
+        digits(text_of(&client, "#sum-total").await) == "10002"
+            && digits(text_of(&client, "#sum-paused").await) == "3"
+            && digits(text_of(&client, "#sum-1h-failures").await) == "1"
+    })
+    .await;
+
+    // Paging: the next page, then back.
+    click(&client, Locator::Id("page-next")).await;
+    eventually("page 2", || async {
+        text_of(&client, "#page-info").await.starts_with("101")
+    })
+    .await;
+    click(&client, Locator::Id("page-prev")).await;
+    eventually("page 1 again", || async {
+        text_of(&client, "#page-info").await.starts_with("1–100")
+    })
+    .await;
+
+    // Search by id: ten jobs.
+    let search = client.find(Locator::Id("job-search")).await.unwrap();
+    search.send_keys("cust-0999").await.unwrap();
+    eventually("the search narrows to ten jobs", || async {
+        let ids: Vec<String> = match client
+            .find_all(Locator::Css("#jobs tbody tr[data-job-id]"))
+            .await
+        {
+            Ok(rows) => {
+                let mut ids = Vec::new();
+                for row in rows {
+                    ids.push(
+                        row.attr("data-job-id")
+                            .await
+                            .ok()
+                            .flatten()
+                            .unwrap_or_default(),
+                    );
+                }
+                ids
+            }
+            Err(_) => Vec::new(),
+        };
+        ids.len() == 10 && ids.iter().all(|id| id.starts_with("cust-0999"))
+    })
+    .await;
+    search.clear().await.unwrap();
+    search.send_keys(" ").await.unwrap();
+    // State filter: the three paused jobs.
+    client
+        .find(Locator::Id("job-state"))
+        .await
+        .unwrap()
+        .select_by_value("paused")
+        .await
+        .unwrap();
+    eventually("the paused filter shows the three paused jobs", || async {
+        text_of(&client, "#page-info").await == "1–3 of 3"
+    })
+    .await;
+    client
+        .find(Locator::Id("job-state"))
+        .await
+        .unwrap()
+        .select_by_value("")
+        .await
+        .unwrap();
+    // Tag filter: one job in ten.
+    client
+        .find(Locator::Id("job-tag"))
+        .await
+        .unwrap()
+        .send_keys("billing")
+        .await
+        .unwrap();
+    eventually("the tag filter counts 1,000 jobs", || async {
+        digits(text_of(&client, "#page-info").await) == "11001000"
+    })
+    .await;
+
+    // The Problems view lists the failed run and links to its job's page.
+    click(&client, Locator::Id("tab-problems")).await;
+    let problem = r#"#problems tbody tr[data-outcome="error"][data-job-id="cust-04242"]"#;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(problem))
+        .await
+        .unwrap();
+    assert!(
+        text_of(&client, problem)
+            .await
+            .contains("connection refused")
+    );
+    click(&client, Locator::Css(&format!("{problem} a.job-link"))).await;
+    eventually("the job page shows the job", || async {
+        text_of(&client, r#"#job-def dd[data-field="id"]"#).await == "cust-04242"
+    })
+    .await;
+    eventually("the job page lists its next 10 fire times", || async {
+        client
+            .find_all(Locator::Css("#job-next li"))
+            .await
+            .is_ok_and(|items| items.len() == 10)
+    })
+    .await;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(r#"#history tbody tr[data-outcome="error"]"#))
+        .await
+        .unwrap();
+    // Pause from the job page.
+    click(&client, Locator::Id("job-page-toggle")).await;
+    eventually("the job page paused the job", || async {
+        scheduler
+            .get_job("cust-04242")
+            .await
+            .unwrap()
+            .is_some_and(|j| j.is_paused())
+    })
+    .await;
+    client.close().await.unwrap();
+    drop(driver);
+}

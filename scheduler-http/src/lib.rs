@@ -206,6 +206,7 @@ pub fn try_router(scheduler: Scheduler, options: ApiOptions) -> Result<Router, A
         .routes(routes!(run_job))
         .routes(routes!(backfill))
         .routes(routes!(job_runs))
+        .routes(routes!(next_fire_times))
         .routes(routes!(tasks))
         .routes(routes!(quarantine))
         .routes(routes!(problems))
@@ -909,7 +910,8 @@ async fn quarantine(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
 const MAX_TIMELINE_RUNS: usize = 3600;
 
 #[utoipa::path(get, path = "/timeline", tag = "jobs",
-    params(("seconds" = Option<u32>, Query, description = "Window from now, 1..=86400 (default 3600)")),
+    params(("seconds" = Option<u32>, Query, description = "Window from now, 1..=86400 (default 3600)"),
+        ("jobs" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Only the jobs that run soonest, at most this many (default: every job)")),
     description = "Each scheduled job's run times within the window (at most 3600 per job).",
     responses((status = 200, description = "Runs per job", body = Vec<Object>), (status = 400, description = "Bad input, or the scheduler is in the wrong state", body = ErrorBody)))]
 async fn timeline(
@@ -928,10 +930,40 @@ async fn timeline(
                 ))
             })?,
     };
+    let jobs_limit = match query.get("jobs") {
+        None => None,
+        Some(text) => Some(
+            text.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "jobs: expected a number from 1 to {MAX_PAGE}, got '{text}'"
+                    ))
+                })?,
+        ),
+    };
     let now = api.scheduler.clock().now();
     let end = now + chrono::Duration::seconds(i64::from(seconds));
+    let jobs = match jobs_limit {
+        // The soonest jobs only, from the stores' own listing.
+        Some(limit) => {
+            api.scheduler
+                .list_jobs(
+                    None,
+                    JobQuery {
+                        limit,
+                        state: Some(JobStatus::Scheduled),
+                        ..JobQuery::default()
+                    },
+                )
+                .await?
+                .jobs
+        }
+        None => api.scheduler.get_jobs(None).await?,
+    };
     let mut rows = Vec::new();
-    for job in api.scheduler.get_jobs(None).await? {
+    for job in jobs {
         let Some(first) = job.next_run_time() else {
             continue;
         };
@@ -980,6 +1012,54 @@ async fn job_runs(
         return Err(ApiError::job_not_found(&id));
     }
     Ok(Json(serde_json::to_value(runs).unwrap_or_default()))
+}
+
+#[utoipa::path(get, path = "/jobs/{id}/next", tag = "jobs",
+    params(("id" = String, Path, description = "Job id"),
+        ("count" = Option<u32>, Query, minimum = 1, maximum = 100, description = "How many fire times, 1..=100 (default 10)")),
+    description = "The job's next fire times, from its next run time (a paused job: those it would have if resumed now), skipping its exclusion calendars' periods; Python isoformat() in the trigger's zone. Jitter is not applied.",
+    responses((status = 200, description = "{\"fire_times\": [...]}", body = Object),
+        (status = 400, description = "Bad count", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody)))]
+async fn next_fire_times(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let count = match query.get("count") {
+        None => 10,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "count: expected a number from 1 to 100, got '{text}'"
+                ))
+            })?,
+    };
+    let job = api
+        .scheduler
+        .get_job(&id)
+        .await?
+        .ok_or_else(|| ApiError::job_not_found(&id))?;
+    let calendars = api.scheduler.calendars();
+    let now = api.scheduler.clock().now();
+    let mut times = Vec::with_capacity(count);
+    let mut next = match job.next_run_time() {
+        Some(t) => Some(t),
+        None => job.next_fire_time(None, now, &calendars),
+    };
+    while let Some(t) = next {
+        if times.len() >= count {
+            break;
+        }
+        times.push(isoformat(&job.trigger().localize(t)));
+        next = job
+            .next_fire_time(Some(t), t, &calendars)
+            .filter(|n| *n > t);
+    }
+    Ok(Json(json!({"fire_times": times})))
 }
 
 #[utoipa::path(get, path = "/problems", tag = "jobs",

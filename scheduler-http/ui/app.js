@@ -24,6 +24,12 @@
   const HISTORY_EVENTS = new Set(['job_executed', 'job_error', 'job_retry', 'job_missed', 'job_max_instances']);
   const HISTORY_LIMIT = 50;
   const TIMELINE_SECONDS = 3600;
+  const TIMELINE_JOBS = 25; // the soonest jobs only: a timeline of 10,000 rows helps no one
+  const PAGE_SIZE = 100;
+  const PROBLEMS_PAGE = 50;
+  const EVENT_REFRESH_MS = 1000; // events may come by the thousand: refresh at most once a second
+  const RUN_OUTCOMES = ['success', 'error', 'timed_out', 'crashed', 'interrupted'];
+  const FAILED_OUTCOMES = ['error', 'timed_out', 'crashed'];
 
   const $ = (id) => document.getElementById(id);
   const form = $('job-form');
@@ -167,22 +173,94 @@
     refreshAll();
   }
 
-  // ---- Jobs table --------------------------------------------------------------------------
+  // ---- Jobs table (one page at a time, filtered by the server) --------------------------
   let jobsById = new Map();
+  // cursors[i] starts page i (null: the first page); the filters reset it.
+  const listing = { cursors: [null], page: 0, next: null, total: null, q: '', state: '', tag: '' };
+
+  function listingQuery() {
+    const p = new URLSearchParams({ limit: String(PAGE_SIZE), include: 'last_run' });
+    if (listing.q) p.set('q', listing.q);
+    if (listing.state) p.set('state', listing.state);
+    if (listing.tag) p.set('tag', listing.tag);
+    const cursor = listing.cursors[listing.page];
+    if (cursor) p.set('cursor', cursor);
+    return p.toString();
+  }
 
   async function loadJobs() {
-    const jobs = await api('GET', '/jobs');
-    const list = Array.isArray(jobs) ? jobs : [];
+    const page = await api('GET', `/jobs?${listingQuery()}`);
+    const list = page && Array.isArray(page.jobs) ? page.jobs : [];
     jobsById = new Map(list.map((j) => [String(j.id), j]));
+    listing.next = page ? page.next_cursor || null : null;
+    listing.total = page ? page.total : null;
     renderJobs(list);
+    renderPager(list.length);
+  }
+
+  function renderPager(shown) {
+    const first = listing.page * PAGE_SIZE;
+    const total = listing.total == null ? '?' : listing.total.toLocaleString();
+    $('page-info').textContent = shown
+      ? `${(first + 1).toLocaleString()}–${(first + shown).toLocaleString()} of ${total}`
+      : `0 of ${total}`;
+    $('page-prev').disabled = listing.page === 0;
+    $('page-next').disabled = !listing.next;
+  }
+
+  function setFilters() {
+    listing.q = $('job-search').value.trim();
+    listing.state = $('job-state').value;
+    listing.tag = $('job-tag').value.trim();
+    listing.cursors = [null];
+    listing.page = 0;
+    for (const b of document.querySelectorAll('#summary [data-filter-state]')) {
+      b.setAttribute('aria-pressed', String(b.dataset.filterState === listing.state));
+    }
+    loadJobs().catch(reportRefreshError);
+  }
+
+  let filterTimer = null;
+  function scheduleFilters() {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(setFilters, 250);
+  }
+
+  function turnPage(step) {
+    if (step > 0 && listing.next) {
+      listing.cursors[listing.page + 1] = listing.next;
+      listing.page += 1;
+    } else if (step < 0 && listing.page > 0) {
+      listing.page -= 1;
+    } else {
+      return;
+    }
+    loadJobs().catch(reportRefreshError);
   }
 
   function renderJobs(jobs) {
     const rows = jobs.map(jobRow);
     if (!rows.length) {
-      rows.push(el('tr', { class: 'empty' }, el('td', { colspan: 7 }, 'No jobs yet. Use “New job” to add one.')));
+      const filtered = listing.q || listing.state || listing.tag;
+      rows.push(el('tr', { class: 'empty' }, el('td', { colspan: 8 },
+        filtered ? 'No job matches these filters.' : 'No jobs yet. Use “New job” to add one.')));
     }
     $('jobs').tBodies[0].replaceChildren(...rows);
+  }
+
+  function lastRunCell(run) {
+    if (!run) return el('td', { class: 'last-run muted' }, '—');
+    const outcome = String(run.outcome || 'unknown');
+    const when = run.started || run.scheduled_run_time;
+    return el('td', { class: 'last-run', dataset: { outcome }, title: run.error ? String(run.error) : null },
+      el('span', { class: `badge outcome-${outcome}` }, outcome),
+      el('span', { class: 'when' }, when ? fmtLocal(when) : ''),
+      run.duration == null ? null : el('span', { class: 'when' }, ` · ${fmtSeconds(run.duration)}`));
+  }
+
+  function fmtSeconds(secs) {
+    const ms = Math.round(Number(secs) * 1000);
+    return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
   }
 
   function jobRow(job) {
@@ -193,12 +271,13 @@
       : [el('div', {}, fmtLocal(job.next_run_time)),
         el('div', { class: 'raw mono' }, String(job.next_run_time))];
     return el('tr', { dataset: { jobId: String(job.id) }, class: paused ? 'is-paused' : null },
-      el('td', { class: 'mono' }, String(job.id)),
+      el('td', { class: 'mono' }, el('a', { class: 'job-link', href: jobHref(job.id) }, String(job.id))),
       el('td', {}, job.name == null ? '' : String(job.name)),
       el('td', { class: 'mono' }, job.func == null ? '' : String(job.func)),
       el('td', { class: 'mono', title: job.timezone ? `zone ${job.timezone}` : null },
         String(job.trigger_description || job.trigger || '')),
       el('td', { class: 'next', title: paused ? null : `${job.next_run_time} (job zone ${job.timezone || '?'})` }, next),
+      lastRunCell(job.last_run),
       el('td', { class: 'state', dataset: { state: paused ? 'paused' : 'scheduled' } }, paused ? 'paused' : 'scheduled'),
       el('td', { class: 'actions' },
         paused ? btn('resume', 'Resume') : btn('pause', 'Pause'),
@@ -217,7 +296,7 @@
       if (job) openForm('edit', job);
       return;
     }
-    if (action === 'history') { openHistory(id); return; }
+    if (action === 'history') { location.hash = jobHref(id); return; }
     if (action === 'delete' && !window.confirm(`Delete job "${id}"?`)) return;
     const path = `/jobs/${encodeURIComponent(id)}`;
     b.disabled = true;
@@ -349,6 +428,7 @@
     historySeq++;
     delete panel.dataset.jobId;
     delete panel.dataset.state;
+    if (currentView().view === 'job') location.hash = '#/jobs';
     $('jobs').querySelector(`tr[data-job-id="${CSS.escape(id || '')}"] button[data-action="history"]`)?.focus();
   }
 
@@ -356,7 +436,7 @@
   let timelineData = [];
 
   async function loadTimeline() {
-    const d = await api('GET', `/timeline?seconds=${TIMELINE_SECONDS}`);
+    const d = await api('GET', `/timeline?seconds=${TIMELINE_SECONDS}&jobs=${TIMELINE_JOBS}`);
     timelineData = Array.isArray(d) ? d : [];
     renderTimeline();
   }
@@ -429,16 +509,170 @@
     scheduleRefresh();
   }
 
+  function reportRefreshError(e) {
+    if (e && e.status !== 401) showBanner(`Refresh failed: ${e.message}`, 'refresh');
+  }
+
   async function refreshAll() {
     clearTimeout(refreshTimer);
-    const results = await Promise.allSettled([loadStatus(), loadJobs(), loadTimeline(), loadQuarantine()]);
+    const { view, id } = currentView();
+    const loads = [loadStatus(), loadSummary()];
+    if (view === 'jobs') loads.push(loadJobs(), loadTimeline(), loadQuarantine());
+    if (view === 'problems') loads.push(loadProblems(false));
+    if (view === 'job') loads.push(loadJobPage(id), loadHistory());
+    const results = await Promise.allSettled(loads);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) {
-      if (failed.reason.status !== 401) showBanner(`Refresh failed: ${failed.reason.message}`, 'refresh');
+      reportRefreshError(failed.reason);
     } else {
       hideBanner('refresh');
       hideBanner('auth');
     }
+  }
+
+  // ---- Summary bar -------------------------------------------------------------------------
+  function sumOf(counts, names) {
+    return names.reduce((n, name) => n + (Number(counts && counts[name]) || 0), 0);
+  }
+
+  async function loadSummary() {
+    const s = await api('GET', '/summary');
+    const jobs = s.jobs || {};
+    for (const name of ['total', 'scheduled', 'paused', 'running', 'quarantined']) {
+      $(`sum-${name}`).textContent = jobs[name] == null ? '—' : Number(jobs[name]).toLocaleString();
+    }
+    for (const span of ['1h', '24h']) {
+      const counts = (s.runs || {})[span] || {};
+      $(`sum-${span}-runs`).textContent = sumOf(counts, RUN_OUTCOMES).toLocaleString();
+      $(`sum-${span}-failures`).textContent = sumOf(counts, FAILED_OUTCOMES).toLocaleString();
+      $(`sum-${span}-missed`).textContent = sumOf(counts, ['missed']).toLocaleString();
+    }
+    const p99 = s.lateness_seconds ? s.lateness_seconds.p99 : null;
+    $('sum-p99').textContent = p99 == null ? '—' : `≤ ${fmtSeconds(p99)}`;
+  }
+
+  // ---- Problems view -----------------------------------------------------------------------
+  const problems = { before: null };
+
+  function problemRow(r) {
+    const outcome = String(r.outcome || 'unknown');
+    return el('tr', { dataset: { outcome, jobId: String(r.job_id) } },
+      el('td', { class: 'when', title: String(r.scheduled_run_time || '') }, fmtLocal(r.scheduled_run_time)),
+      el('td', { class: 'mono' }, el('a', { class: 'job-link', href: jobHref(r.job_id) }, String(r.job_id))),
+      el('td', {}, el('span', { class: `badge outcome-${outcome}` }, outcome)),
+      el('td', { class: 'attempt' }, String(r.attempt == null ? 1 : r.attempt)),
+      r.error ? el('td', { class: 'run-error' }, String(r.error)) : el('td', { class: 'muted' }, '—'),
+      el('td', { class: 'mono' }, r.scheduler_id == null ? '—' : String(r.scheduler_id)));
+  }
+
+  // `more`: the next page after the rows shown; else the newest page again.
+  async function loadProblems(more) {
+    const p = new URLSearchParams({ limit: String(PROBLEMS_PAGE) });
+    if (more && problems.before) p.set('before', problems.before);
+    const page = await api('GET', `/problems?${p}`);
+    const rows = (page && Array.isArray(page.runs) ? page.runs : []).map(problemRow);
+    const body = $('problems').tBodies[0];
+    if (more) body.append(...rows);
+    else {
+      if (!rows.length) rows.push(el('tr', { class: 'empty' }, el('td', { colspan: 6 }, 'No problems recorded. 🎉')));
+      body.replaceChildren(...rows);
+    }
+    problems.before = page ? page.next_before || null : null;
+    $('problems-more').hidden = !problems.before;
+  }
+
+  // ---- Job page ----------------------------------------------------------------------------
+  function jobHref(id) {
+    return `#/job/${encodeURIComponent(String(id))}`;
+  }
+
+  let jobPageJob = null;
+
+  async function loadJobPage(id) {
+    const path = `/jobs/${encodeURIComponent(id)}`;
+    let job;
+    try {
+      job = await api('GET', path);
+    } catch (e) {
+      if (e.status === 404) {
+        jobPageJob = null;
+        $('job-page-title').textContent = `Job ${id}`;
+        $('job-page-error').textContent = e.message;
+        $('job-def').replaceChildren();
+        $('job-next').replaceChildren();
+        return;
+      }
+      throw e;
+    }
+    jobPageJob = job;
+    $('job-page-error').textContent = '';
+    $('job-page-title').textContent = `Job ${job.id}`;
+    const paused = job.next_run_time == null;
+    $('job-page-toggle').textContent = paused ? 'Resume' : 'Pause';
+    const def = [
+      ['id', job.id], ['name', job.name], ['func', job.func],
+      ['trigger', job.trigger_description || job.trigger], ['timezone', job.timezone],
+      ['state', paused ? 'paused' : 'scheduled'],
+      ['next run', paused ? '—' : `${fmtLocal(job.next_run_time)} (${job.next_run_time})`],
+      ['args', JSON.stringify(job.args || [])], ['kwargs', JSON.stringify(job.kwargs || {})],
+      ['tags', (job.tags || []).join(', ') || '—'], ['metadata', JSON.stringify(job.metadata || {})],
+      ['max_instances', job.max_instances], ['overlap', job.overlap],
+      ['misfire_grace_time', job.misfire_grace_time == null ? 'none' : `${job.misfire_grace_time} s`],
+      ['coalesce', job.coalesce], ['timeout', job.timeout == null ? 'none' : `${job.timeout} s`],
+      ['retries', job.retries], ['calendars', (job.calendars || []).join(', ') || '—'],
+      ['executor', job.executor], ['jobstore', job.jobstore],
+    ];
+    $('job-def').replaceChildren(...def.flatMap(([k, v]) => [
+      el('dt', {}, k), el('dd', { class: 'mono', dataset: { field: k } }, v == null ? '—' : String(v))]));
+    const next = await api('GET', `${path}/next?count=10`);
+    const times = next && Array.isArray(next.fire_times) ? next.fire_times : [];
+    $('job-next').replaceChildren(...(times.length
+      ? times.map((t) => el('li', { title: String(t) }, fmtLocal(t)))
+      : [el('li', { class: 'muted' }, 'No fire time left.')]));
+  }
+
+  async function jobPageAction(action) {
+    const job = jobPageJob;
+    if (!job) return;
+    if (action === 'edit') { openForm('edit', job); return; }
+    const path = `/jobs/${encodeURIComponent(job.id)}`;
+    try {
+      if (action === 'toggle') await api('POST', `${path}/${job.next_run_time == null ? 'resume' : 'pause'}`);
+      if (action === 'run') await api('POST', `${path}/run`);
+    } catch (e) {
+      if (e.status !== 401) showBanner(`${action} ${job.id}: ${e.message}`);
+    }
+    refreshAll();
+  }
+
+  // ---- Views: #/jobs, #/problems, #/job/<id> -------------------------------------------------
+  function currentView() {
+    const hash = location.hash || '#/jobs';
+    if (hash === '#/problems') return { view: 'problems' };
+    const m = hash.match(/^#\/job\/(.+)$/);
+    if (m) {
+      try { return { view: 'job', id: decodeURIComponent(m[1]) }; } catch { return { view: 'jobs' }; }
+    }
+    return { view: 'jobs' };
+  }
+
+  function showView() {
+    const { view, id } = currentView();
+    $('jobs-section').hidden = view !== 'jobs';
+    $('timeline').hidden = view !== 'jobs';
+    if (view !== 'jobs') $('quarantine-section').hidden = true;
+    $('problems-section').hidden = view !== 'problems';
+    $('job-page').hidden = view !== 'job';
+    for (const tab of document.querySelectorAll('.views .tab')) {
+      if (tab.dataset.view === view) tab.setAttribute('aria-current', 'page');
+      else tab.removeAttribute('aria-current');
+    }
+    if (view === 'job') {
+      if ($('history-panel').dataset.jobId !== id || $('history-panel').hidden) openHistory(id);
+    } else if (!$('history-panel').hidden) {
+      closeHistory();
+    }
+    refreshAll();
   }
 
   async function loadTasks() {
@@ -499,7 +733,7 @@
     if (name === 'scheduler_shutdown') { sched.running = false; sched.paused = false; }
     renderStatus();
     addActivity(name, data);
-    scheduleRefresh();
+    scheduleRefresh(EVENT_REFRESH_MS);
     const panel = $('history-panel');
     if (HISTORY_EVENTS.has(name) && !panel.hidden && data.job_id != null
       && String(data.job_id) === panel.dataset.jobId) scheduleHistory();
@@ -785,11 +1019,31 @@
       if (ev.key === 'Escape' && !ev.target.closest?.('#job-form-panel')) closeHistory();
     });
     $('history-panel').querySelector('.history-tz').textContent = `(${VIEWER_TZ})`;
+    $('job-page').querySelector('.job-page-tz').textContent = `(${VIEWER_TZ})`;
+    $('job-search').addEventListener('input', scheduleFilters);
+    $('job-tag').addEventListener('input', scheduleFilters);
+    $('job-state').addEventListener('change', setFilters);
+    $('page-prev').addEventListener('click', () => turnPage(-1));
+    $('page-next').addEventListener('click', () => turnPage(1));
+    for (const b of document.querySelectorAll('#summary [data-filter-state]')) {
+      b.addEventListener('click', () => {
+        const state = b.dataset.filterState;
+        $('job-state').value = $('job-state').value === state ? '' : state;
+        if (currentView().view !== 'jobs') location.hash = '#/jobs';
+        setFilters();
+      });
+    }
+    $('problems-more').addEventListener('click', () => loadProblems(true).catch(reportRefreshError));
+    $('job-page-edit').addEventListener('click', () => jobPageAction('edit'));
+    $('job-page-toggle').addEventListener('click', () => jobPageAction('toggle'));
+    $('job-page-run').addEventListener('click', () => jobPageAction('run'));
+    $('job-page-back').addEventListener('click', () => { location.hash = '#/jobs'; });
+    window.addEventListener('hashchange', showView);
 
     renderStatus();
     loadTimeZones();
     loadTasks();
-    refreshAll();
+    showView();
     connectEvents();
     setInterval(refreshAll, 30000); // fallback poll; also re-renders the timeline
   }
