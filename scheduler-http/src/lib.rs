@@ -539,6 +539,10 @@ fn job_query(params: &HashMap<String, String>) -> Result<JobQuery, ApiError> {
                 StatusCode::BAD_REQUEST,
                 format!("{name}: longer than 200 characters"),
             )),
+            Some(t) if t.chars().any(char::is_control) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{name}: control characters are not allowed"),
+            )),
             Some(t) => Ok(Some(t.to_owned())),
         }
     };

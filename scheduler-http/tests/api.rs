@@ -970,6 +970,8 @@ async fn paged_filtered_listing_and_bulk_actions() {
         ("/jobs?state=sleeping", "state:"),
         ("/jobs?sort=name", "sort:"),
         ("/jobs?cursor=not-a-cursor", "cursor:"),
+        ("/jobs?q=a%00b", "q:"),
+        ("/jobs?tag=%0A", "tag:"),
     ] {
         let (status, error) = c.call("GET", uri, None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
