@@ -267,8 +267,130 @@ pub struct EventCounters {
     pub max_instances: AtomicU64,
 }
 
+/// The metrics this crate records through the [`metrics`] facade, so a host application's own
+/// recorder (Prometheus, OpenTelemetry, StatsD…) sees them; `rsched run` serves them at
+/// `GET {prefix}/metrics`. Counters: `rsched_runs_submitted_total`, `rsched_runs_executed_total`,
+/// `rsched_runs_failed_total` (after the last attempt), `rsched_runs_retried_total`,
+/// `rsched_runs_missed_total`, `rsched_runs_skipped_max_instances_total`. Histograms, in
+/// seconds: `rsched_run_duration_seconds` and `rsched_run_lateness_seconds` (from the scheduled
+/// time to the start) of every finished run, `rsched_store_acquire_seconds{jobstore}` and
+/// `rsched_store_release_seconds{jobstore}` (each acquisition and release call of the engine).
+pub mod metric_names {
+    /// Counter: runs submitted to executors.
+    pub const SUBMITTED: &str = "rsched_runs_submitted_total";
+    /// Counter: runs that finished successfully.
+    pub const EXECUTED: &str = "rsched_runs_executed_total";
+    /// Counter: runs that failed after their last attempt.
+    pub const FAILED: &str = "rsched_runs_failed_total";
+    /// Counter: failed runs retried.
+    pub const RETRIED: &str = "rsched_runs_retried_total";
+    /// Counter: run times missed.
+    pub const MISSED: &str = "rsched_runs_missed_total";
+    /// Counter: runs skipped for `max_instances`.
+    pub const SKIPPED: &str = "rsched_runs_skipped_max_instances_total";
+    /// Histogram (seconds): how long finished runs took.
+    pub const DURATION: &str = "rsched_run_duration_seconds";
+    /// Histogram (seconds): from a run's scheduled time to its start.
+    pub const LATENESS: &str = "rsched_run_lateness_seconds";
+    /// Histogram (seconds, label `jobstore`): the engine's acquisition calls.
+    pub const ACQUIRE: &str = "rsched_store_acquire_seconds";
+    /// Histogram (seconds, label `jobstore`): the engine's release calls.
+    pub const RELEASE: &str = "rsched_store_release_seconds";
+}
+
+/// Describes rsched's metrics (help text, unit) to the recorder installed now, and registers
+/// its counters at 0 so they are exported before the first run. Called when a scheduler is
+/// built; a recorder installed later (as `GET {prefix}/metrics` does) calls it again.
+pub fn describe_metrics() {
+    use metric_names as m;
+    for (name, help) in [
+        (m::SUBMITTED, "Runs submitted to executors."),
+        (m::EXECUTED, "Runs that finished successfully."),
+        (
+            m::FAILED,
+            "Runs that failed (error, timeout, crash) after their last attempt.",
+        ),
+        (
+            m::RETRIED,
+            "Failed runs that were retried (their job has retries left).",
+        ),
+        (
+            m::MISSED,
+            "Run times missed (beyond misfire_grace_time, or coalesced away).",
+        ),
+        (
+            m::SKIPPED,
+            "Runs skipped because max_instances were running.",
+        ),
+    ] {
+        metrics::describe_counter!(name, metrics::Unit::Count, help);
+        metrics::counter!(name).increment(0);
+    }
+    for (name, help) in [
+        (m::DURATION, "How long finished runs took."),
+        (m::LATENESS, "From a run's scheduled time to its start."),
+        (
+            m::ACQUIRE,
+            "The engine's calls that acquire due jobs, per job store.",
+        ),
+        (
+            m::RELEASE,
+            "The engine's calls that release jobs, per job store.",
+        ),
+    ] {
+        metrics::describe_histogram!(name, metrics::Unit::Seconds, help);
+    }
+}
+
+/// Records `event` through the [`metrics`] facade (see [`metric_names`]).
+fn record_metrics(event: &Event) {
+    use metric_names as m;
+    let finished = |scheduled: &DateTime<Utc>, started: &DateTime<Utc>, duration: &Duration| {
+        metrics::histogram!(m::DURATION).record(duration.as_secs_f64());
+        let late = (*started - *scheduled)
+            .to_std()
+            .unwrap_or_default()
+            .as_secs_f64();
+        metrics::histogram!(m::LATENESS).record(late);
+    };
+    match event {
+        Event::JobSubmitted { .. } => metrics::counter!(m::SUBMITTED).increment(1),
+        Event::JobExecuted {
+            scheduled_run_time,
+            started,
+            duration,
+            ..
+        } => {
+            metrics::counter!(m::EXECUTED).increment(1);
+            finished(scheduled_run_time, started, duration);
+        }
+        Event::JobError {
+            scheduled_run_time,
+            started,
+            duration,
+            ..
+        } => {
+            metrics::counter!(m::FAILED).increment(1);
+            finished(scheduled_run_time, started, duration);
+        }
+        Event::JobRetry {
+            scheduled_run_time,
+            started,
+            duration,
+            ..
+        } => {
+            metrics::counter!(m::RETRIED).increment(1);
+            finished(scheduled_run_time, started, duration);
+        }
+        Event::JobMissed { count, .. } => metrics::counter!(m::MISSED).increment(*count),
+        Event::JobMaxInstances { .. } => metrics::counter!(m::SKIPPED).increment(1),
+        _ => {}
+    }
+}
+
 impl EventCounters {
     fn count(&self, event: &Event) {
+        record_metrics(event);
         let counter = match event {
             Event::JobSubmitted { .. } => &self.submitted,
             Event::JobExecuted { .. } => &self.executed,

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
@@ -510,28 +511,48 @@ impl ExecutorRuntime {
     /// [`RunOutcome::Interrupted`].
     pub async fn run_job(&self, run: &JobRun) {
         for &run_time in &run.run_times {
-            let Some((ctx, handler)) = self.begin(run, run_time) else {
-                continue;
-            };
-            let started = self.clock.now();
-            let clock = Instant::now();
-            let token = ctx.cancellation_token().clone();
-            let handle = match handler {
-                Handler::Async(f) => tokio::spawn(f(ctx)),
-                Handler::Blocking(f) => tokio::task::spawn_blocking(move || f(ctx)),
-            };
-            let abort = handle.abort_handle();
-            let result = self
-                .limit(&run.job, run.stop.as_deref(), started, &token, join(handle))
+            self.run_one(run, run_time)
+                .instrument(self.run_span(run, run_time))
                 .await;
-            if result
-                .as_ref()
-                .is_err_and(|e| e.outcome() != RunOutcome::Error)
-            {
-                abort.abort();
-            }
-            self.finish(run, run_time, started, clock.elapsed(), result);
         }
+    }
+
+    /// The span every run executes in (the task's own spans and events nest in it):
+    /// `job_run{job_id, scheduled_run_time, attempt, scheduler_id}`, so `tracing-opentelemetry`
+    /// users get one trace span per run.
+    fn run_span(&self, run: &JobRun, run_time: DateTime<Utc>) -> tracing::Span {
+        tracing::info_span!(
+            "job_run",
+            job_id = %run.job.id(),
+            scheduled_run_time = %run_time.to_rfc3339(),
+            attempt = run.attempt,
+            scheduler_id = %self.scheduler_id,
+        )
+    }
+
+    async fn run_one(&self, run: &JobRun, run_time: DateTime<Utc>) {
+        let Some((ctx, handler)) = self.begin(run, run_time) else {
+            return;
+        };
+        let started = self.clock.now();
+        let clock = Instant::now();
+        let token = ctx.cancellation_token().clone();
+        let span = tracing::Span::current();
+        let handle = match handler {
+            Handler::Async(f) => tokio::spawn(f(ctx).instrument(span)),
+            Handler::Blocking(f) => tokio::task::spawn_blocking(move || span.in_scope(|| f(ctx))),
+        };
+        let abort = handle.abort_handle();
+        let result = self
+            .limit(&run.job, run.stop.as_deref(), started, &token, join(handle))
+            .await;
+        if result
+            .as_ref()
+            .is_err_and(|e| e.outcome() != RunOutcome::Error)
+        {
+            abort.abort();
+        }
+        self.finish(run, run_time, started, clock.elapsed(), result);
     }
 
     /// Runs every run time of `run` in order, like [`ExecutorRuntime::run_job`], but hands
@@ -546,7 +567,8 @@ impl ExecutorRuntime {
         Fut: std::future::Future<Output = TaskResult>,
     {
         for &run_time in &run.run_times {
-            let Some((ctx, _handler)) = self.begin(run, run_time) else {
+            let span = self.run_span(run, run_time);
+            let Some((ctx, _handler)) = span.in_scope(|| self.begin(run, run_time)) else {
                 continue;
             };
             let started = self.clock.now();
@@ -554,8 +576,9 @@ impl ExecutorRuntime {
             let token = ctx.cancellation_token().clone();
             let result = self
                 .limit(&run.job, run.stop.as_deref(), started, &token, call(ctx))
+                .instrument(span.clone())
                 .await;
-            self.finish(run, run_time, started, clock.elapsed(), result);
+            span.in_scope(|| self.finish(run, run_time, started, clock.elapsed(), result));
         }
     }
 

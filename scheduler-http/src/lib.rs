@@ -191,6 +191,8 @@ pub fn try_router(scheduler: Scheduler, options: ApiOptions) -> Result<Router, A
     }
     let cors = cors_layer(&options);
     let metrics = metrics::Metrics::attach(&scheduler);
+    // Installed as the process's recorder now, before the runs it is to count.
+    let _ = metrics::recorder();
     let (protected, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(info))
         .routes(routes!(start))

@@ -1,21 +1,24 @@
-//! `GET /metrics`: Prometheus text format.
+//! `GET /metrics`: Prometheus text format, rendered by `metrics-exporter-prometheus` from what
+//! rsched records through the `metrics` facade (see `scheduler_core::event::metric_names`):
 //!
 //! - `rsched_runs_submitted_total`, `rsched_runs_executed_total`, `rsched_runs_failed_total`,
 //!   `rsched_runs_retried_total`, `rsched_runs_missed_total`, `rsched_runs_skipped_max_instances_total`
 //!   (counters);
-//! - `rsched_run_lateness_seconds` (histogram): from a run's scheduled time to its start;
+//! - `rsched_run_lateness_seconds`, `rsched_run_duration_seconds`,
+//!   `rsched_store_acquire_seconds{jobstore}`, `rsched_store_release_seconds{jobstore}`
+//!   (histograms);
 //! - `rsched_jobs{state="scheduled"|"paused"}` (gauge), `rsched_scheduler_running` (gauge);
 //! - `rsched_clock_offset_seconds{jobstore=...}` (gauge): each store server's clock minus this
 //!   host's, for stores with their own clock.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use scheduler_core::{Event, EventMask, Scheduler, SchedulerState};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use scheduler_core::{Event, EventMask, JobQuery, JobStatus, Scheduler, SchedulerState};
 
 use crate::{Api, ApiError};
 
@@ -106,109 +109,78 @@ impl Metrics {
     }
 }
 
+/// The Prometheus recorder this crate installs as the process's global `metrics` recorder, the
+/// first time a router is built (`None` when the application installed its own recorder first:
+/// its exporter then carries rsched's metrics, and `GET /metrics` answers 404 saying so).
+static RECORDER: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
+
+/// The recorder `GET /metrics` renders (see [`RECORDER`]). Histograms get [`BUCKETS`].
+pub(crate) fn recorder() -> Option<PrometheusHandle> {
+    RECORDER
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &BUCKETS)
+                .ok()?;
+            let handle = builder.install_recorder().ok()?;
+            scheduler_core::event::describe_metrics();
+            metrics::describe_gauge!("rsched_jobs", "Jobs by state.");
+            metrics::describe_gauge!(
+                "rsched_scheduler_running",
+                "1 when the scheduler processes jobs."
+            );
+            metrics::describe_gauge!(
+                "rsched_clock_offset_seconds",
+                metrics::Unit::Seconds,
+                "A store server's clock minus this host's, as last measured (negative: this host is ahead). The scheduler follows the first store's."
+            );
+            Some(handle)
+        })
+        .clone()
+}
+
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
-    description = "Prometheus text format: run counters, a lateness histogram, jobs by state.",
-    responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
+    description = "Prometheus text format, from the `metrics` facade's Prometheus exporter: run counters (rsched_runs_*_total), histograms of run duration, lateness and job-store acquisition and release times (seconds), jobs by state, the scheduler's state, store clock offsets. 404 when the application installed its own `metrics` recorder (rsched's metrics are in its exporter).",
+    responses((status = 200, description = "Metrics", content_type = "text/plain", body = String),
+        (status = 404, description = "The application exports metrics through its own recorder", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn render(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
-    let jobs = api.scheduler.get_jobs(None).await?;
-    let paused = jobs.iter().filter(|j| j.is_paused()).count();
-    let c = api.scheduler.counters();
-    let m = &api.metrics;
-    let mut out = String::new();
-    let mut counter = |name: &str, help: &str, value: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-        );
+    let Some(handle) = recorder() else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "metrics: this application installed its own `metrics` recorder; rsched's metrics are in its exporter",
+        ));
     };
-    counter(
-        "rsched_runs_submitted_total",
-        "Runs submitted to executors.",
-        c.submitted.load(Ordering::Relaxed),
-    );
-    counter(
-        "rsched_runs_executed_total",
-        "Runs that finished successfully.",
-        c.executed.load(Ordering::Relaxed),
-    );
-    counter(
-        "rsched_runs_failed_total",
-        "Runs that failed (error or panic) after their last attempt.",
-        c.errors.load(Ordering::Relaxed),
-    );
-    counter(
-        "rsched_runs_retried_total",
-        "Failed runs that were retried (their job has retries left).",
-        c.retries.load(Ordering::Relaxed),
-    );
-    counter(
-        "rsched_runs_missed_total",
-        "Run times missed (beyond misfire_grace_time, or coalesced away).",
-        c.missed.load(Ordering::Relaxed),
-    );
-    counter(
-        "rsched_runs_skipped_max_instances_total",
-        "Runs skipped because max_instances were running.",
-        c.max_instances.load(Ordering::Relaxed),
-    );
-    let _ = writeln!(
-        out,
-        "# HELP rsched_run_lateness_seconds From a run's scheduled time to its start.\n\
-         # TYPE rsched_run_lateness_seconds histogram"
-    );
-    let mut cumulative = 0;
-    for (i, bound) in BUCKETS.iter().enumerate() {
-        cumulative += m.buckets[i].load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "rsched_run_lateness_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-        );
+    for state in [JobStatus::Scheduled, JobStatus::Paused] {
+        let page = api
+            .scheduler
+            .list_jobs(
+                None,
+                JobQuery {
+                    limit: 1,
+                    state: Some(state),
+                    ..JobQuery::default()
+                },
+            )
+            .await?;
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("rsched_jobs", "state" => state.as_str()).set(page.total as f64);
     }
-    cumulative += m.buckets[BUCKETS.len()].load(Ordering::Relaxed);
-    #[allow(clippy::cast_precision_loss)]
-    let sum = m.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-    let _ = writeln!(
-        out,
-        "rsched_run_lateness_seconds_bucket{{le=\"+Inf\"}} {cumulative}\n\
-         rsched_run_lateness_seconds_sum {sum}\n\
-         rsched_run_lateness_seconds_count {}",
-        m.count.load(Ordering::Relaxed)
+    metrics::gauge!("rsched_scheduler_running").set(
+        if api.scheduler.state() == SchedulerState::Running {
+            1.0
+        } else {
+            0.0
+        },
     );
-    let _ = writeln!(
-        out,
-        "# HELP rsched_jobs Jobs by state.\n# TYPE rsched_jobs gauge\n\
-         rsched_jobs{{state=\"scheduled\"}} {}\nrsched_jobs{{state=\"paused\"}} {paused}",
-        jobs.len() - paused
-    );
-    let _ = writeln!(
-        out,
-        "# HELP rsched_scheduler_running 1 when the scheduler processes jobs.\n\
-         # TYPE rsched_scheduler_running gauge\nrsched_scheduler_running {}",
-        u8::from(api.scheduler.state() == SchedulerState::Running)
-    );
-    let skews = api.scheduler.clock_skews();
-    if !skews.is_empty() {
-        let _ = writeln!(
-            out,
-            "# HELP rsched_clock_offset_seconds A store server's clock minus this host's, as last \
-             measured (negative: this host is ahead). The scheduler follows the first store's.\n\
-             # TYPE rsched_clock_offset_seconds gauge"
-        );
-        for skew in skews {
-            let _ = writeln!(
-                out,
-                "rsched_clock_offset_seconds{{jobstore=\"{}\"}} {}",
-                skew.jobstore.replace(['\\', '"', '\n'], "_"),
-                skew.offset_seconds()
-            );
-        }
+    for skew in api.scheduler.clock_skews() {
+        metrics::gauge!("rsched_clock_offset_seconds", "jobstore" => skew.jobstore.clone())
+            .set(skew.offset_seconds());
     }
     Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        out,
+        handle.render(),
     ))
 }

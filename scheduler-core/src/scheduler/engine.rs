@@ -122,7 +122,10 @@ async fn commit(
     let inner = &scheduler.inner;
     let releases: Vec<(Arc<str>, Release)> =
         planned.iter().map(|p| (p.id.clone(), p.release)).collect();
+    let timer = std::time::Instant::now();
     let mut answer = store.release_jobs(&inner.id, &releases).await;
+    metrics::histogram!(crate::event::metric_names::RELEASE, "jobstore" => alias.to_string())
+        .record(timer.elapsed().as_secs_f64());
     if let Err(e) = &answer {
         // Once more at once: a pooled connection the server dropped is replaced, and the runs
         // need not wait for the next pass (nor, then, miss their misfire_grace_time).
@@ -238,10 +241,13 @@ async fn process(scheduler: &Scheduler, health: &mut [StoreHealth]) -> Option<Da
             if scheduler.state() != SchedulerState::Running {
                 return None;
             }
-            let jobs = match store
+            let timer = std::time::Instant::now();
+            let acquired = store
                 .acquire_due_jobs(&inner.id, now, options.lease, options.batch_size)
-                .await
-            {
+                .await;
+            metrics::histogram!(crate::event::metric_names::ACQUIRE, "jobstore" => alias.to_string())
+                .record(timer.elapsed().as_secs_f64());
+            let jobs = match acquired {
                 Ok(jobs) => {
                     inner.running.contact(index, true, now);
                     jobs

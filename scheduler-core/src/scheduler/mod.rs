@@ -432,6 +432,7 @@ impl SchedulerBuilder {
     /// [`ErrorKind::InvalidInput`] when no `"default"` job store was added or an alias repeats,
     /// or a scheduled job is invalid.
     pub fn build(self) -> Result<Scheduler> {
+        crate::event::describe_metrics();
         let mut stores: Vec<(Arc<str>, Arc<dyn JobStore>)> = Vec::new();
         for (alias, store) in self.stores {
             if stores.iter().any(|(a, _)| **a == *alias) {
