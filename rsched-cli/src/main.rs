@@ -9,6 +9,8 @@ mod check;
 mod config_file;
 mod migrate;
 mod next;
+#[cfg(feature = "otel")]
+mod otel;
 mod run;
 
 /// rsched: APScheduler-style job scheduling for Rust services.
@@ -35,14 +37,80 @@ enum Command {
 
 /// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`).
 pub(crate) fn init_tracing() {
+    let _ = init_tracing_with(&rsched::config::TelemetryConfig::default());
+}
+
+/// What [`init_tracing_with`] set up that must be shut down at exit (the OTLP exporter's last
+/// batch).
+pub(crate) struct Telemetry {
+    #[cfg(feature = "otel")]
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Sends the spans still buffered.
+    pub(crate) fn shutdown(self) {
+        #[cfg(feature = "otel")]
+        if let Some(provider) = self.provider {
+            if let Err(e) = provider.shutdown() {
+                tracing::warn!("Could not send the last traces: {e}");
+            }
+        }
+    }
+}
+
+/// [`init_tracing`], plus the OTLP export of `[telemetry]` (the `otel` feature).
+///
+/// # Errors
+/// `[telemetry] otlp_endpoint` set in a build without the `otel` feature, or an endpoint the
+/// exporter refuses.
+pub(crate) fn init_tracing_with(
+    telemetry: &rsched::config::TelemetryConfig,
+) -> anyhow::Result<Telemetry> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let endpoint = telemetry
+        .otlp_endpoint
+        .clone()
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").ok())
+        .filter(|e| !e.is_empty());
+    #[cfg(feature = "otel")]
+    {
+        let provider = match &endpoint {
+            Some(endpoint) => Some(otel::provider(
+                endpoint,
+                telemetry.service_name.as_deref().unwrap_or("rsched"),
+            )?),
+            None => None,
+        };
+        let otel = provider.as_ref().map(otel::layer);
+        let _ = tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt)
+            .with(otel)
+            .try_init();
+        Ok(Telemetry { provider })
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        if telemetry.otlp_endpoint.is_some() {
+            anyhow::bail!(
+                "telemetry.otlp_endpoint: this rsched was built without the `otel` feature (cargo install rsched-cli --features otel)"
+            );
+        }
+        let _ = endpoint;
+        let _ = tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt)
+            .try_init();
+        Ok(Telemetry {})
+    }
 }
 
 /// Writes `text` to stdout; a closed pipe (`rsched check | head`) is not an error.

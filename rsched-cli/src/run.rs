@@ -33,14 +33,33 @@ fn default_store_url(file: Option<&std::path::Path>) -> String {
 
 /// Runs the daemon until SIGINT/SIGTERM; a second signal stops at once.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    crate::init_tracing();
     let (mut config, file) = match config_file::load(args.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => {
+            crate::init_tracing();
             eprintln!("rsched: {e}");
             return Ok(ExitCode::from(2));
         }
     };
+    let telemetry = match crate::init_tracing_with(&config.telemetry) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            crate::init_tracing();
+            eprintln!("rsched: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let code = serve(args, &mut config, file.as_deref());
+    telemetry.shutdown();
+    code
+}
+
+/// The daemon itself, once its log and traces go where the configuration says.
+fn serve(
+    args: RunArgs,
+    config: &mut rsched::Config,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     match &file {
         Some(file) => tracing::info!("Configuration: {}", file.display()),
         None => tracing::info!(
@@ -49,7 +68,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
     }
     if !config.jobstores.contains_key("default") {
-        let url = default_store_url(file.as_deref());
+        let url = default_store_url(file);
         tracing::info!("Job store: {url} (the default; set [jobstores.default] url to change it)");
         config.jobstores.insert(
             "default".to_owned(),
@@ -89,6 +108,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         } else {
             None
         };
+        if api.is_some() {
+            // Before the scheduler starts, so `/metrics` counts its first runs.
+            rsched::http::install_metrics_recorder();
+        }
         let scheduler = match config.build_scheduler(rsched::registry_with_builtins()).await {
             Ok(s) => s,
             Err(e) => {

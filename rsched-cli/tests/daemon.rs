@@ -409,3 +409,23 @@ fn an_api_off_loopback_needs_auth_or_allow_anonymous() {
     wait_for(&rx, "Scheduler has been shut down");
     assert!(child.wait().unwrap().success());
 }
+
+/// `[telemetry] otlp_endpoint` the daemon cannot serve (a build without the `otel` feature, or
+/// an `https://` endpoint, which needs a local collector) stops it at start, exit 2, naming
+/// the key.
+#[test]
+fn run_refuses_a_telemetry_endpoint_it_cannot_serve() {
+    let path = temp_config(
+        "otel",
+        "[telemetry]\notlp_endpoint = \"https://collector.example:4318/v1/traces\"\n",
+    );
+    let out = rsched_with("run", &path);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("telemetry.otlp_endpoint"), "{stderr}");
+    if cfg!(feature = "otel") {
+        assert!(stderr.contains("http://"), "{stderr}");
+    } else {
+        assert!(stderr.contains("`otel` feature"), "{stderr}");
+    }
+}

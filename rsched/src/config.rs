@@ -81,6 +81,10 @@ pub struct Config {
     /// `[[jobs]]` (`JOBS`), each a table: job options plus flat trigger fields.
     #[serde(default)]
     pub jobs: Vec<Map<String, Value>>,
+    /// `[telemetry]`: where `rsched run` sends traces (one span per run, see
+    /// [`TelemetryConfig`]).
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// `[calendars.<name>]`: exclusion calendars jobs name in `calendars = [...]` (see
     /// [`scheduler_core::calendar`]); written to the job store at start, replacing stored
     /// calendars of the same name.
@@ -92,6 +96,20 @@ pub struct Config {
     /// The file the configuration came from.
     #[serde(skip)]
     file: Option<PathBuf>,
+}
+
+/// `[telemetry]`: OpenTelemetry export of `rsched run`'s traces (the daemon built with the
+/// `otel` feature). Every run executes in a `job_run` span (`job_id`, `scheduled_run_time`,
+/// `attempt`, `scheduler_id`); with `otlp_endpoint` set, those spans (and the task's own) are
+/// sent over OTLP/HTTP (protobuf) in batches.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The collector's OTLP/HTTP traces endpoint, e.g. `http://localhost:4318/v1/traces`
+    /// (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` when not set here). `None`: no export.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` resource attribute (default `rsched`).
+    pub service_name: Option<String>,
 }
 
 /// `[scheduler]`.

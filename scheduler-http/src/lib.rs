@@ -178,6 +178,14 @@ pub fn router(scheduler: Scheduler, options: ApiOptions) -> Router {
     }
 }
 
+/// Installs the Prometheus recorder `GET {prefix}/metrics` renders as the process's `metrics`
+/// recorder, if no recorder is installed yet (building a router does it too; a daemon calls this
+/// before it starts its scheduler so the first runs are counted). Returns whether `/metrics`
+/// will serve rsched's metrics (`false`: the application has its own recorder).
+pub fn install_metrics_recorder() -> bool {
+    metrics::recorder().is_some()
+}
+
 /// [`router`], or the reason `options` cannot be served.
 ///
 /// # Errors
