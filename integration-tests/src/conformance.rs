@@ -587,13 +587,27 @@ pub async fn round_trip(backend: &impl Backend) {
         json!({"type": "calendarinterval", "months": 1, "hour": 9, "start_date": "2026-01-31"}),
         json!({"type": "and", "triggers": [{"type": "cron", "hour": "*/2"}, {"type": "cron", "day_of_week": "mon-fri"}]}),
         json!({"type": "or", "triggers": [{"type": "interval", "minutes": 7}, {"type": "date", "run_date": "2026-05-05"}]}),
+        // Dates written with UTC offsets other than their trigger zone's (Flask-APScheduler
+        // clients): they are echoed with those offsets, before and after the store.
+        json!({"type": "date", "run_date": "2099-06-15T08:30:00+02:00", "timezone": "Europe/Berlin"}),
+        json!({"type": "interval", "minutes": 30, "start_date": "2026-01-01T10:00:00-05:30", "end_date": "2027-01-01T00:00:00Z", "timezone": "Asia/Shanghai"}),
+        json!({"type": "cron", "hour": 9, "start_date": "2026-01-01T00:00:00Z", "end_date": "2026-12-31T00:00:00-05:30", "timezone": "America/New_York"}),
+    ];
+    let names = [
+        "date",
+        "interval",
+        "cron",
+        "crontab",
+        "cal",
+        "and",
+        "or",
+        "date+2",
+        "interval-5:30",
+        "cronZ",
     ];
     let mut originals = Vec::new();
     for (i, trigger) in triggers.into_iter().enumerate() {
-        let id = format!(
-            "作业-{i} ✓ «{}»",
-            ["date", "interval", "cron", "crontab", "cal", "and", "or"][i]
-        );
+        let id = format!("作业-{i} ✓ «{}»", names[i]);
         let mut value =
             serde_json::to_value(job_with(&id, Some(at(i64::try_from(i).unwrap())), trigger))
                 .unwrap();
@@ -618,7 +632,46 @@ pub async fn round_trip(backend: &impl Backend) {
         let want: Vec<_> = original.trigger().fire_times(after).take(5).collect();
         let got: Vec<_> = back.trigger().fire_times(after).take(5).collect();
         assert_eq!(got, want, "{}", original.id());
+        // The API's job JSON (Flask-APScheduler's `trigger_to_dict` and `next_run_time`).
+        assert_eq!(
+            back.trigger().flask_fields(),
+            original.trigger().flask_fields(),
+            "{}",
+            original.id()
+        );
+        let shown = |job: &Job| {
+            job.next_run_time()
+                .map(|t| rsched::isoformat(&job.trigger().display_time(t)))
+        };
+        assert_eq!(shown(&back), shown(original), "{}", original.id());
     }
+    // What the API echoes, read back from the store: offsets as written (`Z` as `+00:00`),
+    // naive dates in the trigger's zone as before.
+    let mut shown = Vec::new();
+    for original in &originals {
+        let back = store.lookup_job(original.id()).await.unwrap().unwrap();
+        let fields = back.trigger().flask_fields();
+        let next = back
+            .next_run_time()
+            .map(|t| rsched::isoformat(&back.trigger().display_time(t)));
+        shown.push((fields, next));
+    }
+    let field = |i: usize, key: &str| shown[i].0.get(key).cloned().unwrap_or(Value::Null);
+    // A naive date in New York (a DST gap: 02:30 moves to 03:30), as before.
+    assert_eq!(field(0, "run_date"), "2026-03-08T03:30:00-04:00");
+    assert_eq!(field(1, "start_date"), "2026-01-01T00:00:00.250000+01:00");
+    assert_eq!(field(1, "end_date"), "2027-01-01T00:00:00+00:00");
+    assert_eq!(field(7, "run_date"), "2099-06-15T08:30:00+02:00");
+    assert_eq!(field(7, "timezone"), "Europe/Berlin");
+    // A date trigger's fire time is its run date: shown with its offset.
+    assert_eq!(shown[7].1.as_deref(), Some("2026-01-01T02:00:07+02:00"));
+    assert_eq!(field(8, "start_date"), "2026-01-01T10:00:00-05:30");
+    assert_eq!(field(8, "end_date"), "2027-01-01T00:00:00+00:00");
+    // Interval and cron fire times are shown in the trigger's zone.
+    assert_eq!(shown[8].1.as_deref(), Some("2026-01-01T08:00:08+08:00"));
+    assert_eq!(field(9, "start_date"), "2026-01-01T00:00:00+00:00");
+    assert_eq!(field(9, "end_date"), "2026-12-31T00:00:00-05:30");
+    assert_eq!(shown[9].1.as_deref(), Some("2025-12-31T19:00:09-05:00"));
     backend.cleanup(&ns).await;
 }
 

@@ -162,9 +162,21 @@ impl DateArg {
         }
     }
 
-    /// The written UTC offset in seconds, if any.
-    pub(crate) fn offset(&self) -> Option<i32> {
-        self.offset
+    /// The fixed-offset zone of the written UTC offset, if any: APScheduler's
+    /// `convert_to_datetime` keeps it as the datetime's `tzinfo` (`Z` is `UTC`, `+02:00` is
+    /// `UTC+02:00`), so the date is shown with the offset it was written with.
+    pub(crate) fn offset_zone(&self) -> Option<TimeZone> {
+        // `parse` keeps offsets under 24 hours, which `TimeZone::fixed` always accepts.
+        self.offset.and_then(|o| TimeZone::fixed(o).ok())
+    }
+
+    /// How Flask-APScheduler's job JSON shows this date, the instant `utc` (Unix µs) of it:
+    /// `isoformat()` with the written offset, else in the trigger's zone `tz`.
+    pub(crate) fn flask_value(&self, utc: i64, tz: &TimeZone) -> serde_json::Value {
+        match self.offset_zone() {
+            Some(zone) => crate::trigger::flask_time(&zone, Some(utc)),
+            None => crate::trigger::flask_time(tz, Some(utc)),
+        }
     }
 
     /// The calendar date written, as days since 1970-01-01 (for date-only fields).

@@ -761,7 +761,7 @@ impl ExecutorRuntime {
             tracing::info!(
                 job_id = job.id(),
                 "Running job \"{job}\" (scheduled at {}), attempt {} of {}",
-                crate::fmt::py_datetime(&job.trigger().localize(run_time)),
+                crate::fmt::py_datetime(&job.trigger().display_time(run_time)),
                 run.attempt,
                 job.retry().retries.saturating_add(1).max(run.attempt)
             );
@@ -769,7 +769,7 @@ impl ExecutorRuntime {
             tracing::info!(
                 job_id = job.id(),
                 "Running job \"{job}\" (scheduled at {})",
-                crate::fmt::py_datetime(&job.trigger().localize(run_time))
+                crate::fmt::py_datetime(&job.trigger().display_time(run_time))
             );
         }
         let ctx = JobContext::new(

@@ -449,10 +449,12 @@ impl fmt::Display for Job {
     }
 }
 
-/// APScheduler's `datetime_repr`: `2026-11-20 09:40:00 CST`, in the trigger's zone.
+/// APScheduler's `datetime_repr`: `2026-11-20 09:40:00 CST`, in the zone the trigger's fire
+/// times are shown in ([`BuiltinTrigger::display_timezone`]: `2099-06-15 08:30:00 UTC+02:00`
+/// for a date trigger whose `run_date` was written with `+02:00`).
 pub fn datetime_repr(trigger: &BuiltinTrigger, t: DateTime<Utc>) -> String {
-    let local = trigger.localize(t);
-    let abbreviation = trigger.timezone().abbreviation(t.timestamp());
+    let local = trigger.display_time(t);
+    let abbreviation = trigger.display_timezone().abbreviation(t.timestamp());
     format!("{} {abbreviation}", local.format("%Y-%m-%d %H:%M:%S"))
 }
 

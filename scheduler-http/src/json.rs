@@ -14,7 +14,10 @@ use serde_json::{Map, Value};
 /// (`retries`, `retry_delay` and `retry_max_delay` in seconds, `retry_backoff`, `retry_jitter`),
 /// `calendars` (names), `overlap`, `executor`, `jobstore` and
 /// `trigger_description` (APScheduler's `str(trigger)`). Datetimes are Python `isoformat()`
-/// strings in the trigger's zone.
+/// strings: `run_date`, `start_date` and `end_date` with the UTC offset the client wrote them
+/// with (APScheduler's `convert_to_datetime` keeps it), else in the trigger's zone;
+/// `next_run_time` in the trigger's zone, or for a date trigger with an offset, in that offset
+/// (see [`BuiltinTrigger::display_timezone`](scheduler_core::BuiltinTrigger::display_timezone)).
 #[derive(Debug)]
 pub struct JobJson<'a>(pub &'a Job);
 
@@ -43,7 +46,7 @@ impl Serialize for JobJson<'_> {
         map.serialize_entry(
             "next_run_time",
             &job.next_run_time()
-                .map(|t| isoformat(&job.trigger().localize(t))),
+                .map(|t| isoformat(&job.trigger().display_time(t))),
         )?;
         map.serialize_entry("coalesce", &job.coalesce())?;
         map.serialize_entry("timeout", &job.timeout().map(|d| seconds(d.as_secs_f64())))?;

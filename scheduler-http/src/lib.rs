@@ -984,7 +984,7 @@ async fn timeline(
         let mut runs = Vec::new();
         let (mut at, mut fire) = (first, job.fire_time().unwrap_or(first));
         while at <= end && runs.len() < MAX_TIMELINE_RUNS {
-            runs.push(isoformat(&job.trigger().localize(at)));
+            runs.push(isoformat(&job.trigger().display_time(at)));
             match job.trigger().next_fire_time(Some(fire), fire) {
                 Some(next) => (at, fire) = (next, next),
                 None => break,
@@ -1068,7 +1068,7 @@ async fn next_fire_times(
         if times.len() >= count {
             break;
         }
-        times.push(isoformat(&job.trigger().localize(t)));
+        times.push(isoformat(&job.trigger().display_time(t)));
         next = job
             .next_fire_time(Some(t), t, &calendars)
             .filter(|n| *n > t);
@@ -1308,7 +1308,7 @@ async fn preview(State(api): State<Api>, Body(mut body): Body) -> Result<Json<Va
     let fires: Vec<String> =
         scheduler_core::calendar::allowed_fire_times(&trigger, &names, &calendars, after)
             .take(limit)
-            .map(|t| isoformat(&trigger.localize(t)))
+            .map(|t| isoformat(&trigger.display_time(t)))
             .collect();
     Ok(Json(json!({
         "trigger": trigger.flask_fields(),

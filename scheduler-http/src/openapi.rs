@@ -59,7 +59,8 @@ pub(crate) struct JobDoc {
     /// Seconds; `null` = no limit.
     misfire_grace_time: Option<f64>,
     max_instances: u32,
-    /// Python `isoformat()` in the trigger's zone; `null` when paused.
+    /// Python `isoformat()` in the trigger's zone (a date trigger's `run_date` offset, when it
+    /// was written with one); `null` when paused.
     next_run_time: Option<String>,
     coalesce: bool,
     /// Longest run in seconds; `null` = no limit.

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 mod common;
-use common::scheduler;
+use common::{scheduler, scheduler_in};
 
 struct Client {
     app: Router,
@@ -194,6 +194,141 @@ async fn job_json_is_flask_apschedulers() {
         ),
         (json!(1), json!(1), json!(1), json!(30))
     );
+}
+
+/// The fields of a job's JSON that hold datetimes (and the zone), as strings.
+fn dates(job: &Value) -> Value {
+    let keys = [
+        "run_date",
+        "start_date",
+        "end_date",
+        "next_run_time",
+        "timezone",
+    ];
+    let mut out = serde_json::Map::new();
+    for key in keys {
+        if let Some(v) = job.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// APScheduler's `convert_to_datetime` keeps the offset a date string was written with (a
+/// fixed-offset `tzinfo`), and Flask-APScheduler echoes `run_date`, `start_date` and
+/// `end_date` with `isoformat()`, so with it; `next_run_time` is the trigger's fire time:
+/// `run_date` itself for a date trigger, a time in the trigger's zone for interval and cron.
+#[tokio::test]
+async fn dates_keep_the_utc_offset_the_client_gave() {
+    // The scheduler's zone (Flask-APScheduler's `SCHEDULER_TIMEZONE`) has none of the offsets
+    // given: Asia/Tokyo, +09:00.
+    let s = scheduler_in(scheduler_core::TimeZone::get("Asia/Tokyo").unwrap());
+    s.start().await.unwrap();
+    let c = Client::new(&s, ApiOptions::default());
+    let cases = [
+        (
+            r#"{"id": "d", "func": "rsched:log", "trigger": "date", "run_date": "2099-06-15T08:30:00+02:00"}"#,
+            json!({"run_date": "2099-06-15T08:30:00+02:00", "next_run_time": "2099-06-15T08:30:00+02:00", "timezone": "Asia/Tokyo"}),
+            "date[2099-06-15 08:30:00 UTC+02:00]",
+        ),
+        (
+            r#"{"id": "d-india", "func": "rsched:log", "trigger": "date", "run_date": "2099-06-15T08:30:00-05:30"}"#,
+            json!({"run_date": "2099-06-15T08:30:00-05:30", "next_run_time": "2099-06-15T08:30:00-05:30", "timezone": "Asia/Tokyo"}),
+            "date[2099-06-15 08:30:00 UTC-05:30]",
+        ),
+        (
+            r#"{"id": "d-z", "func": "rsched:log", "trigger": "date", "run_date": "2099-06-15T08:30:00.250000Z"}"#,
+            json!({"run_date": "2099-06-15T08:30:00.250000+00:00", "next_run_time": "2099-06-15T08:30:00.250000+00:00", "timezone": "Asia/Tokyo"}),
+            "date[2099-06-15 08:30:00 UTC]",
+        ),
+        // Without an offset: a wall time in the trigger's zone, as before.
+        (
+            r#"{"id": "d-naive", "func": "rsched:log", "trigger": "date", "run_date": "2099-01-15 08:30:00"}"#,
+            json!({"run_date": "2099-01-15T08:30:00+09:00", "next_run_time": "2099-01-15T08:30:00+09:00", "timezone": "Asia/Tokyo"}),
+            "date[2099-01-15 08:30:00 JST]",
+        ),
+        // The legacy trigger object, and a zone of its own: the offset still wins for display.
+        (
+            r#"{"id": "d-legacy", "func": "rsched:log", "trigger": {"type": "date", "run_date": "2099-06-15T08:30:00-05:30", "timezone": "Europe/Berlin"}}"#,
+            json!({"run_date": "2099-06-15T08:30:00-05:30", "next_run_time": "2099-06-15T08:30:00-05:30", "timezone": "Europe/Berlin"}),
+            "date[2099-06-15 08:30:00 UTC-05:30]",
+        ),
+        // Interval: start and end keep their offsets; fire times are in the trigger's zone.
+        (
+            r#"{"id": "i", "func": "rsched:log", "trigger": "interval", "hours": 1, "start_date": "2026-11-21T10:00:00-05:30", "end_date": "2026-12-31T23:00:00Z"}"#,
+            json!({"start_date": "2026-11-21T10:00:00-05:30", "end_date": "2026-12-31T23:00:00+00:00", "next_run_time": "2026-11-22T00:30:00+09:00", "timezone": "Asia/Tokyo"}),
+            "interval[1:00:00]",
+        ),
+        (
+            r#"{"id": "i-ny", "func": "rsched:log", "trigger": "interval", "minutes": 30, "start_date": "2026-11-21T10:00:00+02:00", "timezone": "America/New_York"}"#,
+            json!({"start_date": "2026-11-21T10:00:00+02:00", "next_run_time": "2026-11-21T03:00:00-05:00", "timezone": "America/New_York"}),
+            "interval[0:30:00]",
+        ),
+        // Cron: the same.
+        (
+            r#"{"id": "c", "func": "rsched:log", "trigger": "cron", "hour": 9, "minute": 30, "start_date": "2026-11-25T00:00:00+02:00", "end_date": "2027-01-01T00:00:00-05:30"}"#,
+            json!({"start_date": "2026-11-25T00:00:00+02:00", "end_date": "2027-01-01T00:00:00-05:30", "next_run_time": "2026-11-25T09:30:00+09:00", "timezone": "Asia/Tokyo"}),
+            "cron[hour='9', minute='30']",
+        ),
+        (
+            r#"{"id": "c-ny", "func": "rsched:log", "trigger": "cron", "hour": 9, "minute": 30, "start_date": "2026-11-25T00:00:00Z", "timezone": "America/New_York"}"#,
+            json!({"start_date": "2026-11-25T00:00:00+00:00", "next_run_time": "2026-11-25T09:30:00-05:00", "timezone": "America/New_York"}),
+            "cron[hour='9', minute='30']",
+        ),
+    ];
+    for (body, want, description) in &cases {
+        let (status, job) = c.call("POST", "/jobs", Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{body}: {job}");
+        assert_eq!(dates(&job), *want, "POST {body}");
+        assert_eq!(job["trigger_description"], *description, "{body}");
+        // Read back: the same strings.
+        let id = job["id"].as_str().unwrap();
+        let (status, again) = c.call("GET", &format!("/jobs/{id}"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(dates(&again), *want, "GET {id}");
+    }
+    let (_, list) = c.call("GET", "/jobs", None).await;
+    assert_eq!(list.as_array().unwrap().len(), cases.len());
+    for job in list.as_array().unwrap() {
+        let (_, want, _) = cases
+            .iter()
+            .find(|(body, _, _)| body.contains(&format!("\"id\": {}", job["id"])))
+            .unwrap();
+        assert_eq!(dates(job), *want, "GET /jobs: {}", job["id"]);
+    }
+
+    // PATCH: a new trigger's dates keep their offsets too, and GET reads them back.
+    let patches = [
+        (
+            "d",
+            r#"{"trigger": "date", "run_date": "2099-07-01T06:00:00-05:30"}"#,
+            json!({"run_date": "2099-07-01T06:00:00-05:30", "next_run_time": "2099-07-01T06:00:00-05:30", "timezone": "Asia/Tokyo"}),
+        ),
+        (
+            "i",
+            r#"{"trigger": "interval", "hours": 2, "start_date": "2026-11-22T00:00:00Z", "end_date": "2026-12-01T00:00:00+02:00"}"#,
+            json!({"start_date": "2026-11-22T00:00:00+00:00", "end_date": "2026-12-01T00:00:00+02:00", "next_run_time": "2026-11-22T09:00:00+09:00", "timezone": "Asia/Tokyo"}),
+        ),
+        (
+            "c",
+            r#"{"trigger": "cron", "hour": 9, "minute": 30, "start_date": "2026-11-26T00:00:00-05:30"}"#,
+            json!({"start_date": "2026-11-26T00:00:00-05:30", "next_run_time": "2026-11-27T09:30:00+09:00", "timezone": "Asia/Tokyo"}),
+        ),
+    ];
+    for (id, body, want) in &patches {
+        let (status, job) = c.call("PATCH", &format!("/jobs/{id}"), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{body}: {job}");
+        assert_eq!(dates(&job), *want, "PATCH {id}");
+        let (_, again) = c.call("GET", &format!("/jobs/{id}"), None).await;
+        assert_eq!(dates(&again), *want, "GET {id} after PATCH");
+    }
+    // What the API echoes is a definition it takes back unchanged.
+    let (_, job) = c.call("GET", "/jobs/d-india", None).await;
+    let copy = json!({"id": "d-copy", "func": job["func"], "trigger": job["trigger"],
+                      "run_date": job["run_date"], "timezone": job["timezone"]});
+    let (status, copied) = c.call("POST", "/jobs", Some(&copy.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{copied}");
+    assert_eq!(dates(&copied), dates(&job));
 }
 
 #[tokio::test]

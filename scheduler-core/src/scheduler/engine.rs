@@ -499,8 +499,6 @@ fn dispatch(
         },
         _ => no_fire_time_left(&job, last),
     };
-    // The executor gets the job as it was due, so log lines read like APScheduler's:
-    // `Running job "x (trigger: ..., next run at: <this run>)" (scheduled at <this run>)`.
     let Some(executor) = inner.executors.get(job.executor()) else {
         tracing::error!(
             job_id = job.id(),
@@ -528,6 +526,14 @@ fn dispatch(
         }
         // Stores that record no runs: the executor counts (and a refusal may queue).
         _ => {}
+    }
+    // The executor gets the job with its next run time moved on, as APScheduler's
+    // `_process_jobs` modifies the job it submitted: `Running job "x (trigger: ..., next run
+    // at: <the following run>)" (scheduled at <this run>)`, also after a catch-up. A job
+    // whose trigger has finished keeps the run time it had (APScheduler removes the job
+    // without modifying it).
+    if let (Some(next_run_time), Some(fire_time)) = (next_run, fire) {
+        job.set_next_run_time(Some(next_run_time), Some(fire_time));
     }
     let submission = Submission {
         executor: executor.clone(),

@@ -66,6 +66,9 @@ struct DateData {
     spec: DateSpec,
     run_date: Option<DateArg>,
     tz: TimeZone,
+    /// The fixed-offset zone of a `run_date` written with a UTC offset: APScheduler keeps it
+    /// (`convert_to_datetime`), and its fire time is that datetime, so it is shown in it.
+    offset_zone: Option<TimeZone>,
     bound: Option<Bound>,
     /// Run date fixed by [`DateTrigger::anchor`] when the spec has none (Unix µs).
     anchored: Option<i64>,
@@ -78,10 +81,12 @@ impl TryFrom<DateSpec> for DateTrigger {
         let tz = resolve_zone(spec.timezone.as_deref())?.unwrap_or_else(TimeZone::utc);
         let run_date = DateArg::parse_opt("run_date", spec.run_date.as_deref())?;
         let bound = run_date.as_ref().map(|d| d.resolve(&tz));
+        let offset_zone = run_date.as_ref().and_then(DateArg::offset_zone);
         Ok(DateData {
             spec,
             run_date,
             tz,
+            offset_zone,
             bound,
             anchored: None,
         }
@@ -98,7 +103,12 @@ impl From<DateTrigger> for DateSpec {
                 .anchored
                 .and_then(chrono::DateTime::from_timestamp_micros)
             {
-                spec.run_date = Some(crate::trigger::isoformat(&at.fixed_offset()));
+                // In the trigger's zone, as APScheduler's `datetime.now(timezone)`: read back,
+                // the written offset is the zone's at that instant, so it is shown the same.
+                spec.run_date = Some(crate::trigger::isoformat(&crate::trigger::localize(
+                    &t.data.tz,
+                    at.timestamp_micros(),
+                )));
             }
         }
         spec
@@ -106,9 +116,17 @@ impl From<DateTrigger> for DateSpec {
 }
 
 impl DateTrigger {
-    /// The zone for a naive `run_date` and display.
+    /// The zone for a naive `run_date` (and for calendars).
     pub fn timezone(&self) -> &TimeZone {
         &self.data.tz
+    }
+
+    /// The zone the fire time is shown in: the fixed offset `run_date` was written with
+    /// (`2099-06-15T08:30:00+02:00` is shown in `UTC+02:00`; `Z` in `UTC`), as APScheduler's
+    /// `DateTrigger` returns `run_date` with the fixed-offset `tzinfo` `convert_to_datetime`
+    /// gave it; else [`DateTrigger::timezone`].
+    pub fn display_timezone(&self) -> &TimeZone {
+        self.data.offset_zone.as_ref().unwrap_or(&self.data.tz)
     }
 
     /// The keyword form this trigger was built from.
@@ -136,11 +154,15 @@ impl DateTrigger {
 }
 
 impl DateTrigger {
-    /// Flask-APScheduler's `trigger_to_dict` for a date: `run_date`.
+    /// Flask-APScheduler's `trigger_to_dict` for a date: `run_date`, with the UTC offset it was
+    /// written with (else in the trigger's zone).
     pub(crate) fn flask_fields(&self, out: &mut Map<String, Value>) {
         let d = &*self.data;
         let at = d.bound.map(|b| b.utc).or(d.anchored);
-        out.insert("run_date".into(), super::flask_time(&d.tz, at));
+        out.insert(
+            "run_date".into(),
+            super::flask_time(self.display_timezone(), at),
+        );
     }
 }
 
@@ -187,27 +209,93 @@ impl fmt::Display for DateData {
             return f.write_str("date[now]");
         };
         let secs = utc.div_euclid(MICROS);
-        let (wall, name) = match self.run_date.as_ref().and_then(DateArg::offset) {
-            Some(offset) => {
-                let name = if offset == 0 {
-                    "UTC".to_owned()
-                } else {
-                    let sign = if offset < 0 { '-' } else { '+' };
-                    let abs = offset.unsigned_abs();
-                    format!("UTC{sign}{:02}:{:02}", abs / 3600, abs / 60 % 60)
-                };
-                (secs + i64::from(offset), name)
-            }
-            None => (
-                secs + i64::from(self.tz.offset_at(secs)),
-                self.tz.abbreviation(secs),
-            ),
-        };
+        let zone = self.offset_zone.as_ref().unwrap_or(&self.tz);
+        let (wall, name) = (
+            secs + i64::from(zone.offset_at(secs)),
+            zone.abbreviation(secs),
+        );
         let p = Parts::from_wall(wall);
         write!(
             f,
             "date[{:04}-{:02}-{:02} {:02}:{:02}:{:02} {name}]",
             p.year, p.month, p.day, p.hour, p.minute, p.second
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_date(t: &DateTrigger) -> Value {
+        let mut out = Map::new();
+        t.flask_fields(&mut out);
+        out["run_date"].clone()
+    }
+
+    #[test]
+    fn run_date_keeps_its_offset_and_fires_at_the_same_instant() {
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        for (text, shown, zone, description) in [
+            (
+                "2099-06-15T08:30:00+02:00",
+                "2099-06-15T08:30:00+02:00",
+                "UTC+02:00",
+                "date[2099-06-15 08:30:00 UTC+02:00]",
+            ),
+            (
+                "2099-06-15T08:30:00-05:30",
+                "2099-06-15T08:30:00-05:30",
+                "UTC-05:30",
+                "date[2099-06-15 08:30:00 UTC-05:30]",
+            ),
+            (
+                "2099-06-15T08:30:00Z",
+                "2099-06-15T08:30:00+00:00",
+                "UTC",
+                "date[2099-06-15 08:30:00 UTC]",
+            ),
+            (
+                "2099-06-15 08:30:00",
+                "2099-06-15T08:30:00+02:00",
+                "Europe/Berlin",
+                "date[2099-06-15 08:30:00 CEST]",
+            ),
+        ] {
+            let mut t = DateSpec {
+                run_date: Some(text.into()),
+                timezone: None,
+            }
+            .build()
+            .unwrap();
+            let utc_before = t.next_fire(None, 0).map(|f| f.utc);
+            t.set_default_timezone(&berlin);
+            assert_eq!(run_date(&t), Value::from(shown), "{text}");
+            assert_eq!(t.display_timezone().name(), zone, "{text}");
+            assert_eq!(t.timezone(), &berlin, "{text}");
+            assert_eq!(t.to_string(), description, "{text}");
+            if text.contains('T') {
+                // An absolute instant: the zone does not move it.
+                assert_eq!(t.next_fire(None, 0).map(|f| f.utc), utc_before);
+            }
+        }
+    }
+
+    #[test]
+    fn an_implicit_run_date_is_kept_in_the_trigger_zone() {
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        let mut t = DateSpec::default().build().unwrap();
+        t.set_default_timezone(&berlin);
+        t.anchor(1_781_512_200 * MICROS); // 2026-06-15T08:30:00Z
+        assert_eq!(run_date(&t), Value::from("2026-06-15T10:30:00+02:00"));
+        let spec = DateSpec::from(t.clone());
+        assert_eq!(spec.run_date.as_deref(), Some("2026-06-15T10:30:00+02:00"));
+        let mut back = spec.build().unwrap();
+        back.set_default_timezone(&berlin);
+        assert_eq!(run_date(&back), run_date(&t));
+        assert_eq!(
+            back.next_fire(None, 0).map(|f| f.utc),
+            t.next_fire(None, 0).map(|f| f.utc)
+        );
     }
 }

@@ -176,7 +176,13 @@ impl From<IntervalTrigger> for IntervalSpec {
                 .anchored_start
                 .and_then(chrono::DateTime::from_timestamp_micros)
             {
-                spec.start_date = Some(crate::trigger::isoformat(&start.fixed_offset()));
+                // In the trigger's zone, as APScheduler's `datetime.now(timezone) + interval`:
+                // read back, the written offset is the zone's at that instant, so it is shown
+                // the same.
+                spec.start_date = Some(crate::trigger::isoformat(&crate::trigger::localize(
+                    &t.data.tz,
+                    start.timestamp_micros(),
+                )));
             }
         }
         spec
@@ -189,7 +195,8 @@ impl IntervalTrigger {
         self.data.interval()
     }
 
-    /// The zone for naive dates and display.
+    /// The zone for naive dates and display (fire times are shown in it; `start_date` and
+    /// `end_date` written with a UTC offset keep theirs).
     pub fn timezone(&self) -> &TimeZone {
         &self.data.tz
     }
@@ -276,14 +283,19 @@ impl IntervalData {
 
 impl IntervalTrigger {
     /// Flask-APScheduler's `trigger_to_dict` for an interval: `start_date` always, `end_date`
-    /// when set, then the interval re-split into `weeks, days, hours, minutes, seconds` (only
-    /// the non-zero parts; seconds keep a fraction, which Flask-APScheduler drops).
+    /// when set (each with the UTC offset it was written with, as APScheduler's
+    /// `convert_to_datetime` keeps it, else in the trigger's zone), then the interval re-split
+    /// into `weeks, days, hours, minutes, seconds` (only the non-zero parts; seconds keep a
+    /// fraction, which Flask-APScheduler drops).
     pub(crate) fn flask_fields(&self, out: &mut Map<String, Value>) {
         let d = &*self.data;
-        let start = d.start_bound.map(|b| b.utc).or(d.anchored_start);
-        out.insert("start_date".into(), super::flask_time(&d.tz, start));
-        if let Some(end) = d.end_bound {
-            out.insert("end_date".into(), super::flask_time(&d.tz, Some(end.utc)));
+        let start = match (&d.start, d.start_bound) {
+            (Some(arg), Some(start)) => arg.flask_value(start.utc, &d.tz),
+            _ => super::flask_time(&d.tz, d.anchored_start),
+        };
+        out.insert("start_date".into(), start);
+        if let (Some(arg), Some(end)) = (&d.end, d.end_bound) {
+            out.insert("end_date".into(), arg.flask_value(end.utc, &d.tz));
         }
         let secs = d.micros.div_euclid(MICROS);
         let micros = d.micros.rem_euclid(MICROS);
@@ -353,6 +365,55 @@ mod tests {
         assert_eq!(timedelta_str((86_400 + 7384) * MICROS), "1 day, 2:03:04");
         assert_eq!(timedelta_str(14 * 86_400 * MICROS), "14 days, 0:00:00");
         assert_eq!(timedelta_str(1_500_000), "0:00:01.500000");
+    }
+
+    #[test]
+    fn dates_are_shown_with_the_offset_they_were_written_with() {
+        let shanghai = TimeZone::get("Asia/Shanghai").unwrap();
+        let fields = |t: &IntervalTrigger| {
+            let mut out = Map::new();
+            t.flask_fields(&mut out);
+            (out["start_date"].clone(), out.get("end_date").cloned())
+        };
+        let mut given = IntervalSpec {
+            minutes: Some(5.0),
+            start_date: Some("2026-01-01T10:00:00-05:30".into()),
+            end_date: Some("2026-02-01 00:00:00".into()),
+            ..Default::default()
+        }
+        .build()
+        .unwrap();
+        given.set_default_timezone(&shanghai);
+        assert_eq!(
+            fields(&given),
+            (
+                Value::from("2026-01-01T10:00:00-05:30"),
+                Some(Value::from("2026-02-01T00:00:00+08:00"))
+            )
+        );
+        // A start the scheduler filled in is in the trigger's zone, and stays so once stored
+        // (its keyword form is what a store keeps).
+        let mut implicit = IntervalSpec {
+            minutes: Some(5.0),
+            ..Default::default()
+        }
+        .build()
+        .unwrap();
+        implicit.set_default_timezone(&shanghai);
+        implicit.anchor(1_767_225_600 * MICROS); // 2026-01-01T00:00:00Z
+        let spec = IntervalSpec::from(implicit.clone());
+        assert_eq!(
+            spec.start_date.as_deref(),
+            Some("2026-01-01T08:05:00+08:00")
+        );
+        let mut back = spec.build().unwrap();
+        back.set_default_timezone(&shanghai);
+        assert_eq!(fields(&back), fields(&implicit));
+        assert_eq!(fields(&back).0, Value::from("2026-01-01T08:05:00+08:00"));
+        assert_eq!(
+            back.next_fire(None, 0).map(|f| f.utc),
+            implicit.next_fire(None, 0).map(|f| f.utc)
+        );
     }
 
     #[test]

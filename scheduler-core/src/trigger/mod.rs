@@ -344,9 +344,12 @@ impl BuiltinTrigger {
     /// - `cron`: `start_date` / `end_date` if set, then each given field as a string (`"*/5"`);
     /// - the other types (which Flask-APScheduler lacks): their own JSON fields.
     ///
-    /// Datetimes are Python `isoformat()` strings in the trigger's zone
-    /// (`2026-11-20T09:40:00+00:00`). Every form includes `timezone`, so the object can be sent
-    /// back as a job definition ([`JobSpec::from_flat`](crate::JobSpec::from_flat)).
+    /// Datetimes are Python `isoformat()` strings (`2026-11-20T09:40:00+00:00`): a `run_date`,
+    /// `start_date` or `end_date` written with a UTC offset (`+02:00`, `-05:30`, `Z`) keeps that
+    /// offset, as APScheduler's `convert_to_datetime` keeps it (`Z` is shown as `+00:00`);
+    /// the others are in the trigger's zone. Every form includes `timezone` (the zone naive
+    /// dates are read in), so the object can be sent back as a job definition
+    /// ([`JobSpec::from_flat`](crate::JobSpec::from_flat)).
     pub fn flask_fields(&self) -> Map<String, Value> {
         let mut out = Map::new();
         match self {
@@ -385,6 +388,28 @@ impl BuiltinTrigger {
     /// The instant `utc` with this trigger zone's real offset.
     pub fn localize(&self, utc: DateTime<Utc>) -> DateTime<FixedOffset> {
         localize(self.zone(), utc.timestamp_micros())
+    }
+
+    /// The zone this trigger's fire times are shown in: `next_run_time` in the API's job JSON,
+    /// `next run at` and `scheduled at` in log lines. It is the trigger's zone
+    /// ([`Trigger::timezone`]), except for a `date` trigger whose `run_date` was written with a
+    /// UTC offset: that fixed offset (`UTC+02:00`, or `UTC` for `Z`), because APScheduler's
+    /// `DateTrigger` returns its `run_date` as the fire time, with the fixed-offset `tzinfo`
+    /// `convert_to_datetime` gave it. Interval and cron fire times are in the trigger's zone
+    /// whatever offset their `start_date` was written with (APScheduler computes them in
+    /// `self.timezone`). Only display: fire times and calendars use the trigger's zone.
+    pub fn display_timezone(&self) -> &TimeZone {
+        match self {
+            BuiltinTrigger::Date(t) => t.display_timezone(),
+            other => other.zone(),
+        }
+    }
+
+    /// The instant `utc` with the real offset of [`BuiltinTrigger::display_timezone`]: a
+    /// fire time as APScheduler would show it (`2099-06-15T08:30:00+02:00` for a date trigger's
+    /// `run_date` of `2099-06-15T08:30:00+02:00`, whatever the scheduler's zone).
+    pub fn display_time(&self, utc: DateTime<Utc>) -> DateTime<FixedOffset> {
+        localize(self.display_timezone(), utc.timestamp_micros())
     }
 }
 
@@ -470,7 +495,7 @@ pub(crate) fn flask_time(tz: &TimeZone, utc_micros: Option<i64>) -> Value {
 }
 
 /// The instant `utc_micros` in `tz`, with the zone's real offset.
-fn localize(tz: &TimeZone, utc_micros: i64) -> DateTime<FixedOffset> {
+pub(crate) fn localize(tz: &TimeZone, utc_micros: i64) -> DateTime<FixedOffset> {
     let offset = tz.offset_at(utc_micros.div_euclid(MICROS));
     let offset = FixedOffset::east_opt(offset)
         .unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()));

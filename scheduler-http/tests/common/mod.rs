@@ -8,6 +8,12 @@ use store_memory::MemoryJobStore;
 /// A stopped scheduler at 2026-11-20 09:40 UTC with tasks `rsched:log`, `app:add` (two
 /// integers) and a stand-in named `rsched:exec` (the API must not schedule it by default).
 pub fn scheduler() -> Scheduler {
+    scheduler_in(scheduler_core::TimeZone::utc())
+}
+
+/// As [`scheduler`], with `timezone` as the scheduler's zone (Flask-APScheduler's
+/// `SCHEDULER_TIMEZONE`).
+pub fn scheduler_in(timezone: scheduler_core::TimeZone) -> Scheduler {
     let mut registry = TaskRegistry::new();
     registry.register("rsched:log", |_ctx: JobContext, _args: Value| async move {
         Ok::<_, std::convert::Infallible>(())
@@ -24,7 +30,7 @@ pub fn scheduler() -> Scheduler {
         .clock(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 11, 20, 9, 40, 0).unwrap(),
         ))
-        .timezone(scheduler_core::TimeZone::utc())
+        .timezone(timezone)
         .build()
         .unwrap()
 }

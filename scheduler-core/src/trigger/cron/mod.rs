@@ -564,20 +564,15 @@ impl CronData {
 
 impl CronTrigger {
     /// Flask-APScheduler's `trigger_to_dict` for a cron trigger: `start_date` / `end_date` when
-    /// set, then each field the user gave, as APScheduler's `str(field)`.
+    /// set (with the UTC offset they were written with, else in the trigger's zone), then each
+    /// field the user gave, as APScheduler's `str(field)`.
     pub(crate) fn flask_fields(&self, out: &mut Map<String, Value>) {
         let d = &*self.data;
-        if let Some(start) = d.start_bound {
-            out.insert(
-                "start_date".into(),
-                crate::trigger::flask_time(&d.tz, Some(start.utc)),
-            );
+        if let (Some(arg), Some(start)) = (&d.start, d.start_bound) {
+            out.insert("start_date".into(), arg.flask_value(start.utc, &d.tz));
         }
-        if let Some(end) = d.end_bound {
-            out.insert(
-                "end_date".into(),
-                crate::trigger::flask_time(&d.tz, Some(end.utc)),
-            );
+        if let (Some(arg), Some(end)) = (&d.end, d.end_bound) {
+            out.insert("end_date".into(), arg.flask_value(end.utc, &d.tz));
         }
         for field in d.fields.iter().filter(|f| !f.is_default) {
             out.insert(field.kind.name().into(), Value::String(field.to_string()));
