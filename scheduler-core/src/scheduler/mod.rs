@@ -1363,7 +1363,7 @@ impl Scheduler {
     /// A page of the jobs (of one store, or of all) matching `query`, in its order, with the
     /// number that match (see [`crate::store::query`]): each store answers with its own query
     /// or index ([`JobStore::list_jobs`]); pages of several stores are merged here. Pending
-    /// jobs (added before `start`) are listed too. [`JobStatus::Quarantined`] lists none (see
+    /// jobs (added before `start`) are listed too. [`JobStatus::Quarantined`](crate::store::JobStatus::Quarantined) lists none (see
     /// [`Scheduler::quarantined_jobs`]).
     ///
     /// # Errors
