@@ -4,6 +4,7 @@ mod calendars;
 mod config;
 mod error;
 mod history;
+mod listing;
 mod model;
 mod notify;
 mod running;

@@ -9,8 +9,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value as RedisValue};
 use scheduler_core::store::{lease, sort_jobs};
 use scheduler_core::{
-    CalendarStore, Capabilities, ChangeNotifications, Error, ErrorKind, Job, JobStore,
-    QuarantineListener, QuarantineSlot, QuarantinedJob, Release, Result, RunHistory, RunningRuns,
+    CalendarStore, Capabilities, ChangeNotifications, Error, ErrorKind, Job, JobPage, JobQuery,
+    JobStore, QuarantineListener, QuarantineSlot, QuarantinedJob, Release, Result, RunHistory,
+    RunningRuns,
 };
 
 use crate::config::RedisOptions;
@@ -152,6 +153,12 @@ impl RedisJobStore {
         Ok(pubsub)
     }
 
+    /// Key `i` of the store's fixed keys: 0 `jobs`, 1 `run_times`, 2 `fire_times`, 3
+    /// `leases`, 4 `lease_owner`, 5 `leased_next`, 6 `lease_modified`, 7 `quarantine`.
+    pub(crate) fn key(&self, i: usize) -> &str {
+        &self.keys[i]
+    }
+
     pub(crate) fn runs_key(&self, job_id: &str) -> String {
         format!("{}runs:{job_id}", self.prefix)
     }
@@ -248,7 +255,7 @@ impl RedisJobStore {
     }
 
     /// `(id, state, next, fire)` groups into jobs; undecodable ones are quarantined.
-    async fn decode_groups(&self, flat: Vec<RedisValue>) -> Result<Vec<Job>> {
+    pub(crate) async fn decode_groups(&self, flat: Vec<RedisValue>) -> Result<Vec<Job>> {
         let mut jobs = Vec::with_capacity(flat.len() / 4);
         for group in flat.chunks(4) {
             let [id, state, next, fire] = group else {
@@ -333,6 +340,11 @@ impl JobStore for RedisJobStore {
         let mut group = vec![RedisValue::BulkString(id.as_bytes().to_vec())];
         group.extend(found);
         Ok(self.decode_groups(group).await?.pop())
+    }
+
+    /// Ordered by the store's keys, states read in batches (see `listing.rs`).
+    async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage> {
+        self.list(query).await
     }
 
     async fn get_all_jobs(&self) -> Result<Vec<Job>> {
