@@ -9,6 +9,11 @@
 //! - `--idle N [--own-triggers]`: N hourly interval jobs that do not come due, sharing one
 //!   trigger value or each with its own. Reports the time to add them and the RSS per job.
 //!
+//! - `--listing N [--requests R]`: N idle jobs (names, one in ten tagged `billing`), then R
+//!   requests of each kind through the API router: `GET /jobs?limit=50&q=…` (a different
+//!   search each time), pages of 50 walked by cursor, `?tag=billing&limit=50`. Reports p50/p99
+//!   per kind and the answer sizes.
+//!
 //! - `--executor NAME [--runs N] [--workers W]`: an executor's own overhead per run, submit →
 //!   result of a no-op task, one run at a time and all at once (see [`executor`]).
 //!
@@ -53,6 +58,14 @@ pub struct BenchArgs {
     /// Run this many interval jobs every 1 s and measure their lateness.
     #[arg(long, conflicts_with = "executor")]
     interval_jobs: Option<u64>,
+
+    /// Add this many idle jobs and time paged, filtered `GET /jobs` requests on them.
+    #[arg(long, conflicts_with_all = ["jobs", "idle", "interval_jobs", "executor"])]
+    listing: Option<u64>,
+
+    /// With --listing: requests of each kind.
+    #[arg(long, default_value_t = 200, requires = "listing")]
+    requests: u64,
 
     /// Measure this executor's overhead per run, submit → result of a no-op task: `async`,
     /// `threadpool` or `processpool` (no job store involved).
@@ -189,9 +202,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         && args.interval_jobs.is_none()
         && args.idle.is_none()
         && args.executor.is_none()
+        && args.listing.is_none()
     {
         eprintln!(
-            "rsched bench: give --jobs N, --idle N, --interval-jobs N [--seconds D] or --executor NAME"
+            "rsched bench: give --jobs N, --idle N, --interval-jobs N [--seconds D], --listing N or --executor NAME"
         );
         return Ok(ExitCode::from(2));
     }
@@ -268,6 +282,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             others.push(other);
         }
         let report = match (args.jobs, args.idle, args.interval_jobs) {
+            _ if args.listing.is_some() => {
+                listing(
+                    &scheduler,
+                    args.listing.unwrap_or(0),
+                    args.requests.max(1),
+                    &args.store,
+                )
+                .await?
+            }
             (Some(n), _, _) => due_at_once(&scheduler, &recorder, n, &args.store).await?,
             (None, Some(n), _) => idle(&scheduler, n, args.own_triggers, &args.store).await?,
             (None, None, Some(n)) => {
@@ -448,6 +471,95 @@ async fn idle(
     }))
 }
 
+/// `--listing N`: N idle jobs, then timed `GET /jobs` pages through the API router.
+async fn listing(
+    scheduler: &Scheduler,
+    n: u64,
+    requests: u64,
+    store: &str,
+) -> anyhow::Result<Value> {
+    use tower::ServiceExt as _;
+    let trigger: BuiltinTrigger = IntervalSpec {
+        hours: Some(1.0),
+        start_date: Some(isoformat(
+            &(Utc::now() + chrono::Duration::hours(1)).fixed_offset(),
+        )),
+        timezone: Some("UTC".into()),
+        ..Default::default()
+    }
+    .build()?
+    .into();
+    let spec = |i: u64| {
+        let spec = JobSpec::new("bench:noop")
+            .id(format!("cust-{i:06}"))
+            .name(format!("Customer {i}"))
+            .trigger(trigger.clone());
+        if i % 10 == 0 { spec.tag("billing") } else { spec }
+    };
+    let started = Instant::now();
+    add_in_batches(scheduler, (0..n).map(spec)).await?;
+    let add = started.elapsed();
+    let app = rsched::http::router(scheduler.clone(), rsched::http::ApiOptions::default());
+    let get = |uri: String| {
+        let app = app.clone();
+        async move {
+            let request = axum::http::Request::get(&uri)
+                .header("host", "localhost")
+                .body(axum::body::Body::empty())?;
+            let started = Instant::now();
+            let response = app.oneshot(request).await?;
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+            let took = started.elapsed();
+            anyhow::ensure!(status.is_success(), "{uri}: {status}");
+            Ok::<_, anyhow::Error>((took, body))
+        }
+    };
+    let mut report = json!({"mode": "listing", "store": store, "jobs": n,
+        "add_seconds": add.as_secs_f64(), "requests": requests});
+    let mut kinds = serde_json::Map::new();
+    // A search for a different customer number each time (about ten matches at 100,000).
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for i in 0..requests {
+        let term = format!("cust-{:05}", (i * 7919) % (n / 10).max(1));
+        let (took, body) = get(format!("/jobs?limit=50&q={term}")).await?;
+        times.push(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        bytes = body.len();
+    }
+    kinds.insert("q".into(), timings(&mut times, bytes));
+    // Pages walked by cursor from the first.
+    let mut cursor: Option<String> = None;
+    for _ in 0..requests {
+        let uri = match &cursor {
+            Some(c) => format!("/jobs?limit=50&cursor={c}"),
+            None => "/jobs?limit=50".to_owned(),
+        };
+        let (took, body) = get(uri).await?;
+        times.push(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        bytes = body.len();
+        let page: Value = serde_json::from_slice(&body)?;
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+    kinds.insert("pages".into(), timings(&mut times, bytes));
+    for _ in 0..requests {
+        let (took, body) = get("/jobs?limit=50&tag=billing".to_owned()).await?;
+        times.push(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        bytes = body.len();
+    }
+    kinds.insert("tag".into(), timings(&mut times, bytes));
+    report["ms"] = Value::Object(kinds);
+    Ok(report)
+}
+
+/// p50/p99 of `times` (µs, emptied) in ms, with an answer's size.
+fn timings(times: &mut Vec<u64>, bytes: usize) -> Value {
+    times.sort_unstable();
+    let out = json!({"p50": percentile(times, 0.5), "p99": percentile(times, 0.99), "bytes": bytes});
+    times.clear();
+    out
+}
+
 async fn interval(
     scheduler: &Scheduler,
     recorder: &Arc<Recorder>,
@@ -560,6 +672,29 @@ fn table(r: &Value) -> String {
             let _ = writeln!(
                 out,
                 "  note: adding took longer than the lead time; lateness includes the overrun"
+            );
+        }
+    } else if r["mode"] == "listing" {
+        let _ = writeln!(
+            out,
+            "rsched bench: GET /jobs pages on {} jobs, store {}, {} requests each",
+            r["jobs"],
+            r["store"].as_str().unwrap_or(""),
+            r["requests"]
+        );
+        let _ = writeln!(out, "  add          {:>9.3} s", f("add_seconds"));
+        for (kind, label) in [
+            ("q", "?limit=50&q=cust-0NNNN"),
+            ("pages", "?limit=50&cursor=… (walk)"),
+            ("tag", "?limit=50&tag=billing"),
+        ] {
+            let k = &r["ms"][kind];
+            let _ = writeln!(
+                out,
+                "  {label:<28} p50 {:>7.2} ms   p99 {:>7.2} ms   {} bytes",
+                k["p50"].as_f64().unwrap_or(0.0),
+                k["p99"].as_f64().unwrap_or(0.0),
+                k["bytes"]
             );
         }
     } else if r["mode"] == "idle" {
