@@ -494,7 +494,11 @@ async fn listing(
             .id(format!("cust-{i:06}"))
             .name(format!("Customer {i}"))
             .trigger(trigger.clone());
-        if i % 10 == 0 { spec.tag("billing") } else { spec }
+        if i % 10 == 0 {
+            spec.tag("billing")
+        } else {
+            spec
+        }
     };
     let started = Instant::now();
     add_in_batches(scheduler, (0..n).map(spec)).await?;
@@ -555,7 +559,8 @@ async fn listing(
 /// p50/p99 of `times` (µs, emptied) in ms, with an answer's size.
 fn timings(times: &mut Vec<u64>, bytes: usize) -> Value {
     times.sort_unstable();
-    let out = json!({"p50": percentile(times, 0.5), "p99": percentile(times, 0.99), "bytes": bytes});
+    let out =
+        json!({"p50": percentile(times, 0.5), "p99": percentile(times, 0.99), "bytes": bytes});
     times.clear();
     out
 }

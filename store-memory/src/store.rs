@@ -154,6 +154,44 @@ impl JobStore for MemoryJobStore {
         Ok(self.lock().jobs.get(id).map(|e| e.job.clone()))
     }
 
+    /// Filters the jobs where they are (no copy), orders only the matches after the cursor,
+    /// and copies the page's jobs alone.
+    async fn list_jobs(&self, query: &scheduler_core::JobQuery) -> Result<scheduler_core::JobPage> {
+        use scheduler_core::store::query::compare_keys;
+        let running = query.running_here.clone().unwrap_or_default();
+        let wants_running = query.state == Some(scheduler_core::JobStatus::Running);
+        let state = self.lock();
+        let mut total = 0u64;
+        let mut after: Vec<&Job> = Vec::new();
+        for entry in state.jobs.values() {
+            let job = &entry.job;
+            if !query.matches(job) || (wants_running && !running.contains(job.id())) {
+                continue;
+            }
+            total += 1;
+            if query.is_after_cursor(job) {
+                after.push(job);
+            }
+        }
+        let sort = query.sort;
+        let order = |a: &&Job, b: &&Job| {
+            compare_keys(
+                sort,
+                (a.next_run_time(), a.id()),
+                (b.next_run_time(), b.id()),
+            )
+        };
+        let size = query.page_size();
+        if after.len() > size + 1 {
+            after.select_nth_unstable_by(size, order);
+            after.truncate(size + 1);
+        }
+        after.sort_by(order);
+        let jobs = after.into_iter().cloned().collect();
+        drop(state);
+        Ok(query.finish(jobs, total))
+    }
+
     async fn get_all_jobs(&self) -> Result<Vec<Job>> {
         let mut jobs: Vec<Job> = self.lock().jobs.values().map(|e| e.job.clone()).collect();
         scheduler_core::store::sort_jobs(&mut jobs);

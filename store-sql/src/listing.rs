@@ -16,12 +16,28 @@ pub(crate) enum Arg {
     Text(String),
 }
 
-/// The page query and the count query of `query`, with their arguments in order.
+/// The queries of a listing, each with its arguments in order: the count, then the page's
+/// queries in the order their rows come (next-run-time order reads the scheduled jobs by the
+/// `(next_run_time, id)` index, then the paused ones by id, each `LIMIT` the page's room).
 pub(crate) struct Listing {
-    pub(crate) page: String,
-    pub(crate) page_args: Vec<Arg>,
-    pub(crate) count: String,
-    pub(crate) count_args: Vec<Arg>,
+    pub(crate) count: (String, Vec<Arg>),
+    /// `(sql, args)`; the `LIMIT` is the last argument, to be set to the room left.
+    pub(crate) pages: Vec<(String, Vec<Arg>)>,
+}
+
+/// `sql` with `args` bound in order.
+pub(crate) fn bound<'q>(
+    sql: &'q str,
+    args: &[Arg],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut q = sqlx::query(sql);
+    for arg in args {
+        q = match arg {
+            Arg::Int(n) => q.bind(*n),
+            Arg::Text(t) => q.bind(t.clone()),
+        };
+    }
+    q
 }
 
 /// A `LIKE` pattern matching `text` anywhere, `!` escaping the pattern characters.
@@ -48,15 +64,15 @@ fn json_text(dialect: Dialect, field: &str) -> String {
 }
 
 impl Statements {
-    /// The listing queries of `query` at `now` (runs in progress are those not expired).
-    pub(crate) fn listing(&self, query: &JobQuery, now_micros: i64) -> Listing {
+    /// The conditions of `query`'s filters (not its cursor), numbered from `q`.
+    fn filters(
+        &self,
+        query: &JobQuery,
+        now_micros: i64,
+        q: &mut Params,
+    ) -> (Vec<String>, Vec<Arg>) {
         let dialect = self.dialect;
         let t = &self.table;
-        let by_id = match dialect {
-            Dialect::Postgres => "id COLLATE \"C\"",
-            _ => "id",
-        };
-        let mut q = Params::new(dialect);
         let mut args = Vec::new();
         let mut filters = vec!["quarantined IS NULL".to_owned()];
         match query.state {
@@ -110,67 +126,117 @@ impl Statements {
                 args.push(Arg::Text(pattern.clone()));
             }
         }
-        let count = format!("SELECT COUNT(*) FROM {t} WHERE {}", filters.join(" AND "));
-        let count_args = args.clone();
-        match (&query.after, query.sort) {
-            (None, _) => {}
-            (Some(JobCursor { id, .. }), JobSort::Id) => {
-                filters.push(format!("{by_id} > {}", q.next()));
-                args.push(Arg::Text(id.clone()));
-            }
-            (
-                Some(JobCursor {
-                    next_run_time: Some(at),
-                    id,
-                    ..
-                }),
-                JobSort::NextRunTime,
-            ) => {
-                filters.push(format!(
-                    "(next_run_time > {} OR (next_run_time = {} AND {by_id} > {}) OR next_run_time IS NULL)",
-                    q.next(),
-                    q.next(),
-                    q.next()
-                ));
-                args.push(Arg::Int(micros(*at)));
-                args.push(Arg::Int(micros(*at)));
-                args.push(Arg::Text(id.clone()));
-            }
-            (
-                Some(JobCursor {
-                    next_run_time: None,
-                    id,
-                    ..
-                }),
-                JobSort::NextRunTime,
-            ) => {
-                filters.push(format!(
-                    "(next_run_time IS NULL AND {by_id} > {})",
-                    q.next()
-                ));
-                args.push(Arg::Text(id.clone()));
-            }
-        }
-        let order = match query.sort {
-            JobSort::Id => by_id.to_owned(),
-            JobSort::NextRunTime => {
-                format!("CASE WHEN next_run_time IS NULL THEN 1 ELSE 0 END, next_run_time, {by_id}")
-            }
+        (filters, args)
+    }
+
+    /// The listing queries of `query` at `now` (runs in progress are those not expired).
+    pub(crate) fn listing(&self, query: &JobQuery, now_micros: i64) -> Listing {
+        let dialect = self.dialect;
+        let t = &self.table;
+        let by_id = match dialect {
+            Dialect::Postgres => "id COLLATE \"C\"",
+            _ => "id",
         };
-        let page = format!(
-            "SELECT id, state, next_run_time, fire_time FROM {t} WHERE {} ORDER BY {order} LIMIT {}",
-            filters.join(" AND "),
-            q.next()
-        );
-        args.push(Arg::Int(
-            i64::try_from(query.page_size() + 1).unwrap_or(i64::MAX),
-        ));
-        Listing {
-            page,
-            page_args: args,
-            count,
-            count_args,
+        let cols = "id, state, next_run_time, fire_time";
+        let count = {
+            let mut q = Params::new(dialect);
+            let (filters, args) = self.filters(query, now_micros, &mut q);
+            (
+                format!("SELECT COUNT(*) FROM {t} WHERE {}", filters.join(" AND ")),
+                args,
+            )
+        };
+        // One page query: the filters, `extra` conditions (given the next parameter numbers),
+        // an order.
+        let page = |extra: &dyn Fn(&mut Params) -> (Vec<String>, Vec<Arg>), order: &str| {
+            let mut q = Params::new(dialect);
+            let (mut filters, mut args) = self.filters(query, now_micros, &mut q);
+            let (more, more_args) = extra(&mut q);
+            filters.extend(more);
+            args.extend(more_args);
+            let sql = format!(
+                "SELECT {cols} FROM {t} WHERE {} ORDER BY {order} LIMIT {}",
+                filters.join(" AND "),
+                q.next()
+            );
+            args.push(Arg::Int(0));
+            (sql, args)
+        };
+        let after_id = |c: &JobCursor, q: &mut Params| {
+            (
+                vec![format!("{by_id} > {}", q.next())],
+                vec![Arg::Text(c.id.clone())],
+            )
+        };
+        let mut pages = Vec::new();
+        match query.sort {
+            JobSort::Id => pages.push(page(
+                &|q| match &query.after {
+                    Some(c) => after_id(c, q),
+                    None => (Vec::new(), Vec::new()),
+                },
+                by_id,
+            )),
+            JobSort::NextRunTime => {
+                let cursor_paused = matches!(
+                    query.after,
+                    Some(JobCursor {
+                        next_run_time: None,
+                        ..
+                    })
+                );
+                if !cursor_paused && query.state != Some(JobStatus::Paused) {
+                    pages.push(page(
+                        &|q| {
+                            let mut conditions = vec!["next_run_time IS NOT NULL".to_owned()];
+                            let mut args = Vec::new();
+                            if let Some(JobCursor {
+                                next_run_time: Some(at),
+                                id,
+                                ..
+                            }) = &query.after
+                            {
+                                conditions.push(match dialect {
+                                    // Row values: one index range.
+                                    Dialect::Postgres | Dialect::Sqlite => format!(
+                                        "(next_run_time, {by_id}) > ({}, {})",
+                                        q.next(),
+                                        q.next()
+                                    ),
+                                    Dialect::MySql => format!(
+                                        "(next_run_time > {} OR (next_run_time = {} AND id > {}))",
+                                        q.next(),
+                                        q.next(),
+                                        q.next()
+                                    ),
+                                });
+                                args.push(Arg::Int(micros(*at)));
+                                if dialect == Dialect::MySql {
+                                    args.push(Arg::Int(micros(*at)));
+                                }
+                                args.push(Arg::Text(id.clone()));
+                            }
+                            (conditions, args)
+                        },
+                        &format!("next_run_time, {by_id}"),
+                    ));
+                }
+                if query.state != Some(JobStatus::Scheduled) {
+                    pages.push(page(
+                        &|q| {
+                            let (mut conditions, args) = match &query.after {
+                                Some(c) if cursor_paused => after_id(c, q),
+                                _ => (Vec::new(), Vec::new()),
+                            };
+                            conditions.push("next_run_time IS NULL".to_owned());
+                            (conditions, args)
+                        },
+                        by_id,
+                    ));
+                }
+            }
         }
+        Listing { count, pages }
     }
 }
 

@@ -568,27 +568,29 @@ impl JobStore for SqlJobStore {
     /// tags, name and func; the running table for runs in progress; keyset paging.
     async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage> {
         let listing = self.sql.listing(query, micros(Utc::now()));
-        let mut count = sqlx::query(&listing.count);
-        for arg in &listing.count_args {
-            count = match arg {
-                Arg::Int(n) => count.bind(*n),
-                Arg::Text(t) => count.bind(t.as_str()),
-            };
-        }
-        let total: i64 = count
+        let total: i64 = crate::listing::bound(&listing.count.0, &listing.count.1)
             .fetch_one(&self.pool)
             .await
             .map_err(db_error)?
             .try_get(0)
             .map_err(db_error)?;
-        let mut page = sqlx::query(&listing.page);
-        for arg in &listing.page_args {
-            page = match arg {
-                Arg::Int(n) => page.bind(*n),
-                Arg::Text(t) => page.bind(t.as_str()),
-            };
+        let want = query.page_size() + 1;
+        let mut rows = Vec::with_capacity(want);
+        for (sql, mut args) in listing.pages {
+            let room = want - rows.len();
+            if room == 0 {
+                break;
+            }
+            if let Some(last) = args.last_mut() {
+                *last = Arg::Int(i64::try_from(room).unwrap_or(i64::MAX));
+            }
+            rows.extend(
+                crate::listing::bound(&sql, &args)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?,
+            );
         }
-        let rows = page.fetch_all(&self.pool).await.map_err(db_error)?;
         let jobs = self.decode_rows(rows).await?;
         Ok(query.finish(jobs, u64::try_from(total).unwrap_or(0)))
     }
