@@ -40,18 +40,22 @@ pub(crate) fn bound<'q>(
     q
 }
 
-/// A `LIKE` pattern matching `text` anywhere, `!` escaping the pattern characters.
-fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.to_lowercase().chars() {
+/// `text` with `LIKE`'s pattern characters escaped by `!`.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
         if matches!(c, '!' | '%' | '_') {
-            pattern.push('!');
+            out.push('!');
         }
-        pattern.push(c);
+        out.push(c);
     }
-    pattern.push('%');
-    pattern
+    out
+}
+
+/// A `LIKE` pattern matching `text` (lower-cased) anywhere, `!` escaping the pattern
+/// characters.
+fn contains_pattern(text: &str) -> String {
+    format!("%{}%", escape_like(&text.to_lowercase()))
 }
 
 /// A text field of the state column's JSON.
@@ -92,6 +96,17 @@ impl Statements {
                 args.push(Arg::Text(PENDING_OWNER.to_owned()));
             }
             None => {}
+        }
+        // A cheap text test on the raw state first, so the JSON functions only run on rows that
+        // may match: a term without `"` or `\` appears verbatim in the state's JSON text.
+        let verbatim = |text: &str| !text.contains(['"', '\\']);
+        if let Some(tag) = query.tag.as_deref().filter(|t| verbatim(t)) {
+            filters.push(format!("state LIKE {} ESCAPE '!'", q.next()));
+            args.push(Arg::Text(format!("%\"{}\"%", escape_like(tag))));
+        }
+        if let Some(text) = query.q.as_deref().filter(|t| verbatim(t)) {
+            filters.push(format!("LOWER(state) LIKE {} ESCAPE '!'", q.next()));
+            args.push(Arg::Text(contains_pattern(text)));
         }
         if let Some(tag) = &query.tag {
             filters.push(match dialect {
