@@ -17,6 +17,15 @@ use crate::error::redis_error;
 use crate::model::time;
 use crate::store::RedisJobStore;
 
+/// What a listing reads of the store's keys: ids, (id, next run time) of scheduled jobs and of
+/// leased ones, quarantined ids.
+type Keys = (
+    Vec<String>,
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+    Vec<String>,
+);
+
 /// States read per `HMGET`.
 const BATCH: usize = 500;
 
@@ -37,12 +46,7 @@ impl RedisJobStore {
             return Ok(JobPage::default());
         }
         let mut conn = self.conn.clone();
-        let (ids, scheduled, leased, quarantined): (
-            Vec<String>,
-            Vec<(String, String)>,
-            Vec<(String, String)>,
-            Vec<String>,
-        ) = redis::pipe()
+        let (ids, scheduled, leased, quarantined): Keys = redis::pipe()
             .cmd("HKEYS")
             .arg(self.key(0))
             .cmd("ZRANGE")

@@ -25,6 +25,10 @@ pub(crate) struct Listing {
     pub(crate) pages: Vec<(String, Vec<Arg>)>,
 }
 
+/// Extra conditions of one page query, numbered from the given parameters: (conditions,
+/// their arguments).
+type Conditions<'a> = dyn Fn(&mut Params) -> (Vec<String>, Vec<Arg>) + 'a;
+
 /// `sql` with `args` bound in order.
 pub(crate) fn bound<'q>(
     sql: &'q str,
@@ -163,7 +167,7 @@ impl Statements {
         };
         // One page query: the filters, `extra` conditions (given the next parameter numbers),
         // an order.
-        let page = |extra: &dyn Fn(&mut Params) -> (Vec<String>, Vec<Arg>), order: &str| {
+        let page = |extra: &Conditions<'_>, order: &str| {
             let mut q = Params::new(dialect);
             let (mut filters, mut args) = self.filters(query, now_micros, &mut q);
             let (more, more_args) = extra(&mut q);
