@@ -255,7 +255,8 @@ fn migrate_applies_the_schema_and_reports_the_version() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 5"));
+    let want = format!("schema version {}", rsched::sql::SCHEMA_VERSION);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&want));
     let out = Command::new(env!("CARGO_BIN_EXE_rsched"))
         .args(["migrate", "--url", &url, "--prefix", "bad-prefix"])
         .output()
