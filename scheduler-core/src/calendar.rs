@@ -144,6 +144,19 @@ impl ExclusionCalendar {
                         ));
                     }
                 };
+                // Minutes, on wall-clock time: five fields or an alias, not the crontab
+                // trigger's seconds, @every or zone forms.
+                let line = expr.trim();
+                let five = line.split_whitespace().count() == 5 && !line.contains("TZ=");
+                let alias = line.starts_with('@') && !line.starts_with("@every");
+                if !(five || alias) {
+                    return Err(Error::invalid(
+                        "expr",
+                        format!(
+                            "'{expr}': a calendar's crontab line has 5 fields (minute hour day-of-month month day-of-week) or is an alias such as @daily"
+                        ),
+                    ));
+                }
                 // Judged on wall-clock time: the expression runs in UTC on local wall times.
                 let mut spec = CrontabSpec::new(expr.clone());
                 spec.timezone = Some("UTC".to_owned());

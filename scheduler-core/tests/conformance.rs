@@ -6,6 +6,25 @@ use chrono::{DateTime, Utc};
 use scheduler_core::{BuiltinTrigger, isoformat};
 use serde_json::Value;
 
+/// Whether an error vector is a crontab line in a form cron(8) and APScheduler refuse but the
+/// `crontab` trigger reads since it took the dialects Rust users bring — six fields (seconds
+/// first), croner's `?`, `L`, `5L` and `5#2`, Temporal's `@every` (README, "Cron dialects";
+/// its unit tests check what they mean). Such vectors may now build.
+fn uses_dialect(trigger: &Value) -> bool {
+    let Some(expr) = trigger["expr"]
+        .as_str()
+        .filter(|_| trigger["type"] == "crontab")
+    else {
+        return false;
+    };
+    expr.split_whitespace().count() == 6
+        || expr.trim_start().starts_with("@every")
+        || expr.contains(['?', '#'])
+        || expr
+            .split_whitespace()
+            .any(|field| field.split(',').any(|item| item.ends_with(['L', 'l'])))
+}
+
 fn check_file(path: &str) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let vectors: Vec<Value> = serde_json::from_str(&text).unwrap();
@@ -18,6 +37,9 @@ fn check_file(path: &str) {
             .with_timezone(&Utc);
         let trigger = BuiltinTrigger::from_value(v["trigger"].clone());
         if v.get("error").and_then(Value::as_bool) == Some(true) {
+            if uses_dialect(&v["trigger"]) {
+                continue;
+            }
             if let Ok(t) = trigger {
                 failures.push(format!("{id}: expected an error, built {t}"));
             }
