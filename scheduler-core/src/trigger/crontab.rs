@@ -382,8 +382,10 @@ fn every_trigger(text: &str, line: &str, timezone: Option<String>) -> Result<Bui
             "@every: the offset after / must be shorter than the interval",
         ));
     }
-    let start = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH
-        + chrono::Duration::from_std(offset).map_err(|_| usage())?;
+    let start = chrono::Duration::from_std(offset)
+        .ok()
+        .and_then(|offset| chrono::DateTime::<chrono::Utc>::UNIX_EPOCH.checked_add_signed(offset))
+        .ok_or_else(usage)?;
     let spec = crate::trigger::IntervalSpec {
         seconds: Some(every.as_secs_f64()),
         start_date: Some(start.to_rfc3339()),
@@ -718,6 +720,13 @@ mod tests {
         assert!(err("@every").contains("@every INTERVAL"));
         assert!(err("@every 0s").contains("longer than 0"));
         assert!(err("@every 1h/2h").contains("shorter than the interval"));
+        // Durations too long for the calendar are errors, not panics.
+        assert!(
+            CrontabSpec::new("@every 900000000y/800000000y")
+                .build()
+                .is_err()
+        );
+        assert!(CrontabSpec::new("@every 900000000y").build().is_err());
         assert!(err("@fortnightly").starts_with("expr: unknown alias '@fortnightly'"));
         assert!(err("CRON_TZ=Mars/Olympus 0 9 * * *").starts_with("expr: CRON_TZ:"));
         assert!(err("5/10 * * * *").contains("a step needs a range"));
