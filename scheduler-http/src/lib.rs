@@ -518,6 +518,38 @@ async fn resume(State(api): State<Api>) -> Result<StatusCode, ApiError> {
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The whole-number query parameter `name`, 1..=`max` (`default` when absent); anything else is
+/// a 400 naming it: `limit: expected a number from 1 to 1000, got 'x'`.
+fn number_param(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{name}: expected a number from 1 to {max}, got '{text}'"
+                ))
+            }),
+    }
+}
+
+/// How many jobs (of every store) are in `state`: the `total` of a one-job page.
+async fn jobs_in(api: &Api, state: JobStatus) -> Result<u64, ApiError> {
+    let query = JobQuery {
+        limit: 1,
+        state: Some(state),
+        ..JobQuery::default()
+    };
+    Ok(api.scheduler.list_jobs(None, query).await?.total)
+}
+
 /// The parameters of `GET /jobs` that ask for a page instead of the full array.
 const PAGE_PARAMS: [&str; 7] = ["limit", "cursor", "state", "tag", "q", "sort", "include"];
 
@@ -946,16 +978,7 @@ async fn timeline(
     };
     let jobs_limit = match query.get("jobs") {
         None => None,
-        Some(text) => Some(
-            text.parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE).contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "jobs: expected a number from 1 to {MAX_PAGE}, got '{text}'"
-                    ))
-                })?,
-        ),
+        Some(_) => Some(number_param(&query, "jobs", MAX_PAGE, MAX_PAGE)?),
     };
     let now = api.scheduler.clock().now();
     let end = now + chrono::Duration::seconds(i64::from(seconds));
@@ -1009,18 +1032,7 @@ async fn job_runs(
     Path(id): Path<String>,
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = match query.get("limit") {
-        None => 50,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "limit: expected a number from 1 to 1000, got '{text}'"
-                ))
-            })?,
-    };
+    let limit = number_param(&query, "limit", 50, 1000)?;
     let runs = api.scheduler.job_runs(&id, limit).await?;
     if runs.is_empty() && api.scheduler.get_job(&id).await?.is_none() {
         return Err(ApiError::job_not_found(&id));
@@ -1040,18 +1052,7 @@ async fn next_fire_times(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let count = match query.get("count") {
-        None => 10,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "count: expected a number from 1 to 100, got '{text}'"
-                ))
-            })?,
-    };
+    let count = number_param(&query, "count", 10, 100)?;
     let job = api
         .scheduler
         .get_job(&id)
@@ -1086,18 +1087,7 @@ async fn problems(
     State(api): State<Api>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = match query.get("limit") {
-        None => 50,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "limit: expected a number from 1 to 1000, got '{text}'"
-                ))
-            })?,
-    };
+    let limit = number_param(&query, "limit", 50, 1000)?;
     let before = match query.get("before").map(String::as_str) {
         None | Some("") => None,
         Some(text) => Some(
@@ -1124,21 +1114,11 @@ async fn summary(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
     let mut jobs = Map::new();
     let mut total = 0;
     for state in [JobStatus::Scheduled, JobStatus::Paused, JobStatus::Running] {
-        let page = api
-            .scheduler
-            .list_jobs(
-                None,
-                JobQuery {
-                    limit: 1,
-                    state: Some(state),
-                    ..JobQuery::default()
-                },
-            )
-            .await?;
+        let n = jobs_in(&api, state).await?;
         if state != JobStatus::Running {
-            total += page.total;
+            total += n;
         }
-        jobs.insert(state.as_str().to_owned(), json!(page.total));
+        jobs.insert(state.as_str().to_owned(), json!(n));
     }
     let quarantined = api.scheduler.quarantined_jobs().await?.len();
     jobs.insert("quarantined".to_owned(), json!(quarantined));

@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use scheduler_core::{Event, EventMask, JobQuery, JobStatus, Scheduler, SchedulerState};
+use scheduler_core::{Event, EventMask, JobStatus, Scheduler, SchedulerState};
 
 use crate::{Api, ApiError};
 
@@ -33,8 +33,6 @@ pub(crate) struct Metrics {
     /// Non-cumulative counts per bucket; the last slot is `+Inf`.
     buckets: [AtomicU64; BUCKETS.len() + 1],
     count: AtomicU64,
-    /// Sum of lateness in microseconds.
-    sum_micros: AtomicU64,
 }
 
 impl Metrics {
@@ -105,7 +103,6 @@ impl Metrics {
             .unwrap_or(BUCKETS.len());
         self.buckets[slot].fetch_add(1, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 }
 
@@ -151,19 +148,9 @@ pub(crate) async fn render(State(api): State<Api>) -> Result<impl IntoResponse, 
         ));
     };
     for state in [JobStatus::Scheduled, JobStatus::Paused] {
-        let page = api
-            .scheduler
-            .list_jobs(
-                None,
-                JobQuery {
-                    limit: 1,
-                    state: Some(state),
-                    ..JobQuery::default()
-                },
-            )
-            .await?;
+        let n = crate::jobs_in(&api, state).await?;
         #[allow(clippy::cast_precision_loss)]
-        metrics::gauge!("rsched_jobs", "state" => state.as_str()).set(page.total as f64);
+        metrics::gauge!("rsched_jobs", "state" => state.as_str()).set(n as f64);
     }
     metrics::gauge!("rsched_scheduler_running").set(
         if api.scheduler.state() == SchedulerState::Running {
