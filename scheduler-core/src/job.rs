@@ -1181,6 +1181,12 @@ impl From<crate::trigger::CrontabTrigger> for BuiltinTrigger {
     }
 }
 
+impl From<crate::trigger::QuartzTrigger> for BuiltinTrigger {
+    fn from(t: crate::trigger::QuartzTrigger) -> Self {
+        BuiltinTrigger::Quartz(t)
+    }
+}
+
 impl From<crate::trigger::CalendarIntervalTrigger> for BuiltinTrigger {
     fn from(t: crate::trigger::CalendarIntervalTrigger) -> Self {
         BuiltinTrigger::CalendarInterval(t)

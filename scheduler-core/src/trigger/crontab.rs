@@ -31,13 +31,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::trigger::combining::earliest;
-use crate::trigger::{BuiltinTrigger, CronSpec, CronTrigger, CronValue, FireTime};
+use crate::trigger::line::{
+    Bounds, Dialect, FieldDef, Item, Line, LineDefs, compile, describe, parse_field, value,
+};
+use crate::trigger::{BuiltinTrigger, FireTime};
 use crate::tz::TimeZone;
 
-const MONTH_NAMES: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+const MONTH_NAMES: &[(&str, u32)] = &[
+    ("jan", 1),
+    ("feb", 2),
+    ("mar", 3),
+    ("apr", 4),
+    ("may", 5),
+    ("jun", 6),
+    ("jul", 7),
+    ("aug", 8),
+    ("sep", 9),
+    ("oct", 10),
+    ("nov", 11),
+    ("dec", 12),
 ];
-const DOW_NAMES: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+const DOW_NAMES: &[(&str, u32)] = &[
+    ("sun", 0),
+    ("mon", 1),
+    ("tue", 2),
+    ("wed", 3),
+    ("thu", 4),
+    ("fri", 5),
+    ("sat", 6),
+];
 
 /// The keyword form of a crontab trigger: `{"type": "crontab", "expr": "*/5 9-17 * * 1-5"}`.
 ///
@@ -45,12 +67,13 @@ const DOW_NAMES: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 /// use scheduler_core::trigger::CrontabSpec;
 /// let trigger = CrontabSpec::new("0 9 * * mon-fri").timezone("Europe/London").build()?;
 /// assert_eq!(trigger.to_string(), "crontab['0 9 * * mon-fri']");
+/// assert_eq!(trigger.describe(), "at 09:00, Monday to Friday");
 /// # Ok::<(), scheduler_core::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CrontabSpec {
-    /// The crontab line (5 fields) or alias (`@daily`).
+    /// The crontab line (5 or 6 fields), alias (`@daily`) or `@every 90s`.
     pub expr: String,
     /// Earliest fire time (inclusive); a date string, naive ones in `timezone`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,192 +133,128 @@ impl From<CrontabData> for CrontabTrigger {
 #[derive(Debug, Clone, PartialEq)]
 struct CrontabData {
     spec: CrontabSpec,
-    /// One cron trigger, or two (day-of-month, day-of-week) under Vixie's either-or rule.
+    /// One cron trigger, or several or'ed (Vixie's either-or rule, `5L` / `5#2` items), or the
+    /// interval of `@every`.
     crons: Vec<BuiltinTrigger>,
 }
 
-/// One crontab field's grammar.
-struct FieldDef {
-    name: &'static str,
-    min: u32,
-    max: u32,
-    names: &'static [&'static str],
-    /// Value of the first name (`jan` = 1, `sun` = 0).
-    name_base: u32,
-}
-
-const FIELDS: [FieldDef; 5] = [
-    FieldDef {
-        name: "minute",
-        min: 0,
-        max: 59,
-        names: &[],
-        name_base: 0,
-    },
-    FieldDef {
-        name: "hour",
-        min: 0,
-        max: 23,
-        names: &[],
-        name_base: 0,
-    },
-    FieldDef {
-        name: "day of month",
-        min: 1,
-        max: 31,
-        names: &[],
-        name_base: 0,
-    },
-    FieldDef {
-        name: "month",
-        min: 1,
-        max: 12,
-        names: &MONTH_NAMES,
-        name_base: 1,
-    },
-    FieldDef {
-        name: "day of week",
-        min: 0,
-        max: 7,
-        names: &DOW_NAMES,
-        name_base: 0,
-    },
-];
-
-impl TryFrom<CrontabSpec> for CrontabTrigger {
-    type Error = Error;
-
-    fn try_from(spec: CrontabSpec) -> Result<CrontabTrigger> {
-        let (line, zone) = preprocess(&spec.expr).map_err(in_expr)?;
-        let timezone = match (zone, &spec.timezone) {
-            (Some(zone), Some(given)) if zone != *given => {
-                return Err(Error::invalid(
-                    "expr",
-                    format!("CRON_TZ={zone} disagrees with timezone {given:?}: give the zone once"),
-                ));
-            }
-            (Some(zone), _) => Some(zone),
-            (None, given) => given.clone(),
-        };
-        if let Some(every) = line.strip_prefix("@every") {
-            let every = every_trigger(every.trim(), &line, timezone.clone()).map_err(in_expr)?;
-            crate::trigger::Jitter::new(spec.jitter)?;
-            return Ok(CrontabData {
-                spec,
-                crons: vec![every],
-            }
-            .into());
-        }
-        let line = expand_alias(&line).map_err(in_expr)?;
-        let all: Vec<&str> = line.split_whitespace().collect();
-        let (seconds, parts) = match all.len() {
-            5 => (None, &all[..]),
-            6 => (Some(all[0]), &all[1..]),
-            n => return Err(Error::invalid("expr", fields_error(n, &spec.expr))),
-        };
-        let second = match seconds {
-            Some(text) => Some(expand(&SECOND, text).map_err(in_expr)?),
-            None => None,
-        };
-        let mut values = Vec::with_capacity(5);
-        // Day of month: `?` is no restriction, `L` the last day (croner).
-        let (dom_text, dom_last) = day_of_month(parts[2]).map_err(in_expr)?;
-        // Day of week: `5L` (the last Friday) and `5#2` (the second Friday) become day-field
-        // expressions of their own (croner).
-        let (dow_text, dow_special) = day_of_week(parts[4]).map_err(in_expr)?;
-        for (def, text) in FIELDS.iter().zip([
-            parts[0],
-            parts[1],
-            dom_text.as_str(),
-            parts[3],
-            dow_text.as_str(),
-        ]) {
-            if text.is_empty() {
-                values.push(Vec::new());
-            } else {
-                values.push(expand(def, text).map_err(in_expr)?);
-            }
-        }
-        // cron(8) weekdays (0 and 7 = Sunday) to APScheduler's (0 = Monday .. 6 = Sunday).
-        let mut dow: Vec<u32> = values[4].iter().map(|&d| (d + 6) % 7).collect();
-        dow.sort_unstable();
-        dow.dedup();
-        let list =
-            |v: &[u32]| CronValue::Expr(v.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
-        let base = CronSpec {
-            second: Some(second.as_deref().map_or_else(|| "0".into(), list)),
-            minute: Some(list(&values[0])),
-            hour: Some(list(&values[1])),
-            month: Some(list(&values[3])),
-            start_date: spec.start_date.clone(),
-            end_date: spec.end_date.clone(),
-            timezone,
-            ..CronSpec::default()
-        };
-        let dom_star = matches!(parts[2].chars().next(), Some('*' | '?'));
-        let dow_star = matches!(parts[4].chars().next(), Some('*' | '?'));
-        let build =
-            |day: Option<CronValue>, day_of_week: Option<CronValue>| -> Result<BuiltinTrigger> {
-                let spec = CronSpec {
-                    day,
-                    day_of_week,
-                    ..base.clone()
-                };
-                Ok(BuiltinTrigger::Cron(CronTrigger::try_from(spec)?))
-            };
-        // The day-of-month expression: its values, and `last` for `L`.
-        let dom_expr = {
-            let mut items: Vec<String> = values[2].iter().map(u32::to_string).collect();
-            if dom_last {
-                items.push("last".into());
-            }
-            CronValue::Expr(items.join(","))
-        };
-        // Vixie's rule: when neither day field starts with `*` (or `?`), a day matches if either
-        // matches; otherwise both must.
-        let either = !dom_star && !dow_star;
-        let mut crons = Vec::new();
-        if dow_special.is_empty() {
-            if either {
-                crons.push(build(Some(dom_expr), Some("*".into()))?);
-                crons.push(build(Some("*".into()), Some(list(&dow)))?);
-            } else {
-                crons.push(build(Some(dom_expr), Some(list(&dow)))?);
-            }
-        } else {
-            // `5L` / `5#2` are day-field expressions: each is a cron of its own, or'ed with the
-            // plain weekdays (and with the day of month, under the either-or rule).
-            if either {
-                crons.push(build(Some(dom_expr), Some("*".into()))?);
-            } else if !dom_star {
-                return Err(Error::invalid(
-                    "expr",
-                    format!(
-                        "day of week: '{}' mixes * with L or # items; list the weekdays instead",
-                        parts[4]
-                    ),
-                ));
-            }
-            if !dow.is_empty() {
-                crons.push(build(Some("*".into()), Some(list(&dow)))?);
-            }
-            for day in dow_special {
-                crons.push(build(Some(CronValue::Expr(day)), Some("*".into()))?);
-            }
-        }
-        crate::trigger::Jitter::new(spec.jitter)?;
-        Ok(CrontabData { spec, crons }.into())
-    }
-}
-
-/// The seconds field of a 6-field line (tokio-cron-scheduler, croner).
 const SECOND: FieldDef = FieldDef {
     name: "second",
     min: 0,
     max: 59,
     names: &[],
-    name_base: 0,
 };
+const MINUTE: FieldDef = FieldDef {
+    name: "minute",
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const HOUR: FieldDef = FieldDef {
+    name: "hour",
+    min: 0,
+    max: 23,
+    names: &[],
+};
+const DAY: FieldDef = FieldDef {
+    name: "day of month",
+    min: 1,
+    max: 31,
+    names: &[],
+};
+const MONTH: FieldDef = FieldDef {
+    name: "month",
+    min: 1,
+    max: 12,
+    names: MONTH_NAMES,
+};
+const WEEKDAY: FieldDef = FieldDef {
+    name: "day of week",
+    min: 0,
+    max: 7,
+    names: DOW_NAMES,
+};
+const DEFS: LineDefs = LineDefs {
+    second: &SECOND,
+    minute: &MINUTE,
+    hour: &HOUR,
+    day: &DAY,
+    month: &MONTH,
+    weekday: &WEEKDAY,
+};
+
+/// What a crontab expression is once its comment and zone prefix are read.
+enum Parsed {
+    /// `@every INTERVAL[/OFFSET]`: the interval trigger.
+    Every(BuiltinTrigger),
+    /// A line of fields.
+    Line(Line),
+}
+
+/// Reads `spec.expr`: the zone it names, and the line or `@every`.
+fn parse(spec: &CrontabSpec) -> Result<(Option<String>, Parsed)> {
+    let (line, zone) = preprocess(&spec.expr).map_err(in_expr)?;
+    let timezone = match (zone, &spec.timezone) {
+        (Some(zone), Some(given)) if zone != *given => {
+            return Err(Error::invalid(
+                "expr",
+                format!("CRON_TZ={zone} disagrees with timezone {given:?}: give the zone once"),
+            ));
+        }
+        (Some(zone), _) => Some(zone),
+        (None, given) => given.clone(),
+    };
+    if let Some(every) = line.strip_prefix("@every") {
+        let every = every_trigger(every.trim(), &line, timezone.clone()).map_err(in_expr)?;
+        return Ok((timezone, Parsed::Every(every)));
+    }
+    let line = expand_alias(&line).map_err(in_expr)?;
+    let all: Vec<&str> = line.split_whitespace().collect();
+    let (seconds, parts) = match all.len() {
+        5 => (None, &all[..]),
+        6 => (Some(all[0]), &all[1..]),
+        n => return Err(Error::invalid("expr", fields_error(n, &spec.expr))),
+    };
+    let read = || -> Result<Line> {
+        Ok(Line {
+            dialect: Dialect::Crontab,
+            second: seconds
+                .map(|text| parse_field(&SECOND, text, false))
+                .transpose()?,
+            minute: parse_field(&MINUTE, parts[0], false)?,
+            hour: parse_field(&HOUR, parts[1], false)?,
+            day: day_of_month(parts[2])?,
+            month: parse_field(&MONTH, parts[3], false)?,
+            weekday: day_of_week(parts[4])?,
+            year: None,
+            // Vixie's rule looks at the first character only: `*/2` counts as unrestricted.
+            day_star: matches!(parts[2].chars().next(), Some('*' | '?')),
+            weekday_star: matches!(parts[4].chars().next(), Some('*' | '?')),
+        })
+    };
+    Ok((timezone, Parsed::Line(read().map_err(in_expr)?)))
+}
+
+impl TryFrom<CrontabSpec> for CrontabTrigger {
+    type Error = Error;
+
+    fn try_from(spec: CrontabSpec) -> Result<CrontabTrigger> {
+        let (timezone, parsed) = parse(&spec)?;
+        crate::trigger::Jitter::new(spec.jitter)?;
+        let crons = match parsed {
+            Parsed::Every(every) => vec![every],
+            Parsed::Line(line) => {
+                let bounds = Bounds {
+                    start_date: spec.start_date.clone(),
+                    end_date: spec.end_date.clone(),
+                    timezone,
+                };
+                compile(&line, &DEFS, &bounds)?
+            }
+        };
+        Ok(CrontabData { spec, crons }.into())
+    }
+}
 
 /// What to say about a line of `n` fields: how many rsched reads, and what the line looks like.
 fn fields_error(n: usize, expr: &str) -> String {
@@ -395,69 +354,59 @@ fn every_trigger(text: &str, line: &str, timezone: Option<String>) -> Result<Bui
     Ok(BuiltinTrigger::Interval(spec.build()?))
 }
 
-/// The day-of-month field: `?` is `*`; an `L` item is the month's last day (returned apart).
-/// Quartz's `L-3`, `15W` and `LW` are refused by name.
-fn day_of_month(text: &str) -> Result<(String, bool)> {
+/// The day-of-month field: `?` is `*`; `L` (the last day), `15W` and `LW` (the nearest
+/// weekday, croner). Quartz's `L-3` is refused by name.
+fn day_of_month(text: &str) -> Result<Vec<Item>> {
     if text == "?" {
-        return Ok(("*".into(), false));
+        return Ok(vec![Item::All]);
     }
-    let mut last = false;
-    let mut rest = Vec::new();
+    let mut items = Vec::new();
     for item in text.split(',') {
         let upper = item.to_ascii_uppercase();
         if upper == "L" {
-            last = true;
-        } else if upper.contains('W') || upper.starts_with("L-") {
+            items.push(Item::LastDay);
+        } else if upper.starts_with("L-") {
             return Err(Error::invalid(
                 "",
                 format!(
-                    "day of month: '{item}' (nearest weekday, or days before the last) is Quartz syntax the crontab trigger does not read"
+                    "day of month: '{item}' (days before the last) is Quartz syntax: use type \"quartz\" (seconds first, day of week 1 = Sunday)"
                 ),
             ));
+        } else if let Some(day) = upper.strip_suffix('W') {
+            let n = if day == "L" {
+                0
+            } else if day.is_empty() || !day.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(Error::invalid(
+                    "",
+                    format!("day of month: '{item}': W needs a day before it (15W, LW)"),
+                ));
+            } else {
+                value(&DAY, day, item)?
+            };
+            items.push(Item::MonthDay {
+                from_end: day == "L",
+                n,
+                weekday: true,
+            });
         } else {
-            rest.push(item);
+            items.extend(parse_field(&DAY, item, false)?);
         }
     }
-    Ok((rest.join(","), last))
+    Ok(items)
 }
 
 /// The day-of-week field (cron(8) numbering, 0 and 7 = Sunday): `?` is `*`; `5L` (the last
-/// Friday) and `5#2` (the second Friday) items become APScheduler day-field expressions
-/// (`last fri`, `2nd fri`), returned apart from the plain items.
-fn day_of_week(text: &str) -> Result<(String, Vec<String>)> {
+/// Friday) and `5#2` (the second Friday), croner's forms.
+fn day_of_week(text: &str) -> Result<Vec<Item>> {
     if text == "?" {
-        return Ok(("*".into(), Vec::new()));
+        return Ok(vec![Item::All]);
     }
-    const NAMES: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-    let weekday = |s: &str, item: &str| -> Result<&'static str> {
-        let lower = s.to_ascii_lowercase();
-        let v = match lower.parse::<usize>() {
-            Ok(v) if v <= 7 => v % 7,
-            Ok(_) => {
-                return Err(Error::invalid(
-                    "",
-                    format!("day of week: value {s} in '{item}' is out of range 0..=7"),
-                ));
-            }
-            Err(_) => NAMES.iter().position(|n| *n == lower).ok_or_else(|| {
-                Error::invalid(
-                    "",
-                    format!("day of week: invalid name '{s}' in '{item}' (expected sun..sat)"),
-                )
-            })?,
-        };
-        Ok(NAMES[v])
-    };
-    let mut plain = Vec::new();
-    let mut special = Vec::new();
+    let mut items = Vec::new();
     for item in text.split(',') {
         if let Some((day, nth)) = item.split_once('#') {
-            let nth = match nth {
-                "1" => "1st",
-                "2" => "2nd",
-                "3" => "3rd",
-                "4" => "4th",
-                "5" => "5th",
+            let day = value(&WEEKDAY, day, item)?;
+            let nth = match nth.parse::<u32>() {
+                Ok(n @ 1..=5) => n,
                 _ => {
                     return Err(Error::invalid(
                         "",
@@ -465,14 +414,36 @@ fn day_of_week(text: &str) -> Result<(String, Vec<String>)> {
                     ));
                 }
             };
-            special.push(format!("{nth} {}", weekday(day, item)?));
+            items.push(Item::Nth(day, nth));
         } else if item.len() > 1 && (item.ends_with('L') || item.ends_with('l')) {
-            special.push(format!("last {}", weekday(&item[..item.len() - 1], item)?));
+            items.push(Item::LastOf(value(
+                &WEEKDAY,
+                &item[..item.len() - 1],
+                item,
+            )?));
         } else {
-            plain.push(item);
+            items.extend(parse_field(&WEEKDAY, item, false)?);
         }
     }
-    Ok((plain.join(","), special))
+    Ok(items)
+}
+
+/// `@every` in words: `every 1:30:00 from the Unix epoch, offset 0:15:00`.
+fn every_words(every: &crate::trigger::IntervalTrigger) -> String {
+    let spec = every.spec();
+    let secs = spec.seconds.unwrap_or_default();
+    let interval = crate::duration::DurationValue(Duration::from_secs_f64(secs)).to_string();
+    let offset = spec
+        .start_date
+        .as_deref()
+        .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+        .map_or(0, |d| d.timestamp());
+    if offset == 0 {
+        format!("every {interval}, counted from the Unix epoch")
+    } else {
+        let offset = crate::duration::DurationValue(Duration::from_secs(offset.unsigned_abs()));
+        format!("every {interval}, counted from the Unix epoch plus {offset}")
+    }
 }
 
 impl From<CrontabTrigger> for CrontabSpec {
@@ -509,126 +480,6 @@ fn expand_alias(expr: &str) -> Result<String> {
     .to_owned())
 }
 
-/// Expands one field to its sorted, deduplicated values (cron(8) numbering).
-fn expand(def: &FieldDef, text: &str) -> Result<Vec<u32>> {
-    let field = def.name;
-    let mut bits = 0u64;
-    for item in text.split(',') {
-        let unrecognized = || {
-            Error::invalid(
-                "",
-                format!(
-                    "{field}: unrecognized expression '{item}' (expected *, */n, a, a-b, a-b/n or a comma-separated list)"
-                ),
-            )
-        };
-        if item.is_empty() {
-            return Err(Error::invalid(
-                "",
-                format!("{field}: empty expression in '{text}'"),
-            ));
-        }
-        let (range, step) = match item.split_once('/') {
-            Some((range, step)) => {
-                if step.is_empty() || !step.bytes().all(|c| c.is_ascii_digit()) {
-                    return Err(unrecognized());
-                }
-                let step: u32 = step.parse().map_err(|_| {
-                    Error::invalid("", format!("{field}: step {step} is out of range"))
-                })?;
-                if step == 0 {
-                    return Err(Error::invalid(
-                        "",
-                        format!("{field}: step must be at least 1, got 0"),
-                    ));
-                }
-                (range, Some(step))
-            }
-            None => (item, None),
-        };
-        let (first, last) = if range == "*" {
-            (def.min, def.max)
-        } else if let Some((a, b)) = range.split_once('-') {
-            let (a, b) = (value(def, a, item)?, value(def, b, item)?);
-            if a > b {
-                return Err(Error::invalid(
-                    "",
-                    format!(
-                        "{field}: range '{item}' is reversed (its start must not be after its end)"
-                    ),
-                ));
-            }
-            (a, b)
-        } else {
-            let v = value(def, range, item)?;
-            if step.is_some() {
-                return Err(Error::invalid(
-                    "",
-                    format!(
-                        "{field}: a step needs a range or * in '{item}' (cron(8) has no 'a/n' form; write '{range}-{}/n')",
-                        def.max
-                    ),
-                ));
-            }
-            (v, v)
-        };
-        let mut v = first;
-        while v <= last {
-            bits |= 1 << v;
-            v += step.unwrap_or(1);
-        }
-    }
-    Ok((0..64).filter(|v| bits & (1 << v) != 0).collect())
-}
-
-fn value(def: &FieldDef, text: &str, item: &str) -> Result<u32> {
-    let field = def.name;
-    let v = if !text.is_empty() && text.bytes().all(|c| c.is_ascii_digit()) {
-        text.parse::<u32>().map_err(|_| {
-            Error::invalid(
-                "",
-                format!(
-                    "{field}: value {text} is out of range {}..={}",
-                    def.min, def.max
-                ),
-            )
-        })?
-    } else {
-        let lower = text.to_ascii_lowercase();
-        match def.names.iter().position(|n| *n == lower) {
-            Some(i) => u32::try_from(i).unwrap_or(0) + def.name_base,
-            None if def.names.is_empty() => {
-                return Err(Error::invalid(
-                    "",
-                    format!(
-                        "{field}: unrecognized expression '{item}' (expected *, */n, a, a-b, a-b/n or a comma-separated list)"
-                    ),
-                ));
-            }
-            None => {
-                return Err(Error::invalid(
-                    "",
-                    format!(
-                        "{field}: invalid name '{text}' (expected {}..{})",
-                        def.names[0],
-                        def.names[def.names.len() - 1]
-                    ),
-                ));
-            }
-        }
-    };
-    if v < def.min || v > def.max {
-        return Err(Error::invalid(
-            "",
-            format!(
-                "{field}: value {v} is out of range {}..={}",
-                def.min, def.max
-            ),
-        ));
-    }
-    Ok(v)
-}
-
 impl CrontabTrigger {
     /// The zone the line is read in.
     pub fn timezone(&self) -> &TimeZone {
@@ -648,6 +499,16 @@ impl CrontabTrigger {
     /// Uses `tz` when the spec named no zone.
     pub fn set_default_timezone(&mut self, tz: &TimeZone) {
         Arc::make_mut(&mut self.data).set_default_timezone(tz)
+    }
+
+    /// The line in plain words, without the zone: `at 09:00, Monday to Friday`,
+    /// `every 90s since 1970-01-01 00:00:00 UTC`.
+    pub fn describe(&self) -> String {
+        match parse(&self.data.spec) {
+            Ok((_, Parsed::Line(line))) => describe(&line),
+            Ok((_, Parsed::Every(BuiltinTrigger::Interval(every)))) => every_words(&every),
+            _ => String::new(),
+        }
     }
 
     pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
@@ -713,8 +574,9 @@ mod tests {
         assert!(
             err("59 23 last * *").starts_with("expr: day of month: unrecognized expression 'last'")
         );
-        assert!(err("0 0 15W * *").contains("Quartz syntax"));
-        assert!(err("0 0 L-3 * *").contains("Quartz syntax"));
+        assert!(err("0 0 L-3 * *").contains("Quartz syntax: use type \"quartz\""));
+        assert!(err("0 0 W * *").contains("W needs a day"));
+        assert!(err("0 0 32W * *").contains("out of range 1..=31"));
         assert!(err("0 0 * * 1#6").contains("1 to 5"));
         assert!(err("0 0 * * 9L").contains("out of range 0..=7"));
         assert!(err("@every").contains("@every INTERVAL"));
@@ -797,6 +659,15 @@ mod tests {
             fires("0 0 * * 1#2", 2),
             ["2026-01-12 Mon 00:00:00", "2026-02-09 Mon 00:00:00"]
         );
+        // W: the weekday nearest the day (croner); LW: the last weekday.
+        assert_eq!(
+            fires("0 0 3W * *", 2),
+            ["2026-01-02 Fri 00:00:00", "2026-02-03 Tue 00:00:00"]
+        );
+        assert_eq!(
+            fires("0 0 LW * *", 2),
+            ["2026-01-30 Fri 00:00:00", "2026-02-27 Fri 00:00:00"]
+        );
         // Day of month or day of week (cron(8)), with the special forms too.
         assert_eq!(
             fires("0 0 15 * 5L", 3),
@@ -830,13 +701,48 @@ mod tests {
     }
 
     #[test]
+    fn plain_words() {
+        let words = |e: &str| CrontabSpec::new(e).build().unwrap().describe();
+        assert_eq!(
+            words("*/5 9-17 * * 1-5"),
+            "every 5th minute, in hours 9 to 17, Monday to Friday"
+        );
+        assert_eq!(words("0 9 * * mon"), "at 09:00, on Monday");
+        assert_eq!(words("30 * * * *"), "at minute 30 of every hour");
+        assert_eq!(words("* * * * * *"), "every second");
+        assert_eq!(
+            words("0 0,12 1,15 * 5L"),
+            "at 00:00 and 12:00, on days 1 and 15 or on the last Friday of the month"
+        );
+        assert_eq!(
+            words("15 30 9 * jan-mar *"),
+            "at 09:30:15, in January to March"
+        );
+        assert_eq!(
+            words("@every 1h30m/15m"),
+            "every 1h 30m, counted from the Unix epoch plus 15m"
+        );
+        let t: BuiltinTrigger = CrontabSpec::new("CRON_TZ=Asia/Shanghai 0 */5 * * * mon-fri")
+            .build()
+            .unwrap()
+            .into();
+        assert_eq!(
+            t.describe().unwrap(),
+            "at second 0 of every 5th minute, Monday to Friday, in Asia/Shanghai"
+        );
+    }
+
+    #[test]
     fn weekdays_follow_cron8() {
         let t = CrontabSpec::new("0 12 * * 0-1,7").build().unwrap();
         let BuiltinTrigger::Cron(cron) = &t.data.crons[0] else {
             panic!()
         };
         // Sunday and Monday in APScheduler's numbering: mon = 0, sun = 6.
-        assert_eq!(cron.spec().day_of_week, Some(CronValue::Expr("0,6".into())));
+        assert_eq!(
+            cron.spec().day_of_week,
+            Some(crate::trigger::CronValue::Expr("0,6".into()))
+        );
     }
 
     #[test]

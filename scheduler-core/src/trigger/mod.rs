@@ -22,6 +22,8 @@ mod combining;
 mod crontab;
 mod date;
 mod interval;
+mod line;
+mod quartz;
 
 pub mod cron;
 
@@ -44,6 +46,7 @@ pub use crontab::{CrontabSpec, CrontabTrigger};
 pub use date::{DateSpec, DateTrigger};
 pub(crate) use interval::timedelta_str;
 pub use interval::{IntervalSpec, IntervalTrigger};
+pub use quartz::{QuartzSpec, QuartzTrigger};
 
 /// Decides fire times. Pure and synchronous: the same inputs give the same answer.
 ///
@@ -180,8 +183,12 @@ pub enum BuiltinTrigger {
     Interval(IntervalTrigger),
     /// Fires when the wall clock matches every field (APScheduler's `CronTrigger`).
     Cron(CronTrigger),
-    /// A classic 5-field crontab line with cron(8)'s meaning.
+    /// A crontab line with cron(8)'s meaning (5 fields, or 6 with seconds first; croner's and
+    /// Temporal's additions).
     Crontab(CrontabTrigger),
+    /// A Quartz / `cron` crate expression (seconds first, day of week 1 = Sunday, optional
+    /// year).
+    Quartz(QuartzTrigger),
     /// Fires every N years/months/weeks/days at a fixed wall-clock time.
     #[serde(rename = "calendarinterval")]
     CalendarInterval(CalendarIntervalTrigger),
@@ -219,7 +226,7 @@ impl BuiltinTrigger {
             None => {
                 return Err(Error::invalid(
                     "type",
-                    "missing (expected one of date, interval, cron, crontab, calendarinterval, and, or)",
+                    "missing (expected one of date, interval, cron, crontab, quartz, calendarinterval, and, or)",
                 ));
             }
         };
@@ -229,6 +236,7 @@ impl BuiltinTrigger {
             "interval" => BuiltinTrigger::Interval(decode::<IntervalSpec>(body)?.build()?),
             "cron" => BuiltinTrigger::Cron(decode::<CronSpec>(body)?.build()?),
             "crontab" => BuiltinTrigger::Crontab(decode::<CrontabSpec>(body)?.build()?),
+            "quartz" => BuiltinTrigger::Quartz(decode::<QuartzSpec>(body)?.build()?),
             "calendarinterval" => {
                 BuiltinTrigger::CalendarInterval(decode::<CalendarIntervalSpec>(body)?.build()?)
             }
@@ -239,7 +247,7 @@ impl BuiltinTrigger {
                     "type",
                     format!(
                         "unknown trigger type '{other}' (expected one of date, interval, cron, \
-                         crontab, calendarinterval, and, or)"
+                         crontab, quartz, calendarinterval, and, or)"
                     ),
                 ));
             }
@@ -264,6 +272,7 @@ impl BuiltinTrigger {
             BuiltinTrigger::Interval(t) => t.set_default_timezone(tz),
             BuiltinTrigger::Cron(t) => t.set_default_timezone(tz),
             BuiltinTrigger::Crontab(t) => t.set_default_timezone(tz),
+            BuiltinTrigger::Quartz(t) => t.set_default_timezone(tz),
             BuiltinTrigger::CalendarInterval(t) => t.set_default_timezone(tz),
             BuiltinTrigger::And(t) => t.set_default_timezone(tz),
             BuiltinTrigger::Or(t) => t.set_default_timezone(tz),
@@ -282,7 +291,7 @@ impl BuiltinTrigger {
             BuiltinTrigger::CalendarInterval(t) => t.anchor(now),
             BuiltinTrigger::And(t) => t.anchor(now),
             BuiltinTrigger::Or(t) => t.anchor(now),
-            BuiltinTrigger::Cron(_) | BuiltinTrigger::Crontab(_) => {}
+            BuiltinTrigger::Cron(_) | BuiltinTrigger::Crontab(_) | BuiltinTrigger::Quartz(_) => {}
         }
     }
 
@@ -303,6 +312,7 @@ impl BuiltinTrigger {
             BuiltinTrigger::Interval(t) => t.next_fire(prev, now),
             BuiltinTrigger::Cron(t) => t.next_fire(prev, now),
             BuiltinTrigger::Crontab(t) => t.next_fire(prev, now),
+            BuiltinTrigger::Quartz(t) => t.next_fire(prev, now),
             BuiltinTrigger::CalendarInterval(t) => t.next_fire(prev, now),
             BuiltinTrigger::And(t) => t.next_fire(prev, now),
             BuiltinTrigger::Or(t) => t.next_fire(prev, now),
@@ -315,6 +325,7 @@ impl BuiltinTrigger {
             BuiltinTrigger::Interval(t) => t.timezone(),
             BuiltinTrigger::Cron(t) => t.timezone(),
             BuiltinTrigger::Crontab(t) => t.timezone(),
+            BuiltinTrigger::Quartz(t) => t.timezone(),
             BuiltinTrigger::CalendarInterval(t) => t.timezone(),
             BuiltinTrigger::And(t) => t.timezone(),
             BuiltinTrigger::Or(t) => t.timezone(),
@@ -385,6 +396,27 @@ impl BuiltinTrigger {
         out
     }
 
+    /// The schedule in plain words, with its zone: `at second 0 of every 5th minute, Monday to
+    /// Friday, in Asia/Shanghai` (what `rsched next --explain` prints and `POST
+    /// {prefix}/preview` returns as `description`). For `crontab`, `quartz`, `interval` and
+    /// `date` triggers; `None` for the others.
+    pub fn describe(&self) -> Option<String> {
+        let words = match self {
+            BuiltinTrigger::Crontab(t) => t.describe(),
+            BuiltinTrigger::Quartz(t) => t.describe(),
+            BuiltinTrigger::Interval(t) => {
+                format!("every {}", crate::duration::DurationValue(t.interval()))
+            }
+            BuiltinTrigger::Date(_) => {
+                let run = self.next_fire(None, i64::MIN)?;
+                let when = self.display_time(DateTime::from_timestamp_micros(run.utc)?);
+                return Some(format!("once, at {}", when.format("%Y-%m-%d %H:%M:%S%:z")));
+            }
+            _ => return None,
+        };
+        Some(format!("{words}, in {}", self.zone().name()))
+    }
+
     /// The instant `utc` with this trigger zone's real offset.
     pub fn localize(&self, utc: DateTime<Utc>) -> DateTime<FixedOffset> {
         localize(self.zone(), utc.timestamp_micros())
@@ -434,6 +466,7 @@ impl Trigger for BuiltinTrigger {
             BuiltinTrigger::Interval(t) => t.jitter(),
             BuiltinTrigger::Cron(t) => t.jitter(),
             BuiltinTrigger::Crontab(t) => t.jitter(),
+            BuiltinTrigger::Quartz(t) => t.jitter(),
             BuiltinTrigger::CalendarInterval(t) => t.jitter(),
             BuiltinTrigger::And(t) => t.jitter(),
             BuiltinTrigger::Or(t) => t.jitter(),
@@ -450,6 +483,7 @@ impl fmt::Display for BuiltinTrigger {
             BuiltinTrigger::Interval(t) => t.fmt(f),
             BuiltinTrigger::Cron(t) => t.fmt(f),
             BuiltinTrigger::Crontab(t) => t.fmt(f),
+            BuiltinTrigger::Quartz(t) => t.fmt(f),
             BuiltinTrigger::CalendarInterval(t) => t.fmt(f),
             BuiltinTrigger::And(t) => t.fmt(f),
             BuiltinTrigger::Or(t) => t.fmt(f),

@@ -144,6 +144,16 @@ enum Expr {
     WeekdayPosition { nth: u8, weekday: u32 },
     /// `last` (day field only): the last day of the month.
     LastDay,
+    /// Quartz's day-of-month forms (day field only): `15W` (the weekday nearest the 15th),
+    /// `L-3` (three days before the last), `LW` (the last weekday), `L-3W`. The day is `n`, or
+    /// the month's last day minus `n` when `from_end`; `weekday` moves it to the nearest
+    /// Monday..Friday without leaving the month (Quartz's `W`). A day the month does not have
+    /// matches nothing.
+    MonthDay {
+        from_end: bool,
+        n: u32,
+        weekday: bool,
+    },
 }
 
 impl Expr {
@@ -159,7 +169,7 @@ impl Expr {
                 last.unwrap_or(kind.max()).min(kind.max()),
                 step.unwrap_or(1),
             ),
-            Expr::WeekdayPosition { .. } | Expr::LastDay => return 0,
+            Expr::WeekdayPosition { .. } | Expr::LastDay | Expr::MonthDay { .. } => return 0,
         };
         let mut bits = 0u64;
         let mut v = lo;
@@ -210,6 +220,14 @@ impl Expr {
                 (target <= last_day && target >= p.day).then_some(target)
             }
             Expr::LastDay => Some(days_in_month(p.year, p.month)),
+            Expr::MonthDay {
+                from_end,
+                n,
+                weekday: nearest,
+            } => {
+                let target = month_day(p.year, p.month, from_end, n, nearest)?;
+                (target >= p.day).then_some(target)
+            }
         }
     }
 }
@@ -253,6 +271,21 @@ impl fmt::Display for Expr {
                 WEEKDAYS[usize::try_from(weekday).unwrap_or(0)]
             ),
             Expr::LastDay => f.write_str("last"),
+            Expr::MonthDay {
+                from_end,
+                n,
+                weekday,
+            } => {
+                match (from_end, n) {
+                    (true, 0) => f.write_str("L")?,
+                    (true, n) => write!(f, "L-{n}")?,
+                    (false, n) => write!(f, "{n}")?,
+                }
+                if weekday {
+                    f.write_str("W")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -283,9 +316,12 @@ impl Field {
             let item = item.trim_matches(' ');
             exprs.push(parse_expr(kind, item).map_err(|e| e.in_field(field))?);
         }
-        let dynamic = exprs
-            .iter()
-            .any(|e| matches!(e, Expr::WeekdayPosition { .. } | Expr::LastDay));
+        let dynamic = exprs.iter().any(|e| {
+            matches!(
+                e,
+                Expr::WeekdayPosition { .. } | Expr::LastDay | Expr::MonthDay { .. }
+            )
+        });
         let bits = if kind == Kind::Year {
             0
         } else {
@@ -371,7 +407,9 @@ impl fmt::Display for Field {
 fn parse_expr(kind: Kind, item: &str) -> Result<Expr> {
     let unrecognized = || {
         let forms = match kind {
-            Kind::Day => "*, */n, a, a-b, a-b/n, a/n, last, last <weekday> or 1st..5th <weekday>",
+            Kind::Day => {
+                "*, */n, a, a-b, a-b/n, a/n, last, last <weekday>, 1st..5th <weekday>, 15W, LW or L-3"
+            }
             Kind::Month => "*, */n, a, a-b, a-b/n, a/n or month names such as jan or jan-mar",
             Kind::DayOfWeek => "*, */n, a, a-b, a-b/n, a/n or weekday names such as mon or mon-fri",
             _ => "*, */n, a, a-b, a-b/n or a/n",
@@ -413,6 +451,9 @@ fn parse_expr(kind: Kind, item: &str) -> Result<Expr> {
     if kind == Kind::Day {
         if lower == "last" {
             return Ok(Expr::LastDay);
+        }
+        if let Some(expr) = quartz_month_day(item)? {
+            return Ok(expr);
         }
         if let Some((pos, rest)) = lower.split_once(' ') {
             if let Some(nth) = POSITIONS.iter().position(|p| *p == pos) {
@@ -497,6 +538,71 @@ fn parse_expr(kind: Kind, item: &str) -> Result<Expr> {
         None => (lookup(&body_lower)?, None),
     };
     range_expr(kind, item, first, last, step, names)
+}
+
+/// The day `from_end`/`n`/`nearest` names in a month (see [`Expr::MonthDay`]), if the month
+/// has it.
+fn month_day(year: i64, month: u32, from_end: bool, n: u32, nearest: bool) -> Option<u32> {
+    let last = days_in_month(year, month);
+    let day = if from_end { last.checked_sub(n)? } else { n };
+    if day < 1 || day > last {
+        return None;
+    }
+    if !nearest {
+        return Some(day);
+    }
+    // Quartz's `W`: a Saturday moves to the Friday before, a Sunday to the Monday after, but
+    // never out of the month (`1W` on a Saturday is Monday the 3rd, a Sunday last day is the
+    // Friday two days before).
+    Some(match weekday(days_from_civil(year, month, day)) {
+        5 if day == 1 => 3,
+        5 => day - 1,
+        6 if day == last => day - 2,
+        6 => day + 1,
+        _ => day,
+    })
+}
+
+/// Quartz's day-of-month forms `15W`, `L-3`, `LW`, `L-3W` (upper or lower case), or `None`
+/// when `item` is none of them.
+fn quartz_month_day(item: &str) -> Result<Option<Expr>> {
+    let upper = item.to_ascii_uppercase();
+    let (body, weekday) = match upper.strip_suffix('W') {
+        Some(body) => (body, true),
+        None => (upper.as_str(), false),
+    };
+    let (from_end, digits) = if let Some(rest) = body.strip_prefix('L') {
+        match rest.strip_prefix('-') {
+            Some(digits) => (true, digits),
+            None if rest.is_empty() && weekday => (true, "0"),
+            None => return Ok(None),
+        }
+    } else if weekday {
+        (false, body)
+    } else {
+        return Ok(None);
+    };
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let n: u32 = digits.parse().unwrap_or(u32::MAX);
+    if from_end && n > 30 {
+        return Err(Error::invalid(
+            "",
+            format!("'{item}': at most 30 days before the last day (L-30)"),
+        ));
+    }
+    if !from_end && !(1..=31).contains(&n) {
+        return Err(Error::invalid(
+            "",
+            format!("value {n} in '{item}' is out of range 1..=31"),
+        ));
+    }
+    Ok(Some(Expr::MonthDay {
+        from_end,
+        n,
+        weekday,
+    }))
 }
 
 fn parse_number(text: &str, item: &str, unrecognized: &dyn Fn() -> Error) -> Result<u32> {
@@ -624,6 +730,40 @@ mod tests {
             show(Kind::Minute, " */5 , 7 ,9-11/2, 5/20"),
             "*/5,7,9-11/2,5/20"
         );
+    }
+
+    #[test]
+    fn quartz_day_forms() {
+        // The day each form picks in a month: 2026-02 starts on a Sunday (28 days), 2026-08
+        // starts on a Saturday and ends on a Monday, 2026-05 ends on a Sunday.
+        let day = |text: &str, year: i64, month: u32| {
+            let f = parse(Kind::Day, text).unwrap();
+            let p = Parts::from_wall(days_from_civil(year, month, 1) * 86_400);
+            f.next_value(&p)
+        };
+        assert_eq!(day("15W", 2026, 2), Some(16)); // the 15th is a Sunday
+        assert_eq!(day("14w", 2026, 2), Some(13)); // a Saturday
+        assert_eq!(day("1W", 2026, 8), Some(3)); // Saturday the 1st: Monday, same month
+        assert_eq!(day("31W", 2026, 5), Some(29)); // Sunday the 31st: Friday
+        assert_eq!(day("31W", 2026, 2), None); // February has no 31st
+        assert_eq!(day("LW", 2026, 5), Some(29));
+        assert_eq!(day("L-3", 2026, 2), Some(25));
+        assert_eq!(day("L-3W", 2026, 5), Some(28));
+        assert_eq!(day("L-30", 2026, 2), None);
+        assert_eq!(parse(Kind::Day, "l-3w").unwrap().to_string(), "L-3W");
+        assert!(
+            parse(Kind::Day, "L-31")
+                .unwrap_err()
+                .message()
+                .contains("at most 30")
+        );
+        assert!(
+            parse(Kind::Day, "32W")
+                .unwrap_err()
+                .message()
+                .contains("out of range")
+        );
+        assert!(parse(Kind::Day, "LX").is_err());
     }
 
     #[test]
