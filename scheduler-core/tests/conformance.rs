@@ -20,9 +20,11 @@ fn uses_dialect(trigger: &Value) -> bool {
     expr.split_whitespace().count() == 6
         || expr.trim_start().starts_with("@every")
         || expr.contains(['?', '#'])
-        || expr
-            .split_whitespace()
-            .any(|field| field.split(',').any(|item| item.ends_with(['L', 'l'])))
+        || expr.split_whitespace().any(|field| {
+            field
+                .split(',')
+                .any(|item| item.ends_with(['L', 'l', 'W', 'w']))
+        })
 }
 
 fn check_file(path: &str) {

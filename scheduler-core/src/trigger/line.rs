@@ -428,7 +428,12 @@ pub(crate) fn compile(
             day_of_week: Some(day_of_week),
             ..base.clone()
         };
-        Ok(BuiltinTrigger::Cron(CronTrigger::try_from(spec)?))
+        let cron = CronTrigger::try_from(spec)?;
+        Ok(BuiltinTrigger::Cron(match line.dialect {
+            // The conformance vectors pin APScheduler's search for crontab lines.
+            Dialect::Crontab => cron,
+            Dialect::Quartz => cron.civil(),
+        }))
     };
     let star = || CronValue::Expr("*".into());
     let either = line.dialect == Dialect::Crontab && !line.day_star && !line.weekday_star;

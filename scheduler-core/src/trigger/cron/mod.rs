@@ -258,6 +258,13 @@ struct CronData {
     jitter: Jitter,
     /// Proven at construction never to match.
     impossible: bool,
+    /// Whether moving to another day, month or year lands on that wall time (the `quartz`
+    /// trigger, as Quartz and the `cron` crate) instead of adding the wall-clock difference as elapsed time
+    /// (APScheduler 3's `_increment_field_value`, which, across a DST change, lands an hour
+    /// off and can then pass over the day: `month=1, day=1, hour=0` in Sydney, searched from
+    /// May, finds 2028-01-01, not 2027-01-01). Hours, minutes and seconds still move by elapsed
+    /// time, so gaps and repeated hours behave as APScheduler's.
+    civil: bool,
 }
 
 impl TryFrom<CronSpec> for CronTrigger {
@@ -303,6 +310,7 @@ impl TryFrom<CronSpec> for CronTrigger {
             tz,
             jitter,
             impossible,
+            civil: false,
         };
         trigger.resolve_bounds();
         Ok(trigger.into())
@@ -406,6 +414,13 @@ impl CronTrigger {
 
     pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
         self.data.next_fire(prev, now)
+    }
+
+    /// Moves to another day, month or year by wall time (see `CronData::civil`): what cron(8),
+    /// Quartz and the Rust peers do.
+    pub(crate) fn civil(mut self) -> CronTrigger {
+        Arc::make_mut(&mut self.data).civil = true;
+        self
     }
 }
 
@@ -533,6 +548,16 @@ impl CronData {
             };
         }
         let target = Cursor::with_fields(cur, &values, cur.fold);
+        if self.civil && field <= 2 {
+            // Another day: its wall time, read with the first offset if repeated.
+            return Some((
+                Cursor {
+                    fold: false,
+                    ..target
+                },
+                fieldnum,
+            ));
+        }
         let utc = cur.utc(zone) + (target.wall - cur.wall);
         let (wall, fold) = zone.wall_of_secs(utc);
         // Usually no DST change lies between: the wall clock lands exactly on the target.
