@@ -10,6 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(line) = std::str::from_utf8(data) else { return };
     let spec = serde_json::json!({"type": "crontab", "expr": line, "timezone": "Europe/London"});
     if let Ok(trigger) = BuiltinTrigger::from_value(spec) {
+        let _ = trigger.describe();
         let now = Utc.with_ymd_and_hms(2026, 10, 25, 0, 59, 59).unwrap();
         let mut prev = None;
         for _ in 0..3 {

@@ -302,6 +302,42 @@ async fn dashboard_shows_pauses_adds_and_validates_jobs() {
     click(&client, Locator::Id("job-cancel")).await;
     assert!(scheduler.get_job("bad").await.unwrap().is_none());
 
+    // The dialect choice: a Quartz line gets a live preview of 5 fire times and the schedule
+    // in words; a cron(8) line typed under quartz is told which dialect it is.
+    open_form(&client, "quartz-form", "quartz").await;
+    fill(&client, "timezone", "Asia/Shanghai").await;
+    fill(&client, "expr", "0 */5 * ? * MON-FRI").await;
+    eventually("the preview says the schedule in words", || async {
+        text_of(&client, "#preview .preview-words").await
+            == "at second 0 of every 5th minute, Monday to Friday, in Asia/Shanghai"
+    })
+    .await;
+    assert_eq!(
+        client
+            .find_all(Locator::Css("#preview ol.preview-times li"))
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+    fill(&client, "expr", "0 9 * * mon").await;
+    eventually("the preview names the other dialect", || async {
+        text_of(&client, "#preview .preview-error")
+            .await
+            .contains("use type \"crontab\"")
+    })
+    .await;
+    fill(&client, "expr", "0 0 9 ? * 2-6").await;
+    click(&client, Locator::Id("job-submit")).await;
+    eventually("the quartz job exists", || async {
+        scheduler
+            .get_job("quartz-form")
+            .await
+            .unwrap()
+            .is_some_and(|j| j.trigger().to_string() == "quartz['0 0 9 ? * 2-6']")
+    })
+    .await;
+
     // Run a job now, then read its history.
     let nightly = r#"tr[data-job-id="nightly"]"#;
     click(

@@ -3,6 +3,7 @@
 //! ```text
 //! rsched next --trigger '{"type":"cron","hour":"9-17","minute":"*/5"}' --after 2026-03-08T00:00:00Z --count 3
 //! rsched next --batch < requests.jsonl
+//! rsched next --explain --trigger '{"type":"quartz","expr":"0 0 9 ? * MON-FRI"}'
 //! ```
 //!
 //! Fire times are RFC 3339 with the trigger zone's real offset, as Python's `isoformat()`
@@ -54,6 +55,11 @@ pub struct NextArgs {
     /// Zone for triggers that name none (default: the machine's local zone, like APScheduler).
     #[arg(long, value_parser = parse_zone)]
     timezone: Option<TimeZone>,
+
+    /// First print the schedule in one line of words ("at second 0 of every 5th minute,
+    /// Monday to Friday, in Asia/Shanghai"), for crontab, quartz, interval and date triggers.
+    #[arg(long, conflicts_with = "batch")]
+    explain: bool,
 }
 
 fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
@@ -100,6 +106,12 @@ pub fn run(args: NextArgs) -> anyhow::Result<ExitCode> {
         .count
         .unwrap_or(if args.until.is_some() { 10_000 } else { 10 });
     let mut out = BufWriter::new(std::io::stdout().lock());
+    if args.explain {
+        match trigger.describe() {
+            Some(words) => writeln!(out, "{words}")?,
+            None => writeln!(out, "{trigger}")?,
+        }
+    }
     for fire in rsched::calendar::allowed_fire_times(&trigger, &names, &calendars, after)
         .take_while(|f| args.until.is_none_or(|u| *f < u))
         .take(count)

@@ -218,3 +218,69 @@ fn conformance_vectors_through_batch() {
         );
     }
 }
+
+/// The three lines of issue 19 a user coming from tokio-cron-scheduler, Quartz or Temporal
+/// pastes, the `quartz` type, and `--explain`.
+#[test]
+fn the_dialects_users_bring_give_fire_times_and_words() {
+    let next = |trigger: &str, extra: &[&str]| {
+        let mut args = vec![
+            "next",
+            "--trigger",
+            trigger,
+            "--after",
+            "2026-01-05T00:00:00Z",
+            "--count",
+            "2",
+            "--timezone",
+            "UTC",
+        ];
+        args.extend_from_slice(extra);
+        let out = rsched(&args, None);
+        assert!(
+            out.status.success(),
+            "{trigger}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    assert_eq!(
+        next(r#"{"type":"crontab","expr":"0 */5 * * * *"}"#, &[]),
+        "2026-01-05T00:00:00+00:00\n2026-01-05T00:05:00+00:00\n"
+    );
+    assert_eq!(
+        next(r#"{"type":"crontab","expr":"0 0 9 ? * MON-FRI"}"#, &[]),
+        "2026-01-05T09:00:00+00:00\n2026-01-06T09:00:00+00:00\n"
+    );
+    assert_eq!(
+        next(
+            r#"{"type":"crontab","expr":"CRON_TZ=Asia/Shanghai 0 9 * * mon"}"#,
+            &[]
+        ),
+        "2026-01-05T09:00:00+08:00\n2026-01-12T09:00:00+08:00\n"
+    );
+    // Quartz: 2-6 is Monday to Friday, with a year.
+    assert_eq!(
+        next(r#"{"type":"quartz","expr":"0 0 9 ? * 2-6 2027"}"#, &[]),
+        "2027-01-01T09:00:00+00:00\n2027-01-04T09:00:00+00:00\n"
+    );
+    assert_eq!(
+        next(
+            r#"{"type":"quartz","expr":"0 */5 * ? * MON-FRI","timezone":"Asia/Shanghai"}"#,
+            &["--explain", "--count", "1"]
+        ),
+        "at second 0 of every 5th minute, Monday to Friday, in Asia/Shanghai\n\
+         2026-01-05T08:00:00+08:00\n"
+    );
+    // A line in the other dialect says so.
+    let out = rsched(
+        &[
+            "next",
+            "--trigger",
+            r#"{"type":"quartz","expr":"0 9 * * mon"}"#,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use type \"crontab\""));
+}

@@ -149,7 +149,7 @@ struct Api {
 /// | `POST /jobs` | 200 with the job; 409 `Job X already exists.` |
 /// | `GET`, `PATCH`, `DELETE /jobs/{id}` | 200, 200, 204; 404 `Job X not found` |
 /// | `POST /jobs/{id}/pause`, `/resume`, `/run` | 200 with the job (`run` submits it to its executor) |
-/// | `POST /preview` | `{"trigger": {...}, "count": N, "after"?}` → the next fire times |
+/// | `POST /preview` | `{"trigger": {...}, "count": N, "after"?}` → the next fire times, and the schedule in words |
 /// | `GET /events` | server-sent events: the scheduler's event stream, as JSON |
 /// | `GET /metrics` | Prometheus text format |
 /// | `GET /healthz` | `{"status": "ok", "running": ..., "clock": ..., "warnings": [...]}` (no authentication) |
@@ -1293,6 +1293,7 @@ async fn preview(State(api): State<Api>, Body(mut body): Body) -> Result<Json<Va
     Ok(Json(json!({
         "trigger": trigger.flask_fields(),
         "description": trigger.to_string(),
+        "words": trigger.describe(),
         "fire_times": fires,
     })))
 }

@@ -14,6 +14,12 @@
     interval: ['weeks', 'days', 'hours', 'minutes', 'seconds', 'start_date', 'end_date'],
     date: ['run_date'],
     crontab: ['expr'],
+    quartz: ['expr'],
+  };
+  // What the expr field of each dialect looks like.
+  const EXPR_PLACEHOLDER = {
+    crontab: '*/5 9-17 * * mon-fri   (or 6 fields, seconds first)',
+    quartz: '0 0 9 ? * MON-FRI   (seconds first, 1 = Sunday, optional year)',
   };
   const COMMON_TRIGGER = ['timezone', 'jitter'];
   const PREVIEW_NAMES = new Set(['trigger', ...COMMON_TRIGGER, ...Object.values(TRIGGER_FIELDS).flat()]);
@@ -880,6 +886,7 @@
     for (const group of form.querySelectorAll('[data-triggers]')) {
       group.hidden = !group.dataset.triggers.split(/\s+/).includes(type);
     }
+    if (EXPR_PLACEHOLDER[type]) form.elements.expr.placeholder = EXPR_PLACEHOLDER[type];
   }
 
   // ---- Form: open / close / submit ---------------------------------------------------------
@@ -977,6 +984,7 @@
       const times = Array.isArray(r && r.fire_times) ? r.fire_times : [];
       box.replaceChildren(
         el('div', { class: 'preview-desc' }, el('span', { class: 'muted' }, 'Preview: '), el('code', {}, String((r && r.description) || ''))),
+        r && r.words ? el('div', { class: 'preview-words' }, String(r.words)) : '',
         times.length
           ? el('ol', { class: 'preview-times' }, times.map((t) => el('li', {},
             el('span', {}, fmtLocal(t)), ' ', el('span', { class: 'raw mono' }, String(t)))))

@@ -585,7 +585,7 @@ fn item_words(item: &Item, unit: &str, words: Words) -> Option<String> {
 
 /// A field in words: its items joined by `and`; `None` when it is `*`.
 fn field_words(items: &[Item], unit: &str, words: Words) -> Option<String> {
-    if items.iter().any(|i| *i == Item::All) {
+    if items.contains(&Item::All) {
         return None;
     }
     // Consecutive plain values of a numbered field read better as one list: `minutes 0, 15
