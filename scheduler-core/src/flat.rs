@@ -514,6 +514,15 @@ mod tests {
         assert!(untyped.trigger.unwrap().to_string().starts_with("date["));
         let none = JobSpec::from_flat(obj(json!({"id": "a", "func": "app:f"}))).unwrap();
         assert!(none.trigger.is_none());
+        // TOML's `trigger = "quartz"`, `expr = "…"`.
+        let quartz = JobSpec::from_flat(obj(json!({
+            "id": "q", "func": "app:f", "trigger": "quartz", "expr": "0 0 9 ? * MON-FRI 2027"
+        })))
+        .unwrap();
+        assert_eq!(
+            quartz.trigger.unwrap().to_string(),
+            "quartz['0 0 9 ? * MON-FRI 2027']"
+        );
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub(crate) struct JobDoc {
     func: String,
     args: Vec<Value>,
     kwargs: Map<String, Value>,
-    /// The trigger type: `date`, `interval`, `cron`, `crontab`, `calendarinterval`, `and`, `or`.
+    /// The trigger type: `date`, `interval`, `cron`, `crontab`, `quartz`, `calendarinterval`, `and`, `or`.
     trigger: String,
     /// Seconds; `null` = no limit.
     misfire_grace_time: Option<f64>,
