@@ -102,9 +102,11 @@ pub fn run(args: NextArgs) -> anyhow::Result<ExitCode> {
         eprintln!("rsched next: --until ({until}) must be after --after ({after})");
         return Ok(ExitCode::from(2));
     }
-    let count = args
-        .count
-        .unwrap_or(if args.until.is_some() { 10_000 } else { 10 });
+    let count = args.count.unwrap_or(if args.until.is_some() {
+        rsched::scheduler::backfill::MAX_BACKFILL
+    } else {
+        10
+    });
     let mut out = BufWriter::new(std::io::stdout().lock());
     if args.explain {
         match trigger.describe() {
@@ -112,10 +114,17 @@ pub fn run(args: NextArgs) -> anyhow::Result<ExitCode> {
             None => writeln!(out, "{trigger}")?,
         }
     }
-    for fire in rsched::calendar::allowed_fire_times(&trigger, &names, &calendars, after)
+    let fires: Vec<_> = rsched::calendar::allowed_fire_times(&trigger, &names, &calendars, after)
         .take_while(|f| args.until.is_none_or(|u| *f < u))
-        .take(count)
-    {
+        .take(count.saturating_add(usize::from(args.until.is_some() && args.count.is_none())))
+        .collect();
+    if args.until.is_some() && args.count.is_none() && fires.len() > count {
+        eprintln!(
+            "rsched next: more than {count} fire times in [--after, --until): a backfill of this range would be refused (at most {count}); narrow the range, or give --count to see the first ones"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    for fire in fires {
         writeln!(out, "{}", isoformat(&trigger.localize(fire)))?;
     }
     out.flush()?;

@@ -63,6 +63,40 @@ fn check_and_run_reject_a_bad_config_with_file_line_and_key() {
     assert_check_and_run_refuse(&path, &[&expect]);
 }
 
+/// The invalid policy values issue 17 names: each exits 2 naming the file, line and key.
+#[test]
+fn check_and_run_reject_invalid_policies_by_key() {
+    let job = "[[jobs]]\nid = \"a\"\nfunc = \"rsched:log\"\ntrigger = \"cron\"\nminute = \"*\"\n";
+    let cases = [
+        ("retries", format!("{job}retries = -1\n"), "jobs[0].retries"),
+        (
+            "overlap",
+            format!("{job}overlap = \"queue\"\n"),
+            "jobs[0].overlap",
+        ),
+        (
+            "calendar-name",
+            format!("{job}calendars = [\"holidays\"]\n"),
+            "holidays",
+        ),
+        (
+            "calendar-all",
+            "[calendars.always]\ntype = \"cron\"\nexpr = \"* * * * *\"\n".to_owned(),
+            "every minute",
+        ),
+        (
+            "calendar-daily",
+            "[calendars.whole_day]\ntype = \"daily\"\nstart = \"09:00\"\nend = \"09:00\"\n"
+                .to_owned(),
+            "must differ from start",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        let path = temp_config(&format!("policy-{name}"), &text);
+        assert_check_and_run_refuse(&path, &[needle]);
+    }
+}
+
 #[test]
 fn check_prints_jobs_with_their_next_fire_times() {
     let path = temp_config(

@@ -285,3 +285,74 @@ fn the_dialects_users_bring_give_fire_times_and_words() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("use type \"crontab\""));
 }
+
+/// `--until` prints what a backfill of [--after, --until) would run, and refuses a range a
+/// backfill would refuse; `--calendar FILE:NAME` skips the calendar's periods.
+#[test]
+fn until_and_calendar_show_what_a_backfill_runs() {
+    let trigger = r#"{"type":"cron","hour":9,"timezone":"UTC"}"#;
+    let out = rsched(
+        &[
+            "next",
+            "--trigger",
+            trigger,
+            "--after",
+            "2026-12-23T00:00:00Z",
+            "--until",
+            "2026-12-27T00:00:00Z",
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).lines().count(), 4);
+
+    let dir = std::env::temp_dir().join(format!("rsched-next-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cal.toml");
+    std::fs::write(
+        &file,
+        "[calendars.xmas]\ntype = \"dates\"\ndates = [\"2026-12-25\", \"2026-12-26\"]\n",
+    )
+    .unwrap();
+    let calendar = format!("{}:xmas", file.display());
+    let out = rsched(
+        &[
+            "next",
+            "--trigger",
+            trigger,
+            "--after",
+            "2026-12-23T00:00:00Z",
+            "--until",
+            "2026-12-28T00:00:00Z",
+            "--calendar",
+            &calendar,
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout(&out),
+        "2026-12-23T09:00:00+00:00\n2026-12-24T09:00:00+00:00\n2026-12-27T09:00:00+00:00\n"
+    );
+
+    // Every second for a day: more than a backfill runs.
+    let out = rsched(
+        &[
+            "next",
+            "--trigger",
+            r#"{"type":"interval","seconds":1,"start_date":"2026-01-01T00:00:00Z"}"#,
+            "--after",
+            "2026-01-01T00:00:00Z",
+            "--until",
+            "2026-01-02T00:00:00Z",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 10000"));
+}

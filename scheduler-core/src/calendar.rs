@@ -126,6 +126,12 @@ impl ExclusionCalendar {
                 let mut days = days;
                 days.sort_unstable();
                 days.dedup();
+                if days.len() >= 366 {
+                    return Err(Error::invalid(
+                        "days",
+                        "lists every day of the year: the calendar would exclude every fire time",
+                    ));
+                }
                 Kind::Annual(days)
             }
             "cron" => {
@@ -646,6 +652,15 @@ mod tests {
         assert!(err(json!({"type": "dates", "dates": ["2026-13-01"]})).starts_with("dates[0]:"));
         assert!(err(json!({"type": "dates", "dates": []})).starts_with("dates:"));
         assert!(err(json!({"type": "annual", "days": ["02-30"]})).starts_with("days[0]:"));
+        let every_day: Vec<String> = (1..=12)
+            .flat_map(|m: u32| {
+                let len = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m as usize - 1];
+                (1..=len).map(move |d| format!("{m:02}-{d:02}"))
+            })
+            .collect();
+        assert!(
+            err(json!({"type": "annual", "days": every_day})).contains("every day of the year")
+        );
         assert!(err(json!({"type": "cron", "expr": "* * *"})).starts_with("expr"));
         assert!(err(json!({"type": "cron", "expr": "* * * * *"})).contains("every minute"));
         for expr in [

@@ -612,6 +612,14 @@ impl JobSpec {
         self
     }
 
+    /// Sets the `overlap` policy: what a fire time does when `max_instances` runs of the job
+    /// are in progress (Temporal's overlap policies; see [`Overlap`]).
+    #[must_use]
+    pub fn overlap(mut self, overlap: Overlap) -> Self {
+        self.overlap = overlap;
+        self
+    }
+
     /// Sets the run `timeout` (see [`Job::timeout`]).
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {

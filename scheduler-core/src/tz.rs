@@ -59,6 +59,27 @@ struct Table {
     wall_fold0: Vec<i64>,
     /// Same for `fold = 1` (`at + min(before, after)`).
     wall_fold1: Vec<i64>,
+    /// The index the last lookup found: most lookups fall in the same span as the one before
+    /// (a trigger stepping through fire times), so it is checked before a binary search. Only
+    /// a hint: any thread may overwrite it, and a stale one costs the search.
+    hint: std::sync::atomic::AtomicUsize,
+}
+
+impl Table {
+    /// The number of transitions at or before `utc`: `at.partition_point(|&at| at <= utc)`.
+    #[inline]
+    fn index(&self, utc: i64) -> usize {
+        use std::sync::atomic::Ordering::Relaxed;
+        let hint = self.hint.load(Relaxed);
+        let after_prev = hint == 0 || self.at.get(hint - 1).is_some_and(|&at| at <= utc);
+        let before_next = self.at.get(hint).is_none_or(|&at| utc < at);
+        if after_prev && before_next && hint <= self.at.len() {
+            return hint;
+        }
+        let idx = self.at.partition_point(|&at| at <= utc);
+        self.hint.store(idx, Relaxed);
+        idx
+    }
 }
 
 /// 1900-01-01T00:00:00Z.
@@ -184,7 +205,7 @@ impl TimeZone {
     pub(crate) fn offset_at(&self, utc: i64) -> i32 {
         let t = &self.data.table;
         if (TABLE_START..TABLE_END).contains(&utc) {
-            let idx = t.at.partition_point(|&at| at <= utc);
+            let idx = t.index(utc);
             if idx == 0 {
                 t.initial
             } else {
@@ -207,7 +228,7 @@ impl TimeZone {
         let secs = utc_micros.div_euclid(MICROS);
         let t = &self.data.table;
         let (offset, fold) = if (TABLE_START..TABLE_END).contains(&secs) {
-            let idx = t.at.partition_point(|&at| at <= secs);
+            let idx = t.index(secs);
             if idx == 0 {
                 (t.initial, false)
             } else {
@@ -245,7 +266,7 @@ impl TimeZone {
         if !(TABLE_START..TABLE_END).contains(&utc) {
             return None;
         }
-        let idx = t.at.partition_point(|&at| at <= utc);
+        let idx = t.index(utc);
         let (lo, offset) = if idx == 0 {
             (TABLE_START, t.initial)
         } else {
@@ -417,6 +438,7 @@ impl Table {
             offset: Vec::new(),
             wall_fold0: Vec::new(),
             wall_fold1: Vec::new(),
+            hint: std::sync::atomic::AtomicUsize::new(0),
         };
         let mut before = initial;
         for transition in tz.following(start) {

@@ -477,6 +477,23 @@ async fn the_api_schedules_only_the_tasks_it_is_allowed() {
         error_of(&a)
     );
     assert!(s.get_job("x").await.unwrap().is_none());
+    // rsched:http (a request to any URL from the scheduler's network) is refused alike.
+    let http_job = r#"{"id":"x","func":"rsched:http","kwargs":{"url":"http://169.254.169.254/"},"trigger":"date"}"#;
+    let a = send(&app, "POST", "/jobs", &with(PLAIN, &[JSON]), Some(http_job)).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(error_of(&a).contains("rsched:http"), "{}", error_of(&a));
+    assert!(s.get_job("x").await.unwrap().is_none());
+    // An unknown overlap policy is a 400 naming the field.
+    let a = send(
+        &app,
+        "POST",
+        "/jobs",
+        &with(PLAIN, &[JSON]),
+        Some(r#"{"id":"y","func":"rsched:log","trigger":"date","overlap":"queue"}"#),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&a).starts_with("overlap"), "{}", error_of(&a));
     // Nor can a job be turned into one, nor an exec job be steered.
     let a = send(
         &app,

@@ -22,7 +22,7 @@
     quartz: '0 0 9 ? * MON-FRI   (seconds first, 1 = Sunday, optional year)',
   };
   const COMMON_TRIGGER = ['timezone', 'jitter'];
-  const PREVIEW_NAMES = new Set(['trigger', ...COMMON_TRIGGER, ...Object.values(TRIGGER_FIELDS).flat()]);
+  const PREVIEW_NAMES = new Set(['trigger', 'calendars', ...COMMON_TRIGGER, ...Object.values(TRIGGER_FIELDS).flat()]);
   const EVENT_NAMES = ['job_added', 'job_removed', 'job_modified', 'job_quarantined', 'job_submitted', 'job_executed', 'job_error',
     'job_retry', 'job_missed', 'job_max_instances', 'scheduler_started', 'scheduler_shutdown', 'scheduler_paused',
     'scheduler_resumed', 'all_jobs_removed', 'lagged', 'event'];
@@ -625,7 +625,10 @@
       ['max_instances', job.max_instances], ['overlap', job.overlap],
       ['misfire_grace_time', job.misfire_grace_time == null ? 'none' : `${job.misfire_grace_time} s`],
       ['coalesce', job.coalesce], ['timeout', job.timeout == null ? 'none' : `${job.timeout} s`],
-      ['retries', job.retries], ['calendars', (job.calendars || []).join(', ') || '—'],
+      ['retries', job.retries],
+      ...(job.retries > 0 ? [['retry_delay', `${job.retry_delay} s`], ['retry_backoff', job.retry_backoff],
+        ['retry_max_delay', `${job.retry_max_delay} s`], ['retry_jitter', job.retry_jitter]] : []),
+      ['calendars', (job.calendars || []).join(', ') || '—'],
       ['executor', job.executor], ['jobstore', job.jobstore],
     ];
     $('job-def').replaceChildren(...def.flatMap(([k, v]) => [
@@ -977,7 +980,9 @@
     const box = $('preview');
     box.dataset.state = 'loading';
     try {
-      const r = await api('POST', '/preview', { trigger: collectTrigger(), count: 5 });
+      // The preview honours the form's exclusion calendars, as the job will.
+      const calendars = form.elements.calendars.value.split(',').map((c) => c.trim()).filter((c) => c !== '');
+      const r = await api('POST', '/preview', { trigger: collectTrigger(), count: 5, calendars });
       if (seq !== previewSeq) return;
       clearErrors('preview');
       box.dataset.state = 'ok';

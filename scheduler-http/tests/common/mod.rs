@@ -6,7 +6,8 @@ use serde_json::Value;
 use store_memory::MemoryJobStore;
 
 /// A stopped scheduler at 2026-11-20 09:40 UTC with tasks `rsched:log`, `app:add` (two
-/// integers) and a stand-in named `rsched:exec` (the API must not schedule it by default).
+/// integers) and stand-ins named `rsched:exec` and `rsched:http` (the API must not schedule
+/// them by default).
 pub fn scheduler() -> Scheduler {
     scheduler_in(scheduler_core::TimeZone::utc())
 }
@@ -21,9 +22,11 @@ pub fn scheduler_in(timezone: scheduler_core::TimeZone) -> Scheduler {
     registry.register("app:add", |_ctx: JobContext, (a, b): (i64, i64)| async move {
         Ok::<_, std::convert::Infallible>(a + b)
     });
-    registry.register("rsched:exec", |_ctx: JobContext, _args: Value| async move {
-        Ok::<_, std::convert::Infallible>(())
-    });
+    for name in ["rsched:exec", "rsched:http"] {
+        registry.register(name, |_ctx: JobContext, _args: Value| async move {
+            Ok::<_, std::convert::Infallible>(())
+        });
+    }
     Scheduler::builder()
         .registry(registry)
         .jobstore("default", MemoryJobStore::with_history())
