@@ -1824,6 +1824,123 @@ pub async fn calendars_are_shared(backend: &impl Backend) {
     }
 }
 
+/// Two instances sharing the store, an exclusion calendar saved through one: the other loads
+/// it from the store (the same definition) and judges the fire times of a job naming it. A
+/// daily job at 12:00 with 2 January excluded runs on the 1st, then on the 3rd: the excluded
+/// fire time is skipped (the job's next run time moves past it), neither run nor recorded
+/// missed.
+pub async fn calendar_skips_fire_times_across_instances(backend: &impl Backend) {
+    let ns = namespace("calskip");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().calendars {
+        eprintln!("calendars: skipped, the store keeps none");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    // A store that keeps nothing outside the process is shared as one value.
+    let other = backend.reopen(&ns).await.unwrap_or_else(|| store.clone());
+    let clock = ManualClock::new(at(0));
+    let build = |store: Arc<dyn JobStore>, id: &str| {
+        Scheduler::builder()
+            .registry(tick_registry())
+            .jobstore_arc("default", store)
+            .clock(clock.clone())
+            .id(id)
+            .build()
+            .unwrap()
+    };
+    let a = build(store.clone(), "instance-a");
+    let b = build(other.clone(), "instance-b");
+    a.start().await.unwrap();
+    a.put_calendar(
+        "holidays",
+        rsched::ExclusionCalendar::from_value(json!({"type": "dates", "dates": ["2026-01-02"]}))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    // A takes no jobs: B, which did not save the calendar, judges every fire time.
+    a.pause().unwrap();
+    let mut events = b.subscribe();
+    b.start().await.unwrap();
+    let seen = b.get_calendar("holidays").expect("B loads A's calendar");
+    assert_eq!(
+        seen,
+        a.get_calendar("holidays").unwrap(),
+        "the same calendar"
+    );
+    let noon = |day: i64| at((day - 1) * 86_400 + 12 * 3600);
+    // Naming a calendar B did not know would be refused.
+    let job = b
+        .add_job(
+            JobSpec::new("app:tick")
+                .id("cal")
+                .calendar("holidays")
+                .trigger(
+                    rsched::BuiltinTrigger::from_json(
+                        r#"{"type":"interval","days":1,"start_date":"2026-01-01 12:00:00","timezone":"UTC"}"#,
+                    )
+                    .unwrap(),
+                ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(job.next_run_time(), Some(noon(1)));
+    let mask = EventMask::JOB_EXECUTED
+        | EventMask::JOB_ERROR
+        | EventMask::JOB_MISSED
+        | EventMask::JOB_MAX_INSTANCES;
+    clock.set(noon(1));
+    match next_event(&mut events, mask).await {
+        Event::JobExecuted {
+            scheduled_run_time, ..
+        } => assert_eq!(scheduled_run_time, noon(1)),
+        other => panic!("{other:?}"),
+    }
+    handled(&store, "cal", noon(1)).await;
+    assert_eq!(
+        store
+            .lookup_job("cal")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time(),
+        Some(noon(3)),
+        "2 January is excluded: the next run is on the 3rd"
+    );
+    // B's events come in order: the next one is the run on the 3rd, nothing on the 2nd.
+    clock.set(noon(3));
+    match next_event(&mut events, mask).await {
+        Event::JobExecuted {
+            scheduled_run_time, ..
+        } => assert_eq!(scheduled_run_time, noon(3)),
+        other => panic!("the excluded fire time must be skipped: {other:?}"),
+    }
+    if backend.offers().history {
+        let mut runs = Vec::new();
+        for _ in 0..200 {
+            runs = history(&store).job_runs("cal", 10).await.unwrap();
+            if runs.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(
+            runs.iter()
+                .map(|r| (r.scheduled_run_time, r.outcome))
+                .collect::<Vec<_>>(),
+            [
+                (noon(3), RunOutcome::Success),
+                (noon(1), RunOutcome::Success)
+            ],
+            "the excluded fire time is not in the history (not missed)"
+        );
+    }
+    a.shutdown(true).await.unwrap();
+    b.shutdown(true).await.unwrap();
+    backend.cleanup(&ns).await;
+}
+
 /// A registry whose `app:hold` runs until the test opens the gate.
 fn hold_registry(gate: tokio::sync::watch::Receiver<bool>) -> TaskRegistry {
     let mut registry = tick_registry();
@@ -2930,6 +3047,7 @@ macro_rules! conformance_tests {
             pending_runs_keep_backfill_and_job_state, queued_runs_and_stop_requests,
             calendars_save_load_delete,
             calendars_load_in_name_order, calendars_are_shared,
+            calendar_skips_fire_times_across_instances,
             max_instances_across_instances, buffered_fire_times_across_instances,
             cancel_other_across_instances, a_fire_time_queued_by_a_dead_instance_waits_once,
             a_queued_fire_time_an_executor_refuses_waits_again, crashed_runs_are_recovered, instances_started_together_with_one_job_list);
