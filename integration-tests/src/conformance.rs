@@ -1480,6 +1480,173 @@ pub async fn reschedule_run_makes_a_pending_retry(backend: &impl Backend) {
     backend.cleanup(&ns).await;
 }
 
+/// Two instances sharing the store, a job with `retries = 1` whose task fails its first
+/// attempt and succeeds at its second: the failed attempt's retry waits in the store and runs
+/// once, on one of the two instances (each tries to take it over when it is due). The history
+/// holds the attempt-1 error and a single attempt 2.
+pub async fn failed_run_retried_once_across_instances(backend: &impl Backend) {
+    let ns = namespace("retryonce");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().running {
+        eprintln!("retries across instances: skipped, the store is not shared");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    let other = backend.reopen(&ns).await.expect("a shared store reopens");
+    let clock = ManualClock::new(at(0));
+    // Every attempt that started, on either instance.
+    let attempts: Arc<std::sync::Mutex<Vec<u32>>> = Arc::default();
+    let build = |store: Arc<dyn JobStore>, id: &str| {
+        let mut registry = TaskRegistry::new();
+        let attempts = attempts.clone();
+        registry.register("app:flaky", move |ctx: JobContext, (): ()| {
+            let attempts = attempts.clone();
+            async move {
+                attempts.lock().unwrap().push(ctx.attempt());
+                if ctx.attempt() == 1 {
+                    Err(format!("attempt {} failed", ctx.attempt()))
+                } else {
+                    Ok(())
+                }
+            }
+        });
+        Scheduler::builder()
+            .registry(registry)
+            .jobstore_arc("default", store)
+            .clock(clock.clone())
+            .id(id)
+            .build()
+            .unwrap()
+    };
+    let a = build(store.clone(), "instance-a");
+    let b = build(other.clone(), "instance-b");
+    let mut events = [a.subscribe(), b.subscribe()];
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    a.add_job(
+        JobSpec::new("app:flaky")
+            .id("flaky")
+            .retry(rsched::RetryPolicy {
+                retries: 1,
+                delay: Duration::from_secs(10),
+                jitter: false,
+                ..rsched::RetryPolicy::default()
+            })
+            .trigger(
+                rsched::BuiltinTrigger::from_json(
+                    r#"{"type":"interval","hours":1,"start_date":"2026-01-01 00:00:05","timezone":"UTC"}"#,
+                )
+                .unwrap(),
+            ),
+    )
+    .await
+    .unwrap();
+    let mask = EventMask::JOB_EXECUTED | EventMask::JOB_ERROR | EventMask::JOB_RETRY;
+    let [ea, eb] = &mut events;
+    clock.set(at(5));
+    let first = tokio::select! {
+        e = next_event(ea, mask) => e,
+        e = next_event(eb, mask) => e,
+    };
+    let Event::JobRetry {
+        attempt,
+        outcome,
+        scheduled_run_time,
+        retry_at,
+        ..
+    } = first
+    else {
+        panic!("attempt 1 must be retried: {first:?}");
+    };
+    assert_eq!(
+        (attempt, outcome, scheduled_run_time, retry_at),
+        (1, RunOutcome::Error, at(5), at(15))
+    );
+    // The retry waits in the store, as a pending run of attempt 2, due at 15 s.
+    let mut pending = Vec::new();
+    for _ in 0..400 {
+        pending = runs_of(&store)
+            .expired_runs(at(3600), "", 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(RunningRun::is_pending)
+            .map(|r| (r.attempt, r.scheduled_run_time, r.expires))
+            .collect();
+        if !pending.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        pending,
+        [(2, at(5), at(15))],
+        "the retry waits in the store"
+    );
+    // Past its time (and past each instance's periodic look at the store): both may try it.
+    clock.set(at(16));
+    let second = tokio::select! {
+        e = next_event(ea, mask) => e,
+        e = next_event(eb, mask) => e,
+    };
+    let Event::JobExecuted {
+        attempt,
+        scheduled_run_time,
+        ..
+    } = second
+    else {
+        panic!("attempt 2 must succeed: {second:?}");
+    };
+    assert_eq!((attempt, scheduled_run_time), (2, at(5)));
+    // Once the store holds no record of the job, nothing is left to run: a second run of
+    // attempt 2 would have had to take the record over first.
+    for _ in 0..400 {
+        if runs_of(&store)
+            .expired_runs(at(1_000_000), "", 10)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        runs_of(&store)
+            .expired_runs(at(1_000_000), "", 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the run's record ended"
+    );
+    assert_eq!(*attempts.lock().unwrap(), [1, 2], "each attempt ran once");
+    let mut runs = Vec::new();
+    for _ in 0..400 {
+        runs = history(&store).job_runs("flaky", 10).await.unwrap();
+        if runs.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let seen: Vec<(u32, RunOutcome, DateTime<Utc>)> = runs
+        .iter()
+        .map(|r| (r.attempt, r.outcome, r.scheduled_run_time))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (2, RunOutcome::Success, at(5)),
+            (1, RunOutcome::Error, at(5))
+        ],
+        "one attempt 2, after the attempt-1 error"
+    );
+    assert_eq!(runs[1].error.as_deref(), Some("attempt 1 failed"));
+    assert_eq!(runs.iter().filter(|r| r.attempt == 2).count(), 1);
+    a.shutdown(true).await.unwrap();
+    b.shutdown(true).await.unwrap();
+    backend.cleanup(&ns).await;
+}
+
 /// Asserts `read == expected`; on failure shows the runs with their job states cut short
 /// (they are several KB).
 fn same(read: &[RunningRun], expected: &[RunningRun]) {
@@ -1822,6 +1989,123 @@ pub async fn calendars_are_shared(backend: &impl Backend) {
         );
         backend.cleanup(&ns).await;
     }
+}
+
+/// Two instances sharing the store, an exclusion calendar saved through one: the other loads
+/// it from the store (the same definition) and judges the fire times of a job naming it. A
+/// daily job at 12:00 with 2 January excluded runs on the 1st, then on the 3rd: the excluded
+/// fire time is skipped (the job's next run time moves past it), neither run nor recorded
+/// missed.
+pub async fn calendar_skips_fire_times_across_instances(backend: &impl Backend) {
+    let ns = namespace("calskip");
+    let store = store_or_skip!(backend, ns);
+    if !backend.offers().calendars {
+        eprintln!("calendars: skipped, the store keeps none");
+        backend.cleanup(&ns).await;
+        return;
+    }
+    // A store that keeps nothing outside the process is shared as one value.
+    let other = backend.reopen(&ns).await.unwrap_or_else(|| store.clone());
+    let clock = ManualClock::new(at(0));
+    let build = |store: Arc<dyn JobStore>, id: &str| {
+        Scheduler::builder()
+            .registry(tick_registry())
+            .jobstore_arc("default", store)
+            .clock(clock.clone())
+            .id(id)
+            .build()
+            .unwrap()
+    };
+    let a = build(store.clone(), "instance-a");
+    let b = build(other.clone(), "instance-b");
+    a.start().await.unwrap();
+    a.put_calendar(
+        "holidays",
+        rsched::ExclusionCalendar::from_value(json!({"type": "dates", "dates": ["2026-01-02"]}))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    // A takes no jobs: B, which did not save the calendar, judges every fire time.
+    a.pause().unwrap();
+    let mut events = b.subscribe();
+    b.start().await.unwrap();
+    let seen = b.get_calendar("holidays").expect("B loads A's calendar");
+    assert_eq!(
+        seen,
+        a.get_calendar("holidays").unwrap(),
+        "the same calendar"
+    );
+    let noon = |day: i64| at((day - 1) * 86_400 + 12 * 3600);
+    // Naming a calendar B did not know would be refused.
+    let job = b
+        .add_job(
+            JobSpec::new("app:tick")
+                .id("cal")
+                .calendar("holidays")
+                .trigger(
+                    rsched::BuiltinTrigger::from_json(
+                        r#"{"type":"interval","days":1,"start_date":"2026-01-01 12:00:00","timezone":"UTC"}"#,
+                    )
+                    .unwrap(),
+                ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(job.next_run_time(), Some(noon(1)));
+    let mask = EventMask::JOB_EXECUTED
+        | EventMask::JOB_ERROR
+        | EventMask::JOB_MISSED
+        | EventMask::JOB_MAX_INSTANCES;
+    clock.set(noon(1));
+    match next_event(&mut events, mask).await {
+        Event::JobExecuted {
+            scheduled_run_time, ..
+        } => assert_eq!(scheduled_run_time, noon(1)),
+        other => panic!("{other:?}"),
+    }
+    handled(&store, "cal", noon(1)).await;
+    assert_eq!(
+        store
+            .lookup_job("cal")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time(),
+        Some(noon(3)),
+        "2 January is excluded: the next run is on the 3rd"
+    );
+    // B's events come in order: the next one is the run on the 3rd, nothing on the 2nd.
+    clock.set(noon(3));
+    match next_event(&mut events, mask).await {
+        Event::JobExecuted {
+            scheduled_run_time, ..
+        } => assert_eq!(scheduled_run_time, noon(3)),
+        other => panic!("the excluded fire time must be skipped: {other:?}"),
+    }
+    if backend.offers().history {
+        let mut runs = Vec::new();
+        for _ in 0..200 {
+            runs = history(&store).job_runs("cal", 10).await.unwrap();
+            if runs.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(
+            runs.iter()
+                .map(|r| (r.scheduled_run_time, r.outcome))
+                .collect::<Vec<_>>(),
+            [
+                (noon(3), RunOutcome::Success),
+                (noon(1), RunOutcome::Success)
+            ],
+            "the excluded fire time is not in the history (not missed)"
+        );
+    }
+    a.shutdown(true).await.unwrap();
+    b.shutdown(true).await.unwrap();
+    backend.cleanup(&ns).await;
 }
 
 /// A registry whose `app:hold` runs until the test opens the gate.
@@ -2927,9 +3211,11 @@ macro_rules! conformance_tests {
             run_history_keeps_attempts_and_results, problem_runs_and_outcome_counts,
             scheduler_writes_history, running_runs,
             running_runs_keep_attempts, reschedule_run_makes_a_pending_retry,
+            failed_run_retried_once_across_instances,
             pending_runs_keep_backfill_and_job_state, queued_runs_and_stop_requests,
             calendars_save_load_delete,
             calendars_load_in_name_order, calendars_are_shared,
+            calendar_skips_fire_times_across_instances,
             max_instances_across_instances, buffered_fire_times_across_instances,
             cancel_other_across_instances, a_fire_time_queued_by_a_dead_instance_waits_once,
             a_queued_fire_time_an_executor_refuses_waits_again, crashed_runs_are_recovered, instances_started_together_with_one_job_list);

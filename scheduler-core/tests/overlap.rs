@@ -231,6 +231,130 @@ async fn terminate_other_stops_a_run_that_ignores_cancellation() {
     sched.shutdown(false).await.unwrap();
 }
 
+/// `buffer_all` keeps at most `Overlap::MAX_BUFFERED` (1,000) fire times waiting: behind a run
+/// that holds the job, a catch-up of 1,005 fire times (a 1-second job, the clock moved in one
+/// step) queues the oldest 1,000 and records the 5 newest `missed`; later fire times, with the
+/// buffer full, are missed too. Once the run ends, the 1,000 run one after another, oldest
+/// first, and no others.
+#[tokio::test]
+async fn buffer_all_keeps_at_most_a_thousand_fire_times_and_records_the_rest_missed() {
+    const MAX: i64 = Overlap::MAX_BUFFERED as i64;
+    assert_eq!(MAX, 1000);
+    let clock = ManualClock::new(t0());
+    // The fire times that ran, in the order they started; every run waits for the gate.
+    let ran: std::sync::Arc<std::sync::Mutex<Vec<i64>>> = std::sync::Arc::default();
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let mut registry = TaskRegistry::new();
+    let log = ran.clone();
+    registry.register("test:gated", move |ctx: JobContext, (): ()| {
+        let (log, mut gate) = (log.clone(), gate.clone());
+        async move {
+            log.lock()
+                .unwrap()
+                .push((ctx.scheduled_run_time() - t0()).num_seconds());
+            let _ = gate.wait_for(|open| *open).await;
+            Ok::<_, String>(())
+        }
+    });
+    let sched = Scheduler::builder()
+        .registry(registry)
+        .jobstore("default", MemoryJobStore::with_history())
+        .timezone(TimeZone::utc())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut events = sched.subscribe();
+    sched.start().await.unwrap();
+    let every_second = IntervalSpec {
+        seconds: Some(1.0),
+        start_date: Some(at(1).to_rfc3339()),
+        ..Default::default()
+    }
+    .build()
+    .unwrap();
+    // Every fire time of a catch-up is due (no coalescing, no misfire limit).
+    let mut spec = JobSpec::new("test:gated")
+        .id("j")
+        .trigger(every_second)
+        .max_instances(1)
+        .coalesce(false)
+        .misfire_grace_time(None);
+    spec.overlap = Overlap::BufferAll;
+    sched.add_job(spec).await.unwrap();
+    fire(&sched, &clock, 1).await;
+    assert_eq!(
+        submitted(&wait(&mut events, |e| submitted(e).is_some()).await),
+        Some(at(1))
+    );
+    let missed = |e: &Event| match e {
+        Event::JobMissed {
+            scheduled_run_time,
+            count,
+            ..
+        } => Some(((*scheduled_run_time - t0()).num_seconds(), *count)),
+        _ => None,
+    };
+    // 2 ..= 1006 are due at once: 2 ..= 1001 wait, 1002 ..= 1006 are missed.
+    fire(&sched, &clock, MAX + 6).await;
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        seen.push(missed(&wait(&mut events, |e| missed(e).is_some()).await).unwrap());
+    }
+    assert_eq!(
+        seen,
+        (MAX + 2..=MAX + 6).map(|t| (t, 1)).collect::<Vec<_>>(),
+        "the fire times past the 1,000th are missed, one by one"
+    );
+    // The buffer is full: the next fire times are missed as they come.
+    fire(&sched, &clock, MAX + 8).await;
+    let mut later = Vec::new();
+    for _ in 0..2 {
+        later.push(missed(&wait(&mut events, |e| missed(e).is_some()).await).unwrap());
+    }
+    assert_eq!(later, [(MAX + 7, 1), (MAX + 8, 1)]);
+    // They are in the run history as missed (newest first).
+    let history = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let runs = sched.job_runs("j", 100).await.unwrap();
+            if runs.len() >= 7 {
+                return runs;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the missed fire times are not in the history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|r| ((r.scheduled_run_time - t0()).num_seconds(), r.outcome))
+            .collect::<Vec<_>>(),
+        (MAX + 2..=MAX + 8)
+            .rev()
+            .map(|t| (t, RunOutcome::Missed))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(*ran.lock().unwrap(), [1], "only the first run started");
+    // The run ends: the 1,000 waiting fire times run in order, each once.
+    drop(events);
+    open.send(true).unwrap();
+    let expected: Vec<i64> = (1..=MAX + 1).collect();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while ran.lock().unwrap().len() < expected.len() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the waiting fire times did not all run");
+    assert_eq!(*ran.lock().unwrap(), expected, "oldest first, each once");
+    sched.shutdown(true).await.unwrap();
+    assert_eq!(
+        *ran.lock().unwrap(),
+        expected,
+        "nothing ran beyond the 1,000"
+    );
+}
+
 #[test]
 fn every_policy_parses_and_unknown_ones_name_the_field() {
     for o in Overlap::ALL {

@@ -44,8 +44,25 @@ fn registry() -> TaskRegistry {
             Ok(serde_json::json!({"attempt": ctx.attempt()}))
         }
     });
+    // Its first attempt never returns (it says when it began); later ones succeed.
+    registry.insert_state(Began::default());
+    registry.register("test:stall_first", |ctx: JobContext, (): ()| async move {
+        if ctx.attempt() == 1 {
+            ctx.state::<Began>()
+                .map_err(|e| e.to_string())?
+                .0
+                .notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok::<_, String>(serde_json::json!({"attempt": ctx.attempt()}))
+    });
     registry
 }
+
+/// Told by `test:stall_first` when its first attempt began (the run's start time is read
+/// before).
+#[derive(Default)]
+struct Began(tokio::sync::Notify);
 
 fn build(clock: &ManualClock) -> Scheduler {
     Scheduler::builder()
@@ -194,6 +211,64 @@ async fn wait_for_history(sched: &Scheduler, id: &str, n: usize) -> Vec<schedule
     })
     .await
     .expect("the history was not written")
+}
+
+/// A run cut off by its `timeout` (`timed_out`) is a failure like an error: retried after the
+/// policy's delay, for the same fire time, and both attempts are in the history.
+#[tokio::test]
+async fn a_timed_out_run_is_retried_like_an_error() {
+    let clock = ManualClock::new(t0());
+    let sched = build(&clock);
+    let mut events = sched.subscribe();
+    sched
+        .add_job(
+            JobSpec::new("test:stall_first")
+                .id("stall")
+                .trigger(once_at(5))
+                .timeout(Duration::from_secs(1))
+                .retry(policy(1)),
+        )
+        .await
+        .unwrap();
+    sched.start().await.unwrap();
+    clock.set(at(5));
+    // Attempt 1 began at 5 s: its timeout is at 6 s.
+    let began = sched.registry().state().get::<Began>().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), began.0.notified())
+        .await
+        .expect("attempt 1 did not begin");
+    let Event::JobRetry {
+        attempt,
+        outcome,
+        error,
+        retry_at,
+        scheduled_run_time,
+        ..
+    } = at_time(&clock, &mut events, 6).await
+    else {
+        panic!("the timed-out attempt 1 should be retried");
+    };
+    assert_eq!(
+        (attempt, outcome, retry_at, scheduled_run_time),
+        (1, RunOutcome::TimedOut, at(16), at(5))
+    );
+    assert_eq!(
+        error,
+        "timed out: the run took longer than its timeout of 0:00:01"
+    );
+    let Event::JobExecuted {
+        attempt,
+        scheduled_run_time,
+        ..
+    } = at_time(&clock, &mut events, 16).await
+    else {
+        panic!("attempt 2 should succeed");
+    };
+    assert_eq!((attempt, scheduled_run_time), (2, at(5)));
+    let runs = wait_for_history(&sched, "stall", 2).await;
+    let seen: Vec<(u32, RunOutcome)> = runs.iter().map(|r| (r.attempt, r.outcome)).collect();
+    assert_eq!(seen, [(2, RunOutcome::Success), (1, RunOutcome::TimedOut)]);
+    sched.shutdown(true).await.unwrap();
 }
 
 #[tokio::test]
