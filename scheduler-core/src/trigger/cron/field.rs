@@ -61,6 +61,7 @@ impl Kind {
     }
 
     /// Smallest value (`MIN_VALUES`).
+    #[inline]
     pub(crate) const fn min(self) -> u32 {
         match self {
             Kind::Year => 1970,
@@ -70,6 +71,7 @@ impl Kind {
     }
 
     /// Largest value (`MAX_VALUES`); the day field's real maximum is the month's length.
+    #[inline]
     pub(crate) const fn max(self) -> u32 {
         match self {
             Kind::Year => 9999,
@@ -83,11 +85,13 @@ impl Kind {
     }
 
     /// Whether the field is a component of a datetime (`REAL`); week and day_of_week are not.
+    #[inline]
     pub(crate) const fn is_real(self) -> bool {
         !matches!(self, Kind::Week | Kind::DayOfWeek)
     }
 
     /// The field's value in a wall time (`get_value`).
+    #[inline]
     pub(crate) const fn value(self, p: &Parts) -> u32 {
         match self {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // years 1..=9999
@@ -103,6 +107,7 @@ impl Kind {
     }
 
     /// The field's largest value in a wall time's month (`get_max`).
+    #[inline]
     pub(crate) const fn max_at(self, p: &Parts) -> u32 {
         match self {
             Kind::Day => days_in_month(p.year, p.month),
@@ -327,7 +332,10 @@ impl Field {
         } else {
             exprs.iter().fold(0, |acc, e| acc | e.bits(kind))
         };
-        let allows_all = kind != Kind::Year && {
+        // A year field of `*` allows every year the search can reach (it ends at 9999).
+        let allows_all = if kind == Kind::Year {
+            exprs == [Expr::All { step: None }]
+        } else {
             let full = (kind.min()..=kind.max()).fold(0u64, |acc, v| acc | 1 << v);
             bits & full == full
         };

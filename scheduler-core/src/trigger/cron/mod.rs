@@ -372,6 +372,16 @@ impl Cursor {
         Cursor { wall, fold, p }
     }
 
+    /// The values of the real fields, indexed like [`Kind::ALL`] (week and day of week 0:
+    /// [`Cursor::with_fields`] ignores them).
+    #[inline]
+    fn real_values(&self) -> [u32; 8] {
+        let p = &self.p;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // years 1..=9999
+        let year = p.year as u32;
+        [year, p.month, p.day, 0, 0, p.hour, p.minute, p.second]
+    }
+
     fn from_utc(zone: &mut ZoneCursor<'_>, utc_secs: i64) -> Cursor {
         let (wall, fold) = zone.wall_of_secs(utc_secs);
         Cursor::new(wall, fold)
@@ -466,6 +476,9 @@ impl CronData {
         // datetime_ceil: round up to a whole second.
         let secs = start.div_euclid(MICROS) + i64::from(start.rem_euclid(MICROS) > 0);
         let mut cur = Cursor::from_utc(zone, secs);
+        if cur.p.year > i64::from(Kind::Year.max()) {
+            return None; // past the search's end, as APScheduler's year field
+        }
         let mut fieldnum: isize = 0;
         let mut year = cur.p.year;
         let mut years_scanned = 0;
@@ -531,21 +544,19 @@ impl CronData {
         // APScheduler's loop walks down from `fieldnum` past fields that are not datetime
         // components or are at their maximum; the first other one is incremented, the ones
         // above it keep their value and the ones below it go to their minimum.
+        let now = cur.real_values();
         let field = loop {
             let idx = usize::try_from(fieldnum).ok()?;
             let kind = Kind::ALL[idx];
-            if kind.is_real() && kind.value(&cur.p) != kind.max_at(&cur.p) {
+            if kind.is_real() && now[idx] != kind.max_at(&cur.p) {
                 break idx;
             }
             fieldnum -= 1;
         };
-        let mut values = [0u32; 8];
-        for (idx, kind) in Kind::ALL.iter().enumerate().filter(|(_, k)| k.is_real()) {
-            values[idx] = match idx.cmp(&field) {
-                std::cmp::Ordering::Less => kind.value(&cur.p),
-                std::cmp::Ordering::Equal => kind.value(&cur.p) + 1,
-                std::cmp::Ordering::Greater => kind.min(),
-            };
+        let mut values = now;
+        values[field] += 1;
+        for (idx, value) in values.iter_mut().enumerate().skip(field + 1) {
+            *value = Kind::ALL[idx].min();
         }
         let target = Cursor::with_fields(cur, &values, cur.fold);
         if self.civil && field <= 2 {
@@ -572,16 +583,10 @@ impl CronData {
     /// `_set_field_value`: sets field `fieldnum` to `value` and the less significant real
     /// fields to their minimum, keeping `fold` and without normalizing the wall time.
     fn set_field(&self, cur: &Cursor, fieldnum: usize, value: u32) -> Cursor {
-        let mut values = [0u32; 8];
-        for (i, kind) in Kind::ALL.iter().enumerate() {
-            if !kind.is_real() {
-                continue;
-            }
-            values[i] = match i.cmp(&fieldnum) {
-                std::cmp::Ordering::Less => kind.value(&cur.p),
-                std::cmp::Ordering::Equal => value,
-                std::cmp::Ordering::Greater => kind.min(),
-            };
+        let mut values = cur.real_values();
+        values[fieldnum] = value;
+        for (idx, v) in values.iter_mut().enumerate().skip(fieldnum + 1) {
+            *v = Kind::ALL[idx].min();
         }
         Cursor::with_fields(cur, &values, cur.fold)
     }
