@@ -538,7 +538,10 @@ impl CrontabData {
     }
 
     pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
-        earliest(&self.crons, prev, now)
+        match &self.crons[..] {
+            [BuiltinTrigger::Cron(cron)] => cron.next_fire(prev, now),
+            crons => earliest(crons, prev, now),
+        }
     }
 }
 

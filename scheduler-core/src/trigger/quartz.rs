@@ -444,7 +444,10 @@ impl QuartzTrigger {
     }
 
     pub(crate) fn next_fire(&self, prev: Option<&FireTime>, now: i64) -> Option<FireTime> {
-        earliest(&self.data.crons, prev, now)
+        match &self.data.crons[..] {
+            [BuiltinTrigger::Cron(cron)] => cron.next_fire(prev, now),
+            crons => earliest(crons, prev, now),
+        }
     }
 }
 
