@@ -104,6 +104,12 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     instances: u32,
 
+    /// Run the bench's runtime on this many worker threads and report runs per second per
+    /// core (default: one per available CPU). For a hard limit on the CPUs used, start the
+    /// bench under `taskset -c 0-(K-1)` as well: the available CPUs are what is reported.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    cores: Option<u16>,
+
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -218,9 +224,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         crate::init_tracing();
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    // The CPUs this process may run on (Linux: its affinity, so `taskset` counts), and the
+    // worker threads the bench's runtime gets.
+    let available = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let cores = args
+        .cores
+        .map_or(available, |k| usize::from(k).min(available));
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(k) = args.cores {
+        builder.worker_threads(usize::from(k));
+    }
+    let runtime = builder.enable_all().build()?;
     if let Some(kind) = &args.executor {
         let request = executor::Request {
             kind,
@@ -314,6 +328,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let mut report = report;
         report["instances"] = json!(args.instances);
         report["duplicates"] = json!(recorder.duplicates.load(Ordering::Relaxed));
+        report["cores"] = json!(cores);
+        if let Some(rate) = report["runs_per_second"].as_f64() {
+            #[allow(clippy::cast_precision_loss)]
+            let per_core = rate / cores as f64;
+            report["runs_per_second_per_core"] = json!(per_core);
+        }
         Ok::<_, anyhow::Error>(report)
     })?;
     if args.json {
@@ -659,6 +679,12 @@ fn table(r: &Value) -> String {
             "  dispatch     {:>9.3} s   ({:.0} runs/s from the due time to the last run)",
             f("dispatch_seconds"),
             f("runs_per_second")
+        );
+        let _ = writeln!(
+            out,
+            "  cores        {:>9}     ({:.0} runs/s per core)",
+            r["cores"],
+            f("runs_per_second_per_core")
         );
         let _ = writeln!(
             out,

@@ -31,6 +31,17 @@ fn jobs_due_at_once_all_run() {
     }
     assert!(r["runs_per_second"].as_f64().unwrap() > 0.0);
     assert!(r["peak_rss_bytes"].as_u64().unwrap() > 0);
+    assert!(r["cores"].as_u64().unwrap() >= 1);
+}
+
+/// `--cores K` runs the bench on K worker threads and reports runs per second per core.
+#[test]
+fn cores_limits_the_runtime_and_reports_runs_per_core() {
+    let r = bench(&["--jobs", "1000", "--cores", "1"]);
+    assert_eq!(r["cores"], 1);
+    assert_eq!(r["runs"], 1000);
+    let per_core = r["runs_per_second_per_core"].as_f64().unwrap();
+    assert!((per_core - r["runs_per_second"].as_f64().unwrap()).abs() < 1e-6);
 }
 
 #[test]
