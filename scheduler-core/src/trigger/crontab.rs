@@ -32,7 +32,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::trigger::combining::earliest;
 use crate::trigger::line::{
-    Bounds, Dialect, FieldDef, Item, Line, LineDefs, compile, describe, parse_field, value,
+    Bounds, DAY, Dialect, FieldDef, HOUR, Item, Line, LineDefs, MINUTE, SECOND, compile, describe,
+    in_expr, parse_field, value,
 };
 use crate::trigger::{BuiltinTrigger, FireTime};
 use crate::tz::TimeZone;
@@ -138,30 +139,6 @@ struct CrontabData {
     crons: Vec<BuiltinTrigger>,
 }
 
-const SECOND: FieldDef = FieldDef {
-    name: "second",
-    min: 0,
-    max: 59,
-    names: &[],
-};
-const MINUTE: FieldDef = FieldDef {
-    name: "minute",
-    min: 0,
-    max: 59,
-    names: &[],
-};
-const HOUR: FieldDef = FieldDef {
-    name: "hour",
-    min: 0,
-    max: 23,
-    names: &[],
-};
-const DAY: FieldDef = FieldDef {
-    name: "day of month",
-    min: 1,
-    max: 31,
-    names: &[],
-};
 const MONTH: FieldDef = FieldDef {
     name: "month",
     min: 1,
@@ -450,11 +427,6 @@ impl From<CrontabTrigger> for CrontabSpec {
     fn from(t: CrontabTrigger) -> CrontabSpec {
         t.data.spec.clone()
     }
-}
-
-/// Places an error about the line under the `expr` key: `expr: hour: value 24 ...`.
-fn in_expr(e: Error) -> Error {
-    Error::invalid("expr", e.message())
 }
 
 fn expand_alias(expr: &str) -> Result<String> {

@@ -64,6 +64,37 @@ pub(crate) struct FieldDef {
     pub(crate) names: &'static [(&'static str, u32)],
 }
 
+/// The fields both dialects read the same way.
+pub(crate) const SECOND: FieldDef = FieldDef {
+    name: "second",
+    min: 0,
+    max: 59,
+    names: &[],
+};
+pub(crate) const MINUTE: FieldDef = FieldDef {
+    name: "minute",
+    min: 0,
+    max: 59,
+    names: &[],
+};
+pub(crate) const HOUR: FieldDef = FieldDef {
+    name: "hour",
+    min: 0,
+    max: 23,
+    names: &[],
+};
+pub(crate) const DAY: FieldDef = FieldDef {
+    name: "day of month",
+    min: 1,
+    max: 31,
+    names: &[],
+};
+
+/// Places an error about the line under the `expr` key: `expr: hour: value 24 ...`.
+pub(crate) fn in_expr(e: Error) -> Error {
+    Error::invalid("expr", e.message())
+}
+
 /// One comma-separated item of a field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Item {

@@ -32,7 +32,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::trigger::combining::earliest;
 use crate::trigger::line::{
-    Bounds, Dialect, FieldDef, Item, Line, LineDefs, compile, describe, parse_field, value,
+    Bounds, DAY, Dialect, FieldDef, HOUR, Item, Line, LineDefs, MINUTE, SECOND, compile, describe,
+    in_expr, parse_field, value,
 };
 use crate::trigger::{BuiltinTrigger, FireTime};
 use crate::tz::TimeZone;
@@ -81,30 +82,6 @@ const DOW_NAMES: &[(&str, u32)] = &[
     ("saturday", 7),
 ];
 
-const SECOND: FieldDef = FieldDef {
-    name: "second",
-    min: 0,
-    max: 59,
-    names: &[],
-};
-const MINUTE: FieldDef = FieldDef {
-    name: "minute",
-    min: 0,
-    max: 59,
-    names: &[],
-};
-const HOUR: FieldDef = FieldDef {
-    name: "hour",
-    min: 0,
-    max: 23,
-    names: &[],
-};
-const DAY: FieldDef = FieldDef {
-    name: "day of month",
-    min: 1,
-    max: 31,
-    names: &[],
-};
 const MONTH: FieldDef = FieldDef {
     name: "month",
     min: 1,
@@ -200,11 +177,6 @@ struct QuartzData {
     spec: QuartzSpec,
     /// One cron trigger, or several or'ed (each `6L` / `6#3` item is one).
     crons: Vec<BuiltinTrigger>,
-}
-
-/// Places an error about the expression under the `expr` key.
-fn in_expr(e: Error) -> Error {
-    Error::invalid("expr", e.message())
 }
 
 /// The `cron` crate's aliases, as Quartz lines.
